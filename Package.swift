@@ -1,0 +1,57 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Layers point one way: C shims → synchronous numeric core → async shell → thin executables.
+let settings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Earshot",
+    products: [
+        .executable(name: "earshot", targets: ["earshot"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: C shims (a module map and a header each)
+        .systemLibrary(name: "CAlsa", path: "Sources/CAlsa", pkgConfig: "alsa",
+                       providers: [.apt(["libasound2-dev"])]),
+        .systemLibrary(name: "CPulseSimple", path: "Sources/CPulseSimple",
+                       providers: [.apt(["libpulse-dev"])]),
+        .systemLibrary(name: "CSampleRate", path: "Sources/CSampleRate", pkgConfig: "samplerate",
+                       providers: [.apt(["libsamplerate0-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // MARK: Synchronous numeric core (no async, no logging)
+        .target(name: "AudioCore", swiftSettings: settings),
+        .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: settings),
+        .target(name: "Checkpoint", swiftSettings: settings),
+        .target(name: "Resampling", dependencies: ["CSampleRate"], swiftSettings: settings),
+        .target(name: "Frontend", dependencies: ["Kernels"], swiftSettings: settings),
+        .target(name: "Gemma4Audio", dependencies: ["Kernels", "Checkpoint", "Frontend"], swiftSettings: settings),
+
+        // MARK: Async shell
+        .target(name: "AudioCapture", dependencies: ["CAlsa", "CPulseSimple", "AudioCore", "Resampling"],
+                swiftSettings: settings),
+
+        // MARK: Executables (argument parsing, then a library call)
+        .target(name: "EarshotCLI", dependencies: [
+            "AudioCore", "Resampling", "Gemma4Audio", "AudioCapture",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: settings),
+        .executableTarget(name: "earshot", dependencies: ["EarshotCLI"], swiftSettings: settings),
+
+        // MARK: Tests
+        .testTarget(name: "AudioCoreTests", dependencies: ["AudioCore"], swiftSettings: settings),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], swiftSettings: settings),
+        .testTarget(name: "FrontendTests", dependencies: ["Frontend", "AudioCore"], swiftSettings: settings),
+        .testTarget(name: "Gemma4AudioTests", dependencies: ["Gemma4Audio", "AudioCore", "Resampling"],
+                    swiftSettings: settings),
+        .testTarget(name: "ResamplingTests", dependencies: ["Resampling"], swiftSettings: settings),
+        .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore"], swiftSettings: settings),
+    ]
+)

@@ -1,0 +1,69 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only file descriptor with one owner. The corresponding C functions are `open`, `pread` and `close`.
+final class ReadableFile {
+    let path: String
+    private let fd: Int32
+    let size: Int
+
+    init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw AudioFileError(path: path, "cannot open: \(errnoDescription())") }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let message = errnoDescription()
+            close(fd)
+            throw AudioFileError(path: path, "cannot stat: \(message)")
+        }
+        guard (st.st_mode & S_IFMT) != S_IFDIR else {
+            close(fd)
+            throw AudioFileError(path: path, "is a directory")
+        }
+        self.fd = fd
+        self.size = Int(st.st_size)
+    }
+
+    deinit { close(fd) }
+
+    /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
+    func read(at offset: Int, count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = bytes.withUnsafeMutableBytes { buffer in
+                pread(fd, buffer.baseAddress! + done, count - done, off_t(offset + done))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw AudioFileError(path: path, "read failed: \(errnoDescription())")
+            }
+            if n == 0 { break }
+            done += n
+        }
+        if done < count { bytes.removeLast(count - done) }
+        return bytes
+    }
+}
+
+/// Writes `bytes` to `path` (created or truncated, mode 0644), all or nothing from the caller's view.
+func writeFile(path: String, bytes: [UInt8]) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw AudioFileError(path: path, "cannot create: \(errnoDescription())") }
+    defer { close(fd) }
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw AudioFileError(path: path, "write failed: \(errnoDescription())")
+        }
+        done += n
+    }
+}
+
+func errnoDescription() -> String { String(cString: strerror(errno)) }

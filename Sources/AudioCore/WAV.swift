@@ -1,0 +1,242 @@
+/// How a WAV file stores one sample.
+public enum WAVSampleFormat: Sendable, Equatable {
+    case uint8, int16, int24, int32, float32, float64
+
+    /// Bytes per sample.
+    public var byteWidth: Int {
+        switch self {
+        case .uint8: 1
+        case .int16: 2
+        case .int24: 3
+        case .int32, .float32: 4
+        case .float64: 8
+        }
+    }
+}
+
+/// The stream description of a WAV file.
+public struct WAVInfo: Sendable, Equatable {
+    public var sampleRate: Int
+    public var channels: Int
+    public var sampleFormat: WAVSampleFormat
+    /// Frames (one sample per channel) in the data chunk.
+    public var frameCount: Int
+
+    public init(sampleRate: Int, channels: Int, sampleFormat: WAVSampleFormat, frameCount: Int) {
+        self.sampleRate = sampleRate
+        self.channels = channels
+        self.sampleFormat = sampleFormat
+        self.frameCount = frameCount
+    }
+}
+
+/// Reads a RIFF/WAVE file incrementally: PCM 8/16/24/32-bit integer, IEEE float 32/64, plain or
+/// WAVE_FORMAT_EXTENSIBLE. Samples come back interleaved as Float, integers scaled by 1/2^(bits-1).
+///
+/// A data chunk whose declared size runs past the end of the file (a recording that was cut off, or a header
+/// written for a pipe with size 0xFFFFFFFF) is read up to the last whole frame.
+public final class WAVReader {
+    public let info: WAVInfo
+    private let file: ReadableFile
+    private let dataOffset: Int
+    private var nextFrame = 0
+
+    public init(path: String) throws {
+        file = try ReadableFile(path: path)
+        (info, dataOffset) = try WAVReader.parseHeader(file)
+    }
+
+    /// Frames not yet read.
+    public var remainingFrames: Int { info.frameCount - nextFrame }
+
+    /// Reads up to `maxFrames` frames, interleaved. Returns an empty array at the end of the data.
+    public func read(maxFrames: Int) throws -> [Float] {
+        let frames = min(maxFrames, remainingFrames)
+        guard frames > 0 else { return [] }
+        let frameBytes = info.channels * info.sampleFormat.byteWidth
+        let bytes = try file.read(at: dataOffset + nextFrame * frameBytes, count: frames * frameBytes)
+        guard bytes.count == frames * frameBytes else {
+            throw AudioFileError(path: file.path, "file shrank while reading the data chunk")
+        }
+        nextFrame += frames
+        return WAVReader.decode(bytes, format: info.sampleFormat)
+    }
+
+    // MARK: - Header
+
+    private static func parseHeader(_ file: ReadableFile) throws -> (WAVInfo, Int) {
+        func fail(_ reason: String) -> AudioFileError { AudioFileError(path: file.path, reason) }
+        let riff = try file.read(at: 0, count: 12)
+        guard riff.count == 12 else {
+            throw fail(file.size == 0 ? "empty file, not a WAV file" : "too short to be a WAV file")
+        }
+        guard riff[0..<4] == [0x52, 0x49, 0x46, 0x46], riff[8..<12] == [0x57, 0x41, 0x56, 0x45] else {
+            throw fail("not a WAV file (no RIFF/WAVE header)")
+        }
+        var offset = 12
+        var format: (tag: UInt16, channels: Int, rate: Int, bits: Int, blockAlign: Int)?
+        while offset + 8 <= file.size {
+            let header = try file.read(at: offset, count: 8)
+            let id = String(decoding: header[0..<4], as: UTF8.self)
+            let size = Int(readUInt32(header, 4))
+            let body = offset + 8
+            switch id {
+            case "fmt ":
+                guard size >= 16 else { throw fail("fmt chunk too short (\(size) bytes)") }
+                let fmt = try file.read(at: body, count: min(size, 40))
+                guard fmt.count >= 16 else { throw fail("truncated fmt chunk") }
+                var tag = readUInt16(fmt, 0)
+                if tag == 0xFFFE {   // WAVE_FORMAT_EXTENSIBLE: the real tag is the sub-format GUID's first two bytes
+                    guard fmt.count >= 26 else { throw fail("truncated WAVE_FORMAT_EXTENSIBLE fmt chunk") }
+                    tag = readUInt16(fmt, 24)
+                }
+                format = (tag, Int(readUInt16(fmt, 2)), Int(readUInt32(fmt, 4)), Int(readUInt16(fmt, 14)),
+                          Int(readUInt16(fmt, 12)))
+            case "data":
+                guard let format else { throw fail("data chunk comes before the fmt chunk") }
+                let sampleFormat: WAVSampleFormat
+                switch (format.tag, format.bits) {
+                case (1, 8): sampleFormat = .uint8
+                case (1, 16): sampleFormat = .int16
+                case (1, 24): sampleFormat = .int24
+                case (1, 32): sampleFormat = .int32
+                case (3, 32): sampleFormat = .float32
+                case (3, 64): sampleFormat = .float64
+                default:
+                    throw fail("unsupported WAV encoding (format tag \(format.tag), \(format.bits) bits per sample)")
+                }
+                guard format.channels > 0 else { throw fail("WAV header declares 0 channels") }
+                guard format.rate > 0 else { throw fail("WAV header declares a sample rate of 0") }
+                let frameBytes = format.channels * sampleFormat.byteWidth
+                guard format.blockAlign == frameBytes else {
+                    throw fail("block align \(format.blockAlign) does not match \(format.channels) channels of "
+                               + "\(format.bits) bits")
+                }
+                let available = min(size, file.size - body)
+                let info = WAVInfo(sampleRate: format.rate, channels: format.channels,
+                                   sampleFormat: sampleFormat, frameCount: available / frameBytes)
+                return (info, body)
+            default:
+                break
+            }
+            offset = body + size + (size & 1)   // chunks are padded to an even size
+        }
+        throw fail(format == nil ? "no fmt chunk" : "no data chunk")
+    }
+
+    // MARK: - Sample decoding
+
+    static func decode(_ bytes: [UInt8], format: WAVSampleFormat) -> [Float] {
+        let count = bytes.count / format.byteWidth
+        return [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            bytes.withUnsafeBytes { raw in
+                switch format {
+                case .uint8:
+                    for i in 0..<count { out[i] = (Float(raw[i]) - 128) / 128 }
+                case .int16:
+                    for i in 0..<count {
+                        out[i] = Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)))
+                            / 32768
+                    }
+                case .int24:
+                    for i in 0..<count {
+                        let b = 3 * i
+                        let value = Int32(bitPattern: UInt32(raw[b]) << 8 | UInt32(raw[b + 1]) << 16
+                                          | UInt32(raw[b + 2]) << 24) >> 8
+                        out[i] = Float(value) / 8_388_608
+                    }
+                case .int32:
+                    for i in 0..<count {
+                        out[i] = Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
+                            / 2_147_483_648
+                    }
+                case .float32:
+                    for i in 0..<count {
+                        out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i,
+                                                                                          as: UInt32.self)))
+                    }
+                case .float64:
+                    for i in 0..<count {
+                        out[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(
+                            fromByteOffset: 8 * i, as: UInt64.self))))
+                    }
+                }
+            }
+            initialized = count
+        }
+    }
+}
+
+/// Whole-file WAV reading and writing.
+public enum WAV {
+    /// Reads every frame of a WAV file, interleaved.
+    public static func read(path: String) throws -> (info: WAVInfo, samples: [Float]) {
+        let reader = try WAVReader(path: path)
+        return (reader.info, try reader.read(maxFrames: reader.info.frameCount))
+    }
+
+    /// Writes interleaved samples as a WAV file. Integer formats round to nearest and saturate at full scale.
+    public static func write(path: String, samples: [Float], sampleRate: Int, channels: Int,
+                             format: WAVSampleFormat = .int16) throws {
+        guard channels > 0, samples.count % channels == 0 else {
+            throw AudioFileError(path: path, "\(samples.count) samples do not divide into \(channels) channels")
+        }
+        let dataBytes = samples.count * format.byteWidth
+        guard dataBytes <= Int(UInt32.max) - 36 else {
+            throw AudioFileError(path: path, "too long for a WAV file (\(dataBytes) bytes of data)")
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(44 + dataBytes)
+        let isFloat = format == .float32 || format == .float64
+        bytes += Array("RIFF".utf8); appendUInt32(&bytes, UInt32(36 + dataBytes)); bytes += Array("WAVE".utf8)
+        bytes += Array("fmt ".utf8); appendUInt32(&bytes, 16)
+        appendUInt16(&bytes, isFloat ? 3 : 1)
+        appendUInt16(&bytes, UInt16(channels))
+        appendUInt32(&bytes, UInt32(sampleRate))
+        appendUInt32(&bytes, UInt32(sampleRate * channels * format.byteWidth))
+        appendUInt16(&bytes, UInt16(channels * format.byteWidth))
+        appendUInt16(&bytes, UInt16(8 * format.byteWidth))
+        bytes += Array("data".utf8); appendUInt32(&bytes, UInt32(dataBytes))
+        for sample in samples {
+            switch format {
+            case .uint8: bytes.append(UInt8(quantize(sample, scale: 128, min: -128, max: 127) + 128))
+            case .int16: appendUInt16(&bytes, UInt16(truncatingIfNeeded: quantize(sample, scale: 32768,
+                                                                                  min: -32768, max: 32767)))
+            case .int24:
+                let v = UInt32(truncatingIfNeeded: quantize(sample, scale: 8_388_608, min: -8_388_608, max: 8_388_607))
+                bytes += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF)]
+            case .int32: appendUInt32(&bytes, UInt32(truncatingIfNeeded: quantize(sample, scale: 2_147_483_648,
+                                                                                  min: -2_147_483_648,
+                                                                                  max: 2_147_483_647)))
+            case .float32: appendUInt32(&bytes, sample.bitPattern)
+            case .float64:
+                let v = Double(sample).bitPattern
+                appendUInt32(&bytes, UInt32(truncatingIfNeeded: v)); appendUInt32(&bytes, UInt32(v >> 32))
+            }
+        }
+        try writeFile(path: path, bytes: bytes)
+    }
+
+    private static func quantize(_ x: Float, scale: Double, min: Int64, max: Int64) -> Int64 {
+        let scaled = (Double(x) * scale).rounded()
+        guard scaled.isFinite else { return x.isNaN ? 0 : (x > 0 ? max : min) }
+        return Swift.min(max, Swift.max(min, Int64(scaled)))
+    }
+}
+
+func readUInt16(_ bytes: [UInt8], _ offset: Int) -> UInt16 {
+    UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8
+}
+
+func readUInt32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
+    UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16
+        | UInt32(bytes[offset + 3]) << 24
+}
+
+func appendUInt16(_ bytes: inout [UInt8], _ value: UInt16) {
+    bytes.append(UInt8(value & 0xFF)); bytes.append(UInt8(value >> 8))
+}
+
+func appendUInt32(_ bytes: inout [UInt8], _ value: UInt32) {
+    for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(value >> UInt32(shift) & 0xFF)) }
+}

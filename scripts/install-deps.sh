@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Earshot builds, tests and demos with. Idempotent; uses sudo when not root.
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+packages=(
+    pkg-config
+    libasound2-dev libpulse-dev libsamplerate0-dev libopenblas-dev   # build: the C libraries
+    alsa-utils pulseaudio sox espeak-ng                               # tests and demo: sound server, audio tools
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
