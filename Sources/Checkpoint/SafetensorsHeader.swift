@@ -66,7 +66,7 @@ struct SafetensorsHeader: Sendable {
             raw = try JSONDecoder().decode(RawHeader.self, from: Data(headerBytes))
         } catch let issue as HeaderIssue {
             throw CheckpointError(issue.code, file: path, tensor: issue.tensor, issue.reason)
-        } catch DecodingError.typeMismatch {
+        } catch DecodingError.typeMismatch, DecodingError.valueNotFound {
             throw CheckpointError(.headerInvalid, file: path, "header is not a JSON object")
         } catch {
             throw CheckpointError(.headerInvalid, file: path, "header is not valid JSON (\(length) bytes)")
