@@ -5,7 +5,23 @@ public struct EarshotCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "earshot",
         abstract: "Gemma 4 audio embeddings, offline and live.",
-        subcommands: [EncodeCommand.self, CaptureCommand.self, DevicesCommand.self])
+        subcommands: [EncodeCommand.self])
 
     public init() {}
+}
+
+extension EarshotCommand {
+    /// Parses the process's arguments and runs the chosen subcommand (the async entry point).
+    public static func runFromCommandLine() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -1,3 +1,3 @@
 import EarshotCLI
 
-await EarshotCommand.main()
+await EarshotCommand.runFromCommandLine()

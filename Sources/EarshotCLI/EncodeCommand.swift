@@ -1,0 +1,119 @@
+import ArgumentParser
+import AudioCore
+import Frontend
+import Gemma4Audio
+import Kernels
+
+/// `earshot encode`: a WAV file in, Gemma 4 audio features out as `.npy`.
+public struct EncodeCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "encode",
+        abstract: "Encode a WAV file into Gemma 4 audio embeddings (.npy).",
+        discussion: """
+            Reads a WAV file (PCM 8/16/24/32-bit or float; any channel count, averaged to mono; any rate, \
+            resampled to 16 kHz with libsamplerate's best sinc) and writes float32 little-endian .npy:
+              mel         the valid log-mel frames            [frames, 128]
+              encoder     the audio tower's output_proj rows  [tokens, output_proj_dims]
+              embeddings  the embedder's output (default)     [tokens, D]  — what Gemma 4 feeds its LM
+            One token per 40 ms. Audio longer than 30 s is encoded whole (transformers cuts at 30 s).
+            With --stream, the file is fed through the streaming encoder in --chunk-ms pieces; the output is the \
+            same to float noise.
+            """)
+
+    public enum Stage: String, ExpressibleByArgument, CaseIterable, Sendable { case mel, encoder, embeddings }
+
+    @Option(help: "A Hugging Face Gemma 4 model directory (config.json + safetensors).")
+    var model: String?
+
+    @Option(help: "The WAV file to encode.")
+    var input: String
+
+    @Option(help: "Where to write the .npy result.")
+    var output: String
+
+    @Option(help: "What to write: mel, encoder or embeddings.")
+    var stage: Stage = .embeddings
+
+    @Flag(help: "Encode through the streaming engine, feeding the file in pieces.")
+    var stream = false
+
+    @Option(help: "With --stream: milliseconds of audio per piece fed to the encoder.")
+    var chunkMs: Double = 40
+
+    @Option(help: "With --stream: tokens per encoder pass (1…12).")
+    var blockTokens: Int = 12
+
+    @Option(help: "BLAS threads.")
+    var threads: Int = 1
+
+    public init() {}
+
+    public func validate() throws {
+        if stage != .mel && model == nil { throw ValidationError("--model is required for --stage \(stage.rawValue)") }
+        guard (1...12).contains(blockTokens) else { throw ValidationError("--block-tokens must be 1…12") }
+        guard chunkMs > 0, chunkMs.isFinite else { throw ValidationError("--chunk-ms must be positive") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    public func run() throws {
+        Matmul.setThreadCount(threads)
+        let result = try CommandLineErrors.reporting {
+            try Encoding.run(modelPath: model, inputPath: input, stage: stage,
+                             streaming: stream ? .init(chunkSamples: max(1, Int(chunkMs * 16)), blockTokens: blockTokens)
+                                               : nil)
+        }
+        try CommandLineErrors.reporting { try NPY.write(result, path: output) }
+    }
+}
+
+/// The work behind `earshot encode`, callable from tests.
+public enum Encoding {
+    public struct Streaming: Sendable {
+        public var chunkSamples: Int
+        public var blockTokens: Int
+        public init(chunkSamples: Int, blockTokens: Int) {
+            self.chunkSamples = chunkSamples
+            self.blockTokens = blockTokens
+        }
+    }
+
+    public static func run(modelPath: String?, inputPath: String, stage: EncodeCommand.Stage,
+                           streaming: Streaming?) throws -> FloatArray {
+        let samples = try AudioInput.loadMono16k(path: inputPath)
+        if stage == .mel {
+            let frames = LogMelFrontend.logMel(of: samples)
+            return FloatArray(shape: [frames.count / 128, 128], values: frames)
+        }
+        let model = try Gemma4AudioModel.load(path: modelPath ?? "")
+        let tokens: EncodedTokens
+        if let streaming {
+            tokens = encodeStreaming(model: model, samples: samples, streaming)
+        } else {
+            tokens = model.encode(samples)
+        }
+        let c = model.configuration
+        return stage == .encoder
+            ? FloatArray(shape: [tokens.count, c.outputProjectionSize], values: tokens.encoder)
+            : FloatArray(shape: [tokens.count, c.textHiddenSize], values: tokens.embeddings)
+    }
+
+    /// Feeds `samples` through one `EncoderStream` in `chunkSamples` pieces, encoding blocks as they fill.
+    public static func encodeStreaming(model: Gemma4AudioModel, samples: [Float], _ s: Streaming) -> EncodedTokens {
+        let stream = EncoderStream(model: model, blockTokens: s.blockTokens)
+        let scratch = EncoderScratch(model: model, capacity: s.blockTokens)
+        var result = EncodedTokens(firstToken: 0, encoderWidth: model.configuration.outputProjectionSize,
+                                   embeddingWidth: model.configuration.textHiddenSize)
+        samples.withUnsafeBufferPointer { all in
+            var offset = 0
+            while offset < all.count {
+                let end = min(all.count, offset + s.chunkSamples)
+                stream.accept(UnsafeBufferPointer(rebasing: all[offset..<end]))
+                while model.encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
+                offset = end
+            }
+        }
+        stream.finish()
+        while model.encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
+        return result
+    }
+}

@@ -1,0 +1,176 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Kernels
+
+/// Rows of one stream inside a batched pass: rows `[start, start + count)` of the scratch buffers are this
+/// stream's next `count` tokens.
+struct PassSegment {
+    let stream: EncoderStream
+    let start: Int
+    let count: Int
+}
+
+/// One Conformer block (spec §3.4) over the stacked rows of a pass. Projections run once over all rows; attention
+/// and the depthwise conv run per stream against that stream's cache, then update it.
+enum ConformerLayer {
+    /// transformers builds the FFN norms and the block's own norms with `Gemma4RMSNorm(hidden_size)`, whose eps is
+    /// its default 1e-6, not `rms_norm_eps` (only the light-conv norms and the embedder norm take the config value).
+    static let fixedNormEps: Float = 1e-6
+
+    static func forward(_ w: ConformerLayerWeights, layer: Int, rows: Int, segments: [PassSegment],
+                        config c: Gemma4AudioConfiguration, scratch s: EncoderScratch) {
+        let x = s.hidden.base
+        feedForward(w.feedForward1, rows: rows, config: c, scratch: s)
+        attention(w, layer: layer, rows: rows, segments: segments, config: c, scratch: s)
+        lightConv(w.lightConv, layer: layer, rows: rows, segments: segments, config: c, scratch: s)
+        feedForward(w.feedForward2, rows: rows, config: c, scratch: s)
+        clip(x, rows * c.hiddenSize, c)
+        VectorOps.rmsNorm(x, rows: rows, width: c.hiddenSize, weight: w.outputNorm.base, eps: fixedNormEps, into: x)
+    }
+
+    /// `clamp(±gradient_clipping)`: a no-op for finite float32 activations at the released 1e10, kept for fidelity.
+    private static func clip(_ x: UnsafeMutablePointer<Float>, _ count: Int, _ c: Gemma4AudioConfiguration) {
+        let bound = min(c.gradientClipping, .greatestFiniteMagnitude)
+        VectorOps.clamp(x, count: count, lower: -bound, upper: bound)
+    }
+
+    // MARK: Feed-forward (macaron half-step)
+
+    private static func feedForward(_ w: FeedForwardWeights, rows: Int, config c: Gemma4AudioConfiguration,
+                                    scratch s: EncoderScratch) {
+        let h = c.hiddenSize
+        let x = s.hidden.base, normed = s.normed.base, wide = s.wide.base, branch = s.branch.base
+        normed.update(from: x, count: rows * h)
+        clip(normed, rows * h, c)
+        VectorOps.rmsNorm(normed, rows: rows, width: h, weight: w.preNorm.base, eps: fixedNormEps, into: normed)
+        w.up.apply(normed, rows: rows, clampScratch: s.clampedInput.base, into: wide)       // (R, 4H)
+        VectorOps.silu(wide, count: rows * 4 * h)
+        w.down.apply(wide, rows: rows, clampScratch: s.clampedInput.base, into: branch)    // (R, H)
+        clip(branch, rows * h, c)
+        VectorOps.rmsNorm(branch, rows: rows, width: h, weight: w.postNorm.base, eps: fixedNormEps, into: branch)
+        let scale = c.residualWeight
+        for i in 0..<rows * h { x[i] += branch[i] * scale }
+    }
+
+    // MARK: Attention
+
+    private static func attention(_ w: ConformerLayerWeights, layer: Int, rows: Int, segments: [PassSegment],
+                                  config c: Gemma4AudioConfiguration, scratch s: EncoderScratch) {
+        let a = w.attention
+        let h = c.hiddenSize, headDim = c.headDimension, window = c.attentionWindow
+        let x = s.hidden.base, normed = s.normed.base
+        let q = s.query.base, k = s.key.base, v = s.value.base, out = s.attended.base
+        normed.update(from: x, count: rows * h)
+        clip(normed, rows * h, c)
+        VectorOps.rmsNorm(normed, rows: rows, width: h, weight: w.preAttentionNorm.base, eps: fixedNormEps,
+                          into: normed)
+        a.query.apply(normed, rows: rows, clampScratch: s.clampedInput.base, into: q)
+        a.key.apply(normed, rows: rows, clampScratch: s.clampedInput.base, into: k)
+        a.value.apply(normed, rows: rows, clampScratch: s.clampedInput.base, into: v)
+        let keyScale = Float(log(1 + M_E) / log(2.0))
+        for r in 0..<rows {
+            let qr = q + r * h, kr = k + r * h
+            for i in 0..<h {
+                qr[i] *= a.queryScale[i % headDim]
+                kr[i] *= keyScale
+            }
+        }
+
+        let cap = c.attentionLogitCap
+        let logits = s.logits.base
+        for segment in segments {
+            // Context = this stream's cached keys/values, then the segment's own: context row j is token
+            // (first − cached + j), so query i (context row cached + i) sees rows cached + i − d for d < window.
+            let cached = segment.stream.layerCaches[layer].count
+            let cache = segment.stream.layerCaches[layer]
+            let keys = s.keyContext.base, values = s.valueContext.base
+            keys.update(from: cache.keys.base, count: cached * h)
+            values.update(from: cache.values.base, count: cached * h)
+            (keys + cached * h).update(from: k + segment.start * h, count: segment.count * h)
+            (values + cached * h).update(from: v + segment.start * h, count: segment.count * h)
+
+            for i in 0..<segment.count {
+                let row = cached + i
+                let reach = min(window, row + 1)          // distances 0 ..< reach exist
+                let qRow = q + (segment.start + i) * h
+                let oRow = out + (segment.start + i) * h
+                for head in 0..<c.headCount {
+                    let offset = head * headDim
+                    let qHead = qRow + offset
+                    var maxLogit = -Float.infinity
+                    for d in 0..<reach {
+                        let content = VectorOps.dot(qHead, keys + (row - d) * h + offset, count: headDim)
+                        let position = VectorOps.dot(qHead, a.relativeKeys.base + d * h + offset, count: headDim)
+                        let logit = cap * tanhf((content + position) / cap)
+                        logits[d] = logit
+                        maxLogit = max(maxLogit, logit)
+                    }
+                    var total: Float = 0
+                    for d in 0..<reach {
+                        logits[d] = expf(logits[d] - maxLogit)
+                        total += logits[d]
+                    }
+                    let oHead = oRow + offset
+                    for e in 0..<headDim { oHead[e] = 0 }
+                    for d in 0..<reach {
+                        let p = logits[d] / total
+                        let vHead = values + (row - d) * h + offset
+                        for e in 0..<headDim { oHead[e] += p * vHead[e] }
+                    }
+                }
+            }
+            // Keep the newest window − 1 tokens.
+            let total = cached + segment.count
+            let keep = min(window - 1, total)
+            cache.keys.base.update(from: keys + (total - keep) * h, count: keep * h)
+            cache.values.base.update(from: values + (total - keep) * h, count: keep * h)
+            segment.stream.layerCaches[layer].count = keep
+        }
+
+        let branch = s.branch.base
+        a.post.apply(out, rows: rows, clampScratch: s.clampedInput.base, into: branch)
+        clip(branch, rows * h, c)
+        VectorOps.rmsNorm(branch, rows: rows, width: h, weight: w.postAttentionNorm.base, eps: fixedNormEps,
+                          into: branch)
+        for i in 0..<rows * h { x[i] += branch[i] }
+    }
+
+    // MARK: Light convolution
+
+    private static func lightConv(_ w: LightConvWeights, layer: Int, rows: Int, segments: [PassSegment],
+                                  config c: Gemma4AudioConfiguration, scratch s: EncoderScratch) {
+        let h = c.hiddenSize, taps = c.convKernelSize
+        let x = s.hidden.base, normed = s.normed.base, glu = s.wide.base, conv = s.attended.base
+        VectorOps.rmsNorm(x, rows: rows, width: h, weight: w.preNorm.base, eps: c.rmsNormEps, into: normed)
+        w.start.apply(normed, rows: rows, clampScratch: s.clampedInput.base, into: glu)     // (R, 2H)
+        // GLU: value half times sigmoid of the gate half, packed into the first H columns of each row.
+        for r in 0..<rows {
+            let row = glu + r * 2 * h
+            for i in 0..<h { row[i] = row[i] / (1 + expf(-row[h + i])) }
+        }
+        for segment in segments {
+            let cache = segment.stream.layerCaches[layer]
+            let context = s.convContext.base                                                // (K−1 + n, H)
+            context.update(from: cache.convRows.base, count: (taps - 1) * h)
+            for i in 0..<segment.count {
+                (context + (taps - 1 + i) * h).update(from: glu + (segment.start + i) * 2 * h, count: h)
+            }
+            for i in 0..<segment.count {
+                let dst = conv + (segment.start + i) * h
+                for ch in 0..<h { dst[ch] = 0 }
+                for j in 0..<taps {
+                    let src = context + (i + j) * h
+                    for ch in 0..<h { dst[ch] += w.depthwise[ch * taps + j] * src[ch] }
+                }
+            }
+            cache.convRows.base.update(from: context + segment.count * h, count: (taps - 1) * h)
+        }
+        clip(conv, rows * h, c)
+        VectorOps.rmsNorm(conv, rows: rows, width: h, weight: w.convNorm.base, eps: c.rmsNormEps, into: conv)
+        VectorOps.silu(conv, count: rows * h)
+        let branch = s.branch.base
+        w.end.apply(conv, rows: rows, clampScratch: s.clampedInput.base, into: branch)
+        for i in 0..<rows * h { x[i] += branch[i] }
+    }
+}

@@ -1,0 +1,49 @@
+import Kernels
+
+/// Work space for one compute thread: every intermediate of a Conformer pass over up to `capacity` stacked token
+/// rows. Allocated once; a pass allocates nothing.
+public final class EncoderScratch {
+    /// The most token rows (all streams of a batched pass together) one pass can hold.
+    public let capacity: Int
+
+    let subsampled: FloatBuffer      // (R, F1·C1)  SSCP output rows, stacked
+    let hidden: FloatBuffer          // (R, H)      x, the residual stream
+    let normed: FloatBuffer          // (R, H)
+    let clampedInput: FloatBuffer    // (R, 4H)     a ClippableLinear's clamped input
+    let wide: FloatBuffer            // (R, 4H)     FFN hidden; GLU input uses (R, 2H) of it
+    let query: FloatBuffer           // (R, H)
+    let key: FloatBuffer             // (R, H)
+    let value: FloatBuffer           // (R, H)
+    let attended: FloatBuffer        // (R, H)      attention output before `post`
+    let branch: FloatBuffer          // (R, H)      a block's output before the residual add
+    let keyContext: FloatBuffer      // (window − 1 + R, H)   cached keys, then this pass's
+    let valueContext: FloatBuffer    // (window − 1 + R, H)
+    let convContext: FloatBuffer     // (K − 1 + R, H)        cached GLU rows, then this pass's
+    let logits: FloatBuffer          // (window,)
+    let encoded: FloatBuffer         // (R, P)      output_proj result
+    let embedderInput: FloatBuffer   // (R, P)      scale-free RMSNorm of it
+    let embedded: FloatBuffer        // (R, D)
+
+    public init(model: Gemma4AudioModel, capacity: Int = 48) {
+        let c = model.configuration
+        let (r, h) = (max(1, capacity), c.hiddenSize)
+        self.capacity = r
+        subsampled = FloatBuffer(count: r * c.sscpOutputWidth)
+        hidden = FloatBuffer(count: r * h)
+        normed = FloatBuffer(count: r * h)
+        clampedInput = FloatBuffer(count: r * 4 * h)
+        wide = FloatBuffer(count: r * 4 * h)
+        query = FloatBuffer(count: r * h)
+        key = FloatBuffer(count: r * h)
+        value = FloatBuffer(count: r * h)
+        attended = FloatBuffer(count: r * h)
+        branch = FloatBuffer(count: r * h)
+        keyContext = FloatBuffer(count: (c.attentionWindow - 1 + r) * h)
+        valueContext = FloatBuffer(count: (c.attentionWindow - 1 + r) * h)
+        convContext = FloatBuffer(count: (c.convKernelSize - 1 + r) * h)
+        logits = FloatBuffer(count: c.attentionWindow)
+        encoded = FloatBuffer(count: r * c.outputProjectionSize)
+        embedderInput = FloatBuffer(count: r * c.outputProjectionSize)
+        embedded = FloatBuffer(count: r * c.textHiddenSize)
+    }
+}

@@ -1,0 +1,228 @@
+import Frontend
+import Kernels
+
+/// The state of one audio stream being encoded: log-mel framer, the SSCP rows still needed, each layer's
+/// K/V and conv cache, tokens waiting for their block, and encoded tokens not yet collected. Its size is fixed
+/// by the model, whatever the stream's length.
+///
+/// ## Geometry (16 kHz; hop 160; token = 4 frames = 640 samples = 40 ms)
+///
+/// Token t depends on samples `[0, 640(t+1))`. The reference marks a mel frame valid only when the sample after
+/// its window exists, so token t's last frame (4t+3, window ending at sample 640t+639) is released when sample
+/// 640(t+1) arrives — one sample (62.5 µs) after the token's audio. Worked example, `blockTokens = 12`:
+///
+///     samples in    frames released   tokens subsampled   tokens encoded (emitted)
+///     640           0 … 2             none                none
+///     641           0 … 3             0                   none      (token 0 waits for its block)
+///     7 680         0 … 46            0 … 10              none
+///     7 681         0 … 47            0 … 11              0 … 11    (block 0 complete)
+///     7 700, finish 0 … 47            0 … 11 (+ none)     0 … 11    (frame 48 needs sample 7 840: no token 12)
+///
+/// At `finish()` the reference's end-of-clip rule applies: the frames that lack a full window are zero, layer-0
+/// rows past the last valid frame are masked, and the last token (if its first frame 4t is valid) is computed from
+/// those zeros, exactly as transformers computes the last token of a finite clip.
+public final class EncoderStream {
+    public let model: Gemma4AudioModel
+    /// Tokens per encoder pass (1 … scratch capacity; 12 by default): a token waits until its block is complete.
+    public let blockTokens: Int
+
+    private var frontend: LogMelFrontend
+    private var melFrames: [Float] = []      // (·, 128)   frames from `melStart` on
+    private var melStart = 0
+    private var layer0Rows: [Float] = []     // (·, F0·C0) layer-0 rows from `layer0Start` on
+    private var layer0Start = 0
+    private var layer0Computed = 0           // layer-0 rows computed so far
+    private var pendingTokens: [Float] = []  // (·, F1·C1) SSCP output of tokens not yet encoded
+    /// Tokens that have left the SSCP (subsampled).
+    public private(set) var tokensSubsampled = 0
+    /// Tokens encoded so far; the next encoded token has this index.
+    public private(set) var tokensEncoded = 0
+    public private(set) var isFinished = false
+    var layerCaches: [LayerCache]
+
+    /// Encoded tokens not yet taken by `takeOutput()`.
+    private var output = EncodedTokens()
+
+    public init(model: Gemma4AudioModel, blockTokens: Int = 12) {
+        precondition(blockTokens >= 1, "blockTokens must be at least 1")
+        self.model = model
+        self.blockTokens = blockTokens
+        frontend = LogMelFrontend()
+        layerCaches = (0..<model.configuration.layerCount).map { _ in LayerCache(config: model.configuration) }
+        output = EncodedTokens(firstToken: 0, encoderWidth: model.configuration.outputProjectionSize,
+                               embeddingWidth: model.configuration.textHiddenSize)
+    }
+
+    /// Samples accepted so far.
+    public var samplesReceived: Int { frontend.samplesReceived }
+    /// Tokens subsampled but not yet encoded.
+    public var pendingTokenCount: Int { tokensSubsampled - tokensEncoded }
+    /// Whether a pass would encode something now: a full block, or any remainder once finished.
+    public var hasReadyBlock: Bool { pendingTokenCount >= blockTokens || (isFinished && pendingTokenCount > 0) }
+    /// Tokens the next pass takes from this stream.
+    var nextBlockSize: Int { hasReadyBlock ? min(blockTokens, pendingTokenCount) : 0 }
+
+    /// Accepts 16 kHz mono samples in any chunk size and runs the frontend and the SSCP on them.
+    public func accept(_ samples: UnsafeBufferPointer<Float>) {
+        precondition(!isFinished, "accept(_:) after finish()")
+        frontend.accept(samples, into: &melFrames)
+        subsample(final: false)
+    }
+
+    public func accept(_ samples: [Float]) {
+        samples.withUnsafeBufferPointer { accept($0) }
+    }
+
+    /// Ends the stream: the last token(s) are computed under the reference's end-of-clip rule and become ready.
+    public func finish() {
+        guard !isFinished else { return }
+        subsample(final: true)
+        isFinished = true
+    }
+
+    /// Takes the tokens encoded since the last call.
+    public func takeOutput() -> EncodedTokens {
+        let taken = output
+        output = EncodedTokens(firstToken: tokensEncoded, encoderWidth: taken.encoderWidth,
+                               embeddingWidth: taken.embeddingWidth)
+        output.reserveCapacity(blockTokens)
+        return taken
+    }
+
+    /// Forgets everything: the next sample accepted is sample 0 of a new stream.
+    public func reset() {
+        frontend.reset()
+        melFrames.removeAll(keepingCapacity: true); melStart = 0
+        layer0Rows.removeAll(keepingCapacity: true); layer0Start = 0; layer0Computed = 0
+        pendingTokens.removeAll(keepingCapacity: true)
+        tokensSubsampled = 0; tokensEncoded = 0; isFinished = false
+        for i in layerCaches.indices { layerCaches[i].reset() }
+        output = EncodedTokens(firstToken: 0, encoderWidth: output.encoderWidth, embeddingWidth: output.embeddingWidth)
+    }
+
+    // MARK: SSCP, incrementally
+
+    /// Runs both SSCP layers as far as the frames allow. With `final`, frames past the end are the reference's
+    /// zeros, layer-0 rows past the last valid frame are masked, and the tail is computed.
+    private func subsample(final: Bool) {
+        let c = model.configuration
+        let bins = c.melBins
+        let width0 = c.sscpFrequencies[0] * c.subsamplingChannels[0]
+        let width1 = c.sscpOutputWidth
+        let frames = frontend.framesReleased
+        // Layer-0 row r reads frames 2r−1 … 2r+1; it is kept (unmasked) iff frame 2r is valid.
+        let rows0Kept = (frames + 1) / 2
+        // Outside `final`, row r waits for frame 2r+1: frames/2 rows are complete.
+        let layer0Goal = final ? rows0Kept : frames / 2
+        if layer0Goal > layer0Computed {
+            let base = layer0Rows.count
+            layer0Rows.append(contentsOf: repeatElement(0, count: (layer0Goal - layer0Computed) * width0))
+            melFrames.withUnsafeBufferPointer { mel in
+                layer0Rows.withUnsafeMutableBufferPointer { out in
+                    func frame(_ index: Int) -> UnsafePointer<Float>? {
+                        guard index >= 0, index < frames else { return nil }
+                        return mel.baseAddress! + (index - melStart) * bins
+                    }
+                    for r in layer0Computed..<layer0Goal {
+                        SubsampleConvProjection.layer0(model.weights.sscp,
+                                                       rows: (frame(2 * r - 1), frame(2 * r), frame(2 * r + 1)),
+                                                       config: c,
+                                                       into: out.baseAddress! + base + (r - layer0Computed) * width0)
+                    }
+                }
+            }
+            layer0Computed = layer0Goal
+        }
+        // Token t reads layer-0 rows 2t−1 … 2t+1; it is valid iff row 2t is kept.
+        let tokensValid = (rows0Kept + 1) / 2
+        let tokenGoal = final ? tokensValid : layer0Computed / 2
+        if tokenGoal > tokensSubsampled {
+            let base = pendingTokens.count
+            pendingTokens.append(contentsOf: repeatElement(0, count: (tokenGoal - tokensSubsampled) * width1))
+            layer0Rows.withUnsafeBufferPointer { rows in
+                pendingTokens.withUnsafeMutableBufferPointer { out in
+                    func row(_ index: Int) -> UnsafePointer<Float>? {
+                        guard index >= 0, index < min(layer0Computed, rows0Kept) else { return nil }
+                        return rows.baseAddress! + (index - layer0Start) * width0
+                    }
+                    for t in tokensSubsampled..<tokenGoal {
+                        SubsampleConvProjection.layer1(model.weights.sscp,
+                                                       rows: (row(2 * t - 1), row(2 * t), row(2 * t + 1)),
+                                                       config: c,
+                                                       into: out.baseAddress! + base + (t - tokensSubsampled) * width1)
+                    }
+                }
+            }
+            tokensSubsampled = tokenGoal
+        }
+        // Drop what no future row reads: frames before 2·layer0Computed − 1, rows before 2·tokensSubsampled − 1.
+        let keepFrame = max(0, 2 * layer0Computed - 1)
+        if keepFrame > melStart {
+            melFrames.removeFirst(min(keepFrame - melStart, melFrames.count / bins) * bins)
+            melStart = keepFrame
+        }
+        let keepRow = max(0, 2 * tokensSubsampled - 1)
+        if keepRow > layer0Start {
+            layer0Rows.removeFirst(min(keepRow - layer0Start, layer0Rows.count / width0) * width0)
+            layer0Start = keepRow
+        }
+    }
+
+    // MARK: Hand-off to a pass
+
+    /// Copies this stream's next block of SSCP rows into `destination` `(count, F1·C1)`.
+    func copyNextBlock(count: Int, into destination: UnsafeMutablePointer<Float>) {
+        pendingTokens.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: count * model.configuration.sscpOutputWidth) }
+    }
+
+    /// Records a pass's results for the `count` tokens taken by `copyNextBlock`.
+    func completeBlock(count: Int, encoder: UnsafePointer<Float>, embeddings: UnsafePointer<Float>) {
+        pendingTokens.removeFirst(count * model.configuration.sscpOutputWidth)
+        output.append(count: count, encoder: encoder, embeddings: embeddings)
+        tokensEncoded += count
+    }
+}
+
+/// Consecutive encoded tokens of one stream: each token's `output_proj` row and its embedding in the language
+/// model's space.
+public struct EncodedTokens: Sendable, Equatable {
+    /// Absolute index of the first token here.
+    public var firstToken: Int
+    public var count: Int
+    public let encoderWidth: Int
+    public let embeddingWidth: Int
+    /// `(count, P)` row-major: `audio_tower(...).last_hidden_state` rows.
+    public var encoder: [Float]
+    /// `(count, D)` row-major: `embed_audio(...)` rows, what Gemma 4 feeds its language model.
+    public var embeddings: [Float]
+
+    public init(firstToken: Int = 0, encoderWidth: Int = 0, embeddingWidth: Int = 0) {
+        self.firstToken = firstToken
+        self.count = 0
+        self.encoderWidth = encoderWidth
+        self.embeddingWidth = embeddingWidth
+        encoder = []
+        embeddings = []
+    }
+
+    mutating func reserveCapacity(_ tokens: Int) {
+        encoder.reserveCapacity(tokens * encoderWidth)
+        embeddings.reserveCapacity(tokens * embeddingWidth)
+    }
+
+    mutating func append(count n: Int, encoder e: UnsafePointer<Float>, embeddings d: UnsafePointer<Float>) {
+        encoder.append(contentsOf: UnsafeBufferPointer(start: e, count: n * encoderWidth))
+        embeddings.append(contentsOf: UnsafeBufferPointer(start: d, count: n * embeddingWidth))
+        count += n
+    }
+
+    /// Appends `other`, which must start where this ends.
+    public mutating func append(_ other: EncodedTokens) {
+        precondition(other.count == 0 || count == 0 || other.firstToken == firstToken + count,
+                     "tokens must be consecutive")
+        if count == 0 { firstToken = other.firstToken }
+        encoder += other.encoder
+        embeddings += other.embeddings
+        count += other.count
+    }
+}

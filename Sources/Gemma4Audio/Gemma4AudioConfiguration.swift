@@ -1,0 +1,139 @@
+import Foundation
+
+/// The hyperparameters of a Gemma 4 audio encoder and its embedder (`Gemma4AudioConfig`, spec §1), read from a
+/// checkpoint's `config.json` (`audio_config` plus `text_config.hidden_size`). Nothing E2B-specific is built in:
+/// every field comes from the file, with transformers' defaults for fields the file omits.
+public struct Gemma4AudioConfiguration: Sendable, Equatable {
+    /// Conformer width H (`hidden_size`).
+    public var hiddenSize = 1024
+    public var layerCount = 12                        // num_hidden_layers
+    public var headCount = 8                          // num_attention_heads
+    /// SSCP conv out-channels (`subsampling_conv_channels`).
+    public var subsamplingChannels = [128, 32]
+    /// Depthwise causal conv taps in the light conv (`conv_kernel_size`).
+    public var convKernelSize = 5
+    /// Macaron FFN residual scale (`residual_weight`).
+    public var residualWeight: Float = 0.5
+    public var attentionChunkSize = 12
+    public var attentionContextLeft = 13
+    public var attentionContextRight = 0
+    public var attentionLogitCap: Float = 50
+    public var useClippedLinears = true
+    public var rmsNormEps: Float = 1e-6
+    public var gradientClipping: Float = 1e10
+    /// Width of `output_proj` (`output_proj_dims`): the encoder's output, the embedder's input.
+    public var outputProjectionSize = 1536
+    /// The language model's hidden size D (`text_config.hidden_size`): the embedding width.
+    public var textHiddenSize = 1536
+    /// Mel bins the SSCP reads. Not a config field: HF builds `input_proj_linear` with
+    /// `(subsampling_conv_channels[0] // 4) * channels[1]` in-features, i.e. it assumes 128 mel bins.
+    public let melBins = 128
+
+    public init() {}
+
+    public var headDimension: Int { hiddenSize / headCount }
+    /// Keys a query sees, itself included: distances `0 ..< attentionWindow` (HF masks `q − k < context_left − 1`).
+    public var attentionWindow: Int { attentionContextLeft - 1 }
+    /// Rows of the relative-position table HF builds: positions `context/2 … 0`.
+    public var relativePositionCount: Int {
+        (attentionChunkSize + attentionContextLeft - 1 + attentionContextRight) / 2 + 1
+    }
+    /// Frequency bins after the two stride-2 SSCP convolutions.
+    public var sscpFrequencies: [Int] { [(melBins - 1) / 2 + 1, ((melBins - 1) / 2) / 2 + 1] }
+    /// In-features of `input_proj_linear`: frequencies × channels after the second conv.
+    public var sscpOutputWidth: Int { sscpFrequencies[1] * subsamplingChannels[1] }
+
+    /// Reads `config.json` bytes. `path` only labels errors.
+    public init(configJSON data: Data, path: String) throws {
+        let root: [String: Any]
+        do {
+            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw ModelError.config(path, "config.json is not a JSON object")
+            }
+            root = object
+        } catch let error as ModelError {
+            throw error
+        } catch {
+            throw ModelError.config(path, "config.json is not valid JSON (\(error.localizedDescription))")
+        }
+        guard let audio = root["audio_config"] as? [String: Any] else {
+            throw ModelError.config(path, "no 'audio_config' object: not a Gemma 4 model with an audio encoder")
+        }
+        if let type = audio["model_type"] as? String, type != "gemma4_audio" {
+            throw ModelError.config(path, "audio_config.model_type is '\(type)', expected 'gemma4_audio'")
+        }
+        func int(_ key: String, _ fallback: Int, _ object: [String: Any] = audio, _ scope: String = "audio_config")
+            throws -> Int {
+            guard let raw = object[key] else { return fallback }
+            guard let number = raw as? NSNumber, number.doubleValue == Double(number.intValue) else {
+                throw ModelError.config(path, "\(scope).\(key) must be an integer, got \(raw)")
+            }
+            return number.intValue
+        }
+        func float(_ key: String, _ fallback: Float) throws -> Float {
+            guard let raw = audio[key] else { return fallback }
+            guard let value = (raw as? NSNumber)?.doubleValue else {
+                throw ModelError.config(path, "audio_config.\(key) must be a number, got \(raw)")
+            }
+            return Float(value)
+        }
+        hiddenSize = try int("hidden_size", hiddenSize)
+        layerCount = try int("num_hidden_layers", layerCount)
+        headCount = try int("num_attention_heads", headCount)
+        convKernelSize = try int("conv_kernel_size", convKernelSize)
+        residualWeight = try float("residual_weight", residualWeight)
+        attentionChunkSize = try int("attention_chunk_size", attentionChunkSize)
+        attentionContextLeft = try int("attention_context_left", attentionContextLeft)
+        attentionContextRight = try int("attention_context_right", attentionContextRight)
+        attentionLogitCap = try float("attention_logit_cap", attentionLogitCap)
+        rmsNormEps = try float("rms_norm_eps", rmsNormEps)
+        gradientClipping = try float("gradient_clipping", gradientClipping)
+        outputProjectionSize = try int("output_proj_dims", outputProjectionSize)
+        if let raw = audio["use_clipped_linears"] {
+            guard let flag = raw as? Bool else {
+                throw ModelError.config(path, "audio_config.use_clipped_linears must be true or false")
+            }
+            useClippedLinears = flag
+        }
+        if let raw = audio["subsampling_conv_channels"] {
+            guard let channels = raw as? [NSNumber], channels.count == 2 else {
+                throw ModelError.config(path, "audio_config.subsampling_conv_channels must be two integers")
+            }
+            subsamplingChannels = channels.map(\.intValue)
+        }
+        if let act = audio["hidden_act"] as? String, act != "silu" {
+            throw ModelError.config(path, "audio_config.hidden_act '\(act)' is not supported (Gemma 4 uses 'silu')")
+        }
+        guard let text = root["text_config"] as? [String: Any], text["hidden_size"] != nil else {
+            throw ModelError.config(path, "no text_config.hidden_size: the embedding width D is unknown")
+        }
+        textHiddenSize = try int("hidden_size", 0, text, "text_config")
+        try validate(path: path)
+    }
+
+    /// Rejects settings this encoder cannot run exactly, naming the field.
+    public func validate(path: String) throws {
+        func require(_ condition: Bool, _ reason: String) throws {
+            if !condition { throw ModelError.config(path, reason) }
+        }
+        try require(hiddenSize > 0 && layerCount >= 0 && headCount > 0, "hidden_size, num_hidden_layers and "
+                    + "num_attention_heads must be positive")
+        try require(hiddenSize % headCount == 0, "hidden_size \(hiddenSize) is not divisible by "
+                    + "num_attention_heads \(headCount)")
+        try require(hiddenSize % 2 == 0, "hidden_size must be even (sin/cos position halves)")
+        try require(subsamplingChannels.allSatisfy { $0 > 0 }, "subsampling_conv_channels must be positive")
+        try require(subsamplingChannels[0] / 4 == sscpFrequencies[1],
+                    "subsampling_conv_channels[0] = \(subsamplingChannels[0]): transformers sizes input_proj_linear "
+                    + "as (channels[0] // 4)·channels[1], which matches the 128-bin SSCP output only for 128")
+        try require(convKernelSize >= 1, "conv_kernel_size must be at least 1")
+        try require(attentionChunkSize >= 1 && attentionContextLeft >= 2, "attention_chunk_size must be ≥ 1 and "
+                    + "attention_context_left ≥ 2")
+        try require(attentionContextRight == 0, "attention_context_right = \(attentionContextRight): only causal "
+                    + "encoders (0, as in every released Gemma 4) can be streamed")
+        try require(attentionWindow <= relativePositionCount, "attention_context_left too large for the relative "
+                    + "position table")
+        try require(outputProjectionSize > 0 && textHiddenSize > 0, "output_proj_dims and text hidden size must be "
+                    + "positive")
+        try require(rmsNormEps > 0, "rms_norm_eps must be positive")
+    }
+}

@@ -1,0 +1,106 @@
+import Checkpoint
+import Foundation
+import Kernels
+
+/// A loaded Gemma 4 audio encoder and embedder: configuration plus immutable weights, shared by every stream and
+/// every compute thread. Per-stream state lives in `EncoderStream`, per-thread work space in `EncoderScratch`.
+public final class Gemma4AudioModel: Sendable {
+    public let configuration: Gemma4AudioConfiguration
+    let weights: Gemma4AudioWeights
+    /// Where the model came from, for logs and errors.
+    public let sourceDescription: String
+
+    /// Binds a tensor source (a checkpoint directory, a single safetensors file) under `configuration`.
+    public init(configuration: Gemma4AudioConfiguration, tensors: any TensorSource, sourceDescription: String)
+        throws {
+        try configuration.validate(path: sourceDescription)
+        self.configuration = configuration
+        self.sourceDescription = sourceDescription
+        weights = try Gemma4AudioWeights(source: tensors, sourceName: sourceDescription, config: configuration)
+    }
+
+    /// Loads a Hugging Face Gemma 4 model directory (`config.json` + `model.safetensors` or a sharded index),
+    /// reading only `model.audio_tower.*` and `model.embed_audio.*`.
+    public convenience init(huggingFaceDirectory path: String) throws {
+        let checkpoint = try HFCheckpointDirectory(path: path, prefixes: Gemma4AudioWeights.prefixes)
+        let configuration = try Gemma4AudioConfiguration(configJSON: checkpoint.configData,
+                                                         path: path + "/config.json")
+        try self.init(configuration: configuration, tensors: checkpoint, sourceDescription: path)
+    }
+
+    /// Loads a model from a path: a Hugging Face model directory, or its `config.json` / a `.safetensors` file
+    /// inside one.
+    public static func load(path: String) throws -> Gemma4AudioModel {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ModelError("\(path): no such file or directory")
+        }
+        if isDirectory.boolValue { return try Gemma4AudioModel(huggingFaceDirectory: path) }
+        let name = (path as NSString).lastPathComponent
+        if name == "config.json" || name.hasSuffix(".safetensors") || name.hasSuffix(".safetensors.index.json") {
+            return try Gemma4AudioModel(huggingFaceDirectory: (path as NSString).deletingLastPathComponent)
+        }
+        throw ModelError("\(path): not a model (expected a Hugging Face model directory with config.json and "
+                         + "safetensors weights)")
+    }
+
+    /// Parameters, clamp bounds excluded.
+    public var parameterCount: Int { weights.parameterCount }
+
+    // MARK: Encoding
+
+    /// One encoder pass: the next ready block of every stream in `streams` (streams without one are skipped),
+    /// stacked into each projection, then handed back to the streams as encoded tokens. Encoding several streams
+    /// together gives each the same result as encoding it alone.
+    ///
+    /// - Returns: the tokens encoded. Blocks that do not fit in `scratch.capacity` rows wait for the next pass.
+    @discardableResult
+    public func encodePass(_ streams: [EncoderStream], scratch: EncoderScratch) -> Int {
+        let c = configuration
+        var segments: [PassSegment] = []
+        segments.reserveCapacity(streams.count)
+        var rows = 0
+        for stream in streams {
+            precondition(stream.model === self, "stream belongs to another model")
+            let n = stream.nextBlockSize
+            guard n > 0, rows + n <= scratch.capacity else { continue }
+            stream.copyNextBlock(count: n, into: scratch.subsampled.base + rows * c.sscpOutputWidth)
+            segments.append(PassSegment(stream: stream, start: rows, count: n))
+            rows += n
+        }
+        guard rows > 0 else { return 0 }
+        let h = c.hiddenSize, p = c.outputProjectionSize, d = c.textHiddenSize
+        Matmul.linear(scratch.subsampled.base, rows: rows, inFeatures: c.sscpOutputWidth,
+                      weight: weights.sscp.inputProjection.base, outFeatures: h, into: scratch.hidden.base)
+        for (index, layer) in weights.layers.enumerated() {
+            ConformerLayer.forward(layer, layer: index, rows: rows, segments: segments, config: c, scratch: scratch)
+        }
+        // output_proj (with bias), then the embedder: scale-free RMSNorm, then P→D.
+        let encoded = scratch.encoded.base
+        for r in 0..<rows { (encoded + r * p).update(from: weights.outputBias.base, count: p) }
+        Matmul.linear(scratch.hidden.base, rows: rows, inFeatures: h, weight: weights.outputProjection.base,
+                      outFeatures: p, into: encoded, accumulate: true)
+        VectorOps.rmsNorm(encoded, rows: rows, width: p, weight: nil, eps: c.rmsNormEps,
+                          into: scratch.embedderInput.base)
+        Matmul.linear(scratch.embedderInput.base, rows: rows, inFeatures: p, weight: weights.embeddingProjection.base,
+                      outFeatures: d, into: scratch.embedded.base)
+        for segment in segments {
+            segment.stream.completeBlock(count: segment.count, encoder: encoded + segment.start * p,
+                                         embeddings: scratch.embedded.base + segment.start * d)
+        }
+        return rows
+    }
+
+    /// Encodes a whole 16 kHz mono clip, as transformers does offline but without its 30 s cut: every valid
+    /// token of `samples`, under the end-of-clip rule.
+    public func encode(_ samples: [Float], scratch: EncoderScratch? = nil) -> EncodedTokens {
+        let scratch = scratch ?? EncoderScratch(model: self, capacity: 96)
+        let stream = EncoderStream(model: self, blockTokens: scratch.capacity)
+        stream.accept(samples)
+        stream.finish()
+        var result = EncodedTokens(firstToken: 0, encoderWidth: configuration.outputProjectionSize,
+                                   embeddingWidth: configuration.textHiddenSize)
+        while encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
+        return result
+    }
+}

@@ -1,0 +1,180 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Checkpoint
+import Kernels
+
+/// Every weight of a Gemma 4 audio encoder and its embedder, immutable after loading, shared by all streams.
+/// Each field names the checkpoint key it is read from (spec §4); `A.` stands for `model.audio_tower.`.
+public struct Gemma4AudioWeights: Sendable {
+    /// The two prefixes a Gemma 4 checkpoint keeps the audio path under.
+    public static let prefixes = ["model.audio_tower.", "model.embed_audio."]
+
+    let sscp: SubsampleWeights
+    let layers: [ConformerLayerWeights]
+    let outputProjection: FloatBuffer        // (P, H)   A.output_proj.weight
+    let outputBias: FloatBuffer              // (P,)     A.output_proj.bias
+    let embeddingProjection: FloatBuffer     // (D, P)   model.embed_audio.embedding_projection.weight
+
+    /// Binds every tensor of `source`; `sourceName` labels errors.
+    init(source: any TensorSource, sourceName: String, config c: Gemma4AudioConfiguration) throws {
+        var binder = WeightBinder(source: source, sourceName: sourceName)
+        let a = "model.audio_tower."
+        sscp = try SubsampleWeights(&binder, a + "subsample_conv_projection.", config: c)
+        layers = try (0..<c.layerCount).map { try ConformerLayerWeights(&binder, a + "layers.\($0).", config: c) }
+        outputProjection = try binder.tensor(a + "output_proj.weight", shape: [c.outputProjectionSize, c.hiddenSize])
+        outputBias = try binder.tensor(a + "output_proj.bias", shape: [c.outputProjectionSize])
+        embeddingProjection = try binder.tensor("model.embed_audio.embedding_projection.weight",
+                                                shape: [c.textHiddenSize, c.outputProjectionSize])
+        try binder.requireAllUsed(prefixes: Self.prefixes)
+    }
+
+    /// Parameters, clamp bounds excluded.
+    public var parameterCount: Int {
+        sscp.parameterCount + layers.reduce(0) { $0 + $1.parameterCount } + outputProjection.count + outputBias.count
+            + embeddingProjection.count
+    }
+}
+
+/// `subsample_conv_projection`: two 3×3 stride-2 Conv2d + channel LayerNorm + ReLU, then `input_proj_linear`.
+struct SubsampleWeights: Sendable {
+    let conv0: FloatBuffer        // (C0, 1, 3, 3)       layer0.conv.weight
+    let norm0: FloatBuffer        // (C0,)               layer0.norm.weight
+    let conv1: FloatBuffer        // (C1, C0, 3, 3)      layer1.conv.weight
+    let norm1: FloatBuffer        // (C1,)               layer1.norm.weight
+    let inputProjection: FloatBuffer   // (H, F1·C1)     input_proj_linear.weight
+
+    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration) throws {
+        let (c0, c1) = (c.subsamplingChannels[0], c.subsamplingChannels[1])
+        conv0 = try binder.tensor(prefix + "layer0.conv.weight", shape: [c0, 1, 3, 3])
+        norm0 = try binder.tensor(prefix + "layer0.norm.weight", shape: [c0])
+        conv1 = try binder.tensor(prefix + "layer1.conv.weight", shape: [c1, c0, 3, 3])
+        norm1 = try binder.tensor(prefix + "layer1.norm.weight", shape: [c1])
+        inputProjection = try binder.tensor(prefix + "input_proj_linear.weight",
+                                            shape: [c.hiddenSize, c.sscpOutputWidth])
+    }
+
+    var parameterCount: Int { conv0.count + norm0.count + conv1.count + norm1.count + inputProjection.count }
+}
+
+/// `feed_forward1` / `feed_forward2`: RMSNorm → H→4H → SiLU → 4H→H → RMSNorm, added at `residual_weight`.
+struct FeedForwardWeights: Sendable {
+    let preNorm: FloatBuffer      // (H,)   pre_layer_norm.weight
+    let up: ClippableLinear       // H→4H   ffw_layer_1
+    let down: ClippableLinear     // 4H→H   ffw_layer_2
+    let postNorm: FloatBuffer     // (H,)   post_layer_norm.weight
+
+    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration) throws {
+        let h = c.hiddenSize
+        preNorm = try binder.tensor(prefix + "pre_layer_norm.weight", shape: [h])
+        up = try ClippableLinear(&binder, prefix + "ffw_layer_1", inFeatures: h, outFeatures: 4 * h,
+                                 clipped: c.useClippedLinears)
+        down = try ClippableLinear(&binder, prefix + "ffw_layer_2", inFeatures: 4 * h, outFeatures: h,
+                                   clipped: c.useClippedLinears)
+        postNorm = try binder.tensor(prefix + "post_layer_norm.weight", shape: [h])
+    }
+
+    var parameterCount: Int { preNorm.count + up.weight.count + down.weight.count + postNorm.count }
+}
+
+/// `self_attn`: chunked causal local attention with a relative-position key bias.
+struct AttentionWeights: Sendable {
+    let query: ClippableLinear    // q_proj
+    let key: ClippableLinear      // k_proj
+    let value: ClippableLinear    // v_proj
+    let post: ClippableLinear     // post
+    /// `q_scale · softplus(per_dim_scale)` per head channel, from `per_dim_scale` (headDim,).
+    let queryScale: FloatBuffer   // (headDim,)
+    /// `relative_k_proj(pos_emb)` row for each distance d = 0 ..< window, computed once at load
+    /// (`relative_k_proj.weight` (H, H) is not kept).
+    let relativeKeys: FloatBuffer // (window, H)
+    let parameterCount: Int
+
+    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration) throws {
+        let h = c.hiddenSize
+        let clipped = c.useClippedLinears
+        query = try ClippableLinear(&binder, prefix + "q_proj", inFeatures: h, outFeatures: h, clipped: clipped)
+        key = try ClippableLinear(&binder, prefix + "k_proj", inFeatures: h, outFeatures: h, clipped: clipped)
+        value = try ClippableLinear(&binder, prefix + "v_proj", inFeatures: h, outFeatures: h, clipped: clipped)
+        post = try ClippableLinear(&binder, prefix + "post", inFeatures: h, outFeatures: h, clipped: clipped)
+        let perDimScale = try binder.tensor(prefix + "per_dim_scale", shape: [c.headDimension])
+        let relativeProjection = try binder.tensor(prefix + "relative_k_proj.weight", shape: [h, h])
+
+        let qScale = Float(1 / Double(c.headDimension).squareRoot() / log(2.0))
+        let scale = FloatBuffer(count: c.headDimension)
+        for i in 0..<c.headDimension { scale[i] = qScale * VectorOps.softplus(perDimScale[i]) }
+        queryScale = scale
+
+        // Sinusoidal table of HF's Gemma4AudioRelPositionalEncoding: row r is position p = rows−1−r, i.e. distance
+        // p; [sin(p·inv) | cos(p·inv)] with inv[i] = exp(−i·ln(10⁴)/(H/2 − 1)), in float32 as torch computes it.
+        let rows = c.relativePositionCount
+        let half = h / 2
+        let increment = Float(log(10_000.0) / Double(max(half - 1, 1)))
+        let table = FloatBuffer(count: rows * h)           // (rows, H)
+        for r in 0..<rows {
+            let p = Float(rows - 1 - r)
+            for i in 0..<half {
+                let angle = p * expf(Float(i) * -increment)
+                table[r * h + i] = sinf(angle)
+                table[r * h + half + i] = cosf(angle)
+            }
+        }
+        let projected = FloatBuffer(count: rows * h)       // (rows, H)
+        Matmul.linear(table.base, rows: rows, inFeatures: h, weight: relativeProjection.base, outFeatures: h,
+                      into: projected.base)
+        let window = c.attentionWindow
+        let keys = FloatBuffer(count: window * h)          // (window, H), row d = distance d
+        for d in 0..<window { (keys.base + d * h).update(from: projected.base + (rows - 1 - d) * h, count: h) }
+        relativeKeys = keys
+        parameterCount = 4 * h * h + c.headDimension + h * h
+    }
+}
+
+/// `lconv1d`: RMSNorm → H→2H → GLU → causal depthwise conv → RMSNorm → SiLU → H→H, residual.
+struct LightConvWeights: Sendable {
+    let preNorm: FloatBuffer      // (H,)          pre_layer_norm.weight
+    let start: ClippableLinear    // H→2H          linear_start
+    let depthwise: FloatBuffer    // (H, 1, K)     depthwise_conv1d.weight
+    let convNorm: FloatBuffer     // (H,)          conv_norm.weight
+    let end: ClippableLinear      // H→H           linear_end
+
+    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration) throws {
+        let h = c.hiddenSize
+        preNorm = try binder.tensor(prefix + "pre_layer_norm.weight", shape: [h])
+        start = try ClippableLinear(&binder, prefix + "linear_start", inFeatures: h, outFeatures: 2 * h,
+                                    clipped: c.useClippedLinears)
+        depthwise = try binder.tensor(prefix + "depthwise_conv1d.weight", shape: [h, 1, c.convKernelSize])
+        convNorm = try binder.tensor(prefix + "conv_norm.weight", shape: [h])
+        end = try ClippableLinear(&binder, prefix + "linear_end", inFeatures: h, outFeatures: h,
+                                  clipped: c.useClippedLinears)
+    }
+
+    var parameterCount: Int { preNorm.count + start.weight.count + depthwise.count + convNorm.count + end.weight.count }
+}
+
+/// One Conformer block, `A.layers.{i}.`.
+struct ConformerLayerWeights: Sendable {
+    let feedForward1: FeedForwardWeights   // feed_forward1.
+    let preAttentionNorm: FloatBuffer      // (H,) norm_pre_attn.weight
+    let attention: AttentionWeights        // self_attn.
+    let postAttentionNorm: FloatBuffer     // (H,) norm_post_attn.weight
+    let lightConv: LightConvWeights        // lconv1d.
+    let feedForward2: FeedForwardWeights   // feed_forward2.
+    let outputNorm: FloatBuffer            // (H,) norm_out.weight
+
+    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration) throws {
+        let h = c.hiddenSize
+        feedForward1 = try FeedForwardWeights(&binder, prefix + "feed_forward1.", config: c)
+        preAttentionNorm = try binder.tensor(prefix + "norm_pre_attn.weight", shape: [h])
+        attention = try AttentionWeights(&binder, prefix + "self_attn.", config: c)
+        postAttentionNorm = try binder.tensor(prefix + "norm_post_attn.weight", shape: [h])
+        lightConv = try LightConvWeights(&binder, prefix + "lconv1d.", config: c)
+        feedForward2 = try FeedForwardWeights(&binder, prefix + "feed_forward2.", config: c)
+        outputNorm = try binder.tensor(prefix + "norm_out.weight", shape: [h])
+    }
+
+    var parameterCount: Int {
+        feedForward1.parameterCount + preAttentionNorm.count + attention.parameterCount + postAttentionNorm.count
+            + lightConv.parameterCount + feedForward2.parameterCount + outputNorm.count
+    }
+}

@@ -1,0 +1,78 @@
+import Kernels
+
+/// The SSCP's two convolutions, one output row at a time (spec §3.1). Rows are laid out frequency-major,
+/// channel-minor — `(F, C)` — so the channel LayerNorm reads contiguous memory and the second layer's output is
+/// already in `input_proj_linear`'s `f·C1 + c` order.
+///
+/// Time geometry (kernel 3, stride 2, zero padding 1 on both sides): output row r reads input rows 2r−1, 2r, 2r+1.
+/// So layer-0 row r needs mel frames up to 2r+1 and token t (layer-1 row t) needs layer-0 rows up to 2t+1,
+/// i.e. mel frames up to 4t+3: nothing later, which is what makes the encoder streamable.
+enum SubsampleConvProjection {
+    /// Layer 0: `out (F0, C0)` from three mel rows `(128,)` each; nil rows are zero (padding or masked frames).
+    static func layer0(_ weights: SubsampleWeights, rows: (UnsafePointer<Float>?, UnsafePointer<Float>?,
+                                                           UnsafePointer<Float>?),
+                       config c: Gemma4AudioConfiguration, into out: UnsafeMutablePointer<Float>) {
+        let channels = c.subsamplingChannels[0]
+        let inWidth = c.melBins, outWidth = c.sscpFrequencies[0]
+        let w = weights.conv0.base                     // (C0, 1, 3, 3)
+        for f in 0..<outWidth {
+            let dst = out + f * channels
+            for o in 0..<channels { dst[o] = 0 }
+            for i in 0..<3 {
+                guard let row = i == 0 ? rows.0 : (i == 1 ? rows.1 : rows.2) else { continue }
+                for j in 0..<3 {
+                    let x = 2 * f - 1 + j
+                    guard x >= 0, x < inWidth else { continue }
+                    let value = row[x]
+                    for o in 0..<channels { dst[o] += w[o * 9 + i * 3 + j] * value }
+                }
+            }
+        }
+        normalizeAndRectify(out, positions: outWidth, channels: channels, weight: weights.norm0.base, eps: c.rmsNormEps)
+    }
+
+    /// Layer 1: `out (F1, C1)` from three layer-0 rows `(F0, C0)` each; nil rows are zero.
+    static func layer1(_ weights: SubsampleWeights, rows: (UnsafePointer<Float>?, UnsafePointer<Float>?,
+                                                           UnsafePointer<Float>?),
+                       config c: Gemma4AudioConfiguration, into out: UnsafeMutablePointer<Float>) {
+        let inChannels = c.subsamplingChannels[0], outChannels = c.subsamplingChannels[1]
+        let inWidth = c.sscpFrequencies[0], outWidth = c.sscpFrequencies[1]
+        let w = weights.conv1.base                     // (C1, C0, 3, 3)
+        for f in 0..<outWidth {
+            let dst = out + f * outChannels
+            for o in 0..<outChannels {
+                var sum: Float = 0
+                let wo = w + o * inChannels * 9
+                for i in 0..<3 {
+                    guard let row = i == 0 ? rows.0 : (i == 1 ? rows.1 : rows.2) else { continue }
+                    for j in 0..<3 {
+                        let x = 2 * f - 1 + j
+                        guard x >= 0, x < inWidth else { continue }
+                        let column = row + x * inChannels
+                        let tap = i * 3 + j
+                        for ch in 0..<inChannels { sum += wo[ch * 9 + tap] * column[ch] }
+                    }
+                }
+                dst[o] = sum
+            }
+        }
+        normalizeAndRectify(out, positions: outWidth, channels: outChannels, weight: weights.norm1.base,
+                            eps: c.rmsNormEps)
+    }
+
+    /// `relu(LayerNorm over channels)` in place: biased variance, scale only, no bias.
+    private static func normalizeAndRectify(_ x: UnsafeMutablePointer<Float>, positions: Int, channels: Int,
+                                            weight: UnsafePointer<Float>, eps: Float) {
+        for p in 0..<positions {
+            let v = x + p * channels
+            var mean: Float = 0
+            for ch in 0..<channels { mean += v[ch] }
+            mean /= Float(channels)
+            var variance: Float = 0
+            for ch in 0..<channels { variance += (v[ch] - mean) * (v[ch] - mean) }
+            variance /= Float(channels)
+            let scale = 1 / (variance + eps).squareRoot()
+            for ch in 0..<channels { v[ch] = max(0, (v[ch] - mean) * scale * weight[ch]) }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Checkpoint
+import Kernels
+
+/// Binds checkpoint tensors to model fields strictly: every tensor read must exist with exactly the expected shape,
+/// and after binding, every tensor under the model's prefixes must have been read. Errors name the source and the
+/// tensor.
+struct WeightBinder {
+    let source: any TensorSource
+    /// Labels errors: the checkpoint's path.
+    let sourceName: String
+    private(set) var used: Set<String> = []
+
+    init(source: any TensorSource, sourceName: String) {
+        self.source = source
+        self.sourceName = sourceName
+    }
+
+    /// Reads `name` as Float32, checking its shape.
+    mutating func tensor(_ name: String, shape: [Int]) throws -> FloatBuffer {
+        guard let info = source.info(name) else {
+            throw ModelError.tensor(sourceName, name, "missing (expected shape \(shape))")
+        }
+        guard info.shape == shape || (shape == [] && info.shape == [1]) else {
+            throw ModelError.tensor(sourceName, name, "shape \(info.shape), expected \(shape)")
+        }
+        let buffer = FloatBuffer(count: info.elementCount)
+        try source.read(name, into: buffer.buffer)
+        used.insert(name)
+        return buffer
+    }
+
+    /// Reads a 0-d scalar (a ClippableLinear bound).
+    mutating func scalar(_ name: String) throws -> Float {
+        try tensor(name, shape: [])[0]
+    }
+
+    /// Whether the source holds `name` (for optional tensors).
+    func contains(_ name: String) -> Bool { source.info(name) != nil }
+
+    /// Fails on the first tensor under `prefixes` that binding did not read.
+    func requireAllUsed(prefixes: [String]) throws {
+        let unexpected = source.tensorNames.filter { name in
+            prefixes.contains { name.hasPrefix($0) } && !used.contains(name)
+        }
+        if let first = unexpected.first {
+            let more = unexpected.count > 1 ? " (and \(unexpected.count - 1) more)" : ""
+            throw ModelError.tensor(sourceName, first, "unexpected tensor: not part of a Gemma 4 audio encoder "
+                                    + "with this config\(more)")
+        }
+    }
+}

@@ -1,0 +1,53 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Row-wise and element-wise kernels. Every function works in place or between caller-owned buffers and
+/// allocates nothing.
+public enum VectorOps {
+    /// `out[r] = x[r] · (mean(x[r]²) + eps)^(-1/2) · weight` for each of `rows` rows of `width` (Gemma's RMSNorm:
+    /// the weight multiplies directly, `x·w`, not `x·(1+w)`). `weight == nil` is the scale-free norm of the
+    /// embedder. `x` and `out` may alias.
+    @inlinable
+    public static func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width: Int, weight: UnsafePointer<Float>?,
+                               eps: Float, into out: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let row = x + r * width, dst = out + r * width
+            var sum: Float = 0
+            for i in 0..<width { sum += row[i] * row[i] }
+            let scale = powf(sum / Float(width) + eps, -0.5)
+            if let weight {
+                for i in 0..<width { dst[i] = row[i] * scale * weight[i] }
+            } else {
+                for i in 0..<width { dst[i] = row[i] * scale }
+            }
+        }
+    }
+
+    /// Clamps `count` values in place to `[lower, upper]`; a no-op for infinite bounds.
+    @inlinable
+    public static func clamp(_ x: UnsafeMutablePointer<Float>, count: Int, lower: Float, upper: Float) {
+        guard lower > -.infinity || upper < .infinity else { return }
+        for i in 0..<count { x[i] = min(max(x[i], lower), upper) }
+    }
+
+    /// `x · sigmoid(x)`, in place.
+    @inlinable
+    public static func silu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { x[i] = x[i] / (1 + expf(-x[i])) }
+    }
+
+    /// `log(1 + e^x)`, computed without overflow.
+    @inlinable
+    public static func softplus(_ x: Float) -> Float {
+        x > 20 ? x : log1pf(expf(x))
+    }
+
+    /// `Σ a[i]·b[i]`.
+    @inlinable
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        var sum: Float = 0
+        for i in 0..<count { sum += a[i] * b[i] }
+        return sum
+    }
+}
