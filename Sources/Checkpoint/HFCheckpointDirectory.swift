@@ -3,7 +3,8 @@ import Foundation
 /// A Hugging Face model directory as released, exposing only the tensors under some name prefixes.
 ///
 /// The directory holds `config.json` and either one `model.safetensors` or shards named by
-/// `model.safetensors.index.json` (`{"metadata": {...}, "weight_map": {"<tensor>": "model-00001-of-00002.safetensors"}}`).
+/// `model.safetensors.index.json`:
+/// `{"metadata": {...}, "weight_map": {"<tensor>": "model-00001-of-00002.safetensors", ...}}`.
 /// When both exist, `model.safetensors` is used, as `transformers` does.
 ///
 /// A real Gemma 4 checkpoint is about 10 GB, nearly all of it the text model, so loading reads only headers: each

@@ -32,8 +32,8 @@ final class OpenFile {
         defer { buffer.deallocate() }
         var done = 0
         while done < count {
-            let got = try systemPositionalRead(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]),
-                                               at: offset + done, path: path)
+            let rest = UnsafeMutableRawBufferPointer(rebasing: buffer[done...])
+            let got = try systemPositionalRead(descriptor, into: rest, at: offset + done, path: path)
             guard got > 0 else {
                 throw CheckpointError(.fileUnreadable, file: path,
                                       "file ended after \(offset + done) bytes while reading \(count) at \(offset)")
@@ -74,7 +74,7 @@ final class MappedRegion: @unchecked Sendable {
 
     /// The mapped bytes at file offsets `range`, which must lie inside ``fileRange``.
     func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer {
-        precondition(range.isEmpty || (range.lowerBound >= fileRange.lowerBound && range.upperBound <= fileRange.upperBound),
+        precondition(range.isEmpty || fileRange.lowerBound <= range.lowerBound && range.upperBound <= fileRange.upperBound,
                      "bytes \(range) outside mapped \(fileRange)")
         return UnsafeRawBufferPointer(start: mappingStart + (range.lowerBound - mappingOffset), count: range.count)
     }

@@ -73,9 +73,10 @@ struct SafetensorsHeader: Sendable {
         }
         metadata = raw.metadata
 
+        // In name order, so that of several faults the same one is always reported.
         var entries: [HeaderEntry] = []
         entries.reserveCapacity(raw.entries.count)
-        for entry in raw.entries {
+        for entry in raw.entries.sorted(by: { $0.name < $1.name }) {
             let name = entry.name
             func fail(_ code: CheckpointError.Code, _ reason: String) -> CheckpointError {
                 CheckpointError(code, file: path, tensor: name, reason)
@@ -104,7 +105,8 @@ struct SafetensorsHeader: Sendable {
 
         // Overlap: in order of start, each non-empty range must begin at or after the furthest end so far.
         var furthest: HeaderEntry?
-        for entry in entries.filter({ !$0.fileRange.isEmpty }).sorted(by: { $0.fileRange.lowerBound < $1.fileRange.lowerBound }) {
+        let byStart = entries.filter { !$0.fileRange.isEmpty }.sorted { $0.fileRange.lowerBound < $1.fileRange.lowerBound }
+        for entry in byStart {
             if let previous = furthest, entry.fileRange.lowerBound < previous.fileRange.upperBound {
                 func offsets(_ range: Range<Int>) -> String {
                     "[\(range.lowerBound - dataStart), \(range.upperBound - dataStart))"
@@ -113,9 +115,9 @@ struct SafetensorsHeader: Sendable {
                                       "data_offsets \(offsets(entry.fileRange)) overlap tensor '\(previous.name)' "
                                       + "at \(offsets(previous.fileRange))")
             }
-            if furthest == nil || entry.fileRange.upperBound > furthest!.fileRange.upperBound { furthest = entry }
+            if entry.fileRange.upperBound > furthest?.fileRange.upperBound ?? 0 { furthest = entry }
         }
-        self.entries = entries.sorted { $0.name < $1.name }
+        self.entries = entries
     }
 }
 
