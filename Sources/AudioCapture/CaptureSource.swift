@@ -1,0 +1,138 @@
+import Resampling
+
+/// Where audio comes from. Parse a spec string with ``init(spec:)``.
+///
+/// | spec | source |
+/// |---|---|
+/// | `alsa:DEVICE` | ALSA PCM `DEVICE`: `alsa:default`, `alsa:hw:1,0`, `alsa:plughw:CARD=Mic,DEV=0` |
+/// | `pulse:SOURCE`, `pulse:` | PulseAudio (or PipeWire's pulse server) source `SOURCE`, or the default source |
+/// | `file:PATH.wav` | a WAV file, paced in real time unless ``CaptureConfiguration/realtime`` is false |
+/// | `stdin:FORMAT:RATE:CHANNELS` | raw interleaved PCM on standard input, FORMAT `s16le`, `s32le` or `f32le` |
+public enum CaptureSource: Sendable, Equatable, CustomStringConvertible {
+    case alsa(device: String)
+    /// nil: the server's default source.
+    case pulse(source: String?)
+    case file(path: String)
+    case stdin(StreamFormat)
+
+    /// Parses a source spec (see the table above).
+    public init(spec: String) throws(CaptureError) {
+        guard let colon = spec.firstIndex(of: ":") else {
+            throw CaptureError.badSpec(spec, "expected KIND:ARGUMENT with KIND alsa, pulse, file or stdin")
+        }
+        let kind = spec[..<colon].lowercased()
+        let argument = String(spec[spec.index(after: colon)...])
+        switch kind {
+        case "alsa":
+            guard !argument.isEmpty else { throw CaptureError.badSpec(spec, "alsa: needs a device, e.g. alsa:default") }
+            self = .alsa(device: argument)
+        case "pulse":
+            self = .pulse(source: argument.isEmpty ? nil : argument)
+        case "file":
+            guard !argument.isEmpty else { throw CaptureError.badSpec(spec, "file: needs a path, e.g. file:speech.wav") }
+            self = .file(path: argument)
+        case "stdin":
+            let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 3 else {
+                throw CaptureError.badSpec(spec, "expected stdin:FORMAT:RATE:CHANNELS, e.g. stdin:s16le:48000:2")
+            }
+            guard let format = PCMSampleFormat(rawValue: parts[0].lowercased()) else {
+                throw CaptureError.badSpec(spec, "unknown sample format '\(parts[0])' (use s16le, s32le or f32le)")
+            }
+            guard let rate = Int(parts[1]), (1000...768_000).contains(rate) else {
+                throw CaptureError.badSpec(spec, "sample rate '\(parts[1])' must be a whole number from 1000 to 768000")
+            }
+            guard let channels = Int(parts[2]), (1...64).contains(channels) else {
+                throw CaptureError.badSpec(spec, "channel count '\(parts[2])' must be from 1 to 64")
+            }
+            self = .stdin(StreamFormat(sampleFormat: format, sampleRate: rate, channels: channels))
+        default:
+            throw CaptureError.badSpec(spec, "unknown source kind '\(kind)' (use alsa, pulse, file or stdin)")
+        }
+    }
+
+    /// The spec string for this source.
+    public var description: String {
+        switch self {
+        case .alsa(let device): "alsa:\(device)"
+        case .pulse(let source): "pulse:\(source ?? "")"
+        case .file(let path): "file:\(path)"
+        case .stdin(let f): "stdin:\(f.sampleFormat.rawValue):\(f.sampleRate):\(f.channels)"
+        }
+    }
+
+    /// True for sources that run on the device's clock and must never wait for the consumer.
+    var isLive: Bool {
+        switch self {
+        case .alsa, .pulse: true
+        case .file, .stdin: false
+        }
+    }
+}
+
+/// How a ``CaptureSession`` treats its consumer.
+public enum QueuePolicy: Sendable, Equatable {
+    /// Keep at most `capacity` audio chunks; when full, drop the oldest and report a ``QueueDrop``.
+    /// Capture never waits. The policy for live devices.
+    case newestWins(capacity: Int)
+    /// Keep at most `capacity` audio chunks; when full, the capture thread waits for the consumer.
+    /// Nothing is lost. The policy for files read as fast as possible and for standard input (a pipe
+    /// then applies backpressure to its writer).
+    case backpressure(capacity: Int)
+
+    var capacity: Int {
+        switch self {
+        case .newestWins(let c), .backpressure(let c): c
+        }
+    }
+}
+
+/// Settings for a ``CaptureSession``. Every field has a default that suits live capture.
+public struct CaptureConfiguration: Sendable {
+    /// Output rate of the chunks. Earshot's encoder wants 16000.
+    public var outputRate = 16000
+    /// Resampler quality when the device rate differs from ``outputRate``.
+    public var quality: ResamplerQuality = .best
+    /// For `file:` sources: true paces the file in real time, like a microphone; false reads it as fast as
+    /// the consumer takes it (with ``QueuePolicy/backpressure(capacity:)`` unless ``queue`` says otherwise).
+    public var realtime = true
+    /// nil: newest-wins with 50 chunks (1 s at 20 ms) for live sources and real-time files, backpressure for
+    /// fast files and standard input.
+    public var queue: QueuePolicy?
+    /// How much audio one device read asks for, in milliseconds (ALSA period, PulseAudio fragment, file chunk).
+    public var periodMilliseconds = 20
+
+    /// ALSA and PulseAudio: ask the device for this sample format, rate or channel count instead of negotiating.
+    /// ALSA fails to open if the device cannot do it; PulseAudio converts on the server.
+    public var deviceSampleFormat: PCMSampleFormat?
+    public var deviceRate: Int?
+    public var deviceChannels: Int?
+
+    /// ALSA: configuration text to open the PCM from (`snd_pcm_open_lconf`) instead of the system's alsa.conf.
+    /// A card-less `file` PCM over a `null` slave makes a hermetic test device (see docs/capture.md).
+    public var alsaConfiguration: String?
+    /// ALSA: with no data at all for this long, the device counts as lost and is reopened.
+    public var stallTimeout: Duration = .seconds(2)
+    /// PulseAudio server, e.g. "unix:/tmp/pa/native"; nil means `$PULSE_SERVER` or the default.
+    public var pulseServer: String?
+    /// PulseAudio and the server's format query: how long to wait for a server that does not answer.
+    public var connectTimeout: Duration = .seconds(3)
+
+    /// Reopening a lost device: the first wait, doubling up to `maxReconnectDelay`.
+    public var reconnectDelay: Duration = .milliseconds(100)
+    public var maxReconnectDelay: Duration = .seconds(2)
+    /// nil: keep trying for ever; otherwise give up (the sequence throws) after this many failed reopen attempts.
+    public var maxReconnectAttempts: Int?
+
+    public init() {}
+
+    /// The policy in force for `source`.
+    func queuePolicy(for source: CaptureSource) -> QueuePolicy {
+        if let queue { return queue }
+        switch source {
+        case .alsa, .pulse: return .newestWins(capacity: 50)
+        case .file: return realtime ? .newestWins(capacity: 50) : .backpressure(capacity: 50)
+        case .stdin: return .backpressure(capacity: 50)
+        }
+    }
+}
