@@ -1,0 +1,119 @@
+import Testing
+@testable import WireProtocol
+
+@Suite struct MessageTests {
+    @Test func everyMessageTypeIsCoveredBySamples() {
+        let seen = Set(sampleClientMessages.map(\.type) + sampleServerMessages.map(\.type))
+        #expect(seen == Set(MessageType.allCases))
+    }
+
+    @Test func payloadsDecodeToTheirRounding() {
+        for payload in PayloadType.allCases {
+            let e = embedding(payload: payload)
+            #expect(e.width == sampleValues.count)
+            #expect(e.bytes.count == sampleValues.count * payload.byteWidth)
+            let values = e.values()
+            for (got, want) in zip(values, sampleValues) {
+                switch payload {
+                case .f32: #expect(got.bitPattern == want.bitPattern)
+                case .f16: #expect(abs(got - want) <= abs(want) * 0x1p-11 + 0x1p-24)
+                case .bf16: #expect(abs(got - want) <= abs(want) * 0x1p-8)
+                }
+            }
+        }
+    }
+
+    @Test func helloWithoutMagicIsRefused() {
+        var body: [UInt8] = Array("HTTP".utf8) + [1, 0, 1, 0, 0, 0]
+        var frame = Frame(type: MessageType.hello.rawValue, body: body[...])
+        #expect(throws: ProtocolError.self) { try ClientMessage(frame: frame) }
+        body = Handshake.magic + [2, 0, 1, 0, 0, 0]                // empty range 2…1
+        frame = Frame(type: MessageType.hello.rawValue, body: body[...])
+        do { _ = try ClientMessage(frame: frame); Issue.record("accepted") } catch { #expect(error.code == .malformedFrame) }
+    }
+
+    @Test func versionNegotiation() throws {
+        #expect(try Handshake.negotiate(1...1, supported: 1...1) == 1)
+        #expect(try Handshake.negotiate(1...5, supported: 1...3) == 3)
+        #expect(try Handshake.negotiate(2...9, supported: 1...3) == 3)
+        do { _ = try Handshake.negotiate(2...9, supported: 1...1); Issue.record("negotiated") } catch {
+            #expect(error.code == .unsupportedVersion)
+        }
+        do { _ = try Handshake.negotiate(0...0); Issue.record("negotiated") } catch {
+            #expect(error.code == .unsupportedVersion)
+        }
+    }
+
+    @Test func directionIsChecked() throws {
+        let ping = ClientMessage.ping(nonce: 1).encoded()
+        let pong = ServerMessage.pong(nonce: 1, serverTimeNanoseconds: 2).encoded()
+        #expect(throws: ProtocolError.self) { try ServerMessage(frame: Frame(type: ping[4], body: ping[5...])) }
+        #expect(throws: ProtocolError.self) { try ClientMessage(frame: Frame(type: pong[4], body: pong[5...])) }
+    }
+
+    @Test func truncatedAndPaddedBodiesAreMalformed() {
+        for message in sampleClientMessages {
+            let bytes = message.encoded()
+            let body = bytes[5...]
+            if case .pushAudio = message { continue }               // its PCM runs to the end: any length parses
+            for cut in 0..<body.count {
+                let frame = Frame(type: bytes[4], body: body.prefix(cut))
+                #expect(throws: ProtocolError.self) { try ClientMessage(frame: frame) }
+            }
+            let padded = Frame(type: bytes[4], body: ArraySlice(Array(body) + [0]))
+            #expect(throws: ProtocolError.self) { try ClientMessage(frame: padded) }
+        }
+        for message in sampleServerMessages {
+            if case .status = message { continue }                   // JSON runs to the end
+            let bytes = message.encoded()
+            let body = bytes[5...]
+            for cut in 0..<body.count {
+                let frame = Frame(type: bytes[4], body: body.prefix(cut))
+                #expect(throws: ProtocolError.self) { try ServerMessage(frame: frame) }
+            }
+        }
+    }
+
+    @Test func longStringsAreCutAtACharacterBoundary() throws {
+        let long = String(repeating: "é", count: 40_000)          // 80 000 bytes of UTF-8
+        let bytes = ClientMessage.hello(Hello(clientName: long)).encoded()
+        var decoder = FrameDecoder(maxFrameLength: 1 << 20)
+        decoder.append(bytes)
+        guard case .hello(let hello) = try ClientMessage(frame: try decoder.next()!) else {
+            Issue.record("not hello"); return
+        }
+        #expect(hello.clientName.utf8.count <= Int(UInt16.max))
+        #expect(hello.clientName.allSatisfy { $0 == "é" })
+    }
+}
+
+@Suite struct ConversionTests {
+    /// Every binary16 value round-trips, and binary32 values round like the platform's Float16.
+    @Test func halfMatchesFloat16() {
+        for bits in 0...UInt16.max {
+            let f = PayloadType.floatFromHalf(bits)
+            if f.isNaN { continue }
+            #expect(PayloadType.halfBits(f) == bits)
+            #if arch(x86_64) || arch(arm64)
+            #expect(Float(Float16(bitPattern: bits)).bitPattern == f.bitPattern)
+            #endif
+        }
+        var rng = SplitMix(seed: 7)
+        for _ in 0..<200_000 {
+            let f = Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))
+            if f.isNaN { #expect(PayloadType.floatFromHalf(PayloadType.halfBits(f)).isNaN); continue }
+            #if arch(x86_64) || arch(arm64)
+            #expect(PayloadType.halfBits(f) == Float16(f).bitPattern, "\(f)")
+            #endif
+        }
+    }
+
+    @Test func bfloat16RoundsToNearestEven() {
+        #expect(PayloadType.bfloat16Bits(1) == 0x3F80)
+        #expect(PayloadType.bfloat16Bits(Float(bitPattern: 0x3F80_8000)) == 0x3F80)   // tie, even stays
+        #expect(PayloadType.bfloat16Bits(Float(bitPattern: 0x3F81_8000)) == 0x3F82)   // tie, odd rounds up
+        #expect(PayloadType.bfloat16Bits(Float(bitPattern: 0x3F80_8001)) == 0x3F81)
+        #expect(PayloadType.bfloat16Bits(-.infinity) == 0xFF80)
+        #expect(PayloadType.bfloat16Bits(.nan) & 0x7FC0 == 0x7FC0)
+    }
+}
