@@ -38,6 +38,9 @@ let package = Package(
         .target(name: "AudioCapture", dependencies: ["CAlsa", "CPulseSimple", "AudioCore", "Resampling"],
                 swiftSettings: settings),
 
+        // MARK: Daemon, protocol and client
+        .target(name: "WireProtocol", swiftSettings: settings),
+
         // MARK: Executables (argument parsing, then a library call)
         .target(name: "EarshotCLI", dependencies: [
             "AudioCore", "Resampling", "Gemma4Audio",
@@ -52,6 +55,7 @@ let package = Package(
         .testTarget(name: "Gemma4AudioTests", dependencies: ["Gemma4Audio", "AudioCore", "Resampling"],
                     swiftSettings: settings),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling"], swiftSettings: settings),
+        .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: settings),
         .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore"], swiftSettings: settings),
     ]
 )
