@@ -95,6 +95,9 @@ public struct LogMelFrontend: Sendable {
         return frames
     }
 
+    /// Samples held for frames not yet released (at most a window's worth once frames flow).
+    public var heldSampleCount: Int { pending.count }
+
     /// Forgets all audio; the next sample accepted is sample 0 again.
     public mutating func reset() {
         pending.removeAll(keepingCapacity: true)
@@ -119,7 +122,7 @@ public struct LogMelFrontend: Sendable {
         filterBank.weights.withUnsafeBufferPointer { weights in
             for j in 0..<bins {
                 var sum = 0.0
-                for k in 0..<filterBank.frequencyBins {
+                for k in filterBank.support[j] {
                     // The reference's magnitudes are float32 (NumPy ≥ 2 keeps rfft in float32): round them the same way.
                     sum += Double(Float(magnitudes[k])) * weights[k * bins + j]
                 }

@@ -10,6 +10,9 @@ public struct MelFilterBank: Sendable {
     public let weights: [Double]
     public let frequencyBins: Int
     public let melBins: Int
+    /// For filter j, the bins with a non-zero weight: `support[j].lowerBound ..< support[j].upperBound`.
+    /// Summing only these gives the same value as the dense product (the skipped terms are exact zeros).
+    public let support: [Range<Int>]
 
     public init(_ config: LogMelConfiguration) {
         frequencyBins = config.frequencyBins
@@ -29,6 +32,12 @@ public struct MelFilterBank: Sendable {
             }
         }
         self.weights = weights
+        let (bins, filters) = (frequencyBins, melBins)
+        support = (0..<filters).map { j in
+            let nonZero = (0..<bins).filter { weights[$0 * filters + j] != 0 }
+            guard let first = nonZero.first, let last = nonZero.last else { return 0..<0 }
+            return first..<(last + 1)
+        }
     }
 
     /// NumPy's `linspace(start, stop, count)`: `start + i·step`, with the last point exactly `stop`.

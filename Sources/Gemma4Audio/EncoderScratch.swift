@@ -3,7 +3,9 @@ import Kernels
 /// Work space for one compute thread: every intermediate of a Conformer pass over up to `capacity` stacked token
 /// rows. Allocated once; a pass allocates nothing.
 public final class EncoderScratch {
-    /// The most token rows (all streams of a batched pass together) one pass can hold.
+    /// Rows one pass can hold, a whole number of 12-row tiles. A stream's block occupies the tiles its token
+    /// indices fall in (tokens 12k … 12k+11 share a tile), so a 12-token block aligned to a multiple of 12 — the
+    /// default streaming block, and every offline pass — takes exactly one tile per 12 tokens.
     public let capacity: Int
 
     let subsampled: FloatBuffer      // (R, F1·C1)  SSCP output rows, stacked
@@ -24,10 +26,13 @@ public final class EncoderScratch {
     let embedderInput: FloatBuffer   // (R, P)      scale-free RMSNorm of it
     let embedded: FloatBuffer        // (R, D)
 
+    /// Work space for passes of up to `capacity` tokens (one stream's block, or several streams' blocks together).
     public init(model: Gemma4AudioModel, capacity: Int = 48) {
         let c = model.configuration
-        let (r, h) = (max(1, capacity), c.hiddenSize)
-        self.capacity = r
+        // Whole BLAS tiles: token t sits at row t mod 12 of a tile (see `Matmul.rowTile`), so a block of
+        // `capacity` tokens starting anywhere spans at most paddedRows(capacity + 11) rows.
+        self.capacity = Matmul.paddedRows(max(1, capacity) + Matmul.rowTile - 1)
+        let (r, h) = (self.capacity, c.hiddenSize)
         subsampled = FloatBuffer(count: r * c.sscpOutputWidth)
         hidden = FloatBuffer(count: r * h)
         normed = FloatBuffer(count: r * h)

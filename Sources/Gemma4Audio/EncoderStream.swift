@@ -62,6 +62,13 @@ public final class EncoderStream {
     /// Tokens the next pass takes from this stream.
     var nextBlockSize: Int { hasReadyBlock ? min(blockTokens, pendingTokenCount) : 0 }
 
+    /// Floats this stream holds besides its fixed caches: held samples, mel frames and layer-0 rows awaiting the
+    /// SSCP, tokens awaiting their block, and output not yet taken. Bounded by the geometry, not the stream length.
+    public var heldFloatCount: Int {
+        frontend.heldSampleCount + melFrames.count + layer0Rows.count + pendingTokens.count
+            + output.encoder.count + output.embeddings.count
+    }
+
     /// Accepts 16 kHz mono samples in any chunk size and runs the frontend and the SSCP on them.
     public func accept(_ samples: UnsafeBufferPointer<Float>) {
         precondition(!isFinished, "accept(_:) after finish()")

@@ -59,16 +59,25 @@ public final class Gemma4AudioModel: Sendable {
         let c = configuration
         var segments: [PassSegment] = []
         segments.reserveCapacity(streams.count)
-        var rows = 0
+        let tile = Matmul.rowTile, width = c.sscpOutputWidth
+        var rows = 0                                  // rows used so far: whole tiles
         for stream in streams {
             precondition(stream.model === self, "stream belongs to another model")
             let n = stream.nextBlockSize
-            guard n > 0, rows + n <= scratch.capacity else { continue }
-            stream.copyNextBlock(count: n, into: scratch.subsampled.base + rows * c.sscpOutputWidth)
-            segments.append(PassSegment(stream: stream, start: rows, count: n))
-            rows += n
+            let offset = stream.tokensEncoded % tile  // token t sits at row t mod 12 of its tile
+            let span = Matmul.paddedRows(offset + n)
+            guard n > 0, rows + span <= scratch.capacity else { continue }
+            let rowsBase = scratch.subsampled.base + rows * width
+            rowsBase.update(repeating: 0, count: span * width)   // unused rows encode silence, never garbage
+            stream.copyNextBlock(count: n, into: rowsBase + offset * width)
+            segments.append(PassSegment(stream: stream, start: rows + offset, count: n))
+            rows += span
         }
-        guard rows > 0 else { return 0 }
+        guard !segments.isEmpty else {
+            precondition(!streams.contains { $0.nextBlockSize > 0 },
+                         "EncoderScratch(capacity: \(scratch.capacity)) cannot hold one block; size it for the block")
+            return 0
+        }
         let h = c.hiddenSize, p = c.outputProjectionSize, d = c.textHiddenSize
         Matmul.linear(scratch.subsampled.base, rows: rows, inFeatures: c.sscpOutputWidth,
                       weight: weights.sscp.inputProjection.base, outFeatures: h, into: scratch.hidden.base)
@@ -88,7 +97,7 @@ public final class Gemma4AudioModel: Sendable {
             segment.stream.completeBlock(count: segment.count, encoder: encoded + segment.start * p,
                                          embeddings: scratch.embedded.base + segment.start * d)
         }
-        return rows
+        return segments.reduce(0) { $0 + $1.count }
     }
 
     /// Encodes a whole 16 kHz mono clip, as transformers does offline but without its 30 s cut: every valid

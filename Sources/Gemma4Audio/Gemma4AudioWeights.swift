@@ -110,7 +110,7 @@ struct AttentionWeights: Sendable {
         let rows = c.relativePositionCount
         let half = h / 2
         let increment = Float(log(10_000.0) / Double(max(half - 1, 1)))
-        let table = FloatBuffer(count: rows * h)           // (rows, H)
+        let table = FloatBuffer(count: Matmul.paddedRows(rows) * h)       // (rows, H), padded to BLAS tiles
         for r in 0..<rows {
             let p = Float(rows - 1 - r)
             for i in 0..<half {
@@ -119,7 +119,7 @@ struct AttentionWeights: Sendable {
                 table[r * h + half + i] = cosf(angle)
             }
         }
-        let projected = FloatBuffer(count: rows * h)       // (rows, H)
+        let projected = FloatBuffer(count: Matmul.paddedRows(rows) * h)   // (rows, H), padded to BLAS tiles
         Matmul.linear(table.base, rows: rows, inFeatures: h, weight: relativeProjection.base, outFeatures: h,
                       into: projected.base)
         let window = c.attentionWindow

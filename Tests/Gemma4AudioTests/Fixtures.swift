@@ -1,0 +1,73 @@
+import AudioCore
+import Foundation
+import Gemma4Audio
+import Resampling
+
+/// The committed reference fixtures (`Tests/Fixtures`, made by `tools/reference/make_fixtures.py` with
+/// transformers on CPU).
+enum Fixtures {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures").path
+
+    static func modelPath(_ name: String) -> String { "\(root)/models/\(name)" }
+
+    static func model(_ name: String) throws -> Gemma4AudioModel {
+        try Gemma4AudioModel.load(path: modelPath(name))
+    }
+
+    /// A case's audio as the encoder takes it: channels averaged, resampled to 16 kHz with best sinc.
+    static func audio(_ caseName: String) throws -> [Float] {
+        let (info, interleaved) = try WAV.read(path: "\(root)/cases/\(caseName)/input.wav")
+        var mono: [Float] = []
+        if info.channels == 1 { mono = interleaved } else {
+            interleaved.withUnsafeBufferPointer { Downmix.toMono($0, channels: info.channels, into: &mono) }
+        }
+        return try Resampler.resample(mono, from: info.sampleRate, to: 16_000)
+    }
+
+    static func reference(_ caseName: String, _ file: String) throws -> FloatArray {
+        try NPY.read(path: "\(root)/cases/\(caseName)/\(file)")
+    }
+}
+
+/// Largest `|a[i] − b[i]|`; infinity when the lengths differ.
+func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
+    guard a.count == b.count else { return .infinity }
+    var worst: Float = 0
+    for i in a.indices { worst = max(worst, abs(a[i] - b[i])) }
+    return worst
+}
+
+/// A small deterministic generator (SplitMix64) for chunkings and synthetic audio.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Feeds `samples` to a fresh stream in the given chunk sizes (cycled), encoding whenever a block is ready.
+func encodeInChunks(_ model: Gemma4AudioModel, _ samples: [Float], chunks: [Int], blockTokens: Int)
+    -> EncodedTokens {
+    let stream = EncoderStream(model: model, blockTokens: blockTokens)
+    let scratch = EncoderScratch(model: model, capacity: blockTokens)
+    var result = EncodedTokens(firstToken: 0, encoderWidth: model.configuration.outputProjectionSize,
+                               embeddingWidth: model.configuration.textHiddenSize)
+    samples.withUnsafeBufferPointer { all in
+        var offset = 0, index = 0
+        while offset < all.count {
+            let end = min(all.count, offset + chunks[index % chunks.count])
+            stream.accept(UnsafeBufferPointer(rebasing: all[offset..<end]))
+            while model.encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
+            offset = end
+            index += 1
+        }
+    }
+    stream.finish()
+    while model.encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
+    return result
+}
