@@ -31,6 +31,17 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
 
     public init() {}
 
+    /// The released audio configurations: `e2b` (D = 1536) and `e4b` (D = 2560) share the audio tower (spec §1).
+    public static func preset(_ name: String) -> Gemma4AudioConfiguration? {
+        var c = Gemma4AudioConfiguration()
+        switch name.lowercased() {
+        case "e2b": c.textHiddenSize = 1536
+        case "e4b": c.textHiddenSize = 2560
+        default: return nil
+        }
+        return c
+    }
+
     public var headDimension: Int { hiddenSize / headCount }
     /// Keys a query sees, itself included: distances `0 ..< attentionWindow` (HF masks `q − k < context_left − 1`).
     public var attentionWindow: Int { attentionContextLeft - 1 }

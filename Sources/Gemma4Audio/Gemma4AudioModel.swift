@@ -19,6 +19,16 @@ public final class Gemma4AudioModel: Sendable {
         weights = try Gemma4AudioWeights(source: tensors, sourceName: sourceDescription, config: configuration)
     }
 
+    /// A model of `configuration`'s size with deterministic random weights (see `RandomWeights`): for demos and
+    /// benchmarks without a checkpoint. Its embeddings mean nothing.
+    public init(randomWeights configuration: Gemma4AudioConfiguration, seed: UInt64 = 0) throws {
+        try configuration.validate(path: "random")
+        self.configuration = configuration
+        sourceDescription = "random weights, \(configuration.hiddenSize)-wide, \(configuration.layerCount) layers, "
+            + "D \(configuration.textHiddenSize), seed \(seed) (demo only: these embeddings mean nothing)"
+        weights = try Gemma4AudioWeights(binder: WeightBinder(randomSeed: seed), config: configuration)
+    }
+
     /// Loads a Hugging Face Gemma 4 model directory (`config.json` + `model.safetensors` or a sharded index),
     /// reading only `model.audio_tower.*` and `model.embed_audio.*`.
     public convenience init(huggingFaceDirectory path: String) throws {
@@ -29,8 +39,15 @@ public final class Gemma4AudioModel: Sendable {
     }
 
     /// Loads a model from a path: a Hugging Face model directory, or its `config.json` / a `.safetensors` file
-    /// inside one.
+    /// inside one; or `random:e2b` / `random:e4b` for real-size deterministic random weights (demo only).
     public static func load(path: String) throws -> Gemma4AudioModel {
+        if path.hasPrefix("random:") {
+            let size = path.dropFirst("random:".count)
+            guard let configuration = Gemma4AudioConfiguration.preset(String(size)) else {
+                throw ModelError("\(path): unknown random model size '\(size)' (use random:e2b or random:e4b)")
+            }
+            return try Gemma4AudioModel(randomWeights: configuration)
+        }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ModelError("\(path): no such file or directory")
@@ -41,7 +58,7 @@ public final class Gemma4AudioModel: Sendable {
             return try Gemma4AudioModel(huggingFaceDirectory: (path as NSString).deletingLastPathComponent)
         }
         throw ModelError("\(path): not a model (expected a Hugging Face model directory with config.json and "
-                         + "safetensors weights)")
+                         + "safetensors weights, or a llama.cpp mmproj .gguf)")
     }
 
     /// Parameters, clamp bounds excluded.

@@ -18,7 +18,11 @@ public struct Gemma4AudioWeights: Sendable {
 
     /// Binds every tensor of `source`; `sourceName` labels errors.
     init(source: any TensorSource, sourceName: String, config c: Gemma4AudioConfiguration) throws {
-        var binder = WeightBinder(source: source, sourceName: sourceName)
+        try self.init(binder: WeightBinder(source: source, sourceName: sourceName), config: c)
+    }
+
+    init(binder: WeightBinder, config c: Gemma4AudioConfiguration) throws {
+        var binder = binder
         let a = "model.audio_tower."
         sscp = try SubsampleWeights(&binder, a + "subsample_conv_projection.", config: c)
         layers = try (0..<c.layerCount).map { try ConformerLayerWeights(&binder, a + "layers.\($0).", config: c) }

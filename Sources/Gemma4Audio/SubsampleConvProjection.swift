@@ -41,7 +41,7 @@ enum SubsampleConvProjection {
         for f in 0..<outWidth {
             let dst = out + f * outChannels
             for o in 0..<outChannels {
-                var sum: Float = 0
+                var sum = 0.0   // 9·C0 terms: accumulate in Double, round once
                 let wo = w + o * inChannels * 9
                 for i in 0..<3 {
                     guard let row = i == 0 ? rows.0 : (i == 1 ? rows.1 : rows.2) else { continue }
@@ -50,10 +50,10 @@ enum SubsampleConvProjection {
                         guard x >= 0, x < inWidth else { continue }
                         let column = row + x * inChannels
                         let tap = i * 3 + j
-                        for ch in 0..<inChannels { sum += wo[ch * 9 + tap] * column[ch] }
+                        for ch in 0..<inChannels { sum += Double(wo[ch * 9 + tap]) * Double(column[ch]) }
                     }
                 }
-                dst[o] = sum
+                dst[o] = Float(sum)
             }
         }
         normalizeAndRectify(out, positions: outWidth, channels: outChannels, weight: weights.norm1.base,
@@ -65,14 +65,14 @@ enum SubsampleConvProjection {
                                             weight: UnsafePointer<Float>, eps: Float) {
         for p in 0..<positions {
             let v = x + p * channels
-            var mean: Float = 0
-            for ch in 0..<channels { mean += v[ch] }
-            mean /= Float(channels)
-            var variance: Float = 0
-            for ch in 0..<channels { variance += (v[ch] - mean) * (v[ch] - mean) }
-            variance /= Float(channels)
-            let scale = 1 / (variance + eps).squareRoot()
-            for ch in 0..<channels { v[ch] = max(0, (v[ch] - mean) * scale * weight[ch]) }
+            var mean = 0.0
+            for ch in 0..<channels { mean += Double(v[ch]) }
+            mean /= Double(channels)
+            var variance = 0.0
+            for ch in 0..<channels { variance += (Double(v[ch]) - mean) * (Double(v[ch]) - mean) }
+            variance /= Double(channels)
+            let scale = 1 / (variance + Double(eps)).squareRoot()
+            for ch in 0..<channels { v[ch] = max(0, Float((Double(v[ch]) - mean) * scale) * weight[ch]) }
         }
     }
 }

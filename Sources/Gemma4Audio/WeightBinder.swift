@@ -4,19 +4,31 @@ import Kernels
 /// Binds checkpoint tensors to model fields strictly: every tensor read must exist with exactly the expected shape,
 /// and after binding, every tensor under the model's prefixes must have been read. Errors name the source and the
 /// tensor.
+///
+/// A binder can instead make every tensor up: deterministic random weights of any size, for demos and benchmarks
+/// when no checkpoint is at hand (see `RandomWeights`).
 struct WeightBinder {
-    let source: any TensorSource
+    let source: (any TensorSource)?
+    let randomSeed: UInt64
     /// Labels errors: the checkpoint's path.
     let sourceName: String
     private(set) var used: Set<String> = []
 
     init(source: any TensorSource, sourceName: String) {
         self.source = source
+        self.randomSeed = 0
         self.sourceName = sourceName
+    }
+
+    init(randomSeed: UInt64) {
+        source = nil
+        self.randomSeed = randomSeed
+        sourceName = "random weights (seed \(randomSeed))"
     }
 
     /// Reads `name` as Float32, checking its shape.
     mutating func tensor(_ name: String, shape: [Int]) throws -> FloatBuffer {
+        guard let source else { return RandomWeights.tensor(name, shape: shape, seed: randomSeed) }
         guard let info = source.info(name) else {
             throw ModelError.tensor(sourceName, name, "missing (expected shape \(shape))")
         }
@@ -35,10 +47,11 @@ struct WeightBinder {
     }
 
     /// Whether the source holds `name` (for optional tensors).
-    func contains(_ name: String) -> Bool { source.info(name) != nil }
+    func contains(_ name: String) -> Bool { source.map { $0.info(name) != nil } ?? true }
 
     /// Fails on the first tensor under `prefixes` that binding did not read.
     func requireAllUsed(prefixes: [String]) throws {
+        guard let source else { return }
         let unexpected = source.tensorNames.filter { name in
             prefixes.contains { name.hasPrefix($0) } && !used.contains(name)
         }

@@ -1,0 +1,68 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Kernels
+
+/// Deterministic random weights for a model of any size: what the demo and the benchmarks run when no checkpoint
+/// is at hand. Embeddings from such a model mean nothing; they only cost what real ones cost.
+///
+/// Each tensor draws from its own stream (seed ⊕ a hash of its checkpoint key), so a tensor's values do not depend
+/// on load order. Scales keep activations O(1) through any depth: linear weights ~ N(0, 1/in), norm scales 1 ± 0.15,
+/// clamp bounds ±1e4 (finite, so the clamp code runs, but never binding).
+enum RandomWeights {
+    static func tensor(_ name: String, shape: [Int], seed: UInt64) -> FloatBuffer {
+        let count = shape.reduce(1, *)
+        let buffer = FloatBuffer(count: count)
+        var generator = SplitMix64(seed: seed ^ fnv1a(name))
+        let leaf = name.split(separator: ".").last.map(String.init) ?? name
+        switch leaf {
+        case "input_min", "output_min": buffer[0] = -1e4; return buffer
+        case "input_max", "output_max": buffer[0] = 1e4; return buffer
+        default: break
+        }
+        let (scale, offset): (Float, Float)
+        if name.hasSuffix("layer0.conv.weight") { (scale, offset) = (1 / 3, 0) }
+        else if name.hasSuffix("layer1.conv.weight") { (scale, offset) = (1 / Float(shape[1] * 9).squareRoot(), 0) }
+        else if name.hasSuffix("per_dim_scale") { (scale, offset) = (0.5, 1) }
+        else if name.hasSuffix("depthwise_conv1d.weight") { (scale, offset) = (1 / Float(shape[2]).squareRoot(), 0) }
+        else if name.hasSuffix(".bias") { (scale, offset) = (0.1, 0) }
+        else if shape.count == 1 { (scale, offset) = (0.15, 1) }                         // norm scales
+        else { (scale, offset) = (1 / Float(shape[shape.count - 1]).squareRoot(), 0) }   // [out, in] linears
+        var i = 0
+        while i < count {
+            let (a, b) = generator.nextGaussianPair()
+            buffer[i] = offset + scale * a
+            if i + 1 < count { buffer[i + 1] = offset + scale * b }
+            i += 2
+        }
+        return buffer
+    }
+
+    private static func fnv1a(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        return hash
+    }
+}
+
+/// SplitMix64, with Box–Muller for normal draws.
+struct SplitMix64 {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Two independent N(0, 1) draws.
+    mutating func nextGaussianPair() -> (Float, Float) {
+        let u1 = (Double(next() >> 11) + 0.5) / 9_007_199_254_740_992   // (0, 1)
+        let u2 = Double(next() >> 11) / 9_007_199_254_740_992
+        let radius = (-2 * log(u1)).squareRoot()
+        return (Float(radius * cos(2 * .pi * u2)), Float(radius * sin(2 * .pi * u2)))
+    }
+}
