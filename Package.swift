@@ -7,6 +7,10 @@ let settings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// The numeric core is optimised even in debug builds: unoptimised Swift runs its inner loops ~30× slower, which
+/// would make the reference-parity and ten-minute streaming tests take minutes instead of seconds.
+let numericSettings: [SwiftSetting] = settings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "Earshot",
     products: [
@@ -28,11 +32,11 @@ let package = Package(
 
         // MARK: Synchronous numeric core (no async, no logging)
         .target(name: "AudioCore", swiftSettings: settings),
-        .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: settings),
+        .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: numericSettings),
         .target(name: "Checkpoint", swiftSettings: settings),
         .target(name: "Resampling", dependencies: ["CSampleRate"], swiftSettings: settings),
-        .target(name: "Frontend", dependencies: ["Kernels"], swiftSettings: settings),
-        .target(name: "Gemma4Audio", dependencies: ["Kernels", "Checkpoint", "Frontend"], swiftSettings: settings),
+        .target(name: "Frontend", dependencies: ["Kernels"], swiftSettings: numericSettings),
+        .target(name: "Gemma4Audio", dependencies: ["Kernels", "Checkpoint", "Frontend"], swiftSettings: numericSettings),
 
         // MARK: Async shell
         .target(name: "AudioCapture", dependencies: ["CAlsa", "CPulseSimple", "AudioCore", "Resampling"],
