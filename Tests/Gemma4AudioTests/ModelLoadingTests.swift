@@ -1,0 +1,114 @@
+import Checkpoint
+import Foundation
+import Gemma4Audio
+import Testing
+
+/// Strict binding: every broken checkpoint fails with an error naming the file and the tensor or field.
+struct ModelLoadingTests {
+    /// A copy of the tiny-f32 fixture whose tensors and config a test may change.
+    struct EditableModel {
+        let directory = NSTemporaryDirectory() + "earshot-model-\(UUID().uuidString)"
+        var tensors: [(name: String, shape: [Int], values: [Float])]
+        var config: [String: Any]
+
+        init() throws {
+            let source = try SafetensorsFile(path: Fixtures.modelPath("tiny-f32") + "/model.safetensors")
+            tensors = try source.tensorNames.map { name in
+                let info = source.info(name)!
+                return (name, info.shape, try source.floats(name))
+            }
+            let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.modelPath("tiny-f32") + "/config.json"))
+            config = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        }
+
+        /// Writes config.json and an F32 model.safetensors; returns the directory.
+        func write() throws -> String {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: directory + "/config.json"))
+            var header: [String: Any] = [:]
+            var data: [UInt8] = []
+            for tensor in tensors {
+                header[tensor.name] = ["dtype": "F32", "shape": tensor.shape,
+                                       "data_offsets": [data.count, data.count + 4 * tensor.values.count]]
+                for v in tensor.values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data += $0 } }
+            }
+            var json = try JSONSerialization.data(withJSONObject: header)
+            while json.count % 8 != 0 { json.append(0x20) }
+            var file = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) }
+            file += json
+            file += data
+            try Data(file).write(to: URL(fileURLWithPath: directory + "/model.safetensors"))
+            return directory
+        }
+
+        mutating func audio(_ key: String, _ value: Any) {
+            var audio = config["audio_config"] as! [String: Any]
+            audio[key] = value
+            config["audio_config"] = audio
+        }
+    }
+
+    func expectLoadError(_ model: EditableModel, mentioning fragments: [String]) throws {
+        let path = try model.write()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            _ = try Gemma4AudioModel.load(path: path)
+            Issue.record("loaded a broken model (expected an error mentioning \(fragments))")
+        } catch {
+            let text = "\(error)"
+            for fragment in fragments { #expect(text.contains(fragment), "'\(text)' lacks '\(fragment)'") }
+        }
+    }
+
+    @Test func unchangedCopyLoads() throws {
+        let path = try EditableModel().write()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(try Gemma4AudioModel.load(path: path).configuration.hiddenSize == 64)
+    }
+
+    @Test func missingTensor() throws {
+        var model = try EditableModel()
+        model.tensors.removeAll { $0.name == "model.audio_tower.layers.1.self_attn.k_proj.input_max" }
+        try expectLoadError(model, mentioning: [model.directory, "layers.1.self_attn.k_proj.input_max", "missing"])
+    }
+
+    @Test func shapeMismatch() throws {
+        var model = try EditableModel()
+        let index = model.tensors.firstIndex { $0.name == "model.audio_tower.output_proj.bias" }!
+        model.tensors[index].shape = [47]
+        model.tensors[index].values.removeLast()
+        try expectLoadError(model, mentioning: ["model.audio_tower.output_proj.bias", "[47]", "[48]"])
+    }
+
+    @Test func unexpectedTensor() throws {
+        var model = try EditableModel()
+        model.tensors.append(("model.audio_tower.layers.2.norm_out.weight", [64], [Float](repeating: 1, count: 64)))
+        try expectLoadError(model, mentioning: ["model.audio_tower.layers.2.norm_out.weight", "unexpected"])
+    }
+
+    @Test func clampsPresentWhenConfigTurnsThemOff() throws {
+        var model = try EditableModel()
+        model.audio("use_clipped_linears", false)
+        try expectLoadError(model, mentioning: ["ffw_layer_1.input_", "unexpected", "79 more"])
+    }
+
+    @Test func configErrors() throws {
+        var heads = try EditableModel()
+        heads.audio("num_attention_heads", 5)
+        try expectLoadError(heads, mentioning: ["config.json", "num_attention_heads 5"])
+        var act = try EditableModel()
+        act.audio("hidden_act", "gelu")
+        try expectLoadError(act, mentioning: ["hidden_act", "gelu"])
+        var right = try EditableModel()
+        right.audio("attention_context_right", 2)
+        try expectLoadError(right, mentioning: ["attention_context_right"])
+        var noAudio = try EditableModel()
+        noAudio.config["audio_config"] = nil
+        try expectLoadError(noAudio, mentioning: ["audio_config"])
+    }
+
+    @Test func notAModel() throws {
+        #expect(throws: (any Error).self) { try Gemma4AudioModel.load(path: "/nonexistent/model") }
+        #expect(throws: (any Error).self) { try Gemma4AudioModel.load(path: "random:e9b") }
+    }
+}
