@@ -2,6 +2,7 @@ import ArgumentParser
 import AudioCore
 import Frontend
 import Gemma4Audio
+import Foundation
 import Kernels
 
 /// `earshot encode`: a WAV file in, Gemma 4 audio features out as `.npy`.
@@ -46,6 +47,12 @@ public struct EncodeCommand: ParsableCommand {
     @Option(help: "BLAS threads.")
     var threads: Int = 1
 
+    @Flag(help: "With --stream: feed the audio at real-time speed, as a microphone would.")
+    var realtime = false
+
+    @Flag(help: "With --stream: print one line per token as it leaves (index, audio time, latency, norm).")
+    var view = false
+
     public init() {}
 
     public func validate() throws {
@@ -57,10 +64,15 @@ public struct EncodeCommand: ParsableCommand {
 
     public func run() throws {
         Matmul.setThreadCount(threads)
+        var streaming: Encoding.Streaming?
+        if stream {
+            streaming = .init(chunkSamples: max(1, Int(chunkMs * 16)), blockTokens: blockTokens)
+            streaming?.realtime = realtime
+            if view { streaming?.onTokens = TokenView.print }
+        }
+        let settings = streaming
         let result = try CommandLineErrors.reporting {
-            try Encoding.run(modelPath: model, inputPath: input, stage: stage,
-                             streaming: stream ? .init(chunkSamples: max(1, Int(chunkMs * 16)), blockTokens: blockTokens)
-                                               : nil)
+            try Encoding.run(modelPath: model, inputPath: input, stage: stage, streaming: settings)
         }
         try CommandLineErrors.reporting { try NPY.write(result, path: output) }
     }
@@ -71,6 +83,10 @@ public enum Encoding {
     public struct Streaming: Sendable {
         public var chunkSamples: Int
         public var blockTokens: Int
+        /// Sleep between pieces so that audio arrives at real-time speed.
+        public var realtime = false
+        /// Called with each batch of tokens as it leaves, and the samples fed so far.
+        public var onTokens: (@Sendable (EncodedTokens, _ samplesFed: Int) -> Void)?
         public init(chunkSamples: Int, blockTokens: Int) {
             self.chunkSamples = chunkSamples
             self.blockTokens = blockTokens
@@ -103,17 +119,49 @@ public enum Encoding {
         let scratch = EncoderScratch(model: model, capacity: s.blockTokens)
         var result = EncodedTokens(firstToken: 0, encoderWidth: model.configuration.outputProjectionSize,
                                    embeddingWidth: model.configuration.textHiddenSize)
+        let start = ContinuousClock.now
+        func collect(_ fed: Int) {
+            while model.encodePass([stream], scratch: scratch) > 0 {
+                let tokens = stream.takeOutput()
+                s.onTokens?(tokens, fed)
+                result.append(tokens)
+            }
+        }
         samples.withUnsafeBufferPointer { all in
             var offset = 0
             while offset < all.count {
                 let end = min(all.count, offset + s.chunkSamples)
+                if s.realtime {   // the piece is "captured" once its last sample's time has come
+                    let due = start + .microseconds(Int64(end) * 1_000_000 / 16_000)
+                    let wait = due - ContinuousClock.now
+                    if wait > .zero { Thread.sleep(forTimeInterval: Double(wait.components.attoseconds) / 1e18
+                                                     + Double(wait.components.seconds)) }
+                }
                 stream.accept(UnsafeBufferPointer(rebasing: all[offset..<end]))
-                while model.encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
+                collect(end)
                 offset = end
             }
         }
         stream.finish()
-        while model.encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
+        collect(samples.count)
         return result
+    }
+}
+
+/// The `--view` lines: one per token as it leaves the encoder.
+enum TokenView {
+    @Sendable static func print(_ tokens: EncodedTokens, samplesFed: Int) {
+        let width = tokens.embeddingWidth
+        for i in 0..<tokens.count {
+            let t = tokens.firstToken + i
+            var norm = 0.0
+            for j in 0..<width { norm += Double(tokens.embeddings[i * width + j] * tokens.embeddings[i * width + j]) }
+            // The token's audio ends at sample 640(t+1); it left when `samplesFed` samples had arrived.
+            let audioEnd = Double(640 * (t + 1)) / 16_000
+            let wait = Double(samplesFed - 640 * (t + 1)) / 16
+            Swift.print(String(format: "token %5d  audio %7.2f s  waited %6.1f ms of audio  |e| %8.3f",
+                               t, audioEnd, wait, norm.squareRoot()))
+        }
+        fflush(nil)   // all C streams: Swift 6 rejects the `stdout` global
     }
 }
