@@ -30,4 +30,3 @@ fi
 echo "earshot demo: streaming $(soxi -D "$clip") s of speech at real-time speed, 12-token blocks (480 ms)"
 "$bin/earshot" encode --model "$model" --input "$clip" --output "$work/embeddings.npy" \
     --stream --realtime --view --chunk-ms 20 --block-tokens 12
-echo "earshot demo: wrote $(python3 -c "import sys; print(sys.argv[1])" "$work/embeddings.npy") (removed on exit)"
