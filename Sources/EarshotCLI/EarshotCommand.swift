@@ -5,7 +5,7 @@ public struct EarshotCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "earshot",
         abstract: "Gemma 4 audio embeddings, offline and live.",
-        subcommands: [EncodeCommand.self])
+        subcommands: [EncodeCommand.self, BenchCommand.self])
 
     public init() {}
 }

@@ -21,12 +21,18 @@ enum ConformerLayer {
     static func forward(_ w: ConformerLayerWeights, layer: Int, rows: Int, segments: [PassSegment],
                         config c: Gemma4AudioConfiguration, scratch s: EncoderScratch) {
         let x = s.hidden.base
+        var start = ContinuousClock.now
         feedForward(w.feedForward1, rows: rows, config: c, scratch: s)
+        s.profile?.add(.feedForward, since: start)
         attention(w, layer: layer, rows: rows, segments: segments, config: c, scratch: s)
+        start = ContinuousClock.now
         lightConv(w.lightConv, layer: layer, rows: rows, segments: segments, config: c, scratch: s)
+        s.profile?.add(.lightConv, since: start)
+        start = ContinuousClock.now
         feedForward(w.feedForward2, rows: rows, config: c, scratch: s)
         clip(x, rows * c.hiddenSize, c)
         VectorOps.rmsNorm(x, rows: rows, width: c.hiddenSize, weight: w.outputNorm.base, eps: fixedNormEps, into: x)
+        s.profile?.add(.feedForward, since: start)
     }
 
     /// `clamp(±gradient_clipping)`: a no-op for finite float32 activations at the released 1e10, kept for fidelity.
@@ -59,6 +65,7 @@ enum ConformerLayer {
                                   config c: Gemma4AudioConfiguration, scratch s: EncoderScratch) {
         let a = w.attention
         let h = c.hiddenSize, headDim = c.headDimension, window = c.attentionWindow
+        var start = ContinuousClock.now
         let x = s.hidden.base, normed = s.normed.base
         let q = s.query.base, k = s.key.base, v = s.value.base, out = s.attended.base
         normed.update(from: x, count: rows * h)
@@ -77,6 +84,8 @@ enum ConformerLayer {
             }
         }
 
+        s.profile?.add(.attentionProjections, since: start)
+        start = ContinuousClock.now
         let cap = c.attentionLogitCap
         let logits = s.logits.base
         for segment in segments {
@@ -128,12 +137,15 @@ enum ConformerLayer {
             segment.stream.layerCaches[layer].count = keep
         }
 
+        s.profile?.add(.attentionCore, since: start)
+        start = ContinuousClock.now
         let branch = s.branch.base
         a.post.apply(out, rows: rows, clampScratch: s.clampedInput.base, into: branch)
         clip(branch, rows * h, c)
         VectorOps.rmsNorm(branch, rows: rows, width: h, weight: w.postAttentionNorm.base, eps: fixedNormEps,
                           into: branch)
         for i in 0..<rows * h { x[i] += branch[i] }
+        s.profile?.add(.attentionProjections, since: start)
     }
 
     // MARK: Light convolution

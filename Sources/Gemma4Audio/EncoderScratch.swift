@@ -25,6 +25,8 @@ public final class EncoderScratch {
     let encoded: FloatBuffer         // (R, P)      output_proj result
     let embedderInput: FloatBuffer   // (R, P)      scale-free RMSNorm of it
     let embedded: FloatBuffer        // (R, D)
+    /// Time per stage, accumulated over passes while set (nil: not measured).
+    public var profile: PassProfile?
 
     /// Work space for passes of up to `capacity` tokens (one stream's block, or several streams' blocks together).
     public init(model: Gemma4AudioModel, capacity: Int = 48) {

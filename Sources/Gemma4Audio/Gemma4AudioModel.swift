@@ -96,12 +96,15 @@ public final class Gemma4AudioModel: Sendable {
             return 0
         }
         let h = c.hiddenSize, p = c.outputProjectionSize, d = c.textHiddenSize
+        var start = ContinuousClock.now
         Matmul.linear(scratch.subsampled.base, rows: rows, inFeatures: c.sscpOutputWidth,
                       weight: weights.sscp.inputProjection.base, outFeatures: h, into: scratch.hidden.base)
+        scratch.profile?.add(.subsampling, since: start)
         for (index, layer) in weights.layers.enumerated() {
             ConformerLayer.forward(layer, layer: index, rows: rows, segments: segments, config: c, scratch: scratch)
         }
         // output_proj (with bias), then the embedder: scale-free RMSNorm, then P→D.
+        start = ContinuousClock.now
         let encoded = scratch.encoded.base
         for r in 0..<rows { (encoded + r * p).update(from: weights.outputBias.base, count: p) }
         Matmul.linear(scratch.hidden.base, rows: rows, inFeatures: h, weight: weights.outputProjection.base,
@@ -110,6 +113,7 @@ public final class Gemma4AudioModel: Sendable {
                           into: scratch.embedderInput.base)
         Matmul.linear(scratch.embedderInput.base, rows: rows, inFeatures: p, weight: weights.embeddingProjection.base,
                       outFeatures: d, into: scratch.embedded.base)
+        scratch.profile?.add(.output, since: start)
         for segment in segments {
             segment.stream.completeBlock(count: segment.count, encoder: encoded + segment.start * p,
                                          embeddings: scratch.embedded.base + segment.start * d)

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+
+/// `earshot bench`: offline speed, streaming latency, live capacity and memory, in one run.
+public struct BenchCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure offline real-time factor, per-block latency, live-stream capacity, memory and load time.",
+        discussion: """
+            Runs on deterministic synthetic audio. --random e2b|e4b uses real-size random weights (no checkpoint \
+            needed). Capacity is the most streams, each delivering one 12-token block (480 ms) per tick, whose \
+            p99 tick time stays under 480 ms on --threads compute threads. The machine is shared: compare runs \
+            made in the same session, not against numbers from elsewhere.
+            """)
+
+    @Option(help: "A model path (Hugging Face directory or mmproj GGUF).")
+    var model: String?
+
+    @Option(help: "Real-size random weights instead of a checkpoint: e2b or e4b.")
+    var random: String?
+
+    @Option(help: "Seconds of synthetic audio for the offline and streaming runs.")
+    var seconds: Double = 10
+
+    @Option(help: "The most concurrent live streams to try for capacity.")
+    var streams: Int = 32
+
+    @Option(help: "Compute threads (OpenBLAS threads offline; parallel workers for capacity).")
+    var threads: Int = 2
+
+    @Flag(help: "Print the report as JSON on stdout (progress goes to stderr).")
+    var json = false
+
+    public init() {}
+
+    public func validate() throws {
+        guard (model == nil) != (random == nil) else { throw ValidationError("give exactly one of --model or --random") }
+        guard seconds >= 1 else { throw ValidationError("--seconds must be at least 1") }
+        guard streams >= 1, threads >= 1 else { throw ValidationError("--streams and --threads must be positive") }
+    }
+
+    public func run() throws {
+        let path = model ?? "random:\(random ?? "")"
+        let asJSON = json
+        let report = try CommandLineErrors.reporting {
+            try Benchmark.run(modelPath: path, seconds: seconds, maxStreams: streams, threads: threads) { line in
+                if asJSON { printError(line) } else { print(line) }
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(String(format: "peak RSS %.0f MB", report.peakResidentMB))
+        }
+    }
+}
