@@ -1,13 +1,26 @@
 import Foundation
 @testable import AudioCapture
 
+/// Runs `body` on a new thread and awaits it, so blocking work (spawning, waiting for a server, waitpid) never
+/// holds a thread of the cooperative pool. (On Linux the pool is libdispatch's, and starving it also starves
+/// everything else that runs there.)
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+        }
+    }
+}
+
 /// A throwaway PulseAudio server for one test: its own directory, socket and pipe source, no hardware.
-/// Started with `Process`, stopped by pid (TERM, then KILL after 5 s). See also ci/pulse.sh and recipes §4.
+/// Started through ci/pulse-server.sh, which also stops the server if this test process dies. Processes are
+/// spawned with `posix_spawn` and reaped with `waitpid` here, by pid.
 final class PulseServer: @unchecked Sendable {
     let directory: String
     let rate: Int
     let channels: Int
-    private var process: Process?
+    private let lock = NSLock()
+    private var wrapper: pid_t?
 
     /// The server address for `CaptureConfiguration.pulseServer`.
     var server: String { "unix:\(directory)/native" }
@@ -20,6 +33,12 @@ final class PulseServer: @unchecked Sendable {
             .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
+    /// ci/pulse-server.sh, found from this file's path (Tests/AudioCaptureTests/ → ../../ci/).
+    static let script: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("ci/pulse-server.sh").path
+    }()
+
     init(rate: Int, channels: Int) throws {
         directory = try temporaryDirectory("pa")
         self.rate = rate
@@ -27,69 +46,89 @@ final class PulseServer: @unchecked Sendable {
     }
 
     deinit {
-        stop()
-        try? FileManager.default.removeItem(atPath: directory)
+        if let wrapper = lock.withLock({ self.wrapper }) {
+            kill(wrapper, SIGTERM)                         // the script stops pulseaudio and exits
+            Thread.detachNewThread { var status: Int32 = 0; waitpid(wrapper, &status, 0) }
+        }
+        let directory = directory
+        DispatchQueue.global().asyncAfter(deadline: .now() + 8) { try? FileManager.default.removeItem(atPath: directory) }
     }
 
-    /// Starts the server and waits (at most 10 s) until it answers.
-    func start() throws {
-        guard let binary = Self.binary else { throw ServerError("pulseaudio is not installed") }
-        let fm = FileManager.default
-        for sub in ["run", "state", "config"] {
-            try fm.createDirectory(atPath: "\(directory)/\(sub)", withIntermediateDirectories: true)
-        }
-        chmod("\(directory)/run", 0o700)
-        unlink("\(directory)/native")   // a socket left by a killed server
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = [
-            "-n", "--daemonize=no", "--use-pid-file=no", "--exit-idle-time=-1", "--disallow-exit",
-            "--log-target=stderr", "--log-level=notice",
-            "-L", "module-native-protocol-unix socket=\(directory)/native auth-anonymous=1",
-            "-L", "module-null-sink sink_name=nullsink",
-            "-L", "module-pipe-source source_name=src file=\(fifo) format=s16le rate=\(rate) channels=\(channels)",
-        ]
-        var environment = ProcessInfo.processInfo.environment
-        environment["XDG_RUNTIME_DIR"] = "\(directory)/run"
-        environment["PULSE_RUNTIME_PATH"] = "\(directory)/run"
-        environment["PULSE_STATE_PATH"] = "\(directory)/state"
-        environment["XDG_CONFIG_HOME"] = "\(directory)/config"
-        environment["HOME"] = directory
-        process.environment = environment
-        let log = "\(directory)/pulseaudio.log"
-        fm.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        try handle.seekToEnd()
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        self.process = process
+    /// Starts the server and waits (at most 10 s) until its pipe source answers.
+    func start() async throws {
+        try await onThread { try self.startBlocking() }
+    }
+
+    /// Kills the server process itself (SIGKILL: a crash, as a client sees it) or stops it (SIGTERM), and waits
+    /// (at most 8 s) for it and its wrapper to exit.
+    func stop(kill hard: Bool = false) async throws {
+        try await onThread { self.stopBlocking(hard: hard) }
+    }
+
+    private func startBlocking() throws {
+        guard Self.binary != nil else { throw ServerError("pulseaudio is not installed") }
+        let pid = try spawn(["/bin/bash", Self.script, directory, String(rate), String(channels),
+                             String(getpid())])
+        lock.withLock { wrapper = pid }
         let deadline = Date(timeIntervalSinceNow: 10)
         while Date() < deadline {
-            guard process.isRunning else { throw ServerError("pulseaudio exited: \(self.log)") }
-            if (try? PulseConnection(server: server, timeout: .milliseconds(500)).source(named: "src")) != nil {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                lock.withLock { wrapper = nil }
+                throw ServerError("pulseaudio exited at start:\n\(log)")
+            }
+            if FileManager.default.fileExists(atPath: "\(directory)/native"),
+               (try? PulseConnection(server: server, timeout: .milliseconds(500)).source(named: "src")) != nil {
                 return
             }
-            Thread.sleep(forTimeInterval: 0.1)
+            Thread.sleep(forTimeInterval: 0.05)
         }
-        stop()
-        throw ServerError("pulseaudio did not answer within 10 s: \(self.log)")
+        stopBlocking(hard: false)
+        throw ServerError("pulseaudio did not answer within 10 s:\n\(log)")
     }
 
-    /// Stops the server: SIGTERM (or SIGKILL with `kill: true`), then SIGKILL if it is still there after 5 s.
-    func stop(kill hard: Bool = false) {
-        guard let process, process.isRunning else { self.process = nil; return }
-        let pid = process.processIdentifier
-        Glibc.kill(pid, hard ? SIGKILL : SIGTERM)
-        let deadline = Date(timeIntervalSinceNow: 5)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning { Glibc.kill(pid, SIGKILL) }
-        process.waitUntilExit()
-        self.process = nil
+    private func stopBlocking(hard: Bool) {
+        guard let pid = lock.withLock({ wrapper }) else { return }
+        if hard, let text = try? String(contentsOfFile: "\(directory)/pid", encoding: .utf8),
+           let server = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(server, SIGKILL)
+        } else {
+            kill(pid, SIGTERM)
+        }
+        let deadline = Date(timeIntervalSinceNow: 8)
+        var status: Int32 = 0
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            if Date() > deadline {
+                kill(pid, SIGKILL)
+                waitpid(pid, &status, 0)
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        lock.withLock { wrapper = nil }
     }
 
-    var log: String { (try? String(contentsOfFile: "\(directory)/pulseaudio.log", encoding: .utf8)) ?? "" }
+    /// posix_spawn with the current environment; stdin from /dev/null, stdout and stderr to DIR/wrapper.log.
+    private func spawn(_ arguments: [String]) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "\(directory)/wrapper.log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ)
+        guard result == 0 else { throw ServerError("posix_spawn \(arguments[0]): \(String(cString: strerror(result)))") }
+        return pid
+    }
+
+    var log: String {
+        ["wrapper.log", "pulseaudio.log"].map {
+            (try? String(contentsOfFile: "\(directory)/\($0)", encoding: .utf8)) ?? ""
+        }.joined(separator: "\n")
+    }
 
     struct ServerError: Error, CustomStringConvertible {
         var description: String
