@@ -15,9 +15,14 @@ let package = Package(
     name: "Earshot",
     products: [
         .executable(name: "earshot", targets: ["earshot"]),
+        .executable(name: "earshotd", targets: ["earshotd"]),
+        .library(name: "EarshotClient", targets: ["EarshotClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // MARK: C shims (a module map and a header each)
@@ -44,6 +49,24 @@ let package = Package(
 
         // MARK: Daemon, protocol and client
         .target(name: "WireProtocol", swiftSettings: settings),
+        .target(name: "EarshotServer", dependencies: [
+            "WireProtocol", "Gemma4Audio", "Kernels", "Resampling",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: settings),
+        .target(name: "EarshotClient", dependencies: [
+            "WireProtocol",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], swiftSettings: settings),
+        .target(name: "EarshotDaemon", dependencies: [
+            "EarshotServer", "AudioCapture", "Gemma4Audio", "WireProtocol",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: settings),
 
         // MARK: Executables (argument parsing, then a library call)
         .target(name: "EarshotCLI", dependencies: [
@@ -51,6 +74,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: settings),
         .executableTarget(name: "earshot", dependencies: ["EarshotCLI"], swiftSettings: settings),
+        .executableTarget(name: "earshotd", dependencies: [
+            "EarshotDaemon", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: settings),
 
         // MARK: Tests
         .testTarget(name: "AudioCoreTests", dependencies: ["AudioCore"], swiftSettings: settings),

@@ -1,0 +1,237 @@
+import WireProtocol
+
+/// How embedding values travel on the wire. The server offers a subset (see ``ServerInfo/payloadFormats``).
+public enum PayloadFormat: String, Sendable, CaseIterable {
+    /// 32-bit float: the encoder's values, bit for bit.
+    case f32
+    /// IEEE half precision, rounded to nearest even (half the bytes).
+    case f16
+    /// bfloat16, rounded to nearest even (half the bytes, float32's range).
+    case bf16
+
+    var wire: PayloadType {
+        switch self {
+        case .f32: .f32
+        case .f16: .f16
+        case .bf16: .bf16
+        }
+    }
+
+    init(_ wire: PayloadType) {
+        switch wire {
+        case .f32: self = .f32
+        case .f16: self = .f16
+        case .bf16: self = .bf16
+        }
+    }
+}
+
+/// Which encoder output a stream carries.
+public enum EmbeddingKind: String, Sendable, CaseIterable {
+    /// `embed_audio` rows, width D: what Gemma 4 feeds its language model in place of audio soft tokens.
+    case embeddings
+    /// The audio tower's `output_proj` rows (`last_hidden_state`), width P.
+    case encoder
+
+    var wire: OutputKind { self == .embeddings ? .embeddings : .encoder }
+    init(_ wire: OutputKind) { self = wire == .embeddings ? .embeddings : .encoder }
+}
+
+/// Where a subscription to a live stream starts.
+public enum SubscriptionStart: Sendable {
+    /// With the next token encoded.
+    case now
+    /// With the oldest token the server still holds (see ``ServerInfo/historyTokens``), then live.
+    case oldest
+
+    var wire: StartPoint { self == .now ? .now : .oldest }
+}
+
+/// Raw PCM layouts for pushed audio (interleaved, little-endian).
+public enum SampleFormat: String, Sendable, CaseIterable {
+    /// Signed 16-bit.
+    case s16le
+    /// Signed 32-bit.
+    case s32le
+    /// 32-bit float.
+    case f32le
+
+    /// Bytes per sample.
+    public var byteWidth: Int { self == .s16le ? 2 : 4 }
+
+    var wire: PCMFormat {
+        switch self {
+        case .s16le: .s16le
+        case .s32le: .s32le
+        case .f32le: .f32le
+        }
+    }
+}
+
+/// Per-token flags.
+public struct EmbeddingFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt16
+    /// Makes flags from their wire bits.
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    /// Audio is missing right before this token (a new segment starts, or zeros stand in for lost audio).
+    public static let discontinuity = EmbeddingFlags(rawValue: TokenFlags.discontinuity.rawValue)
+    /// The token's 40 ms are silent (below one 16-bit step) or stand in for lost audio.
+    public static let silence = EmbeddingFlags(rawValue: TokenFlags.silence.rawValue)
+    /// The last token of a segment, computed under the end-of-clip rule.
+    public static let final = EmbeddingFlags(rawValue: TokenFlags.final.rawValue)
+    /// Part of the token's audio is zeros inserted for audio lost upstream.
+    public static let gapFilled = EmbeddingFlags(rawValue: TokenFlags.gapFilled.rawValue)
+}
+
+/// What the server said when the connection opened.
+public struct ServerInfo: Sendable, Equatable {
+    /// The protocol version in use.
+    public var protocolVersion: Int
+    /// The server's name and version, e.g. "earshotd 0.1".
+    public var serverName: String
+    /// The loaded model (its path or name).
+    public var modelID: String
+    /// D: the width of ``EmbeddingKind/embeddings`` values (the language model's hidden size).
+    public var embeddingWidth: Int
+    /// P: the width of ``EmbeddingKind/encoder`` values.
+    public var encoderWidth: Int
+    /// Payload formats the server offers.
+    public var payloadFormats: [PayloadFormat]
+    /// The token timeline's sample rate (16000).
+    public var sampleRate: Int
+    /// Samples per token (640): a token covers `[firstSample, firstSample + samplesPerToken)`.
+    public var samplesPerToken: Int
+    /// Tokens per second of audio (25).
+    public var tokensPerSecond: Double
+    /// Tokens per encoder pass: a token may wait for up to `blockTokens − 1` later ones.
+    public var blockTokens: Int
+    /// The largest frame the server accepts.
+    public var maxFrameLength: Int
+    /// Streams one connection may push at once.
+    public var maxPushedStreams: Int
+    /// Tokens each live stream keeps for ``SubscriptionStart/oldest``.
+    public var historyTokens: Int
+    /// The live streams' names.
+    public var streams: [String]
+
+    /// The width of values of `kind`.
+    public func width(of kind: EmbeddingKind) -> Int { kind == .embeddings ? embeddingWidth : encoderWidth }
+
+    init(_ w: Welcome) {
+        protocolVersion = Int(w.version)
+        serverName = w.serverName
+        modelID = w.modelID
+        embeddingWidth = Int(w.embeddingWidth)
+        encoderWidth = Int(w.encoderWidth)
+        payloadFormats = w.payloadTypes.map(PayloadFormat.init)
+        sampleRate = Int(w.sampleRate)
+        samplesPerToken = Int(w.samplesPerToken)
+        tokensPerSecond = Double(w.tokensPerSecond)
+        blockTokens = Int(w.blockTokens)
+        maxFrameLength = Int(w.maxFrameLength)
+        maxPushedStreams = Int(w.maxPushedStreams)
+        historyTokens = Int(w.historyTokens)
+        streams = w.streams
+    }
+}
+
+/// A live subscription, as the server confirmed it.
+public struct Subscription: Sendable, Hashable {
+    /// The id the server gave it on this connection; ``EmbeddingFrame/stream`` carries it.
+    public let id: UInt32
+    /// The live stream's name.
+    public let name: String
+    /// The index of the first token the server will send.
+    public let firstToken: Int
+    /// The chosen payload format and output.
+    public let payload: PayloadFormat
+    public let kind: EmbeddingKind
+}
+
+/// A stream of the client's own audio, encoded privately for this connection.
+public struct PushedStream: Sendable, Hashable {
+    /// The id the server gave it on this connection; ``EmbeddingFrame/stream`` carries it.
+    public let id: UInt32
+    /// The audio layout declared at start.
+    public let format: SampleFormat
+    public let sampleRate: Int
+    public let channels: Int
+    public let payload: PayloadFormat
+    public let kind: EmbeddingKind
+
+    /// Bytes per frame (one sample per channel).
+    public var frameBytes: Int { format.byteWidth * channels }
+}
+
+/// One token's values.
+public struct EmbeddingFrame: Sendable, Equatable {
+    /// The subscription or pushed stream id.
+    public var stream: UInt32
+    /// The token's index in its stream: 0, 1, 2, … A jump means frames were dropped (a ``EarshotEvent/Kind/lagged``
+    /// event came first).
+    public var token: Int
+    /// The first of the token's samples on the stream's 16 kHz timeline.
+    public var firstSample: Int
+    /// When `firstSample` was captured (pushed audio: received), nanoseconds since the Unix epoch, server clock.
+    public var captureTimeNanoseconds: Int64
+    public var flags: EmbeddingFlags
+    public var payload: PayloadFormat
+    public var kind: EmbeddingKind
+    /// The values, widened to Float (exact for f16 and bf16).
+    public var values: [Float]
+
+    /// The audio time of the token's start, in seconds from the stream's sample 0.
+    public var audioTime: Double { Double(firstSample) / 16_000 }
+}
+
+/// Something that happened to a stream.
+public struct EarshotEvent: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        /// The server fell behind on a live stream and discarded ``EarshotEvent/count`` samples from ``EarshotEvent/at``.
+        case overrun
+        /// The stream's device went away at sample ``EarshotEvent/at``; the server keeps reopening it.
+        case deviceLost
+        /// The device is back; ``EarshotEvent/message`` is its format.
+        case deviceRestored
+        /// This client read too slowly: ``EarshotEvent/count`` frames were dropped, the first being token
+        /// ``EarshotEvent/at``.
+        case lagged
+        /// Audio was lost upstream: ``EarshotEvent/count`` samples from sample ``EarshotEvent/at``.
+        case discontinuity
+        /// The stream ended; ``EarshotEvent/count`` tokens were produced in all. Nothing more of it follows.
+        case ended
+    }
+
+    /// The subscription or pushed stream id.
+    public var stream: UInt32
+    public var kind: Kind
+    public var at: Int64
+    public var count: UInt64
+    public var message: String
+
+    init(_ e: StreamEvent) {
+        stream = e.stream
+        switch e.kind {
+        case .overrun: kind = .overrun
+        case .deviceLost: kind = .deviceLost
+        case .deviceRestored: kind = .deviceRestored
+        case .lagged: kind = .lagged
+        case .discontinuity: kind = .discontinuity
+        case .ended: kind = .ended
+        }
+        at = e.at
+        count = e.count
+        message = e.message
+    }
+}
+
+/// What arrives on a connection, in order.
+public enum EarshotMessage: Sendable, Equatable {
+    /// One token's values.
+    case embedding(EmbeddingFrame)
+    /// Something that happened to a stream (lag, device loss, its end, …).
+    case event(EarshotEvent)
+    /// A non-fatal error not tied to a request (for example audio pushed to a stream that has ended).
+    case error(EarshotError)
+}

@@ -1,0 +1,111 @@
+import AudioCapture
+import EarshotServer
+import Foundation
+import Gemma4Audio
+import Logging
+import ServiceLifecycle
+import WireProtocol
+
+/// `earshotd` as a library call: validates the configuration, loads the model, opens the sources, then runs the
+/// services (compute → socket server → one per source → watchdog) in a `ServiceGroup` until SIGTERM or SIGINT,
+/// which drain and stop them in reverse order.
+package enum Daemon {
+    /// Runs until a stop signal. Throws a ``DaemonError`` (one line) for anything wrong at startup.
+    package static func run(_ configuration: DaemonConfiguration, logger: Logger) async throws {
+        guard let modelPath = configuration.model else {
+            throw DaemonError("no model: pass --model PATH (a Hugging Face Gemma 4 directory, an mmproj GGUF, or random:e2b)")
+        }
+        let entries = try SourceList.parse(configuration.sources)
+        if configuration.sources.isEmpty {
+            throw DaemonError("no source: pass --source SPEC (alsa:default, pulse:, file:PATH.wav, stdin:s16le:48000:2) "
+                              + "or --source none to serve pushed audio only")
+        }
+        var captures: [(SourceEntry, CaptureSource)] = []
+        for entry in entries {
+            do {
+                captures.append((entry, try CaptureSource(spec: entry.spec)))
+            } catch {
+                throw DaemonError("--source \(entry.name)=\(entry.spec): \(error)")
+            }
+        }
+        let listenDescriptor = try SocketActivation.takeListeningDescriptor()
+        var server = ServerConfiguration(socketPath: configuration.socket ?? DaemonConfiguration.defaultSocketPath())
+        server.listenDescriptor = listenDescriptor
+        server.socketMode = configuration.socketMode
+        server.socketGroup = configuration.group
+        server.maxClients = configuration.maxClients
+        server.maxPushedStreams = configuration.maxPushedStreams
+        server.maxFrameLength = configuration.maxFrameBytes
+        server.sendQueueFrames = configuration.sendQueueFrames
+        do {
+            server.allowedUIDs = Set(try configuration.allowUsers.map { try SocketAccess.userID($0) })
+            server.allowedGIDs = Set(try configuration.allowGroups.map { try SocketAccess.groupID($0) })
+            if let group = configuration.group { _ = try SocketAccess.groupID(group) }
+        } catch {
+            throw DaemonError("\(error)")
+        }
+        if listenDescriptor == nil { try SocketAccess.checkBindable(server.socketPath) }
+
+        let loadStart = ContinuousClock.now
+        let model: Gemma4AudioModel
+        do {
+            model = try Gemma4AudioModel.load(path: modelPath)
+        } catch {
+            throw DaemonError("cannot load the model: \(error)")
+        }
+        let c = model.configuration
+        logger.info("model loaded", metadata: [
+            "model": "\(model.sourceDescription)", "D": "\(c.textHiddenSize)", "P": "\(c.outputProjectionSize)",
+            "layers": "\(c.layerCount)", "seconds": "\(ContinuousClock.now - loadStart)"])
+
+        var scheduling = SchedulerConfiguration()
+        scheduling.blockTokens = configuration.blockTokens
+        scheduling.computeThreads = configuration.computeThreads
+        let engine = Engine(model: model, modelID: modelPath, scheduler: scheduling,
+                            historyTokens: Int(configuration.historySeconds * 25))
+
+        var sourceServices: [LiveSourceService] = []
+        for (entry, source) in captures {
+            let stream = try engine.addLiveStream(name: entry.name, source: entry.spec)
+            let session: CaptureSession
+            do {
+                session = try await CaptureSession.start(source)
+            } catch {
+                throw DaemonError("--source \(entry.name)=\(entry.spec): \(error)")
+            }
+            logger.info("capturing", metadata: ["stream": "\(entry.name)", "source": "\(entry.spec)",
+                                                "format": "\(session.deviceFormat)"])
+            sourceServices.append(LiveSourceService(session: session, stream: stream, logger: logger))
+        }
+
+        let notifier = SystemdNotifier()
+        let socketDescription = listenDescriptor.map { "socket-activated fd \($0)" } ?? server.socketPath
+        let socketServer = SocketServer(engine: engine, configuration: server, logger: logger) {
+            notifier.notify("READY=1\nSTATUS=serving on \(socketDescription)\nMAINPID=\(getpid())")
+        }
+        let watchdog = WatchdogService(notifier: notifier, interval: SystemdNotifier.watchdogInterval(),
+                                       logger: logger) { engine.isHealthy }
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: ComputeService(engine: engine, logger: logger)),
+            .init(service: socketServer),
+        ]
+        for service in sourceServices {
+            // A file that plays out, or a device that gives up, ends its stream, not the daemon.
+            services.append(.init(service: service, successTerminationBehavior: .ignore,
+                                  failureTerminationBehavior: .ignore))
+        }
+        services.append(.init(service: watchdog))
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
+        groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
+        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(1800)
+        groupConfiguration.maximumCancellationDuration = .milliseconds(150)
+        let group = ServiceGroup(configuration: groupConfiguration)
+        do {
+            try await group.run()
+        } catch {
+            throw DaemonError("\(error)")
+        }
+        logger.info("stopped")
+    }
+}

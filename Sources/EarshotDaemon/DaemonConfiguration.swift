@@ -1,0 +1,109 @@
+import Foundation
+
+/// Everything `earshotd` is told, from its config file and then its command line (the command line wins).
+///
+/// The config file is `key = value` lines; `#` starts a comment; keys are the long option names without `--`;
+/// `source`, `allow-uid` and `allow-gid` may repeat (see docs/daemon.md):
+///
+///     model = /var/lib/earshot/gemma-4-e2b
+///     source = mic=alsa:default
+///     socket = /run/earshot/earshot.sock
+///     group = earshot
+///     block-tokens = 12
+package struct DaemonConfiguration: Sendable, Equatable {
+    package var model: String?
+    package var sources: [String] = []
+    package var socket: String?
+    package var group: String?
+    package var socketMode: UInt32 = 0o660
+    package var allowUsers: [String] = []
+    package var allowGroups: [String] = []
+    package var blockTokens = 12
+    package var computeThreads = 1
+    package var maxClients = 64
+    package var maxPushedStreams = 4
+    package var maxFrameBytes = 1 << 20
+    package var historySeconds = 30.0
+    package var sendQueueFrames = 1024
+    package var logLevel = "info"
+
+    package init() {}
+
+    /// The default socket: `$XDG_RUNTIME_DIR/earshot/earshot.sock` for a user, `/run/earshot/earshot.sock` for root or
+    /// when no runtime directory is set. Clients use the same rule (after `$EARSHOT_SOCKET`).
+    package static func defaultSocketPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let explicit = environment["EARSHOT_SOCKET"], !explicit.isEmpty { return explicit }
+        if getuid() != 0, let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty {
+            return runtime + "/earshot/earshot.sock"
+        }
+        return "/run/earshot/earshot.sock"
+    }
+
+    /// Applies a config file's settings.
+    package mutating func apply(configFile path: String) throws(DaemonError) {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw DaemonError("\(path): cannot read the config file (\((error as NSError).localizedDescription))")
+        }
+        try apply(configText: text, path: path)
+    }
+
+    package mutating func apply(configText text: String, path: String) throws(DaemonError) {
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = Substring(rawLine)
+            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            let at = "\(path):\(number + 1)"
+            guard let eq = trimmed.firstIndex(of: "=") else { throw DaemonError("\(at): expected 'key = value'") }
+            let key = trimmed[..<eq].trimmingCharacters(in: .whitespaces)
+            var value = trimmed[trimmed.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, value.first == "\"", value.last == "\"" { value = String(value.dropFirst().dropLast()) }
+            try set(key, value, at: at)
+        }
+    }
+
+    private mutating func set(_ key: String, _ value: String, at: String) throws(DaemonError) {
+        func int(_ range: ClosedRange<Int>) throws(DaemonError) -> Int {
+            guard let n = Int(value), range.contains(n) else {
+                throw DaemonError("\(at): \(key) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return n
+        }
+        switch key {
+        case "model": model = value
+        case "source": sources.append(value)
+        case "socket": socket = value
+        case "group": group = value
+        case "socket-mode":
+            guard let mode = UInt32(value, radix: 8), mode <= 0o777 else {
+                throw DaemonError("\(at): socket-mode must be octal, e.g. 660")
+            }
+            socketMode = mode
+        case "allow-uid": allowUsers.append(value)
+        case "allow-gid": allowGroups.append(value)
+        case "block-tokens": blockTokens = try int(1...12)
+        case "compute-threads": computeThreads = try int(1...64)
+        case "max-clients": maxClients = try int(1...100_000)
+        case "max-pushed-streams": maxPushedStreams = try int(0...1024)
+        case "max-frame-bytes": maxFrameBytes = try int(64...(64 << 20))
+        case "history-seconds":
+            guard let s = Double(value), s >= 0, s <= 3600 else {
+                throw DaemonError("\(at): history-seconds must be 0…3600")
+            }
+            historySeconds = s
+        case "send-queue-frames": sendQueueFrames = try int(1...1_000_000)
+        case "log-level":
+            guard Self.logLevels.contains(value) else {
+                throw DaemonError("\(at): log-level must be one of \(Self.logLevels.joined(separator: ", "))")
+            }
+            logLevel = value
+        default:
+            throw DaemonError("\(at): unknown setting '\(key)'")
+        }
+    }
+
+    package static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `earshotd`: parses its options, merges the config file, sets up logging and runs ``Daemon``.
+public struct EarshotdCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "earshotd",
+        abstract: "Listen to microphones and serve Gemma 4 audio embeddings on a Unix socket.",
+        discussion: """
+            Each --source becomes a named live stream ('mic' for the first unnamed one; NAME=SPEC for more): \
+            alsa:DEVICE, pulse:[SOURCE], file:PATH.wav (played in real time), stdin:FORMAT:RATE:CHANNELS, or none \
+            (push-only). Clients subscribe to live streams or push their own audio; see docs/protocol.md and \
+            docs/daemon.md. SIGTERM or SIGINT drains clients and exits. Under systemd: Type=notify, socket \
+            activation and the watchdog are supported.
+            """)
+
+    @Option(help: "Gemma 4 model: a Hugging Face directory, a llama.cpp mmproj GGUF, or random:e2b (demo only).")
+    var model: String?
+
+    @Option(help: ArgumentHelp("Sources, comma-separated or repeated: SPEC or NAME=SPEC; 'none' for push-only.",
+                               valueName: "SPEC[,SPEC…]"))
+    var source: [String] = []
+
+    @Option(help: "The Unix socket path (default: $EARSHOT_SOCKET, else $XDG_RUNTIME_DIR/earshot/earshot.sock, else /run/earshot/earshot.sock).")
+    var socket: String?
+
+    @Option(help: "A config file of 'key = value' lines (docs/daemon.md); options given here win.")
+    var config: String?
+
+    @Option(help: "Tokens per encoder pass, 1…12: latency (block × 40 ms) against throughput.")
+    var blockTokens: Int?
+
+    @Option(help: "Dedicated compute threads.")
+    var computeThreads: Int?
+
+    @Option(help: "Group that owns the socket (mode 0660): its members may connect.")
+    var group: String?
+
+    @Option(name: .customLong("allow-uid"), help: "Only these users may connect (name or uid; repeatable). root and the daemon's own user always may.")
+    var allowUID: [String] = []
+
+    @Option(name: .customLong("allow-gid"), help: "Only members of these groups may connect (name or gid; repeatable).")
+    var allowGID: [String] = []
+
+    @Option(help: "Most clients at once.")
+    var maxClients: Int?
+
+    @Option(help: "Seconds of tokens each live stream keeps for subscribers starting from the oldest.")
+    var historySeconds: Double?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String?
+
+    public init() {}
+
+    /// The configuration after the config file and these options.
+    package func resolved() throws -> DaemonConfiguration {
+        var c = DaemonConfiguration()
+        if let config { try c.apply(configFile: config) }
+        if let model { c.model = model }
+        if !source.isEmpty { c.sources = source }
+        if let socket { c.socket = socket }
+        if let group { c.group = group }
+        if !allowUID.isEmpty { c.allowUsers = allowUID }
+        if !allowGID.isEmpty { c.allowGroups = allowGID }
+        if let blockTokens {
+            guard (1...12).contains(blockTokens) else { throw DaemonError("--block-tokens must be 1…12") }
+            c.blockTokens = blockTokens
+        }
+        if let computeThreads {
+            guard (1...64).contains(computeThreads) else { throw DaemonError("--compute-threads must be 1…64") }
+            c.computeThreads = computeThreads
+        }
+        if let maxClients {
+            guard maxClients >= 1 else { throw DaemonError("--max-clients must be at least 1") }
+            c.maxClients = maxClients
+        }
+        if let historySeconds {
+            guard historySeconds >= 0, historySeconds <= 3600 else { throw DaemonError("--history-seconds must be 0…3600") }
+            c.historySeconds = historySeconds
+        }
+        if let logLevel {
+            guard DaemonConfiguration.logLevels.contains(logLevel) else {
+                throw DaemonError("--log-level must be one of \(DaemonConfiguration.logLevels.joined(separator: ", "))")
+            }
+            c.logLevel = logLevel
+        }
+        return c
+    }
+
+    public func run() async throws {
+        do {
+            let configuration = try resolved()
+            var logger = Logger(label: "earshotd")
+            logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+            try await Daemon.run(configuration, logger: logger)
+        } catch {
+            let line = Array("earshotd: \(error)\n".utf8)
+            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            throw ExitCode.failure
+        }
+    }
+}
+
+extension EarshotdCommand {
+    /// Parses the process's arguments and runs the daemon (the async entry point `main.swift` calls).
+    public static func runFromCommandLine() async {
+        do {
+            var command = try parseAsRoot()
+            if let daemon = command as? EarshotdCommand {
+                try await daemon.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import WireProtocol
+
+/// Where and how the server listens, and the limits it enforces per client.
+package struct ServerConfiguration: Sendable {
+    /// The socket's path (created, or adopted from systemd when `listenDescriptor` is set).
+    package var socketPath: String
+    /// A listening socket handed over by systemd (LISTEN_FDS); nil binds `socketPath` ourselves.
+    package var listenDescriptor: Int32?
+    /// Mode of a socket we create: owner and group may connect.
+    package var socketMode: UInt32 = 0o660
+    /// Group that owns a socket we create (name or number); nil keeps the daemon's group.
+    package var socketGroup: String?
+    /// Peers allowed to connect, by uid or gid (SO_PEERCRED); both empty means everyone who can open the socket.
+    /// root (uid 0) and the daemon's own uid are always allowed.
+    package var allowedUIDs: Set<UInt32> = []
+    package var allowedGIDs: Set<UInt32> = []
+
+    package var maxClients = 64
+    package var maxPushedStreams = 4
+    /// Largest frame accepted from a client (`length`: type + body).
+    package var maxFrameLength = 1 << 20
+    /// Live frames a client's send queue holds before the oldest are dropped.
+    package var sendQueueFrames = 1024
+    /// Undroppable items (answers, events, pushed frames) a client may leave unread before it is disconnected.
+    package var sendQueueHardLimit = 8192
+    /// Payload types offered.
+    package var payloadTypes: [PayloadType] = PayloadType.allCases
+    /// How long a stopping server waits for clients to take their last frames.
+    package var drainTimeout: Duration = .milliseconds(1000)
+    package var serverName = "earshotd 0.1"
+
+    package init(socketPath: String) {
+        self.socketPath = socketPath
+    }
+}

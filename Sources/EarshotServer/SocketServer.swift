@@ -1,0 +1,183 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import WireProtocol
+
+/// The Unix-socket server, as a `Service`: binds (or adopts systemd's socket), accepts clients, one child task per
+/// connection, and on graceful shutdown stops accepting and drains every client within `drainTimeout`.
+///
+/// Built on SwiftNIO: its event loop does non-blocking socket I/O with `EINTR`/`EAGAIN` handled once, pauses reading a
+/// connection whose inbound buffer is full (which is how pushed audio gets backpressure), signals writability (which
+/// is how a slow reader's queue fills and sheds its oldest frames), adopts an already-listening descriptor, and its
+/// `NIOAsyncChannel` fits structured concurrency. Plain POSIX sockets would need all of that written again.
+package final class SocketServer: Service {
+    private let engine: Engine
+    private let configuration: ServerConfiguration
+    private let logger: Logger
+    private let onListening: @Sendable () -> Void
+
+    private struct State {
+        var connections: [Int: Connection] = [:]
+        var nextID = 1
+        var listener: (any Channel)?
+        var stopping = false
+    }
+
+    private let state = Mutex(State())
+
+    /// `onListening` runs once the socket accepts connections (the daemon sends READY=1 there).
+    package init(engine: Engine, configuration: ServerConfiguration, logger: Logger,
+                 onListening: @escaping @Sendable () -> Void = {}) {
+        self.engine = engine
+        self.configuration = configuration
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    package var clientCount: Int { state.withLock { $0.connections.count } }
+
+    typealias Accepted = (channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, peer: PeerCredentials?)
+
+    package func run() async throws {
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 128)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Accepted> = { channel in
+            Self.peerCredentials(of: channel).flatMapThrowing { peer in
+                let wrapped = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                    wrappingChannelSynchronously: channel,
+                    configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8)))
+                return (wrapped, peer)
+            }
+        }
+        let listener: NIOAsyncChannel<Accepted, Never>
+        let ownsPath: Bool
+        if let descriptor = configuration.listenDescriptor {
+            listener = try await bootstrap.bind(descriptor, childChannelInitializer: initializer)
+            ownsPath = false
+            logger.info("listening on the socket systemd passed", metadata: ["fd": "\(descriptor)"])
+        } else {
+            try SocketAccess.prepare(configuration.socketPath)
+            do {
+                listener = try await bootstrap.bind(unixDomainSocketPath: configuration.socketPath,
+                                                    childChannelInitializer: initializer)
+            } catch {
+                throw SocketPathError("\(configuration.socketPath): cannot listen: \(error)")
+            }
+            ownsPath = true
+            do {
+                try SocketAccess.setOwnership(configuration.socketPath, mode: configuration.socketMode,
+                                             group: configuration.socketGroup)
+            } catch {
+                try? await listener.channel.close()
+                SocketAccess.remove(configuration.socketPath)
+                throw error
+            }
+            logger.info("listening", metadata: ["socket": "\(configuration.socketPath)",
+                                                "mode": "\(String(configuration.socketMode, radix: 8))"])
+        }
+        state.withLock { $0.listener = listener.channel }
+        onListening()
+
+        defer { if ownsPath { SocketAccess.remove(configuration.socketPath) } }
+        try await withGracefulShutdownHandler {
+            try await listener.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await accepted in inbound {
+                        group.addTask { await self.serve(accepted) }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            self.beginShutdown()
+        }
+        logger.info("server stopped")
+    }
+
+    /// Stops accepting and tells every connection to drain.
+    private func beginShutdown() {
+        let (listener, connections) = state.withLock { s in
+            s.stopping = true
+            return (s.listener, Array(s.connections.values))
+        }
+        logger.info("stopping: draining clients", metadata: ["clients": "\(connections.count)"])
+        listener?.close(promise: nil)
+        for connection in connections { connection.beginShutdown() }
+    }
+
+    private func serve(_ accepted: Accepted) async {
+        let registration: (Connection, ProtocolError?)? = state.withLock { s in
+            let id = s.nextID
+            s.nextID += 1
+            let connection = Connection(id: id, channel: accepted.channel.channel, engine: engine,
+                                        configuration: configuration, logger: logger,
+                                        status: { [weak self] in self?.statusFields() ?? [:] })
+            if s.stopping { return (connection, ProtocolError(.shuttingDown, "the server is stopping")) }
+            if s.connections.count >= configuration.maxClients {
+                return (connection, ProtocolError(.tooManyClients,
+                                                   "the server already serves \(configuration.maxClients) clients"))
+            }
+            if let refusal = admission(accepted.peer) { return (connection, refusal) }
+            s.connections[id] = connection
+            return (connection, nil)
+        }
+        guard let (connection, refusal) = registration else { return }
+        let peer = accepted.peer.map(\.description) ?? "unknown peer"
+        if let refusal {
+            logger.notice("refused a client", metadata: ["peer": "\(peer)", "reason": "\(refusal)"])
+            await connection.refuse(accepted.channel, refusal)
+            return
+        }
+        logger.info("client connected", metadata: ["connection": "\(connection.id)", "peer": "\(peer)"])
+        await connection.run(accepted.channel)
+        state.withLock { _ = $0.connections.removeValue(forKey: connection.id) }
+        logger.info("client disconnected", metadata: [
+            "connection": "\(connection.id)", "droppedFrames": "\(connection.outbox.droppedTotal)"])
+    }
+
+    /// nil if `peer` may connect.
+    private func admission(_ peer: PeerCredentials?) -> ProtocolError? {
+        guard !configuration.allowedUIDs.isEmpty || !configuration.allowedGIDs.isEmpty else { return nil }
+        guard let peer else { return ProtocolError(.notAllowed, "the peer's credentials are unknown") }
+        if peer.uid == 0 || peer.uid == getuid() || configuration.allowedUIDs.contains(peer.uid)
+            || configuration.allowedGIDs.contains(peer.gid) {
+            return nil
+        }
+        if !configuration.allowedGIDs.isDisjoint(with: Self.supplementaryGroups(pid: peer.pid)) { return nil }
+        return ProtocolError(.notAllowed, "uid \(peer.uid) gid \(peer.gid) is not on this server's allow-list")
+    }
+
+    /// Fields of the status object the server owns.
+    private func statusFields() -> [String: Any] {
+        ["server": configuration.serverName, "clients": clientCount, "maxClients": configuration.maxClients,
+         "socket": configuration.socketPath]
+    }
+
+    /// SO_PEERCRED of a connected Unix socket.
+    private static func peerCredentials(of channel: any Channel) -> EventLoopFuture<PeerCredentials?> {
+        guard let provider = channel as? any SocketOptionProvider else {
+            return channel.eventLoop.makeSucceededFuture(nil)
+        }
+        let future: EventLoopFuture<PeerCredentialsLayout> = provider.unsafeGetSocketOption(
+            level: .socket, name: NIOBSDSocket.Option(rawValue: SO_PEERCRED))
+        return future.map { cred -> PeerCredentials? in PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid) }
+            .recover { _ -> PeerCredentials? in nil }
+    }
+
+    /// The supplementary groups of process `pid` (from /proc/PID/status), for the gid allow-list.
+    private static func supplementaryGroups(pid: Int32) -> Set<UInt32> {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Groups:") }) else { return [] }
+        return Set(line.dropFirst("Groups:".count).split(separator: " ").compactMap { UInt32($0.trimmingCharacters(in: .whitespaces)) })
+    }
+}
+
+/// `struct ucred` from <sys/socket.h> (hidden behind _GNU_SOURCE in Swift's Glibc module): pid, uid, gid.
+struct PeerCredentialsLayout: Sendable {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
+}
