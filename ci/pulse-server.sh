@@ -9,6 +9,11 @@
 # server. If WATCH_PID is given and that process goes away (a test runner that crashed or was killed), the
 # server is stopped too, so no server outlives its test.
 set -u
+# Close descriptors inherited from the test process (pipes it is using, say) beyond stdin, stdout and stderr.
+for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+done
 dir=$1 rate=$2 channels=$3 watch=${4:-}
 mkdir -p "$dir/run" "$dir/state" "$dir/config"
 chmod 700 "$dir/run"
