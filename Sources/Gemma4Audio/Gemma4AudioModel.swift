@@ -39,7 +39,8 @@ public final class Gemma4AudioModel: Sendable {
     }
 
     /// Loads a model from a path: a Hugging Face model directory, or its `config.json` / a `.safetensors` file
-    /// inside one; or `random:e2b` / `random:e4b` for real-size deterministic random weights (demo only).
+    /// inside one; a llama.cpp / ollama mmproj GGUF (see `init(gguf:)`); or `random:e2b` / `random:e4b` for
+    /// real-size deterministic random weights (demo only).
     public static func load(path: String) throws -> Gemma4AudioModel {
         if path.hasPrefix("random:") {
             let size = path.dropFirst("random:".count)
@@ -53,6 +54,7 @@ public final class Gemma4AudioModel: Sendable {
             throw ModelError("\(path): no such file or directory")
         }
         if isDirectory.boolValue { return try Gemma4AudioModel(huggingFaceDirectory: path) }
+        if isGGUF(path: path) { return try Gemma4AudioModel(gguf: path) }   // `.gguf`, or the GGUF magic
         let name = (path as NSString).lastPathComponent
         if name == "config.json" || name.hasSuffix(".safetensors") || name.hasSuffix(".safetensors.index.json") {
             return try Gemma4AudioModel(huggingFaceDirectory: (path as NSString).deletingLastPathComponent)
