@@ -70,7 +70,7 @@ let package = Package(
 
         // MARK: Executables (argument parsing, then a library call)
         .target(name: "EarshotCLI", dependencies: [
-            "AudioCore", "Resampling", "Gemma4Audio", "EarshotClient",
+            "AudioCore", "Resampling", "Gemma4Audio", "EarshotClient", "AudioCapture",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: settings),
         .executableTarget(name: "earshot", dependencies: ["EarshotCLI"], swiftSettings: settings),
