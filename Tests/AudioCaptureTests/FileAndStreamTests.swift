@@ -46,8 +46,8 @@ import Resampling
         let events = try await collect(session, samples: .max, seconds: 10)
         let elapsed = clock.now - start
         #expect(events.samples.count == 8000)
+        // No upper bound: a loaded CI machine may be slow, but pacing can never make it faster.
         #expect(elapsed >= .milliseconds(480), "0.5 s of audio took \(elapsed)")
-        #expect(elapsed < .seconds(3))
     }
 
     @Test func missingFileFailsToStart() async {

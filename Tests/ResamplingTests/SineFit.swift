@@ -14,7 +14,7 @@ struct SineFit {
     /// Fits samples `range` of `signal` (sampled at `rate`); `t = index / rate` with index counted from 0.
     /// The residual has side minima about every `rate / range.count` Hz, so a coarse grid over
     /// `guess ± searchWidth` picks the main valley first; golden-section search then refines inside it.
-    init(_ signal: [Float], rate: Double, range: Range<Int>, near guess: Double, searchWidth: Double = 2) {
+    init(_ signal: [Float], rate: Double, range: Range<Int>, near guess: Double, searchWidth: Double = 1) {
         let step = rate / Double(range.count) / 8
         var best = guess, bestResidual = Double.infinity
         for f in stride(from: guess - searchWidth, through: guess + searchWidth, by: step) {
@@ -23,7 +23,7 @@ struct SineFit {
         }
         var lo = best - step, hi = best + step
         let golden = (5.0.squareRoot() - 1) / 2
-        for _ in 0..<60 {
+        for _ in 0..<40 {
             let m1 = hi - golden * (hi - lo), m2 = lo + golden * (hi - lo)
             if Self.linearFit(signal, rate: rate, range: range, frequency: m1).residual
                 < Self.linearFit(signal, rate: rate, range: range, frequency: m2).residual {
