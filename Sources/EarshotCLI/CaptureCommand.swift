@@ -45,6 +45,11 @@ public struct CaptureCommand: AsyncParsableCommand {
     @Flag(help: "file: sources only: read as fast as possible instead of in real time.")
     var fast = false
 
+    @Flag(help: ArgumentHelp(
+        "Let capture wait for this command instead of dropping the oldest audio when it falls behind.",
+        discussion: "For unpaced sources such as ALSA's card-less file plugin; a real device overruns instead."))
+    var backpressure = false
+
     @Option(help: "PulseAudio server, e.g. unix:/run/user/1000/pulse/native (default: $PULSE_SERVER or the usual one).")
     var server: String?
 
@@ -87,6 +92,7 @@ public struct CaptureCommand: AsyncParsableCommand {
         config.deviceRate = deviceRate
         config.deviceChannels = deviceChannels
         config.periodMilliseconds = periodMilliseconds
+        if backpressure { config.queue = .backpressure(capacity: 50) }
         if let alsaConfig {
             config.alsaConfiguration = try CommandLineErrors.reporting {
                 try String(contentsOfFile: alsaConfig, encoding: .utf8)
