@@ -54,7 +54,7 @@ final class PulseServer: @unchecked Sendable {
         DispatchQueue.global().asyncAfter(deadline: .now() + 8) { try? FileManager.default.removeItem(atPath: directory) }
     }
 
-    /// Starts the server and waits (at most 10 s) until its pipe source answers.
+    /// Starts the server and waits (at most 20 s) until its pipe source answers.
     func start() async throws {
         try await onThread { try self.startBlocking() }
     }
@@ -70,7 +70,7 @@ final class PulseServer: @unchecked Sendable {
         let pid = try spawn(["/bin/bash", Self.script, directory, String(rate), String(channels),
                              String(getpid())])
         lock.withLock { wrapper = pid }
-        let deadline = Date(timeIntervalSinceNow: 10)
+        let deadline = Date(timeIntervalSinceNow: 20)
         while Date() < deadline {
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
@@ -84,7 +84,7 @@ final class PulseServer: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.05)
         }
         stopBlocking(hard: false)
-        throw ServerError("pulseaudio did not answer within 10 s:\n\(log)")
+        throw ServerError("pulseaudio did not answer within 20 s:\n\(log)")
     }
 
     private func stopBlocking(hard: Bool) {

@@ -45,7 +45,7 @@ final class ContinuationSlot<T: Sendable>: Sendable {
 
 /// Reads events until `samples` audio samples have arrived (or the sequence ends); every event is kept.
 /// Fails after `seconds`.
-func collect(_ session: CaptureSession, samples wanted: Int, seconds: Double = 20,
+func collect(_ session: CaptureSession, samples wanted: Int, seconds: Double = 30,
              until stop: (@Sendable ([CaptureEvent]) -> Bool)? = nil) async throws -> [CaptureEvent] {
     try await withTimeout(seconds, "collecting \(wanted) samples from \(session.source)") {
         var events: [CaptureEvent] = []
