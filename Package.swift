@@ -34,10 +34,12 @@ let package = Package(
                        providers: [.apt(["libsamplerate0-dev"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // No pkgConfig: libdnnl-dev ships no .pc file; headers and library are on the default paths.
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
         // MARK: Synchronous numeric core (no async, no logging)
         .target(name: "AudioCore", swiftSettings: settings),
-        .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: numericSettings),
+        .target(name: "Kernels", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: numericSettings),
         .target(name: "Checkpoint", swiftSettings: settings),
         .target(name: "Resampling", dependencies: ["CSampleRate"], swiftSettings: settings),
         .target(name: "Frontend", dependencies: ["Kernels"], swiftSettings: numericSettings),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Gemma4Audio
 
 /// `earshot bench`: offline speed, streaming latency, live capacity and memory, in one run.
 public struct BenchCommand: ParsableCommand {
@@ -28,6 +29,9 @@ public struct BenchCommand: ParsableCommand {
     @Option(help: "Compute threads (OpenBLAS threads offline; parallel workers for capacity).")
     var threads: Int = 2
 
+    @Option(help: "f32 (exact, OpenBLAS) or bf16 (oneDNN, AMX where available).")
+    var precision: ComputePrecision = .bf16
+
     @Flag(help: "Print the report as JSON on stdout (progress goes to stderr).")
     var json = false
 
@@ -43,7 +47,7 @@ public struct BenchCommand: ParsableCommand {
         let path = model ?? "random:\(random ?? "")"
         let asJSON = json
         let report = try CommandLineErrors.reporting {
-            try Benchmark.run(modelPath: path, seconds: seconds, maxStreams: streams, threads: threads) { line in
+            try Benchmark.run(modelPath: path, precision: precision, seconds: seconds, maxStreams: streams, threads: threads) { line in
                 if asJSON { printError(line) } else { print(line) }
             }
         }
@@ -56,3 +60,5 @@ public struct BenchCommand: ParsableCommand {
         }
     }
 }
+
+extension ComputePrecision: ExpressibleByArgument {}

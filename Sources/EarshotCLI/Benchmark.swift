@@ -53,11 +53,11 @@ public enum Benchmark {
         }
     }
 
-    public static func run(modelPath: String, seconds: Double, maxStreams: Int, threads: Int,
-                           log: (String) -> Void) throws -> BenchmarkReport {
-        Matmul.setThreadCount(threads)
+    public static func run(modelPath: String, precision: ComputePrecision, seconds: Double, maxStreams: Int,
+                           threads: Int, log: (String) -> Void) throws -> BenchmarkReport {
+        setThreadCount(threads)
         let loadStart = ContinuousClock.now
-        let model = try Gemma4AudioModel.load(path: modelPath)
+        let model = try Gemma4AudioModel.load(path: modelPath, precision: precision)
         let loadSeconds = (ContinuousClock.now - loadStart).seconds
         let residentAfterLoad = memoryMB("VmRSS")
         log(String(format: "load: %.2f s, RSS %.0f MB — %@", loadSeconds, residentAfterLoad, model.sourceDescription))
@@ -117,9 +117,9 @@ public enum Benchmark {
             capacity = n; capacityP99 = p99Tick
             n = n < 4 ? n + 1 : n + max(1, n / 4)
         }
-        Matmul.setThreadCount(threads)
+        setThreadCount(threads)
         return BenchmarkReport(
-            model: model.sourceDescription, precision: "f32", threads: threads, loadSeconds: loadSeconds,
+            model: model.sourceDescription, precision: precision.rawValue, threads: threads, loadSeconds: loadSeconds,
             residentAfterLoadMB: residentAfterLoad, audioSeconds: seconds, offlineSeconds: offlineSeconds,
             offlineRealTimeFactor: offlineSeconds / seconds, offlineGFLOPPerSecond: gflops,
             blockLatencyP50Milliseconds: p50, blockLatencyP99Milliseconds: p99, capacityStreams: capacity,
@@ -130,7 +130,7 @@ public enum Benchmark {
     private static func measureTicks(model: Gemma4AudioModel, streams: Int, threads: Int, audio: [Float]) throws
         -> Double {
         let workers = min(threads, streams)
-        Matmul.setThreadCount(1)
+        setThreadCount(1)
         let groups: [[EncoderStream]] = (0..<workers).map { w in
             stride(from: w, to: streams, by: workers).map { _ in EncoderStream(model: model, blockTokens: 12) }
         }
@@ -142,6 +142,7 @@ public enum Benchmark {
         for tick in 0..<ticks {
             let start = ContinuousClock.now
             DispatchQueue.concurrentPerform(iterations: workers) { w in
+                setThreadCount(1)
                 audio.withUnsafeBufferPointer { all in
                     let piece = UnsafeBufferPointer(rebasing: all[tick * blockSamples..<(tick + 1) * blockSamples])
                     for stream in workSet.groups[w] { stream.accept(piece) }
@@ -153,6 +154,12 @@ public enum Benchmark {
             times.append((ContinuousClock.now - start).seconds * 1000)
         }
         return percentile(times, 0.99)
+    }
+
+    /// Threads for both GEMM back ends: OpenBLAS (process-wide) and oneDNN's OpenMP team (this thread's).
+    static func setThreadCount(_ count: Int) {
+        Matmul.setThreadCount(count)
+        OneDNNEngine.setThreadCount(count)
     }
 
     static func percentile(_ values: [Double], _ q: Double) -> Double {

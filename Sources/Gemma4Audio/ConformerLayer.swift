@@ -50,9 +50,9 @@ enum ConformerLayer {
         normed.update(from: x, count: rows * h)
         clip(normed, rows * h, c)
         VectorOps.rmsNorm(normed, rows: rows, width: h, weight: w.preNorm.base, eps: fixedNormEps, into: normed)
-        w.up.apply(normed, rows: rows, clampScratch: s.clampedInput.base, into: wide)       // (R, 4H)
+        w.up.apply(normed, rows: rows, scratch: s, into: wide)       // (R, 4H)
         VectorOps.silu(wide, count: rows * 4 * h)
-        w.down.apply(wide, rows: rows, clampScratch: s.clampedInput.base, into: branch)    // (R, H)
+        w.down.apply(wide, rows: rows, scratch: s, into: branch)    // (R, H)
         clip(branch, rows * h, c)
         VectorOps.rmsNorm(branch, rows: rows, width: h, weight: w.postNorm.base, eps: fixedNormEps, into: branch)
         let scale = c.residualWeight
@@ -72,9 +72,9 @@ enum ConformerLayer {
         clip(normed, rows * h, c)
         VectorOps.rmsNorm(normed, rows: rows, width: h, weight: w.preAttentionNorm.base, eps: fixedNormEps,
                           into: normed)
-        a.query.apply(normed, rows: rows, clampScratch: s.clampedInput.base, into: q)
-        a.key.apply(normed, rows: rows, clampScratch: s.clampedInput.base, into: k)
-        a.value.apply(normed, rows: rows, clampScratch: s.clampedInput.base, into: v)
+        a.query.apply(normed, rows: rows, scratch: s, into: q)
+        a.key.apply(normed, rows: rows, scratch: s, into: k)
+        a.value.apply(normed, rows: rows, scratch: s, into: v)
         let keyScale = Float(log(1 + M_E) / log(2.0))
         for r in 0..<rows {
             let qr = q + r * h, kr = k + r * h
@@ -140,7 +140,7 @@ enum ConformerLayer {
         s.profile?.add(.attentionCore, since: start)
         start = ContinuousClock.now
         let branch = s.branch.base
-        a.post.apply(out, rows: rows, clampScratch: s.clampedInput.base, into: branch)
+        a.post.apply(out, rows: rows, scratch: s, into: branch)
         clip(branch, rows * h, c)
         VectorOps.rmsNorm(branch, rows: rows, width: h, weight: w.postAttentionNorm.base, eps: fixedNormEps,
                           into: branch)
@@ -155,7 +155,7 @@ enum ConformerLayer {
         let h = c.hiddenSize, taps = c.convKernelSize
         let x = s.hidden.base, normed = s.normed.base, glu = s.wide.base, conv = s.attended.base
         VectorOps.rmsNorm(x, rows: rows, width: h, weight: w.preNorm.base, eps: c.rmsNormEps, into: normed)
-        w.start.apply(normed, rows: rows, clampScratch: s.clampedInput.base, into: glu)     // (R, 2H)
+        w.start.apply(normed, rows: rows, scratch: s, into: glu)     // (R, 2H)
         // GLU: value half times sigmoid of the gate half, packed into the first H columns of each row.
         for r in 0..<rows {
             let row = glu + r * 2 * h
@@ -182,7 +182,7 @@ enum ConformerLayer {
         VectorOps.rmsNorm(conv, rows: rows, width: h, weight: w.convNorm.base, eps: c.rmsNormEps, into: conv)
         VectorOps.silu(conv, count: rows * h)
         let branch = s.branch.base
-        w.end.apply(conv, rows: rows, clampScratch: s.clampedInput.base, into: branch)
+        w.end.apply(conv, rows: rows, scratch: s, into: branch)
         for i in 0..<rows * h { x[i] += branch[i] }
     }
 }

@@ -25,6 +25,11 @@ public final class EncoderScratch {
     let encoded: FloatBuffer         // (R, P)      output_proj result
     let embedderInput: FloatBuffer   // (R, P)      scale-free RMSNorm of it
     let embedded: FloatBuffer        // (R, D)
+    /// bf16 precision only: GEMM inputs split into high and low bf16 parts, (2R, widest) bits…
+    let bf16Input: UnsafeMutablePointer<UInt16>
+    /// …and the partial products before they are summed, (3R, widest).
+    let splitOutput: UnsafeMutablePointer<Float>
+    private var stream: OneDNNStream?
     /// Time per stage, accumulated over passes while set (nil: not measured).
     public var profile: PassProfile?
 
@@ -52,5 +57,18 @@ public final class EncoderScratch {
         encoded = FloatBuffer(count: r * c.outputProjectionSize)
         embedderInput = FloatBuffer(count: r * c.outputProjectionSize)
         embedded = FloatBuffer(count: r * c.textHiddenSize)
+        let widest = max(4 * h, c.sscpOutputWidth, c.outputProjectionSize, c.textHiddenSize)
+        bf16Input = .allocate(capacity: model.precision == .bf16 ? 2 * r * widest : 1)
+        splitOutput = .allocate(capacity: model.precision == .bf16 ? 3 * r * widest : 1)
+    }
+
+    deinit { bf16Input.deallocate(); splitOutput.deallocate() }
+
+    /// This worker's oneDNN stream, made on first use (bf16 precision only).
+    func oneDNNStream() throws -> OneDNNStream {
+        if let stream { return stream }
+        let made = try OneDNNStream(engine: OneDNNEngine.shared.get())
+        stream = made
+        return made
     }
 }

@@ -33,6 +33,7 @@ public final class EncoderStream {
     private var layer0Start = 0
     private var layer0Computed = 0           // layer-0 rows computed so far
     private var pendingTokens: [Float] = []  // (·, F1·C1) SSCP output of tokens not yet encoded
+    private let patches: FloatBuffer         // (F1, 9·C0) layer-1 im2col work space
     /// Tokens that have left the SSCP (subsampled).
     public private(set) var tokensSubsampled = 0
     /// Tokens encoded so far; the next encoded token has this index.
@@ -48,6 +49,8 @@ public final class EncoderStream {
         self.model = model
         self.blockTokens = blockTokens
         frontend = LogMelFrontend()
+        let c = model.configuration
+        patches = FloatBuffer(count: c.sscpFrequencies[1] * 9 * c.subsamplingChannels[0])
         layerCaches = (0..<model.configuration.layerCount).map { _ in LayerCache(config: model.configuration) }
         output = EncodedTokens(firstToken: 0, encoderWidth: model.configuration.outputProjectionSize,
                                embeddingWidth: model.configuration.textHiddenSize)
@@ -155,7 +158,7 @@ public final class EncoderStream {
                     for t in tokensSubsampled..<tokenGoal {
                         SubsampleConvProjection.layer1(model.weights.sscp,
                                                        rows: (row(2 * t - 1), row(2 * t), row(2 * t + 1)),
-                                                       config: c,
+                                                       config: c, patches: patches.base,
                                                        into: out.baseAddress! + base + (t - tokensSubsampled) * width1)
                     }
                 }

@@ -9,55 +9,64 @@ public final class Gemma4AudioModel: Sendable {
     let weights: Gemma4AudioWeights
     /// Where the model came from, for logs and errors.
     public let sourceDescription: String
+    /// How the projections multiply (see `ComputePrecision`).
+    public let precision: ComputePrecision
 
     /// Binds a tensor source (a checkpoint directory, a single safetensors file) under `configuration`.
-    public init(configuration: Gemma4AudioConfiguration, tensors: any TensorSource, sourceDescription: String)
-        throws {
+    public init(configuration: Gemma4AudioConfiguration, tensors: any TensorSource, sourceDescription: String,
+                precision: ComputePrecision = .f32) throws {
         try configuration.validate(path: sourceDescription)
         self.configuration = configuration
         self.sourceDescription = sourceDescription
-        weights = try Gemma4AudioWeights(source: tensors, sourceName: sourceDescription, config: configuration)
+        self.precision = precision
+        weights = try Gemma4AudioWeights(source: tensors, sourceName: sourceDescription, config: configuration,
+                                         precision: precision)
     }
 
     /// A model of `configuration`'s size with deterministic random weights (see `RandomWeights`): for demos and
     /// benchmarks without a checkpoint. Its embeddings mean nothing.
-    public init(randomWeights configuration: Gemma4AudioConfiguration, seed: UInt64 = 0) throws {
+    public init(randomWeights configuration: Gemma4AudioConfiguration, seed: UInt64 = 0,
+                precision: ComputePrecision = .f32) throws {
         try configuration.validate(path: "random")
         self.configuration = configuration
+        self.precision = precision
         sourceDescription = "random weights, \(configuration.hiddenSize)-wide, \(configuration.layerCount) layers, "
             + "D \(configuration.textHiddenSize), seed \(seed) (demo only: these embeddings mean nothing)"
-        weights = try Gemma4AudioWeights(binder: WeightBinder(randomSeed: seed), config: configuration)
+        weights = try Gemma4AudioWeights(binder: WeightBinder(randomSeed: seed), config: configuration,
+                                         precision: precision)
     }
 
     /// Loads a Hugging Face Gemma 4 model directory (`config.json` + `model.safetensors` or a sharded index),
     /// reading only `model.audio_tower.*` and `model.embed_audio.*`.
-    public convenience init(huggingFaceDirectory path: String) throws {
+    public convenience init(huggingFaceDirectory path: String, precision: ComputePrecision = .f32) throws {
         let checkpoint = try HFCheckpointDirectory(path: path, prefixes: Gemma4AudioWeights.prefixes)
         let configuration = try Gemma4AudioConfiguration(configJSON: checkpoint.configData,
                                                          path: path + "/config.json")
-        try self.init(configuration: configuration, tensors: checkpoint, sourceDescription: path)
+        try self.init(configuration: configuration, tensors: checkpoint, sourceDescription: path,
+                      precision: precision)
     }
 
     /// Loads a model from a path: a Hugging Face model directory, or its `config.json` / a `.safetensors` file
     /// inside one; a llama.cpp / ollama mmproj GGUF (see `init(gguf:)`); or `random:e2b` / `random:e4b` for
     /// real-size deterministic random weights (demo only).
-    public static func load(path: String) throws -> Gemma4AudioModel {
+    public static func load(path: String, precision: ComputePrecision = .f32) throws -> Gemma4AudioModel {
         if path.hasPrefix("random:") {
             let size = path.dropFirst("random:".count)
             guard let configuration = Gemma4AudioConfiguration.preset(String(size)) else {
                 throw ModelError("\(path): unknown random model size '\(size)' (use random:e2b or random:e4b)")
             }
-            return try Gemma4AudioModel(randomWeights: configuration)
+            return try Gemma4AudioModel(randomWeights: configuration, precision: precision)
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ModelError("\(path): no such file or directory")
         }
-        if isDirectory.boolValue { return try Gemma4AudioModel(huggingFaceDirectory: path) }
-        if isGGUF(path: path) { return try Gemma4AudioModel(gguf: path) }   // `.gguf`, or the GGUF magic
+        if isDirectory.boolValue { return try Gemma4AudioModel(huggingFaceDirectory: path, precision: precision) }
+        if isGGUF(path: path) { return try Gemma4AudioModel(gguf: path, precision: precision) }   // or the magic
         let name = (path as NSString).lastPathComponent
         if name == "config.json" || name.hasSuffix(".safetensors") || name.hasSuffix(".safetensors.index.json") {
-            return try Gemma4AudioModel(huggingFaceDirectory: (path as NSString).deletingLastPathComponent)
+            return try Gemma4AudioModel(huggingFaceDirectory: (path as NSString).deletingLastPathComponent,
+                                        precision: precision)
         }
         throw ModelError("\(path): not a model (expected a Hugging Face model directory with config.json and "
                          + "safetensors weights, or a llama.cpp mmproj .gguf)")
@@ -99,8 +108,8 @@ public final class Gemma4AudioModel: Sendable {
         }
         let h = c.hiddenSize, p = c.outputProjectionSize, d = c.textHiddenSize
         var start = ContinuousClock.now
-        Matmul.linear(scratch.subsampled.base, rows: rows, inFeatures: c.sscpOutputWidth,
-                      weight: weights.sscp.inputProjection.base, outFeatures: h, into: scratch.hidden.base)
+        weights.sscp.inputProjection.apply(scratch.subsampled.base, rows: rows, scratch: scratch,
+                                           into: scratch.hidden.base)
         scratch.profile?.add(.subsampling, since: start)
         for (index, layer) in weights.layers.enumerated() {
             ConformerLayer.forward(layer, layer: index, rows: rows, segments: segments, config: c, scratch: scratch)
@@ -109,12 +118,12 @@ public final class Gemma4AudioModel: Sendable {
         start = ContinuousClock.now
         let encoded = scratch.encoded.base
         for r in 0..<rows { (encoded + r * p).update(from: weights.outputBias.base, count: p) }
-        Matmul.linear(scratch.hidden.base, rows: rows, inFeatures: h, weight: weights.outputProjection.base,
-                      outFeatures: p, into: encoded, accumulate: true)
+        weights.outputProjection.apply(scratch.hidden.base, rows: rows, scratch: scratch, into: encoded,
+                                       accumulate: true)
         VectorOps.rmsNorm(encoded, rows: rows, width: p, weight: nil, eps: c.rmsNormEps,
                           into: scratch.embedderInput.base)
-        Matmul.linear(scratch.embedderInput.base, rows: rows, inFeatures: p, weight: weights.embeddingProjection.base,
-                      outFeatures: d, into: scratch.embedded.base)
+        weights.embeddingProjection.apply(scratch.embedderInput.base, rows: rows, scratch: scratch,
+                                          into: scratch.embedded.base)
         scratch.profile?.add(.output, since: start)
         for segment in segments {
             segment.stream.completeBlock(count: segment.count, encoder: encoded + segment.start * p,

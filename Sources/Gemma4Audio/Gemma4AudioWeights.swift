@@ -12,31 +12,38 @@ public struct Gemma4AudioWeights: Sendable {
 
     let sscp: SubsampleWeights
     let layers: [ConformerLayerWeights]
-    let outputProjection: FloatBuffer        // (P, H)   A.output_proj.weight
+    let outputProjection: Projection         // (P, H)   A.output_proj.weight
     let outputBias: FloatBuffer              // (P,)     A.output_proj.bias
-    let embeddingProjection: FloatBuffer     // (D, P)   model.embed_audio.embedding_projection.weight
+    let embeddingProjection: Projection      // (D, P)   model.embed_audio.embedding_projection.weight
 
     /// Binds every tensor of `source`; `sourceName` labels errors.
-    init(source: any TensorSource, sourceName: String, config c: Gemma4AudioConfiguration) throws {
-        try self.init(binder: WeightBinder(source: source, sourceName: sourceName), config: c)
+    init(source: any TensorSource, sourceName: String, config c: Gemma4AudioConfiguration,
+         precision: ComputePrecision) throws {
+        try self.init(binder: WeightBinder(source: source, sourceName: sourceName), config: c, precision: precision)
     }
 
-    init(binder: WeightBinder, config c: Gemma4AudioConfiguration) throws {
+    init(binder: WeightBinder, config c: Gemma4AudioConfiguration, precision: ComputePrecision) throws {
         var binder = binder
         let a = "model.audio_tower."
-        sscp = try SubsampleWeights(&binder, a + "subsample_conv_projection.", config: c)
-        layers = try (0..<c.layerCount).map { try ConformerLayerWeights(&binder, a + "layers.\($0).", config: c) }
-        outputProjection = try binder.tensor(a + "output_proj.weight", shape: [c.outputProjectionSize, c.hiddenSize])
+        sscp = try SubsampleWeights(&binder, a + "subsample_conv_projection.", config: c, precision: precision)
+        layers = try (0..<c.layerCount).map {
+            try ConformerLayerWeights(&binder, a + "layers.\($0).", config: c, precision: precision)
+        }
+        outputProjection = try Projection(
+            binder.tensor(a + "output_proj.weight", shape: [c.outputProjectionSize, c.hiddenSize]),
+            inFeatures: c.hiddenSize, outFeatures: c.outputProjectionSize, precision: precision)
         outputBias = try binder.tensor(a + "output_proj.bias", shape: [c.outputProjectionSize])
-        embeddingProjection = try binder.tensor("model.embed_audio.embedding_projection.weight",
-                                                shape: [c.textHiddenSize, c.outputProjectionSize])
+        embeddingProjection = try Projection(
+            binder.tensor("model.embed_audio.embedding_projection.weight",
+                          shape: [c.textHiddenSize, c.outputProjectionSize]),
+            inFeatures: c.outputProjectionSize, outFeatures: c.textHiddenSize, precision: precision)
         try binder.requireAllUsed(prefixes: Self.prefixes)
     }
 
     /// Parameters, clamp bounds excluded.
     public var parameterCount: Int {
-        sscp.parameterCount + layers.reduce(0) { $0 + $1.parameterCount } + outputProjection.count + outputBias.count
-            + embeddingProjection.count
+        sscp.parameterCount + layers.reduce(0) { $0 + $1.parameterCount } + outputProjection.parameterCount
+            + outputBias.count + embeddingProjection.parameterCount
     }
 }
 
@@ -45,20 +52,32 @@ struct SubsampleWeights: Sendable {
     let conv0: FloatBuffer        // (C0, 1, 3, 3)       layer0.conv.weight
     let norm0: FloatBuffer        // (C0,)               layer0.norm.weight
     let conv1: FloatBuffer        // (C1, C0, 3, 3)      layer1.conv.weight
+    /// `conv1` reordered to (C1, 3, 3, C0): one row per out-channel in the order of an im2col patch of
+    /// frequency-major, channel-minor layer-0 rows, so layer 1 is one GEMM per token.
+    let conv1Patches: FloatBuffer // (C1, 9·C0)
     let norm1: FloatBuffer        // (C1,)               layer1.norm.weight
-    let inputProjection: FloatBuffer   // (H, F1·C1)     input_proj_linear.weight
+    let inputProjection: Projection    // (H, F1·C1)     input_proj_linear.weight
 
-    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration) throws {
+    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration,
+         precision: ComputePrecision) throws {
         let (c0, c1) = (c.subsamplingChannels[0], c.subsamplingChannels[1])
         conv0 = try binder.tensor(prefix + "layer0.conv.weight", shape: [c0, 1, 3, 3])
         norm0 = try binder.tensor(prefix + "layer0.norm.weight", shape: [c0])
         conv1 = try binder.tensor(prefix + "layer1.conv.weight", shape: [c1, c0, 3, 3])
+        let patches = FloatBuffer(count: c1 * 9 * c0)
+        for o in 0..<c1 { for ch in 0..<c0 { for tap in 0..<9 {
+            patches[(o * 9 + tap) * c0 + ch] = conv1[(o * c0 + ch) * 9 + tap]
+        } } }
+        conv1Patches = patches
         norm1 = try binder.tensor(prefix + "layer1.norm.weight", shape: [c1])
-        inputProjection = try binder.tensor(prefix + "input_proj_linear.weight",
-                                            shape: [c.hiddenSize, c.sscpOutputWidth])
+        inputProjection = try Projection(
+            binder.tensor(prefix + "input_proj_linear.weight", shape: [c.hiddenSize, c.sscpOutputWidth]),
+            inFeatures: c.sscpOutputWidth, outFeatures: c.hiddenSize, precision: precision)
     }
 
-    var parameterCount: Int { conv0.count + norm0.count + conv1.count + norm1.count + inputProjection.count }
+    var parameterCount: Int {
+        conv0.count + norm0.count + conv1.count + norm1.count + inputProjection.parameterCount
+    }
 }
 
 /// `feed_forward1` / `feed_forward2`: RMSNorm → H→4H → SiLU → 4H→H → RMSNorm, added at `residual_weight`.
@@ -68,17 +87,20 @@ struct FeedForwardWeights: Sendable {
     let down: ClippableLinear     // 4H→H   ffw_layer_2
     let postNorm: FloatBuffer     // (H,)   post_layer_norm.weight
 
-    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration) throws {
+    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration,
+         precision: ComputePrecision) throws {
         let h = c.hiddenSize
         preNorm = try binder.tensor(prefix + "pre_layer_norm.weight", shape: [h])
         up = try ClippableLinear(&binder, prefix + "ffw_layer_1", inFeatures: h, outFeatures: 4 * h,
-                                 clipped: c.useClippedLinears)
+                                 clipped: c.useClippedLinears, precision: precision)
         down = try ClippableLinear(&binder, prefix + "ffw_layer_2", inFeatures: 4 * h, outFeatures: h,
-                                   clipped: c.useClippedLinears)
+                                   clipped: c.useClippedLinears, precision: precision)
         postNorm = try binder.tensor(prefix + "post_layer_norm.weight", shape: [h])
     }
 
-    var parameterCount: Int { preNorm.count + up.weight.count + down.weight.count + postNorm.count }
+    var parameterCount: Int {
+        preNorm.count + up.projection.parameterCount + down.projection.parameterCount + postNorm.count
+    }
 }
 
 /// `self_attn`: chunked causal local attention with a relative-position key bias.
@@ -94,13 +116,18 @@ struct AttentionWeights: Sendable {
     let relativeKeys: FloatBuffer // (window, H)
     let parameterCount: Int
 
-    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration) throws {
+    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration,
+         precision: ComputePrecision) throws {
         let h = c.hiddenSize
         let clipped = c.useClippedLinears
-        query = try ClippableLinear(&binder, prefix + "q_proj", inFeatures: h, outFeatures: h, clipped: clipped)
-        key = try ClippableLinear(&binder, prefix + "k_proj", inFeatures: h, outFeatures: h, clipped: clipped)
-        value = try ClippableLinear(&binder, prefix + "v_proj", inFeatures: h, outFeatures: h, clipped: clipped)
-        post = try ClippableLinear(&binder, prefix + "post", inFeatures: h, outFeatures: h, clipped: clipped)
+        query = try ClippableLinear(&binder, prefix + "q_proj", inFeatures: h, outFeatures: h, clipped: clipped,
+                                    precision: precision)
+        key = try ClippableLinear(&binder, prefix + "k_proj", inFeatures: h, outFeatures: h, clipped: clipped,
+                                  precision: precision)
+        value = try ClippableLinear(&binder, prefix + "v_proj", inFeatures: h, outFeatures: h, clipped: clipped,
+                                    precision: precision)
+        post = try ClippableLinear(&binder, prefix + "post", inFeatures: h, outFeatures: h, clipped: clipped,
+                                   precision: precision)
         let perDimScale = try binder.tensor(prefix + "per_dim_scale", shape: [c.headDimension])
         let relativeProjection = try binder.tensor(prefix + "relative_k_proj.weight", shape: [h, h])
 
@@ -142,18 +169,22 @@ struct LightConvWeights: Sendable {
     let convNorm: FloatBuffer     // (H,)          conv_norm.weight
     let end: ClippableLinear      // H→H           linear_end
 
-    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration) throws {
+    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration,
+         precision: ComputePrecision) throws {
         let h = c.hiddenSize
         preNorm = try binder.tensor(prefix + "pre_layer_norm.weight", shape: [h])
         start = try ClippableLinear(&binder, prefix + "linear_start", inFeatures: h, outFeatures: 2 * h,
-                                    clipped: c.useClippedLinears)
+                                    clipped: c.useClippedLinears, precision: precision)
         depthwise = try binder.tensor(prefix + "depthwise_conv1d.weight", shape: [h, 1, c.convKernelSize])
         convNorm = try binder.tensor(prefix + "conv_norm.weight", shape: [h])
         end = try ClippableLinear(&binder, prefix + "linear_end", inFeatures: h, outFeatures: h,
-                                  clipped: c.useClippedLinears)
+                                  clipped: c.useClippedLinears, precision: precision)
     }
 
-    var parameterCount: Int { preNorm.count + start.weight.count + depthwise.count + convNorm.count + end.weight.count }
+    var parameterCount: Int {
+        preNorm.count + start.projection.parameterCount + depthwise.count + convNorm.count
+            + end.projection.parameterCount
+    }
 }
 
 /// One Conformer block, `A.layers.{i}.`.
@@ -166,14 +197,15 @@ struct ConformerLayerWeights: Sendable {
     let feedForward2: FeedForwardWeights   // feed_forward2.
     let outputNorm: FloatBuffer            // (H,) norm_out.weight
 
-    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration) throws {
+    init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration,
+         precision: ComputePrecision) throws {
         let h = c.hiddenSize
-        feedForward1 = try FeedForwardWeights(&binder, prefix + "feed_forward1.", config: c)
+        feedForward1 = try FeedForwardWeights(&binder, prefix + "feed_forward1.", config: c, precision: precision)
         preAttentionNorm = try binder.tensor(prefix + "norm_pre_attn.weight", shape: [h])
-        attention = try AttentionWeights(&binder, prefix + "self_attn.", config: c)
+        attention = try AttentionWeights(&binder, prefix + "self_attn.", config: c, precision: precision)
         postAttentionNorm = try binder.tensor(prefix + "norm_post_attn.weight", shape: [h])
-        lightConv = try LightConvWeights(&binder, prefix + "lconv1d.", config: c)
-        feedForward2 = try FeedForwardWeights(&binder, prefix + "feed_forward2.", config: c)
+        lightConv = try LightConvWeights(&binder, prefix + "lconv1d.", config: c, precision: precision)
+        feedForward2 = try FeedForwardWeights(&binder, prefix + "feed_forward2.", config: c, precision: precision)
         outputNorm = try binder.tensor(prefix + "norm_out.weight", shape: [h])
     }
 

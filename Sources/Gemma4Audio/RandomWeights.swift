@@ -8,7 +8,8 @@ import Kernels
 ///
 /// Each tensor draws from its own stream (seed ⊕ a hash of its checkpoint key), so a tensor's values do not depend
 /// on load order. Scales keep activations O(1) through any depth: linear weights ~ N(0, 1/in), norm scales 1 ± 0.15,
-/// clamp bounds ±1e4 (finite, so the clamp code runs, but never binding).
+/// clamp bounds ±1e4 (finite, so the clamp code runs, but never binding). Values are rounded to bf16, as released
+/// Gemma 4 checkpoints store them, so the model costs in memory and time what a real one does.
 enum RandomWeights {
     static func tensor(_ name: String, shape: [Int], seed: UInt64) -> FloatBuffer {
         let count = shape.reduce(1, *)
@@ -31,8 +32,8 @@ enum RandomWeights {
         var i = 0
         while i < count {
             let (a, b) = generator.nextGaussianPair()
-            buffer[i] = offset + scale * a
-            if i + 1 < count { buffer[i + 1] = offset + scale * b }
+            buffer[i] = VectorOps.roundedToBFloat16(offset + scale * a)
+            if i + 1 < count { buffer[i + 1] = VectorOps.roundedToBFloat16(offset + scale * b) }
             i += 2
         }
         return buffer

@@ -31,31 +31,32 @@ enum SubsampleConvProjection {
         normalizeAndRectify(out, positions: outWidth, channels: channels, weight: weights.norm0.base, eps: c.rmsNormEps)
     }
 
-    /// Layer 1: `out (F1, C1)` from three layer-0 rows `(F0, C0)` each; nil rows are zero.
+    /// Layer 1: `out (F1, C1)` from three layer-0 rows `(F0, C0)` each; nil rows are zero. One GEMM of fixed
+    /// shape per token: the im2col patches `(F1, 9·C0)` times the reordered weights `(C1, 9·C0)`.
     static func layer1(_ weights: SubsampleWeights, rows: (UnsafePointer<Float>?, UnsafePointer<Float>?,
                                                            UnsafePointer<Float>?),
-                       config c: Gemma4AudioConfiguration, into out: UnsafeMutablePointer<Float>) {
+                       config c: Gemma4AudioConfiguration, patches: UnsafeMutablePointer<Float>,
+                       into out: UnsafeMutablePointer<Float>) {
         let inChannels = c.subsamplingChannels[0], outChannels = c.subsamplingChannels[1]
         let inWidth = c.sscpFrequencies[0], outWidth = c.sscpFrequencies[1]
-        let w = weights.conv1.base                     // (C1, C0, 3, 3)
+        let patchWidth = 9 * inChannels
         for f in 0..<outWidth {
-            let dst = out + f * outChannels
-            for o in 0..<outChannels {
-                var sum = 0.0   // 9·C0 terms: accumulate in Double, round once
-                let wo = w + o * inChannels * 9
-                for i in 0..<3 {
-                    guard let row = i == 0 ? rows.0 : (i == 1 ? rows.1 : rows.2) else { continue }
-                    for j in 0..<3 {
-                        let x = 2 * f - 1 + j
-                        guard x >= 0, x < inWidth else { continue }
-                        let column = row + x * inChannels
-                        let tap = i * 3 + j
-                        for ch in 0..<inChannels { sum += Double(wo[ch * 9 + tap]) * Double(column[ch]) }
+            let patch = patches + f * patchWidth
+            for i in 0..<3 {
+                let row = i == 0 ? rows.0 : (i == 1 ? rows.1 : rows.2)
+                for j in 0..<3 {
+                    let x = 2 * f - 1 + j
+                    let dst = patch + (i * 3 + j) * inChannels
+                    if let row, x >= 0, x < inWidth {
+                        dst.update(from: row + x * inChannels, count: inChannels)
+                    } else {
+                        dst.update(repeating: 0, count: inChannels)
                     }
                 }
-                dst[o] = Float(sum)
             }
         }
+        Matmul.fixedShapeLinear(patches, rows: outWidth, inFeatures: patchWidth, weight: weights.conv1Patches.base,
+                                outFeatures: outChannels, into: out)
         normalizeAndRectify(out, positions: outWidth, channels: outChannels, weight: weights.norm1.base,
                             eps: c.rmsNormEps)
     }

@@ -48,6 +48,16 @@ public enum Matmul {
         }
     }
 
+    /// `out[m, n] = Σ_k input[m, k] · weight[n, k]` in one BLAS call, for products whose shape never changes (so
+    /// every call takes the same kernel path and rows are computed identically): no tiling, no padding rows.
+    @inlinable
+    public static func fixedShapeLinear(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
+                                        weight: UnsafePointer<Float>, outFeatures: Int,
+                                        into out: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(rows), blasint(outFeatures), blasint(inFeatures),
+                    1, input, blasint(inFeatures), weight, blasint(inFeatures), 0, out, blasint(outFeatures))
+    }
+
     /// Sets OpenBLAS's worker-thread count for the whole process (`openblas_set_num_threads`).
     public static func setThreadCount(_ count: Int) {
         openblas_set_num_threads(Int32(max(1, count)))
