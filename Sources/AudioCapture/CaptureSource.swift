@@ -111,8 +111,9 @@ public struct CaptureConfiguration: Sendable {
     /// ALSA: configuration text to open the PCM from (`snd_pcm_open_lconf`) instead of the system's alsa.conf.
     /// A card-less `file` PCM over a `null` slave makes a hermetic test device (see docs/capture.md).
     public var alsaConfiguration: String?
-    /// ALSA: with no data at all for this long, the device counts as lost and is reopened.
-    public var stallTimeout: Duration = .seconds(2)
+    /// ALSA: with no data at all for this long, the device counts as lost and is reopened; nil never does.
+    /// (A real device always delivers; a stalled USB microphone sometimes just stops.)
+    public var stallTimeout: Duration? = .seconds(2)
     /// PulseAudio server, e.g. "unix:/tmp/pa/native"; nil means `$PULSE_SERVER` or the default.
     public var pulseServer: String?
     /// PulseAudio and the server's format query: how long to wait for a server that does not answer.

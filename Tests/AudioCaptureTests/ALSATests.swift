@@ -277,6 +277,23 @@ final class FakePCM: PCMStream, @unchecked Sendable {
         #expect(events.chunks[2].flags == [.streamStart, .afterDiscontinuity])
     }
 
+    /// A device that stops delivering without an error (a stalled USB microphone) counts as lost.
+    @Test func stalledDeviceCountsAsLost() async throws {
+        let pcm = FakePCM(frames: randomInt16(count: 320, seed: 27), faults: [:], lossPerOverrun: nil)
+        let configuration = PCMConfiguration(format: StreamFormat(sampleFormat: .s16le, sampleRate: 16000, channels: 1),
+                                             periodFrames: 320, bufferFrames: 3200)
+        let session = try await start(pcm, rate: 16000, channels: 1, period: 320) {
+            ALSACaptureDevice(stream: pcm, configuration: configuration, stallTimeout: .milliseconds(300))
+        }
+        defer { session.stop() }
+        let events = try await collect(session, samples: .max, seconds: 10) { events in
+            events.contains { if case .deviceLost = $0 { true } else { false } }
+        }
+        let loss = try #require(events.compactMap { if case .deviceLost(let l) = $0 { l } else { nil } }.first)
+        #expect(loss.at == 320)
+        #expect(loss.reason.contains("no data from the ALSA device"))
+    }
+
     @Test func givesUpAfterTheConfiguredAttempts() async throws {
         let pcm = FakePCM(frames: randomInt16(count: 320, seed: 26), faults: [2: -EIO], lossPerOverrun: nil)
         let opened = OpenCounter()

@@ -6,13 +6,13 @@ final class ALSACaptureDevice: CaptureDevice {
     private let stream: any PCMStream
     private let periodFrames: Int
     private let bufferFrames: Int
-    private let stallTimeout: Duration
+    private let stallTimeout: Duration?
     private let waitMilliseconds: Int32 = 200
     /// (periodFrames × frameBytes,) raw interleaved samples.
     private var raw: [UInt8]
     private var lastData = ContinuousClock.now
 
-    init(stream: any PCMStream, configuration: PCMConfiguration, stallTimeout: Duration) {
+    init(stream: any PCMStream, configuration: PCMConfiguration, stallTimeout: Duration?) {
         self.stream = stream
         format = configuration.format
         periodFrames = configuration.periodFrames
@@ -33,7 +33,7 @@ final class ALSACaptureDevice: CaptureDevice {
     func read(into samples: inout [Float]) throws(DeviceFailure) -> DeviceRead {
         let ready = stream.wait(milliseconds: waitMilliseconds)
         if ready == 0 {
-            if ContinuousClock.now - lastData >= stallTimeout {
+            if let stallTimeout, ContinuousClock.now - lastData >= stallTimeout {
                 throw .lost("no data from the ALSA device for \(stallTimeout)")
             }
             return .frames(0)
