@@ -158,7 +158,8 @@ public final class EncoderStream {
                     for t in tokensSubsampled..<tokenGoal {
                         SubsampleConvProjection.layer1(model.weights.sscp,
                                                        rows: (row(2 * t - 1), row(2 * t), row(2 * t + 1)),
-                                                       config: c, patches: patches.base,
+                                                       config: c, precision: model.precision,
+                                                       patches: patches.base,
                                                        into: out.baseAddress! + base + (t - tokensSubsampled) * width1)
                     }
                 }

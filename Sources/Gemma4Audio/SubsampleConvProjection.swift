@@ -31,12 +31,14 @@ enum SubsampleConvProjection {
         normalizeAndRectify(out, positions: outWidth, channels: channels, weight: weights.norm0.base, eps: c.rmsNormEps)
     }
 
-    /// Layer 1: `out (F1, C1)` from three layer-0 rows `(F0, C0)` each; nil rows are zero. One GEMM of fixed
-    /// shape per token: the im2col patches `(F1, 9·C0)` times the reordered weights `(C1, 9·C0)`.
+    /// Layer 1: `out (F1, C1)` from three layer-0 rows `(F0, C0)` each; nil rows are zero. The im2col patches
+    /// `(F1, 9·C0)` times the reordered weights `(C1, 9·C0)`: in `.f32` precision each output is a 1152-term dot
+    /// product accumulated in Double (a float32 GEMM's rounding here grows to ~1e-4 after 12 layers), in `.bf16`
+    /// one float32 GEMM of fixed shape per token.
     static func layer1(_ weights: SubsampleWeights, rows: (UnsafePointer<Float>?, UnsafePointer<Float>?,
                                                            UnsafePointer<Float>?),
-                       config c: Gemma4AudioConfiguration, patches: UnsafeMutablePointer<Float>,
-                       into out: UnsafeMutablePointer<Float>) {
+                       config c: Gemma4AudioConfiguration, precision: ComputePrecision,
+                       patches: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let inChannels = c.subsamplingChannels[0], outChannels = c.subsamplingChannels[1]
         let inWidth = c.sscpFrequencies[0], outWidth = c.sscpFrequencies[1]
         let patchWidth = 9 * inChannels
@@ -55,8 +57,21 @@ enum SubsampleConvProjection {
                 }
             }
         }
-        Matmul.fixedShapeLinear(patches, rows: outWidth, inFeatures: patchWidth, weight: weights.conv1Patches.base,
-                                outFeatures: outChannels, into: out)
+        switch precision {
+        case .f32:
+            for f in 0..<outWidth {
+                let patch = patches + f * patchWidth
+                for o in 0..<outChannels {
+                    let w = weights.conv1Patches.base + o * patchWidth
+                    var sum = 0.0
+                    for k in 0..<patchWidth { sum += Double(patch[k]) * Double(w[k]) }
+                    out[f * outChannels + o] = Float(sum)
+                }
+            }
+        case .bf16:
+            Matmul.fixedShapeLinear(patches, rows: outWidth, inFeatures: patchWidth,
+                                    weight: weights.conv1Patches.base, outFeatures: outChannels, into: out)
+        }
         normalizeAndRectify(out, positions: outWidth, channels: outChannels, weight: weights.norm1.base,
                             eps: c.rmsNormEps)
     }
