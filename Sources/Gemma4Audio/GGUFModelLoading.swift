@@ -355,12 +355,14 @@ extension Gemma4AudioConfiguration {
 // MARK: - Loading
 
 extension Gemma4AudioModel {
-    /// Loads the audio encoder of a llama.cpp / ollama `mmproj` GGUF (F32, F16, BF16 or Q8_0 tensors, converted to
-    /// Float32). Binding is as strict as for safetensors; its errors name the GGUF file and the GGUF tensor.
-    public convenience init(gguf path: String) throws {
+    /// Loads the audio encoder of a llama.cpp / ollama `mmproj` GGUF (F32, F16, BF16 or Q8_0 tensors, read as
+    /// Float32, then put in the form `precision` multiplies with). Binding is as strict as for safetensors; its
+    /// errors name the GGUF file and the GGUF tensor.
+    public convenience init(gguf path: String, precision: ComputePrecision = .f32) throws {
         let checkpoint = try Gemma4GGUFCheckpoint(path: path)
         do {
-            try self.init(configuration: checkpoint.configuration, tensors: checkpoint, sourceDescription: path)
+            try self.init(configuration: checkpoint.configuration, tensors: checkpoint, sourceDescription: path,
+                          precision: precision)
         } catch let error as ModelError {
             throw checkpoint.describingGGUFNames(error)
         }
