@@ -7,7 +7,8 @@
 # named "src" that plays raw s16le RATE/CHANNELS frames written to DIR/src.fifo. Writes the server's pid to
 # DIR/pid and its log to DIR/pulseaudio.log. Stays in the foreground until the server exits; SIGTERM stops the
 # server. If WATCH_PID is given and that process goes away (a test runner that crashed or was killed), the
-# server is stopped too, so no server outlives its test.
+# server is stopped too, so no server outlives its test. With PULSE_SERVER_REMOVE_DIR=1 the script removes DIR
+# when it stops the server (on SIGTERM or when WATCH_PID is gone), not when the server dies by itself.
 set -u
 # Close descriptors inherited from the test process (pipes it is using, say) beyond stdin, stdout and stderr.
 for fd in /proc/$$/fd/*; do
@@ -33,11 +34,15 @@ stop() {
     for _ in $(seq 50); do kill -0 "$pa" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pa" 2>/dev/null
 }
-trap 'stop; exit 0' TERM INT
+cleanup() {
+    if [ "${PULSE_SERVER_REMOVE_DIR:-0}" = 1 ]; then rm -rf "$dir"; fi
+}
+trap 'stop; cleanup; exit 0' TERM INT
 while kill -0 "$pa" 2>/dev/null; do
     if [ -n "$watch" ] && ! kill -0 "$watch" 2>/dev/null; then
         stop
-        break
+        cleanup
+        exit 0
     fi
     sleep 0.2
 done

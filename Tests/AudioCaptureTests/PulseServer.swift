@@ -40,18 +40,32 @@ final class PulseServer: @unchecked Sendable {
     }()
 
     init(rate: Int, channels: Int) throws {
+        _ = Self.sweep
         directory = try temporaryDirectory("pa")
         self.rate = rate
         self.channels = channels
     }
 
+    /// Removes server directories an earlier test run left behind (the script removes its directory when it stops
+    /// the server, but not if it was killed itself). Only directories untouched for an hour, so parallel runs keep
+    /// theirs.
+    private static let sweep: Void = {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: "/tmp") else { return }
+        for name in names where name.hasPrefix("earshot-pa-") {
+            let path = "/tmp/\(name)"
+            if let modified = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+               modified < Date(timeIntervalSinceNow: -3600) {
+                try? fm.removeItem(atPath: path)
+            }
+        }
+    }()
+
     deinit {
         if let wrapper = lock.withLock({ self.wrapper }) {
-            kill(wrapper, SIGTERM)                         // the script stops pulseaudio and exits
+            kill(wrapper, SIGTERM)   // the script stops pulseaudio, removes the directory and exits
             Thread.detachNewThread { var status: Int32 = 0; waitpid(wrapper, &status, 0) }
         }
-        let directory = directory
-        DispatchQueue.global().asyncAfter(deadline: .now() + 8) { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     /// Starts the server and waits (at most 20 s) until its pipe source answers.
@@ -68,7 +82,7 @@ final class PulseServer: @unchecked Sendable {
     private func startBlocking() throws {
         guard Self.binary != nil else { throw ServerError("pulseaudio is not installed") }
         let pid = try spawn(["/bin/bash", Self.script, directory, String(rate), String(channels),
-                             String(getpid())])
+                             String(getpid())], environment: ["PULSE_SERVER_REMOVE_DIR=1"])
         lock.withLock { wrapper = pid }
         let deadline = Date(timeIntervalSinceNow: 20)
         while Date() < deadline {
@@ -108,8 +122,9 @@ final class PulseServer: @unchecked Sendable {
         lock.withLock { wrapper = nil }
     }
 
-    /// posix_spawn with the current environment; stdin from /dev/null, stdout and stderr to DIR/wrapper.log.
-    private func spawn(_ arguments: [String]) throws -> pid_t {
+    /// posix_spawn with the current environment plus `environment`; stdin from /dev/null, stdout and stderr to
+    /// DIR/wrapper.log.
+    private func spawn(_ arguments: [String], environment: [String]) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -118,8 +133,11 @@ final class PulseServer: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        let inherited = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+        var envp: [UnsafeMutablePointer<CChar>?] = (inherited + environment).map { strdup($0) } + [nil]
+        defer { envp.forEach { free($0) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ)
+        let result = posix_spawn(&pid, arguments[0], &actions, nil, &argv, &envp)
         guard result == 0 else { throw ServerError("posix_spawn \(arguments[0]): \(String(cString: strerror(result)))") }
         return pid
     }
