@@ -111,7 +111,7 @@ public enum Benchmark {
         var n = 1
         while n <= maxStreams {
             let p99Tick = try measureTicks(model: model, streams: n, threads: threads, audio: audio)
-            log(String(format: "capacity: %3d streams — tick p99 %.1f ms %@", n, p99Tick,
+            log(String(format: "capacity: %3d streams — tick p99 %6.1f ms %@", n, p99Tick,
                        p99Tick < 480 ? "(real time)" : "(too slow)"))
             guard p99Tick < 480 else { break }
             capacity = n; capacityP99 = p99Tick
@@ -127,10 +127,13 @@ public enum Benchmark {
     }
 
     /// p99 over ticks of the time to accept one 480 ms block for each of `streams` streams and encode them all.
+    /// bf16 runs every stream in one batched pass on a `threads`-wide oneDNN team (larger passes use AMX better);
+    /// f32 splits the streams over `threads` workers with single-threaded OpenBLAS (its threads spin-wait).
     private static func measureTicks(model: Gemma4AudioModel, streams: Int, threads: Int, audio: [Float]) throws
         -> Double {
-        let workers = min(threads, streams)
-        setThreadCount(1)
+        let workers = model.precision == .bf16 ? 1 : min(threads, streams)
+        let threadsPerWorker = model.precision == .bf16 ? threads : 1
+        setThreadCount(threadsPerWorker)
         let groups: [[EncoderStream]] = (0..<workers).map { w in
             stride(from: w, to: streams, by: workers).map { _ in EncoderStream(model: model, blockTokens: 12) }
         }
@@ -142,7 +145,7 @@ public enum Benchmark {
         for tick in 0..<ticks {
             let start = ContinuousClock.now
             DispatchQueue.concurrentPerform(iterations: workers) { w in
-                setThreadCount(1)
+                setThreadCount(threadsPerWorker)
                 audio.withUnsafeBufferPointer { all in
                     let piece = UnsafeBufferPointer(rebasing: all[tick * blockSamples..<(tick + 1) * blockSamples])
                     for stream in workSet.groups[w] { stream.accept(piece) }

@@ -72,9 +72,7 @@ enum ConformerLayer {
         clip(normed, rows * h, c)
         VectorOps.rmsNorm(normed, rows: rows, width: h, weight: w.preAttentionNorm.base, eps: fixedNormEps,
                           into: normed)
-        a.query.apply(normed, rows: rows, scratch: s, into: q)
-        a.key.apply(normed, rows: rows, scratch: s, into: k)
-        a.value.apply(normed, rows: rows, scratch: s, into: v)
+        a.project(normed, rows: rows, scratch: s, query: q, key: k, value: v)
         let keyScale = Float(log(1 + M_E) / log(2.0))
         for r in 0..<rows {
             let qr = q + r * h, kr = k + r * h

@@ -105,9 +105,14 @@ struct FeedForwardWeights: Sendable {
 
 /// `self_attn`: chunked causal local attention with a relative-position key bias.
 struct AttentionWeights: Sendable {
-    let query: ClippableLinear    // q_proj
-    let key: ClippableLinear      // k_proj
-    let value: ClippableLinear    // v_proj
+    /// q_proj, k_proj, v_proj: one (3H, H) product when they clamp their input alike — always so in released
+    /// checkpoints, converted from JAX's single fused projection — or three.
+    enum QKV: Sendable {
+        case fused(Projection, query: ClampBounds, key: ClampBounds, value: ClampBounds)   // rows q, then k, then v
+        case separate(query: ClippableLinear, key: ClippableLinear, value: ClippableLinear)
+    }
+
+    let qkv: QKV
     let post: ClippableLinear     // post
     /// `q_scale · softplus(per_dim_scale)` per head channel, from `per_dim_scale` (headDim,).
     let queryScale: FloatBuffer   // (headDim,)
@@ -117,15 +122,27 @@ struct AttentionWeights: Sendable {
     let parameterCount: Int
 
     init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration,
-         precision: ComputePrecision) throws {
+         precision: ComputePrecision, fuseQKV: Bool = true) throws {
         let h = c.hiddenSize
         let clipped = c.useClippedLinears
-        query = try ClippableLinear(&binder, prefix + "q_proj", inFeatures: h, outFeatures: h, clipped: clipped,
-                                    precision: precision)
-        key = try ClippableLinear(&binder, prefix + "k_proj", inFeatures: h, outFeatures: h, clipped: clipped,
-                                  precision: precision)
-        value = try ClippableLinear(&binder, prefix + "v_proj", inFeatures: h, outFeatures: h, clipped: clipped,
-                                    precision: precision)
+        let names = ["q_proj", "k_proj", "v_proj"]
+        let weights = try names.map { try binder.tensor(prefix + $0 + ".linear.weight", shape: [h, h]) }
+        let bounds = try names.map { try ClampBounds(&binder, prefix + $0, clipped: clipped) }
+        let sameInputClamps = bounds.allSatisfy {
+            $0.inputMin == bounds[0].inputMin && $0.inputMax == bounds[0].inputMax
+        }
+        if fuseQKV && sameInputClamps {
+            let fused = FloatBuffer(count: 3 * h * h)                        // (3H, H)
+            for (i, weight) in weights.enumerated() { (fused.base + i * h * h).update(from: weight.base, count: h * h) }
+            qkv = .fused(try Projection(fused, inFeatures: h, outFeatures: 3 * h, precision: precision),
+                         query: bounds[0], key: bounds[1], value: bounds[2])
+        } else {
+            let linears = try (0..<3).map {
+                ClippableLinear(projection: try Projection(weights[$0], inFeatures: h, outFeatures: h,
+                                                           precision: precision), bounds: bounds[$0])
+            }
+            qkv = .separate(query: linears[0], key: linears[1], value: linears[2])
+        }
         post = try ClippableLinear(&binder, prefix + "post", inFeatures: h, outFeatures: h, clipped: clipped,
                                    precision: precision)
         let perDimScale = try binder.tensor(prefix + "per_dim_scale", shape: [c.headDimension])
@@ -158,6 +175,31 @@ struct AttentionWeights: Sendable {
         for d in 0..<window { (keys.base + d * h).update(from: projected.base + (rows - 1 - d) * h, count: h) }
         relativeKeys = keys
         parameterCount = 4 * h * h + c.headDimension + h * h
+    }
+
+    /// `q`, `k`, `v` `(rows, H)` each, from the normed input `(rows, H)`.
+    func project(_ input: UnsafePointer<Float>, rows: Int, scratch s: EncoderScratch,
+                 query q: UnsafeMutablePointer<Float>, key k: UnsafeMutablePointer<Float>,
+                 value v: UnsafeMutablePointer<Float>) {
+        switch qkv {
+        case .separate(let query, let key, let value):
+            query.apply(input, rows: rows, scratch: s, into: q)
+            key.apply(input, rows: rows, scratch: s, into: k)
+            value.apply(input, rows: rows, scratch: s, into: v)
+        case .fused(let projection, let queryBounds, let keyBounds, let valueBounds):
+            let h = projection.inFeatures
+            let source = queryBounds.clampedInput(input, count: rows * h, scratch: s)
+            let fused = s.wide.base                                          // (R, 3H)
+            projection.apply(source, rows: rows, scratch: s, into: fused)
+            for r in 0..<rows {
+                (q + r * h).update(from: fused + r * 3 * h, count: h)
+                (k + r * h).update(from: fused + r * 3 * h + h, count: h)
+                (v + r * h).update(from: fused + r * 3 * h + 2 * h, count: h)
+            }
+            queryBounds.clampOutput(q, count: rows * h)
+            keyBounds.clampOutput(k, count: rows * h)
+            valueBounds.clampOutput(v, count: rows * h)
+        }
     }
 }
 

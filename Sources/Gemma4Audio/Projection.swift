@@ -36,18 +36,23 @@ struct Projection: Sendable {
         case .bf16:
             let engine = try OneDNNEngine.shared.get()
             let count = inFeatures * outFeatures
-            let high = FloatBuffer(count: count), low = FloatBuffer(count: count)
+            // Released checkpoints are bf16: their weights pack as they are, with no low part.
             var exact = true
-            for i in 0..<count {
-                let rounded = VectorOps.roundedToBFloat16(weight[i])
-                high[i] = rounded
-                low[i] = weight[i] - rounded
-                if low[i] != 0 { exact = false }
+            for i in 0..<count where weight[i].bitPattern & 0xFFFF != 0 { exact = false; break }
+            if exact {
+                storage = .bf16(high: try BF16Matrix(weight.base, outFeatures: outFeatures, inFeatures: inFeatures,
+                                                     engine: engine), low: nil)
+            } else {
+                let high = FloatBuffer(count: count), low = FloatBuffer(count: count)
+                for i in 0..<count {
+                    let rounded = VectorOps.roundedToBFloat16(weight[i])
+                    high[i] = rounded
+                    low[i] = weight[i] - rounded
+                }
+                storage = .bf16(
+                    high: try BF16Matrix(high.base, outFeatures: outFeatures, inFeatures: inFeatures, engine: engine),
+                    low: try BF16Matrix(low.base, outFeatures: outFeatures, inFeatures: inFeatures, engine: engine))
             }
-            storage = .bf16(
-                high: try BF16Matrix(high.base, outFeatures: outFeatures, inFeatures: inFeatures, engine: engine),
-                low: exact ? nil
-                    : try BF16Matrix(low.base, outFeatures: outFeatures, inFeatures: inFeatures, engine: engine))
         }
     }
 

@@ -112,3 +112,40 @@ struct ModelLoadingTests {
         #expect(throws: (any Error).self) { try Gemma4AudioModel.load(path: "random:e9b") }
     }
 }
+
+/// q/k/v fusion: one (3H, H) GEMM when the three projections clamp their input alike, as in released checkpoints.
+struct ProjectionFusionTests {
+    /// tiny-f32 with q/k/v input bounds set to `bounds(projection)`.
+    func model(_ bounds: (String) -> (Float, Float)) throws -> Gemma4AudioModel {
+        var edited = try ModelLoadingTests.EditableModel()
+        for i in edited.tensors.indices {
+            let name = edited.tensors[i].name
+            for projection in ["q_proj", "k_proj", "v_proj"] where name.contains(".self_attn.\(projection).input_") {
+                let (low, high) = bounds(projection)
+                edited.tensors[i].values = [name.hasSuffix("input_min") ? low : high]
+            }
+        }
+        let path = try edited.write()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try Gemma4AudioModel.load(path: path)
+    }
+
+    @Test func fusedEqualsSeparate() throws {
+        // The same function twice: bounds too wide to bind, equal (fused) or differing by one (separate).
+        let fused = try model { _ in (-1e4, 1e4) }
+        let separate = try model { $0 == "q_proj" ? (-1e4, 1e4 + 1) : (-1e4, 1e4) }
+        let audio = try Fixtures.audio("speech")
+        let a = fused.encode(audio), b = separate.encode(audio)
+        let error = maxAbsDifference(a.embeddings, b.embeddings)
+        print("[fusion] fused vs separate q/k/v: max |Δ| = \(error)")
+        #expect(a.count == b.count && error <= 1e-5)
+    }
+
+    @Test func bindingClampsStillApplyWhenFused() throws {
+        // Equal, binding input bounds: fused, and different from the unclamped model.
+        let tight = try model { _ in (-0.5, 0.5) }
+        let wide = try model { _ in (-1e4, 1e4) }
+        let audio = try Fixtures.audio("odd-length")
+        #expect(maxAbsDifference(tight.encode(audio).embeddings, wide.encode(audio).embeddings) > 1e-3)
+    }
+}
