@@ -62,9 +62,9 @@ public enum Benchmark {
         let residentAfterLoad = memoryMB("VmRSS")
         log(String(format: "load: %.2f s, RSS %.0f MB — %@", loadSeconds, residentAfterLoad, model.sourceDescription))
 
-        // Offline: one clip, one stream, 96-token passes (as `earshot encode`).
+        // Offline: one clip, one stream, passes as `earshot encode` makes them.
         let audio = syntheticAudio(seconds: seconds)
-        let scratch = EncoderScratch(model: model, capacity: 96)
+        let scratch = EncoderScratch(model: model, capacity: Gemma4AudioModel.offlinePassTokens)
         scratch.profile = PassProfile()
         let offlineStart = ContinuousClock.now
         let stream = EncoderStream(model: model, blockTokens: scratch.capacity)

@@ -132,10 +132,14 @@ public final class Gemma4AudioModel: Sendable {
         return segments.reduce(0) { $0 + $1.count }
     }
 
+    /// Tokens per pass when encoding a whole clip. Measured at E2B size: 96 beats 240 (the larger activations fall
+    /// out of cache), while much smaller passes reread the weights too often.
+    public static let offlinePassTokens = 96
+
     /// Encodes a whole 16 kHz mono clip, as transformers does offline but without its 30 s cut: every valid
     /// token of `samples`, under the end-of-clip rule.
     public func encode(_ samples: [Float], scratch: EncoderScratch? = nil) -> EncodedTokens {
-        let scratch = scratch ?? EncoderScratch(model: self, capacity: 96)
+        let scratch = scratch ?? EncoderScratch(model: self, capacity: Self.offlinePassTokens)
         let stream = EncoderStream(model: self, blockTokens: scratch.capacity)
         stream.accept(samples)
         stream.finish()

@@ -1,4 +1,3 @@
-import Foundation
 import Kernels
 
 /// How the encoder multiplies.
@@ -20,7 +19,7 @@ struct Projection: Sendable {
     enum Storage: Sendable {
         case f32(FloatBuffer)                      // (out, in) row-major, as in the checkpoint
         /// W = high + low, both packed bf16; `low` is nil when W is exactly bf16. The float32 copy is dropped.
-        case bf16(high: BF16Matrix, low: BF16Matrix?)
+        case bf16(high: OneDNNMatrix, low: OneDNNMatrix?)
     }
 
     let storage: Storage
@@ -40,8 +39,8 @@ struct Projection: Sendable {
             var exact = true
             for i in 0..<count where weight[i].bitPattern & 0xFFFF != 0 { exact = false; break }
             if exact {
-                storage = .bf16(high: try BF16Matrix(weight.base, outFeatures: outFeatures, inFeatures: inFeatures,
-                                                     engine: engine), low: nil)
+                storage = .bf16(high: try OneDNNMatrix(weight.base, outFeatures: outFeatures, inFeatures: inFeatures,
+                                                       elementType: .bf16, engine: engine), low: nil)
             } else {
                 let high = FloatBuffer(count: count), low = FloatBuffer(count: count)
                 for i in 0..<count {
@@ -50,8 +49,10 @@ struct Projection: Sendable {
                     low[i] = weight[i] - rounded
                 }
                 storage = .bf16(
-                    high: try BF16Matrix(high.base, outFeatures: outFeatures, inFeatures: inFeatures, engine: engine),
-                    low: try BF16Matrix(low.base, outFeatures: outFeatures, inFeatures: inFeatures, engine: engine))
+                    high: try OneDNNMatrix(high.base, outFeatures: outFeatures, inFeatures: inFeatures,
+                                                     elementType: .bf16, engine: engine),
+                    low: try OneDNNMatrix(low.base, outFeatures: outFeatures, inFeatures: inFeatures,
+                                                    elementType: .bf16, engine: engine))
             }
         }
     }

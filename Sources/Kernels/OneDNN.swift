@@ -53,12 +53,18 @@ public final class OneDNNStream {
     deinit { dnnl_stream_destroy(stream) }
 }
 
-/// A `[out, in]` Linear weight converted once to bf16 and reordered into the layout oneDNN's matmul kernel wants
-/// (on AMX CPUs, the tiles its `brg:avx512_core_amx` kernel reads). `multiply` computes `out = input · Wᵀ` with
-/// bf16 inputs and float32 accumulation and output.
-public final class BF16Matrix: @unchecked Sendable {   // weights immutable; the primitive cache is locked
+/// A `[out, in]` Linear weight reordered once into the layout oneDNN's matmul kernel wants, as float32 or bf16
+/// (on AMX CPUs, bf16 goes to the tiles its `brg:avx512_core_amx` kernel reads). `multiply` computes
+/// `out = input · Wᵀ` with inputs of the same type and float32 accumulation and output.
+public final class OneDNNMatrix: @unchecked Sendable {   // weights immutable; the primitive cache is locked
+    public enum ElementType: Sendable {
+        case f32, bf16
+        var dnnl: dnnl_data_type_t { self == .f32 ? dnnl_f32 : dnnl_bf16 }
+    }
+
     public let outFeatures: Int
     public let inFeatures: Int
+    public let elementType: ElementType
     private let engine: OneDNNEngine
     private let weights: dnnl_memory_t                   // packed bf16, owned
     private let weightsDescription: dnnl_memory_desc_t   // its layout, reused by every primitive
@@ -66,11 +72,13 @@ public final class BF16Matrix: @unchecked Sendable {   // weights immutable; the
     private var primitives: [Int: dnnl_primitive_t] = [:]
     private var lock = pthread_mutex_t()
 
-    /// Packs `weight` `(outFeatures, inFeatures)` row-major float32, laid out for a kernel tuned to `rows` rows.
-    public init(_ weight: UnsafePointer<Float>, outFeatures: Int, inFeatures: Int, rows: Int = 48,
-                engine: OneDNNEngine) throws {
+    /// Packs `weight` `(outFeatures, inFeatures)` row-major float32 as `elementType`, laid out for a kernel tuned
+    /// to `rows` rows.
+    public init(_ weight: UnsafePointer<Float>, outFeatures: Int, inFeatures: Int, elementType: ElementType,
+                rows: Int = 48, engine: OneDNNEngine) throws {
         self.outFeatures = outFeatures
         self.inFeatures = inFeatures
+        self.elementType = elementType
         self.engine = engine
         pthread_mutex_init(&lock, nil)
         // Logical weights are (K, N); our [N, K] row-major storage is oneDNN's "ba".
@@ -78,11 +86,12 @@ public final class BF16Matrix: @unchecked Sendable {   // weights immutable; the
         var dims: [dnnl_dim_t] = [dnnl_dim_t(inFeatures), dnnl_dim_t(outFeatures)]
         try dnnlCheck(dnnl_memory_desc_init_by_tag(&user, 2, &dims, dnnl_f32, dnnl_ba), "dnnl_memory_desc_init_by_tag")
         var any = dnnl_memory_desc_t()
-        try dnnlCheck(dnnl_memory_desc_init_by_tag(&any, 2, &dims, dnnl_bf16, dnnl_format_tag_any),
+        try dnnlCheck(dnnl_memory_desc_init_by_tag(&any, 2, &dims, elementType.dnnl, dnnl_format_tag_any),
                       "dnnl_memory_desc_init_by_tag")
-        let descriptor = try BF16Matrix.primitiveDescriptor(rows: rows, inFeatures: inFeatures,
-                                                            outFeatures: outFeatures, weights: &any,
-                                                            accumulate: false, engine: engine)
+        let descriptor = try OneDNNMatrix.primitiveDescriptor(rows: rows, inFeatures: inFeatures,
+                                                              outFeatures: outFeatures, weights: &any,
+                                                              elementType: elementType, accumulate: false,
+                                                              engine: engine)
         defer { dnnl_primitive_desc_destroy(descriptor) }
         weightsDescription = dnnl_primitive_desc_query_md(descriptor, dnnl_query_weights_md, 0)!.pointee
 
@@ -121,14 +130,16 @@ public final class BF16Matrix: @unchecked Sendable {   // weights immutable; the
         return dnnl_memory_desc_get_size(&layout)
     }
 
-    /// `out (rows, outFeatures) [+]= input (rows, inFeatures) · Wᵀ`; `input` is bf16 bits, row-major.
-    public func multiply(_ input: UnsafePointer<UInt16>, rows: Int, into out: UnsafeMutablePointer<Float>,
+    /// `out (rows, outFeatures) [+]= input (rows, inFeatures) · Wᵀ`; `input` is row-major `elementType`
+    /// (float32, or bf16 bits).
+    public func multiply(_ input: UnsafeRawPointer, rows: Int, into out: UnsafeMutablePointer<Float>,
                          accumulate: Bool = false, stream: OneDNNStream) throws {
         let primitive = try self.primitive(rows: rows, accumulate: accumulate)
         var srcDescription = dnnl_memory_desc_t(), dstDescription = dnnl_memory_desc_t()
         var srcDims: [dnnl_dim_t] = [dnnl_dim_t(rows), dnnl_dim_t(inFeatures)]
         var dstDims: [dnnl_dim_t] = [dnnl_dim_t(rows), dnnl_dim_t(outFeatures)]
-        try dnnlCheck(dnnl_memory_desc_init_by_tag(&srcDescription, 2, &srcDims, dnnl_bf16, dnnl_ab), "src desc")
+        try dnnlCheck(dnnl_memory_desc_init_by_tag(&srcDescription, 2, &srcDims, elementType.dnnl, dnnl_ab),
+                      "src desc")
         try dnnlCheck(dnnl_memory_desc_init_by_tag(&dstDescription, 2, &dstDims, dnnl_f32, dnnl_ab), "dst desc")
         var src: dnnl_memory_t?, dst: dnnl_memory_t?
         try dnnlCheck(dnnl_memory_create(&src, &srcDescription, engine.engine, UnsafeMutableRawPointer(mutating: input)),
@@ -146,9 +157,10 @@ public final class BF16Matrix: @unchecked Sendable {   // weights immutable; the
     /// The kernel's name for `rows` rows (e.g. "brg:avx512_core_amx_bf16"): which implementation oneDNN picked.
     public func implementation(rows: Int) throws -> String {
         var layout = weightsDescription
-        let descriptor = try BF16Matrix.primitiveDescriptor(rows: rows, inFeatures: inFeatures,
-                                                            outFeatures: outFeatures, weights: &layout,
-                                                            accumulate: false, engine: engine)
+        let descriptor = try OneDNNMatrix.primitiveDescriptor(rows: rows, inFeatures: inFeatures,
+                                                              outFeatures: outFeatures, weights: &layout,
+                                                              elementType: elementType, accumulate: false,
+                                                              engine: engine)
         defer { dnnl_primitive_desc_destroy(descriptor) }
         var name: UnsafePointer<CChar>?
         try dnnlCheck(dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name), "impl_info_str")
@@ -161,9 +173,10 @@ public final class BF16Matrix: @unchecked Sendable {   // weights immutable; the
         defer { pthread_mutex_unlock(&lock) }
         if let cached = primitives[key] { return cached }
         var layout = weightsDescription
-        let descriptor = try BF16Matrix.primitiveDescriptor(rows: rows, inFeatures: inFeatures,
-                                                            outFeatures: outFeatures, weights: &layout,
-                                                            accumulate: accumulate, engine: engine)
+        let descriptor = try OneDNNMatrix.primitiveDescriptor(rows: rows, inFeatures: inFeatures,
+                                                              outFeatures: outFeatures, weights: &layout,
+                                                              elementType: elementType, accumulate: accumulate,
+                                                              engine: engine)
         defer { dnnl_primitive_desc_destroy(descriptor) }
         var primitive: dnnl_primitive_t?
         try dnnlCheck(dnnl_primitive_create(&primitive, descriptor), "dnnl_primitive_create(matmul)")
@@ -172,12 +185,12 @@ public final class BF16Matrix: @unchecked Sendable {   // weights immutable; the
     }
 
     private static func primitiveDescriptor(rows: Int, inFeatures: Int, outFeatures: Int,
-                                            weights: inout dnnl_memory_desc_t, accumulate: Bool,
-                                            engine: OneDNNEngine) throws -> dnnl_primitive_desc_t {
+                                            weights: inout dnnl_memory_desc_t, elementType: ElementType,
+                                            accumulate: Bool, engine: OneDNNEngine) throws -> dnnl_primitive_desc_t {
         var src = dnnl_memory_desc_t(), dst = dnnl_memory_desc_t()
         var srcDims: [dnnl_dim_t] = [dnnl_dim_t(rows), dnnl_dim_t(inFeatures)]
         var dstDims: [dnnl_dim_t] = [dnnl_dim_t(rows), dnnl_dim_t(outFeatures)]
-        try dnnlCheck(dnnl_memory_desc_init_by_tag(&src, 2, &srcDims, dnnl_bf16, dnnl_ab), "src desc")
+        try dnnlCheck(dnnl_memory_desc_init_by_tag(&src, 2, &srcDims, elementType.dnnl, dnnl_ab), "src desc")
         try dnnlCheck(dnnl_memory_desc_init_by_tag(&dst, 2, &dstDims, dnnl_f32, dnnl_ab), "dst desc")
         var matmul = dnnl_matmul_desc_t()
         try dnnlCheck(dnnl_matmul_desc_init(&matmul, &src, &weights, nil, &dst), "dnnl_matmul_desc_init")
