@@ -115,7 +115,7 @@ public enum Benchmark {
                        p99Tick < 480 ? "(real time)" : "(too slow)"))
             guard p99Tick < 480 else { break }
             capacity = n; capacityP99 = p99Tick
-            n = n < 4 ? n + 1 : n + max(1, n / 4)
+            n = n < 8 ? n + 1 : (n < 12 ? n + 2 : n + 1)
         }
         setThreadCount(threads)
         return BenchmarkReport(
@@ -127,12 +127,13 @@ public enum Benchmark {
     }
 
     /// p99 over ticks of the time to accept one 480 ms block for each of `streams` streams and encode them all.
-    /// bf16 runs every stream in one batched pass on a `threads`-wide oneDNN team (larger passes use AMX better);
-    /// f32 splits the streams over `threads` workers with single-threaded OpenBLAS (its threads spin-wait).
+    /// As the daemon's scheduler does: the streams are split over `threads` compute threads, each encoding its
+    /// streams in one batched pass with a single-threaded GEMM library (OpenBLAS and OpenMP threads spin-wait, which
+    /// collapses throughput on a shared machine).
     private static func measureTicks(model: Gemma4AudioModel, streams: Int, threads: Int, audio: [Float]) throws
         -> Double {
-        let workers = model.precision == .bf16 ? 1 : min(threads, streams)
-        let threadsPerWorker = model.precision == .bf16 ? threads : 1
+        let workers = min(threads, streams)
+        let threadsPerWorker = 1
         setThreadCount(threadsPerWorker)
         let groups: [[EncoderStream]] = (0..<workers).map { w in
             stride(from: w, to: streams, by: workers).map { _ in EncoderStream(model: model, blockTokens: 12) }
