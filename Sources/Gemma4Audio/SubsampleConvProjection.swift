@@ -63,9 +63,7 @@ enum SubsampleConvProjection {
                 let patch = patches + f * patchWidth
                 for o in 0..<outChannels {
                     let w = weights.conv1Patches.base + o * patchWidth
-                    var sum = 0.0
-                    for k in 0..<patchWidth { sum += Double(patch[k]) * Double(w[k]) }
-                    out[f * outChannels + o] = Float(sum)
+                    out[f * outChannels + o] = VectorOps.dot(patch, w, count: patchWidth)
                 }
             }
         case .bf16:

@@ -15,8 +15,7 @@ public enum VectorOps {
             let row = x + r * width, dst = out + r * width
             // Double accumulation: at 1024+ wide rows a float32 running sum drifts by ~1e-5 relative, which the
             // following layers amplify; the reference's pairwise sums are closer to exact than a naive float loop.
-            var sum = 0.0
-            for i in 0..<width { sum += Double(row[i]) * Double(row[i]) }
+            let sum = sumOfProducts(row, row, count: width)
             let scale = Float(1 / (sum / Double(width) + Double(eps)).squareRoot())
             if let weight {
                 for i in 0..<width { dst[i] = row[i] * scale * weight[i] }
@@ -48,8 +47,24 @@ public enum VectorOps {
     /// `Σ a[i]·b[i]`, accumulated in Double and rounded once.
     @inlinable
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
-        var sum = 0.0
-        for i in 0..<count { sum += Double(a[i]) * Double(b[i]) }
-        return Float(sum)
+        Float(sumOfProducts(a, b, count: count))
+    }
+
+    /// `Σ a[i]·b[i]` in Double, in four interleaved partial sums: a fixed order (results are reproducible) with
+    /// four independent dependency chains for the CPU to overlap.
+    @inlinable
+    public static func sumOfProducts(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Double {
+        var (s0, s1, s2, s3) = (0.0, 0.0, 0.0, 0.0)
+        var i = 0
+        while i + 4 <= count {
+            s0 += Double(a[i]) * Double(b[i])
+            s1 += Double(a[i + 1]) * Double(b[i + 1])
+            s2 += Double(a[i + 2]) * Double(b[i + 2])
+            s3 += Double(a[i + 3]) * Double(b[i + 3])
+            i += 4
+        }
+        var sum = (s0 + s1) + (s2 + s3)
+        while i < count { sum += Double(a[i]) * Double(b[i]); i += 1 }
+        return sum
     }
 }
