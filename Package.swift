@@ -88,6 +88,9 @@ let package = Package(
                     swiftSettings: settings),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling"], swiftSettings: settings),
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: settings),
+        .testTarget(name: "EarshotServerTests", dependencies: [
+            "EarshotServer", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
+        ], swiftSettings: settings),
         .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore"], swiftSettings: settings),
     ]
 )

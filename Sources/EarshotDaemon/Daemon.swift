@@ -25,7 +25,7 @@ package enum Daemon {
             do {
                 captures.append((entry, try CaptureSource(spec: entry.spec)))
             } catch {
-                throw DaemonError("--source \(entry.name)=\(entry.spec): \(error)")
+                throw DaemonError("--source \(entry.spec) (stream '\(entry.name)'): \(error)")
             }
         }
         let listenDescriptor = try SocketActivation.takeListeningDescriptor()
@@ -37,6 +37,7 @@ package enum Daemon {
         server.maxPushedStreams = configuration.maxPushedStreams
         server.maxFrameLength = configuration.maxFrameBytes
         server.sendQueueFrames = configuration.sendQueueFrames
+        server.socketSendBuffer = configuration.sendBufferBytes
         do {
             server.allowedUIDs = Set(try configuration.allowUsers.map { try SocketAccess.userID($0) })
             server.allowedGIDs = Set(try configuration.allowGroups.map { try SocketAccess.groupID($0) })
@@ -71,7 +72,7 @@ package enum Daemon {
             do {
                 session = try await CaptureSession.start(source)
             } catch {
-                throw DaemonError("--source \(entry.name)=\(entry.spec): \(error)")
+                throw DaemonError("--source \(entry.spec) (stream '\(entry.name)'): \(error)")
             }
             logger.info("capturing", metadata: ["stream": "\(entry.name)", "source": "\(entry.spec)",
                                                 "format": "\(session.deviceFormat)"])

@@ -25,6 +25,7 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var maxFrameBytes = 1 << 20
     package var historySeconds = 30.0
     package var sendQueueFrames = 1024
+    package var sendBufferBytes: Int?
     package var logLevel = "info"
 
     package init() {}
@@ -95,6 +96,7 @@ package struct DaemonConfiguration: Sendable, Equatable {
             }
             historySeconds = s
         case "send-queue-frames": sendQueueFrames = try int(1...1_000_000)
+        case "send-buffer-bytes": sendBufferBytes = try int(1024...(64 << 20))
         case "log-level":
             guard Self.logLevels.contains(value) else {
                 throw DaemonError("\(at): log-level must be one of \(Self.logLevels.joined(separator: ", "))")

@@ -23,6 +23,9 @@ package struct ServerConfiguration: Sendable {
     package var sendQueueFrames = 1024
     /// Undroppable items (answers, events, pushed frames) a client may leave unread before it is disconnected.
     package var sendQueueHardLimit = 8192
+    /// SO_SNDBUF for client sockets; nil keeps the kernel's default. Smaller means the send-queue policy (drop the
+    /// oldest live frames) takes over sooner from the kernel's buffer for a client that stops reading.
+    package var socketSendBuffer: Int?
     /// Payload types offered.
     package var payloadTypes: [PayloadType] = PayloadType.allCases
     /// How long a stopping server waits for clients to take their last frames.
