@@ -91,6 +91,9 @@ let package = Package(
         .testTarget(name: "EarshotServerTests", dependencies: [
             "EarshotServer", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
         ], swiftSettings: settings),
+        .testTarget(name: "EarshotDaemonTests", dependencies: [
+            "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "earshotd",
+        ], swiftSettings: settings),
         .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore"], swiftSettings: settings),
     ]
 )

@@ -23,8 +23,9 @@ package struct ServerConfiguration: Sendable {
     package var sendQueueFrames = 1024
     /// Undroppable items (answers, events, pushed frames) a client may leave unread before it is disconnected.
     package var sendQueueHardLimit = 8192
-    /// SO_SNDBUF for client sockets; nil keeps the kernel's default. Smaller means the send-queue policy (drop the
-    /// oldest live frames) takes over sooner from the kernel's buffer for a client that stops reading.
+    /// SO_SNDBUF for client sockets, and NIO's write-buffer high-water mark; nil keeps the defaults (the kernel's,
+    /// and 64 KiB). Smaller means the send-queue policy (drop the oldest live frames) takes over sooner from these
+    /// buffers for a client that stops reading.
     package var socketSendBuffer: Int?
     /// Payload types offered.
     package var payloadTypes: [PayloadType] = PayloadType.allCases

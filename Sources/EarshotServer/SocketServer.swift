@@ -46,7 +46,9 @@ package final class SocketServer: Service {
             .serverChannelOption(.backlog, value: 128)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
         if let size = configuration.socketSendBuffer {
+            // Both buffers below the send queue: the kernel's, and NIO's pending writes (the writer waits above it).
             bootstrap = bootstrap.childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(size))
+                .childChannelOption(.writeBufferWaterMark, value: .init(low: max(1, size / 2), high: size))
         }
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Accepted> = { channel in
             Self.peerCredentials(of: channel).flatMapThrowing { peer in

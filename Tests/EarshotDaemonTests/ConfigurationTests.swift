@@ -1,0 +1,64 @@
+@testable import EarshotDaemon
+import Testing
+
+/// `--source` lists and config files, without starting anything.
+@Suite struct ConfigurationTests {
+    @Test func sourceLists() throws {
+        #expect(try SourceList.parse(["alsa:default"]) == [SourceEntry(name: "mic", spec: "alsa:default")])
+        #expect(try SourceList.parse(["none"]) == [])
+        #expect(try SourceList.parse(["pulse:,line=alsa:hw:1,0"]) == [
+            SourceEntry(name: "mic", spec: "pulse:"), SourceEntry(name: "line", spec: "alsa:hw:1,0")])
+        // ALSA names with commas and '=' stay whole.
+        #expect(try SourceList.parse(["alsa:plughw:CARD=Mic,DEV=0,desk=file:/tmp/a.wav"]) == [
+            SourceEntry(name: "mic", spec: "alsa:plughw:CARD=Mic,DEV=0"), SourceEntry(name: "desk", spec: "file:/tmp/a.wav")])
+        #expect(try SourceList.parse(["a=file:x.wav", "b=stdin:s16le:48000:2"]).map(\.name) == ["a", "b"])
+    }
+
+    @Test func sourceListErrors() {
+        #expect(throws: DaemonError.self) { try SourceList.parse(["alsa:default,pulse:"]) }      // two unnamed
+        #expect(throws: DaemonError.self) { try SourceList.parse(["a=pulse:,a=alsa:default"]) }  // duplicate
+        #expect(throws: DaemonError.self) { try SourceList.parse(["none,pulse:"]) }
+        #expect(throws: DaemonError.self) { try SourceList.parse([""]) }
+    }
+
+    @Test func configFiles() throws {
+        var c = DaemonConfiguration()
+        try c.apply(configText: """
+            # earshotd.conf
+            model = /models/gemma-4-e2b
+            source = mic=alsa:default
+            source = "line=pulse:"
+            socket = /run/earshot/earshot.sock   # trailing comment
+            group = audio
+            socket-mode = 640
+            allow-uid = 1000
+            allow-gid = audio
+            block-tokens = 6
+            compute-threads = 2
+            history-seconds = 10
+            log-level = debug
+            """, path: "test.conf")
+        #expect(c.model == "/models/gemma-4-e2b")
+        #expect(c.sources == ["mic=alsa:default", "line=pulse:"])
+        #expect(c.socketMode == 0o640)
+        #expect(c.blockTokens == 6 && c.computeThreads == 2 && c.historySeconds == 10)
+        #expect(c.allowUsers == ["1000"] && c.allowGroups == ["audio"])
+    }
+
+    @Test(arguments: ["block-tokens = 13", "nonsense = 1", "just words", "socket-mode = 999", "log-level = loud"])
+    func configErrorsNameTheLine(_ line: String) {
+        var c = DaemonConfiguration()
+        do {
+            try c.apply(configText: "# ok\n\(line)\n", path: "x.conf")
+            Issue.record("accepted '\(line)'")
+        } catch {
+            #expect(error.description.hasPrefix("x.conf:2: "))
+        }
+    }
+
+    @Test func commandLineOverridesTheConfigFile() throws {
+        let command = try EarshotdCommand.parse(["--model", "m", "--source", "none", "--block-tokens", "3"])
+        let c = try command.resolved()
+        #expect(c.model == "m" && c.sources == ["none"] && c.blockTokens == 3)
+    }
+}

@@ -1,0 +1,481 @@
+import AudioCore
+import EarshotCLI
+import EarshotClient
+import Foundation
+import Gemma4Audio
+import Testing
+import WireProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// earshotd as users meet it: the real executable on a fixture model, real sockets, real clients.
+/// Every wait has a timeout; every daemon is killed when its test ends.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct DaemonIntegrationTests {
+    static let model: Gemma4AudioModel = try! Gemma4AudioModel.load(path: Paths.model())
+
+    static func samples(_ name: String) throws -> [Float] {
+        try AudioInput.loadMono16k(path: Paths.wav(name))
+    }
+
+    /// Reads one subscription to its end: its frames (checked consecutive) and the lagged counts seen.
+    static func collect(_ connection: EarshotConnection, _ subscription: Subscription) async throws -> [EmbeddingFrame] {
+        var frames: [EmbeddingFrame] = []
+        for try await message in connection.messages {
+            switch message {
+            case .embedding(let frame) where frame.stream == subscription.id:
+                frames.append(frame)
+            case .event(let event) where event.stream == subscription.id && event.kind == .ended:
+                return frames
+            case .event(let event) where event.kind == .lagged:
+                throw TestFailure("a reading subscriber lagged: \(event)")
+            default:
+                break
+            }
+        }
+        throw TestFailure("the connection closed before the stream ended")
+    }
+
+    // MARK: Parity
+
+    @Test func twoSubscribersAndAPusherAtOnceMatchTheOfflineEncoder() async throws {
+        let daemon = try Daemon(source: "file:\(Paths.wav("speech"))")
+        let socket = daemon.socket
+        let (a, b, c, pushed) = try await withTimeout(60, "two subscribers and a pusher") {
+            async let a = EarshotConnection.withConnection(to: socket) { connection in
+                let sub = try await connection.subscribe(to: "mic", from: .oldest)
+                return try await Self.collect(connection, sub)
+            }
+            async let b = EarshotConnection.withConnection(to: socket) { connection in
+                let sub = try await connection.subscribe(to: "mic", from: .oldest, kind: .encoder)
+                return try await Self.collect(connection, sub)
+            }
+            async let c = EarshotConnection.withConnection(to: socket) { connection in
+                let sub = try await connection.subscribe(to: "mic", from: .oldest, payload: .f16)
+                return try await Self.collect(connection, sub)
+            }
+            async let pushed = PushCommand.encode(socket: socket, input: Paths.wav("stereo44k"))
+            return try await (a, b, c, pushed)
+        }
+        let offline = Self.model.encode(try Self.samples("speech"))
+        let p = Self.model.configuration.outputProjectionSize
+        #expect(a.count == offline.count)
+        #expect(a.map(\.token) == Array(0..<offline.count))
+        #expect(a.map(\.firstSample) == (0..<offline.count).map { $0 * 640 })
+        let worstA = worstDifference(a.flatMap(\.values), offline.embeddings)
+        let worstB = worstDifference(b.flatMap(\.values), offline.encoder)
+        #expect(worstA <= 1e-5, "subscriber A (embeddings): worst |daemon − offline| = \(worstA)")
+        #expect(worstB <= 1e-5, "subscriber B (encoder): worst |daemon − offline| = \(worstB)")
+        #expect(b.allSatisfy { $0.values.count == p })
+        // f16 on the wire: within half-precision rounding.
+        #expect(c.count == offline.count)
+        for (frame, k) in zip(c, 0...) {
+            for (i, v) in frame.values.enumerated() {
+                let want = offline.embeddings[k * frame.values.count + i]
+                #expect(abs(v - want) <= abs(want) * 0x1p-11 + 1e-7)
+            }
+        }
+        #expect(a.last?.flags.contains(.final) == true)
+        // The pusher: same output as `earshot encode` of the same file.
+        let encoded = try Encoding.run(modelPath: Paths.model(), inputPath: Paths.wav("stereo44k"),
+                                       stage: .embeddings, streaming: nil)
+        #expect(pushed.shape == encoded.shape)
+        let worstPush = worstDifference(pushed.values, encoded.values)
+        #expect(worstPush <= 1e-5, "pusher: worst |daemon − earshot encode| = \(worstPush)")
+        #expect(daemon.terminate()?.code == 0)
+    }
+
+    // MARK: Slow readers
+
+    @Test func aSubscriberThatStopsReadingDelaysNoOneAndIsToldWhatItLost() async throws {
+        // A 6 s clip (150 tokens); 16 frames of send queue and a small socket buffer per client.
+        let daemon = try Daemon(source: "file:\(Paths.wav("long24bit"))",
+                                config: "send-queue-frames = 16\nsend-buffer-bytes = 4096\n")
+        // The stalled client subscribes, then reads nothing until the stream is over.
+        let stalled = try RawClient(daemon.socket)
+        _ = try stalled.handshake()
+        stalled.send(.subscribe(Subscribe(request: 1, stream: "mic", start: .oldest)))
+        // A normal reader meanwhile gets every token and the end, on time.
+        let socket = daemon.socket
+        let started = Date()
+        let reader = try await withTimeout(30, "the reading subscriber") {
+            try await EarshotConnection.withConnection(to: socket) { connection in
+                let sub = try await connection.subscribe(to: "mic", from: .oldest)
+                return try await Self.collect(connection, sub)
+            }
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(reader.count == 150)
+        #expect(elapsed < 10, "the reader took \(elapsed) s for a 6 s clip")
+        // Now the stalled client reads: frames with gaps, each gap announced by a lagged event.
+        var tokens: [UInt64] = []
+        var lost: UInt64 = 0
+        var ended = false
+        var expectedNext: UInt64 = 0
+        while let message = try stalled.next(timeout: 5) {
+            switch message {
+            case .embedding(let e):
+                #expect(e.header.token == expectedNext, "a gap without a lagged event before token \(e.header.token)")
+                tokens.append(e.header.token)
+                expectedNext = e.header.token + 1
+            case .event(let event) where event.kind == .lagged:
+                #expect(UInt64(event.at) == expectedNext, "lagged should name the first lost token")
+                lost += event.count
+                expectedNext += event.count
+            case .event(let event) where event.kind == .ended:
+                ended = true
+                stalled.shutdownWrite()
+            default:
+                break
+            }
+        }
+        #expect(ended)
+        #expect(lost > 0, "a client that read nothing for 6 s must have lost frames")
+        #expect(UInt64(tokens.count) + lost == 150)
+        #expect(tokens.last == 149, "the newest frames are kept")
+        #expect(daemon.terminate()?.code == 0)
+    }
+
+    // MARK: Malformed input
+
+    @Test func malformedInputGetsAnErrorAndClosesOnlyThatClient() async throws {
+        let daemon = try Daemon(config: "max-pushed-streams = 1\nmax-frame-bytes = 65536\n")
+        let socket = daemon.socket
+        try await withTimeout(60, "malformed input") {
+            try await EarshotConnection.withConnection(to: socket) { healthy in
+                /// Sends `bytes` on a fresh connection; returns the error code the server answered with.
+                func offend(_ bytes: [UInt8], handshakeFirst: Bool = false, closeAfter: Bool = false) throws -> ErrorCode? {
+                    let raw = try RawClient(socket)
+                    if handshakeFirst { _ = try raw.handshake() }
+                    raw.send(bytes)
+                    if closeAfter { raw.shutdownWrite() }
+                    let messages = try raw.readToEnd(timeout: 5)   // the server must close it
+                    #expect(raw.closedByServer)
+                    for case .error(let e) in messages {
+                        #expect(e.fatal)
+                        return e.code
+                    }
+                    return nil
+                }
+                #expect(try offend([0xFF, 0xFF, 0xFF, 0x7F]) == .frameTooLarge)
+                #expect(try offend([0x01, 0x00, 0x01, 0x00], handshakeFirst: true) == .frameTooLarge)  // 64 KiB + 1
+                #expect(try offend([0, 0, 0, 0]) == .malformedFrame)
+                #expect(try offend(ClientMessage.hello(Hello(versions: 7...9, clientName: "future")).encoded())
+                        == .unsupportedVersion)
+                #expect(try offend(ClientMessage.ping(nonce: 1).encoded()) == .handshakeRequired)
+                #expect(try offend(Frame(type: 1, body: Array("HTTP/1.1 GET".utf8)[...]).bytes) == .handshakeRequired)
+                #expect(try offend(Frame(type: 0x42, body: [1, 2, 3]).bytes, handshakeFirst: true) == .unexpectedMessage)
+                #expect(try offend(Frame(type: 0x84, body: []).bytes, handshakeFirst: true) == .unexpectedMessage)
+                #expect(try offend(Frame(type: 2, body: [1, 2]).bytes, handshakeFirst: true) == .malformedFrame)
+                #expect(try offend(ClientMessage.hello(Hello(clientName: "twice")).encoded(), handshakeFirst: true)
+                        == .handshakeRequired)
+                // A partial audio frame, and a second pushed stream over the limit of 1.
+                let start = ClientMessage.pushStart(PushStart(request: 1, format: .s16le, sampleRate: 16000, channels: 2))
+                #expect(try offend(start.encoded() + ClientMessage.pushAudio(stream: 1, pcm: [1, 2, 3]).encoded(),
+                                   handshakeFirst: true) == .badAudioFormat)
+                #expect(try offend(start.encoded() + start.encoded(), handshakeFirst: true) == .tooManyPushedStreams)
+                // Fuzz: random bytes, with or without a handshake first. Each connection is closed with an error,
+                // or (bytes that only promise a long frame) when we stop sending; none crashes the daemon.
+                var rng = SystemRandomNumberGenerator()
+                for round in 0..<60 {
+                    let count = Int.random(in: 1...200, using: &rng)
+                    var bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                    if round % 3 == 0 { bytes[0...3] = [UInt8(count - 4), 0, 0, 0][...] }   // a plausible length
+                    _ = try offend(bytes, handshakeFirst: round % 2 == 0, closeAfter: true)
+                }
+                // The well-behaved client never noticed.
+                _ = try await healthy.ping()
+                let status = try await healthy.status()
+                #expect(status.contains("\"clients\":1") || status.contains("\"clients\":2"))
+            }
+        }
+        #expect(daemon.process.status == nil, "the daemon must survive: \(daemon.log)")
+        #expect(daemon.terminate()?.code == 0)
+    }
+
+    @Test func clientsBeyondTheLimitAreTurnedAwayAlone() async throws {
+        let daemon = try Daemon(config: "max-clients = 2\n")
+        let socket = daemon.socket
+        // The start-up probe's connection may still count for a moment: wait until this client is alone.
+        try await withTimeout(10, "the probe to leave") {
+            while true {
+                let alone = try await EarshotConnection.withConnection(to: socket) {
+                    try await $0.status().contains("\"clients\":1,")
+                }
+                if alone { return }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        try await withTimeout(30, "the client limit") {
+            try await EarshotConnection.withConnection(to: socket) { first in
+                try await EarshotConnection.withConnection(to: socket) { second in
+                    do {
+                        try await EarshotConnection.withConnection(to: socket) { _ in }
+                        Issue.record("a third client was admitted")
+                    } catch let error as EarshotError {
+                        #expect(error.kind == .handshakeFailed)
+                        #expect(error.serverCode == "too-many-clients")
+                    }
+                    _ = try await first.ping()
+                    _ = try await second.ping()
+                }
+            }
+        }
+        #expect(daemon.terminate()?.code == 0)
+    }
+
+    @Test func unknownStreamsAndUnofferedRequestsAreAnsweredNotFatal() async throws {
+        let daemon = try Daemon(source: "line=file:\(Paths.wav("speech"))")
+        let socket = daemon.socket
+        try await withTimeout(30, "request errors") {
+            try await EarshotConnection.withConnection(to: socket) { connection in
+                #expect(connection.server.streams == ["line"])
+                do {
+                    _ = try await connection.subscribe(to: "mic")
+                    Issue.record("subscribed to a stream that does not exist")
+                } catch let error as EarshotError {
+                    #expect(error.kind == .requestFailed && error.serverCode == "unknown-stream" && !error.isFatal)
+                }
+                let sub = try await connection.subscribe(to: "line", from: .oldest)
+                #expect(sub.name == "line")
+                _ = try await connection.ping()
+            }
+        }
+        #expect(daemon.terminate()?.code == 0)
+    }
+
+    // MARK: Stopping
+
+    @Test func sigtermDrainsAndExitsZeroWithinTwoSeconds() async throws {
+        let daemon = try Daemon(source: "file:\(Paths.wav("long24bit"))")
+        let socket = daemon.socket
+        let outcome = try await withTimeout(30, "SIGTERM") {
+            try await EarshotConnection.withConnection(to: socket) { connection in
+                let sub = try await connection.subscribe(to: "mic", from: .oldest)
+                let pushed = try await connection.startPush(format: .f32le, sampleRate: 16_000)
+                try await connection.push([Float](repeating: 0.01, count: 8000), to: pushed)
+                var frames = 0
+                var sawEnd = false
+                var finalError: EarshotError?
+                do {
+                    for try await message in connection.messages {
+                        switch message {
+                        case .embedding(let frame) where frame.stream == sub.id:
+                            frames += 1
+                            if frames == 10 { daemon.process.signal(SIGTERM) }
+                        case .event(let event) where event.stream == sub.id && event.kind == .ended:
+                            sawEnd = true
+                        default:
+                            break
+                        }
+                    }
+                } catch let error as EarshotError {
+                    finalError = error
+                }
+                return (frames, sawEnd, finalError)
+            }
+        }
+        let start = Date()
+        let raw = daemon.process.wait(timeout: 5)
+        let waited = Date().timeIntervalSince(start)
+        #expect(raw.map(ChildProcess.exitCode) == 0, "\(daemon.log)")
+        #expect(waited < 2, "earshotd took \(waited) s more to exit after its clients were drained")
+        #expect(outcome.1, "the live stream should end before the connection closes")
+        #expect(outcome.2?.serverCode == "shutting-down")
+        #expect(!FileManager.default.fileExists(atPath: socket), "the socket file should be removed")
+    }
+
+    @Test func sigtermWithIdleAndStuckClientsExitsWithinTwoSeconds() async throws {
+        let daemon = try Daemon(source: "file:\(Paths.wav("long24bit"))", config: "send-buffer-bytes = 4096\n")
+        // One client that never reads, one idle client mid-handshake, one healthy subscriber.
+        let stuck = try RawClient(daemon.socket)
+        _ = try stuck.handshake()
+        stuck.send(.subscribe(Subscribe(request: 1, stream: "mic", start: .oldest)))
+        let idle = try RawClient(daemon.socket)
+        try await Task.sleep(for: .milliseconds(1500))
+        let start = Date()
+        daemon.process.signal(SIGTERM)
+        let raw = daemon.process.wait(timeout: 5)
+        let seconds = Date().timeIntervalSince(start)
+        #expect(raw.map(ChildProcess.exitCode) == 0, "\(daemon.log)")
+        #expect(seconds < 2, "earshotd took \(seconds) s to exit")
+        _ = idle
+    }
+
+    // MARK: Socket file
+
+    @Test func socketFileRules() async throws {
+        let scratch = ScratchDirectory()
+        let path = scratch.file("s.sock")
+        // A stale socket (bound, then its owner died) is replaced.
+        close(try UnixSocket.bind(path))
+        #expect(FileManager.default.fileExists(atPath: path))
+        let first = try Daemon(socket: path)
+        var info = stat()
+        #expect(stat(path, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o660)
+        // A second daemon on a live socket refuses, in one line, and leaves it alone.
+        let second = try Daemon(socket: path, waitForSocket: false)
+        let code = second.process.wait(timeout: 20).map(ChildProcess.exitCode)
+        #expect(code == 1)
+        #expect(second.log.contains("another daemon is already serving"), "\(second.log)")
+        #expect(UnixSocket.answers(path))
+        #expect(first.terminate()?.code == 0)
+        // Something that is not a socket is never replaced.
+        FileManager.default.createFile(atPath: path, contents: Data("precious".utf8))
+        let third = try Daemon(socket: path, waitForSocket: false)
+        #expect(third.process.wait(timeout: 20).map(ChildProcess.exitCode) == 1)
+        #expect(third.log.contains("exists and is not a socket"), "\(third.log)")
+        #expect((try? String(contentsOfFile: path, encoding: .utf8)) == "precious")
+    }
+
+    @Test func socketGroupAndMode() async throws {
+        let group = getgid()
+        let daemon = try Daemon(config: "socket-mode = 600\n", extra: ["--group", "\(group)"])
+        var info = stat()
+        #expect(stat(daemon.socket, &info) == 0)
+        #expect(info.st_gid == group)
+        #expect(info.st_mode & 0o777 == 0o600)
+        #expect(daemon.terminate()?.code == 0)
+    }
+
+    @Test(arguments: [
+        (["--model", "/no/such/model", "--source", "none"], "cannot load the model: /no/such/model"),
+        (["--model", Paths.model(), "--source", "bogus:thing"], "unknown source kind 'bogus'"),
+        (["--model", Paths.model(), "--source", "file:/no/such.wav"], "/no/such.wav"),
+        (["--model", Paths.model(), "--source", "none", "--socket", "/no/such/dir/s.sock"], "does not exist"),
+        (["--model", Paths.model()], "no source"),
+        (["--model", Paths.model(), "--source", "none", "--block-tokens", "13"], "--block-tokens must be 1…12"),
+    ])
+    func startupErrorsAreOneClearLine(arguments: [String], message: String) throws {
+        let scratch = ScratchDirectory()
+        var args = arguments
+        if !args.contains("--socket") { args += ["--socket", scratch.file("s.sock")] }
+        let process = try ChildProcess(Paths.executable("earshotd"), args, logPath: scratch.file("log"))
+        let raw = process.wait(timeout: 20)
+        #expect(raw.map(ChildProcess.exitCode) == 1)
+        let lines = process.log.split(separator: "\n").filter { $0.hasPrefix("earshotd: ") }
+        #expect(lines.count == 1, "\(process.log)")
+        #expect(lines.first?.contains(message) == true, "\(process.log)")
+    }
+
+    // MARK: systemd
+
+    @Test func socketActivationAndNotify() async throws {
+        let scratch = ScratchDirectory()
+        let listenPath = scratch.file("activated.sock")
+        let notifyPath = scratch.file("notify")
+        let listener = try UnixSocket.bind(listenPath)
+        let notify = try UnixSocket.bind(notifyPath, type: Int32(SOCK_DGRAM.rawValue))
+        defer {
+            close(listener)
+            close(notify)
+        }
+        let daemon = try Daemon(environment: ["NOTIFY_SOCKET": notifyPath, "WATCHDOG_USEC": "200000"],
+                                passing: listener, socket: listenPath, waitForSocket: false)
+        close(listener)   // the daemon holds its own copy
+        // READY=1 only once the model is loaded and the socket accepts.
+        var ready = false
+        let deadline = Date(timeIntervalSinceNow: 20)
+        while !ready, Date() < deadline {
+            guard let datagram = UnixSocket.receive(notify, timeout: 1) else { continue }
+            let text = String(decoding: datagram, as: UTF8.self)
+            if text.contains("READY=1") {
+                ready = true
+                #expect(UnixSocket.answers(listenPath), "READY=1 came before the socket accepted")
+                #expect(text.contains("MAINPID=\(daemon.process.pid)"))
+            }
+        }
+        #expect(ready, "no READY=1: \(daemon.log)")
+        #expect(daemon.log.contains("listening on the socket systemd passed"))
+        let socket = listenPath
+        let status = try await withTimeout(10, "status over the activated socket") {
+            try await EarshotConnection.withConnection(to: socket) { try await $0.status() }
+        }
+        #expect(status.contains("\"protocol\":1"))
+        // Watchdog pings at half of WATCHDOG_USEC (100 ms).
+        var pings = 0
+        let pingDeadline = Date(timeIntervalSinceNow: 2)
+        while pings < 3, Date() < pingDeadline {
+            if let datagram = UnixSocket.receive(notify, timeout: 0.5),
+               String(decoding: datagram, as: UTF8.self).contains("WATCHDOG=1") {
+                pings += 1
+            }
+        }
+        #expect(pings >= 3, "expected WATCHDOG=1 every 100 ms")
+        // Stop: STOPPING=1, exit 0, and the socket file (systemd's) is left in place.
+        daemon.process.signal(SIGTERM)
+        var stopping = false
+        let stopDeadline = Date(timeIntervalSinceNow: 3)
+        while !stopping, Date() < stopDeadline {
+            if let datagram = UnixSocket.receive(notify, timeout: 0.5),
+               String(decoding: datagram, as: UTF8.self).contains("STOPPING=1") {
+                stopping = true
+            }
+        }
+        #expect(stopping)
+        #expect(daemon.process.wait(timeout: 3).map(ChildProcess.exitCode) == 0)
+        #expect(FileManager.default.fileExists(atPath: listenPath))
+    }
+
+    @Test func allowListAdmitsOnlyNamedPeers() async throws {
+        // Root and the daemon's own user are always admitted: the test client is one of them.
+        let daemon = try Daemon(config: "allow-uid = 54321\nsocket-mode = 666\n")
+        let socket = daemon.socket
+        _ = try await withTimeout(10, "an allowed peer") {
+            try await EarshotConnection.withConnection(to: socket) { try await $0.ping() }
+        }
+        // Another uid is refused with not-allowed (needs root to become someone else, and setpriv).
+        if getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+           let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: {
+               FileManager.default.isExecutableFile(atPath: $0) }) {
+            let scratch = ScratchDirectory()
+            chmod(scratch.path, 0o777)
+            chmod(daemon.scratch.path, 0o755)   // let the other user reach the socket
+            let client = try ChildProcess("/usr/bin/setpriv", [
+                "--reuid=65534", "--regid=65534", "--clear-groups", python,
+                "\(Paths.root)/examples/python/earshot_client.py", "--socket", socket, "status",
+            ], logPath: scratch.file("client.log"))
+            #expect(client.wait(timeout: 20).map(ChildProcess.exitCode) == 1)
+            #expect(client.log.contains("not-allowed"), "\(client.log)")
+        }
+        #expect(daemon.terminate()?.code == 0)
+    }
+
+    // MARK: The Python example, against a live daemon
+
+    @Test func pythonExampleClientAgainstALiveDaemon() async throws {
+        guard let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: {
+            FileManager.default.isExecutableFile(atPath: $0) }) else {
+            Issue.record("python3 is needed for examples/python")
+            return
+        }
+        let daemon = try Daemon(source: "file:\(Paths.wav("speech"))")
+        let script = "\(Paths.root)/examples/python/earshot_client.py"
+        let output = daemon.scratch.file("python.npy")
+        // push: the same embeddings as `earshot encode` (16-bit stereo at 44.1 kHz: the daemon resamples).
+        let push = try ChildProcess(python, [script, "--socket", daemon.socket, "push", "--input",
+                                             Paths.wav("stereo44k"), "--output", output],
+                                    logPath: daemon.scratch.file("push.log"))
+        #expect(push.wait(timeout: 60).map(ChildProcess.exitCode) == 0, "\(push.log)")
+        let got = try NPY.read(path: output)
+        let want = try Encoding.run(modelPath: Paths.model(), inputPath: Paths.wav("stereo44k"), stage: .embeddings,
+                                    streaming: nil)
+        #expect(got.shape == want.shape)
+        #expect(worstDifference(got.values, want.values) <= 1e-5)
+        // listen: every token of the live stream as JSON lines, then the end.
+        let listen = try ChildProcess(python, [script, "--socket", daemon.socket, "listen", "--start", "oldest"],
+                                      logPath: daemon.scratch.file("listen.log"))
+        #expect(listen.wait(timeout: 30).map(ChildProcess.exitCode) == 0, "\(listen.log)")
+        let lines = listen.log.split(separator: "\n").filter { $0.hasPrefix("{\"token\"") }
+        #expect(lines.count == 75)
+        #expect(listen.log.contains("\"event\": \"ended\""))
+        // status: the JSON object.
+        let status = try ChildProcess(python, [script, "--socket", daemon.socket, "status"],
+                                      logPath: daemon.scratch.file("status.log"))
+        #expect(status.wait(timeout: 30).map(ChildProcess.exitCode) == 0)
+        #expect(status.log.contains("\"streams\""))
+        #expect(daemon.terminate()?.code == 0)
+    }
+}
