@@ -37,6 +37,9 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Option(help: "Group that owns the socket (mode 0660): its members may connect.")
     var group: String?
 
+    @Option(help: "Mode of the socket file earshotd creates, in octal (default 660).")
+    var socketMode: String?
+
     @Option(name: .customLong("allow-uid"), help: "Only these users may connect (name or uid; repeatable). root and the daemon's own user always may.")
     var allowUID: [String] = []
 
@@ -62,6 +65,12 @@ public struct EarshotdCommand: AsyncParsableCommand {
         if !source.isEmpty { c.sources = source }
         if let socket { c.socket = socket }
         if let group { c.group = group }
+        if let socketMode {
+            guard let mode = UInt32(socketMode, radix: 8), mode <= 0o777 else {
+                throw DaemonError("--socket-mode must be octal, e.g. 660")
+            }
+            c.socketMode = mode
+        }
         if !allowUID.isEmpty { c.allowUsers = allowUID }
         if !allowGID.isEmpty { c.allowGroups = allowGID }
         if let blockTokens {
