@@ -79,6 +79,8 @@ let package = Package(
         .executableTarget(name: "earshotd", dependencies: [
             "EarshotDaemon", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: settings),
+        .executableTarget(name: "EarshotExample", dependencies: ["EarshotClient"], path: "examples/swift/EarshotExample",
+                          swiftSettings: settings),
 
         // MARK: Tests
         .testTarget(name: "AudioCoreTests", dependencies: ["AudioCore"], swiftSettings: settings),
