@@ -29,8 +29,8 @@ public struct BenchCommand: ParsableCommand {
     @Option(help: "Compute threads (OpenBLAS threads offline; parallel workers for capacity).")
     var threads: Int = 2
 
-    @Option(help: "f32 (exact, OpenBLAS) or bf16 (oneDNN, AMX where available).")
-    var precision: ComputePrecision = .bf16
+    @Option(help: "auto (the fastest that meets the accuracy bar here), f32 (exact, OpenBLAS) or bf16 (oneDNN).")
+    var precision: PrecisionChoice = .auto
 
     @Flag(help: "Print the report as JSON on stdout (progress goes to stderr).")
     var json = false
@@ -47,7 +47,7 @@ public struct BenchCommand: ParsableCommand {
         let path = model ?? "random:\(random ?? "")"
         let asJSON = json
         let report = try CommandLineErrors.reporting {
-            try Benchmark.run(modelPath: path, precision: precision, seconds: seconds, maxStreams: streams, threads: threads) { line in
+            try Benchmark.run(modelPath: path, precision: precision.resolved, seconds: seconds, maxStreams: streams, threads: threads) { line in
                 if asJSON { printError(line) } else { print(line) }
             }
         }
@@ -61,4 +61,16 @@ public struct BenchCommand: ParsableCommand {
     }
 }
 
-extension ComputePrecision: ExpressibleByArgument {}
+/// `--precision` on the command line: a `ComputePrecision`, or `auto` for the fastest one that meets the accuracy
+/// bar on this CPU (`ComputePrecision.fastestAccurate`).
+public enum PrecisionChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case auto, f32, bf16
+
+    public var resolved: ComputePrecision {
+        switch self {
+        case .auto: .fastestAccurate
+        case .f32: .f32
+        case .bf16: .bf16
+        }
+    }
+}

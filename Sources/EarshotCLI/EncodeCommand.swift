@@ -17,13 +17,13 @@ public struct EncodeCommand: ParsableCommand {
               encoder     the audio tower's output_proj rows  [tokens, output_proj_dims]
               embeddings  the embedder's output (default)     [tokens, D]  — what Gemma 4 feeds its LM
             One token per 40 ms. Audio longer than 30 s is encoded whole (transformers cuts at 30 s).
-            With --stream, the file is fed through the streaming encoder in --chunk-ms pieces; the output is the \
-            same to float noise.
+            With --stream, the file is fed through the streaming encoder in --chunk-ms pieces; the output is \
+            bit-identical to the offline one.
             """)
 
     public enum Stage: String, ExpressibleByArgument, CaseIterable, Sendable { case mel, encoder, embeddings }
 
-    @Option(help: "A Hugging Face Gemma 4 model directory (config.json + safetensors).")
+    @Option(help: "A Hugging Face Gemma 4 model directory (config.json + safetensors), a llama.cpp mmproj .gguf, or random:e2b / random:e4b (real-size random weights: the embeddings mean nothing).")
     var model: String?
 
     @Option(help: "The WAV file to encode.")
@@ -44,11 +44,11 @@ public struct EncodeCommand: ParsableCommand {
     @Option(help: "With --stream: tokens per encoder pass (1…12).")
     var blockTokens: Int = 12
 
-    @Option(help: "BLAS threads.")
-    var threads: Int = 1
+    @Option(help: "GEMM threads (OpenBLAS and oneDNN); default: every online CPU.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "f32: exact, matches transformers to float noise. bf16: oneDNN with bf16 weights (AMX where the CPU has it), several times faster, per-token cosine ≥ 0.9995 against f32.")
-    var precision: ComputePrecision = .f32
+    @Option(help: "auto: the fastest precision that meets the accuracy bar on this CPU (bf16 where oneDNN runs bf16 natively, else f32). f32: exact, OpenBLAS, matches transformers to float noise. bf16: oneDNN bf16 GEMMs with split products, per-token cosine ≥ 0.99999 against f32.")
+    var precision: PrecisionChoice = .auto
 
     @Flag(help: "With --stream: feed the audio at real-time speed, as a microphone would.")
     var realtime = false
@@ -77,7 +77,7 @@ public struct EncodeCommand: ParsableCommand {
         let settings = streaming
         let result = try CommandLineErrors.reporting {
             try Encoding.run(modelPath: model, inputPath: input, stage: stage, streaming: settings,
-                             precision: precision)
+                             precision: precision.resolved)
         }
         try CommandLineErrors.reporting { try NPY.write(result, path: output) }
     }

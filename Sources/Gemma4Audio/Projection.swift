@@ -12,6 +12,13 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
     /// 2⁻⁸: per-token cosine against f32 ≥ 0.99999 on speech at E2B size, where plain bf16 activations fall to 0.95
     /// on random weights. Streaming, offline and batched passes still agree bit for bit.
     case bf16
+
+    /// The fastest precision that meets Earshot's accuracy bar (per-token cosine ≥ 0.9995 against f32 on speech)
+    /// on this CPU: `.bf16` where oneDNN runs bf16 natively (AVX-512 bf16 or AMX), else `.f32`.
+    public static var fastestAccurate: ComputePrecision {
+        guard (try? OneDNNEngine.shared.get()) != nil, OneDNNEngine.hasNativeBF16 else { return .f32 }
+        return .bf16
+    }
 }
 
 /// A bias-free `nn.Linear` weight `(out, in)` in the form the chosen precision multiplies with.

@@ -35,6 +35,11 @@ public final class OneDNNEngine: @unchecked Sendable {   // immutable after init
     /// Whether the CPU runs oneDNN's AMX bf16 kernels (`dnnl_get_effective_cpu_isa` reports avx512_core_amx).
     public static var hasAMX: Bool { dnnl_get_effective_cpu_isa().rawValue >= dnnl_cpu_isa_avx512_core_amx.rawValue }
 
+    /// Whether oneDNN multiplies bf16 in hardware here (AVX-512 bf16 or AMX) rather than emulating it.
+    public static var hasNativeBF16: Bool {
+        dnnl_get_effective_cpu_isa().rawValue >= dnnl_cpu_isa_avx512_core_bf16.rawValue
+    }
+
     /// Threads oneDNN's OpenMP team uses for calls from the current thread.
     public static func setThreadCount(_ count: Int) { omp_set_num_threads(Int32(max(1, count))) }
 }
