@@ -64,7 +64,29 @@ final class PulseServer: @unchecked Sendable {
     deinit {
         if let wrapper = lock.withLock({ self.wrapper }) {
             kill(wrapper, SIGTERM)   // the script stops pulseaudio, removes the directory and exits
-            Thread.detachNewThread { var status: Int32 = 0; waitpid(wrapper, &status, 0) }
+            let serverPID = self.serverPID
+            Thread.detachNewThread { Self.reap(wrapper: wrapper, server: serverPID, within: 8) }
+        }
+    }
+
+    /// The pulseaudio process's pid, from DIR/pid.
+    private var serverPID: pid_t? {
+        (try? String(contentsOfFile: "\(directory)/pid", encoding: .utf8))
+            .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// Waits (polling) for the wrapper to exit; after `seconds`, kills the server and the wrapper outright.
+    private static func reap(wrapper: pid_t, server: pid_t?, within seconds: Double) {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        var status: Int32 = 0
+        while waitpid(wrapper, &status, WNOHANG) == 0 {
+            if Date() > deadline {
+                if let server { kill(server, SIGKILL) }
+                kill(wrapper, SIGKILL)
+                waitpid(wrapper, &status, 0)
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.05)
         }
     }
 
@@ -103,28 +125,32 @@ final class PulseServer: @unchecked Sendable {
 
     private func stopBlocking(hard: Bool) {
         guard let pid = lock.withLock({ wrapper }) else { return }
-        if hard, let text = try? String(contentsOfFile: "\(directory)/pid", encoding: .utf8),
-           let server = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-            kill(server, SIGKILL)
+        let server = serverPID
+        if hard, let server {
+            kill(server, SIGKILL)   // the wrapper sees the server gone and exits (keeping the directory)
         } else {
             kill(pid, SIGTERM)
         }
-        let deadline = Date(timeIntervalSinceNow: 8)
-        var status: Int32 = 0
-        while waitpid(pid, &status, WNOHANG) == 0 {
-            if Date() > deadline {
-                kill(pid, SIGKILL)
-                waitpid(pid, &status, 0)
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
+        Self.reap(wrapper: pid, server: server, within: 8)
         lock.withLock { wrapper = nil }
     }
 
     /// posix_spawn with the current environment plus `environment`; stdin from /dev/null, stdout and stderr to
-    /// DIR/wrapper.log.
+    /// DIR/wrapper.log. The child starts with no signals blocked and SIGTERM/SIGINT at their defaults: threads
+    /// made by libdispatch block every signal and children inherit the mask, and a shell cannot trap a signal
+    /// that was ignored when it started, so without this the script would never see the TERM that stops it.
     private func spawn(_ arguments: [String], environment: [String]) throws -> pid_t {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for number in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, number) }
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -137,7 +163,7 @@ final class PulseServer: @unchecked Sendable {
         var envp: [UnsafeMutablePointer<CChar>?] = (inherited + environment).map { strdup($0) } + [nil]
         defer { envp.forEach { free($0) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, arguments[0], &actions, nil, &argv, &envp)
+        let result = posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, &envp)
         guard result == 0 else { throw ServerError("posix_spawn \(arguments[0]): \(String(cString: strerror(result)))") }
         return pid
     }
