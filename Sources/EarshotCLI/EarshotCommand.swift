@@ -6,6 +6,7 @@ public struct EarshotCommand: AsyncParsableCommand {
         commandName: "earshot",
         abstract: "Gemma 4 audio embeddings, offline and live.",
         subcommands: [EncodeCommand.self, InspectCommand.self, BenchCommand.self,
+                      CaptureCommand.self, DevicesCommand.self,
                       ListenCommand.self, PushCommand.self, StatusCommand.self])
 
     public init() {}
