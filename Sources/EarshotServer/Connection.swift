@@ -240,6 +240,12 @@ final class Connection: Sendable {
                     }
                 }
             }
+            if outbox.overflowed {
+                // The client sends requests or pushes but never reads their answers: it cannot be served.
+                logger.notice("closing a client that does not read its answers", metadata: ["connection": "\(id)"])
+                pushes.cancelAll()
+                channel.close(promise: nil)
+            }
         } catch {
             // The peer is gone: nobody will read what is queued.
             outbox.close()

@@ -194,6 +194,26 @@ struct DaemonIntegrationTests {
         #expect(daemon.terminate()?.code == 0)
     }
 
+    @Test func aClientThatNeverReadsItsAnswersIsDisconnected() async throws {
+        let daemon = try Daemon(config: "send-buffer-bytes = 4096\n")
+        let flooder = try RawClient(daemon.socket)
+        _ = try flooder.handshake()
+        // 60 000 pings, no reads: the answers pile up past the 8 192 undroppable items a client may leave unread.
+        let ping = ClientMessage.ping(nonce: 7).encoded()
+        var batch: [UInt8] = []
+        for _ in 0..<1000 { batch += ping }
+        for _ in 0..<60 { guard flooder.send(batch) else { break } }
+        let answers = try flooder.readToEnd(timeout: 20)
+        #expect(flooder.closedByServer)
+        #expect(answers.count < 60_000)
+        #expect(daemon.log.contains("does not read its answers"))
+        let socket = daemon.socket
+        _ = try await withTimeout(10, "another client") {
+            try await EarshotConnection.withConnection(to: socket) { try await $0.ping() }
+        }
+        #expect(daemon.terminate()?.code == 0)
+    }
+
     @Test func clientsBeyondTheLimitAreTurnedAwayAlone() async throws {
         let daemon = try Daemon(config: "max-clients = 2\n")
         let socket = daemon.socket
