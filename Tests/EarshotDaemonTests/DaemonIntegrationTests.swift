@@ -448,6 +448,7 @@ struct DaemonIntegrationTests {
         }
         // Another uid is refused with not-allowed (needs root to become someone else, and setpriv).
         if getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+           // A system python: another user cannot reach root's (pyenv shims live under /root).
            let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: {
                FileManager.default.isExecutableFile(atPath: $0) }) {
             let scratch = ScratchDirectory()
@@ -466,8 +467,7 @@ struct DaemonIntegrationTests {
     // MARK: The Python example, against a live daemon
 
     @Test func pythonExampleClientAgainstALiveDaemon() async throws {
-        guard let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: {
-            FileManager.default.isExecutableFile(atPath: $0) }) else {
+        guard let python = findExecutable("python3") else {
             Issue.record("python3 is needed for examples/python")
             return
         }

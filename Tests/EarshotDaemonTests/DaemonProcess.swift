@@ -272,3 +272,10 @@ func worstDifference(_ a: [Float], _ b: [Float]) -> Float {
     guard a.count == b.count else { return .infinity }
     return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
 }
+
+/// `name` on $PATH (then the usual system places), or nil.
+func findExecutable(_ name: String) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+    let directories = path.split(separator: ":").map(String.init) + ["/usr/bin", "/usr/local/bin", "/bin"]
+    return directories.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+}
