@@ -105,9 +105,11 @@ public final class EarshotConnection: Sendable {
 
     /// The ``EarshotConnection/messages`` sequence.
     public struct Messages: AsyncSequence, Sendable {
+        /// Embeddings, events and non-fatal errors.
         public typealias Element = EarshotMessage
         let buffer: MessageBuffer
 
+        /// The one iterator (a connection has one consumer of its messages at a time).
         public func makeAsyncIterator() -> Iterator { Iterator(buffer: buffer) }
 
         /// Iterates ``EarshotConnection/messages``.

@@ -18,6 +18,7 @@ public struct EarshotError: Error, Sendable, CustomStringConvertible, Equatable 
         case invalidArgument
     }
 
+    /// The kind of failure.
     public let kind: Kind
     /// The server's error code name (docs/protocol.md, "Errors"), e.g. "unknown-stream", when the server sent one.
     public let serverCode: String?

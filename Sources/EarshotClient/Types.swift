@@ -70,6 +70,7 @@ public enum SampleFormat: String, Sendable, CaseIterable {
 
 /// Per-token flags.
 public struct EmbeddingFlags: OptionSet, Sendable, Hashable {
+    /// The wire bits (docs/protocol.md, `embedding` flags).
     public let rawValue: UInt16
     /// Makes flags from their wire bits.
     public init(rawValue: UInt16) { self.rawValue = rawValue }
@@ -144,8 +145,9 @@ public struct Subscription: Sendable, Hashable {
     public let name: String
     /// The index of the first token the server will send.
     public let firstToken: Int
-    /// The chosen payload format and output.
+    /// The payload format chosen at subscription.
     public let payload: PayloadFormat
+    /// The output chosen at subscription (embeddings, width D, or encoder outputs, width P).
     public let kind: EmbeddingKind
 }
 
@@ -155,9 +157,13 @@ public struct PushedStream: Sendable, Hashable {
     public let id: UInt32
     /// The audio layout declared at start.
     public let format: SampleFormat
+    /// Frames per second of the pushed audio (the daemon resamples to 16 kHz).
     public let sampleRate: Int
+    /// Interleaved channels of the pushed audio (the daemon averages them to mono).
     public let channels: Int
+    /// The payload format chosen at start.
     public let payload: PayloadFormat
+    /// The output chosen at start.
     public let kind: EmbeddingKind
 
     /// Bytes per frame (one sample per channel).
@@ -175,8 +181,11 @@ public struct EmbeddingFrame: Sendable, Equatable {
     public var firstSample: Int
     /// When `firstSample` was captured (pushed audio: received), nanoseconds since the Unix epoch, server clock.
     public var captureTimeNanoseconds: Int64
+    /// Discontinuity, silence, final, gap-filled.
     public var flags: EmbeddingFlags
+    /// How the values travelled (they are Float here either way).
     public var payload: PayloadFormat
+    /// Embeddings (width D) or encoder outputs (width P).
     public var kind: EmbeddingKind
     /// The values, widened to Float (exact for f16 and bf16).
     public var values: [Float]
@@ -187,6 +196,7 @@ public struct EmbeddingFrame: Sendable, Equatable {
 
 /// Something that happened to a stream.
 public struct EarshotEvent: Sendable, Equatable {
+    /// What happened.
     public enum Kind: String, Sendable {
         /// The server fell behind on a live stream and discarded ``EarshotEvent/count`` samples from ``EarshotEvent/at``.
         case overrun
@@ -205,9 +215,13 @@ public struct EarshotEvent: Sendable, Equatable {
 
     /// The subscription or pushed stream id.
     public var stream: UInt32
+    /// What happened.
     public var kind: Kind
+    /// A sample position (overrun, deviceLost, discontinuity) or a token index (lagged); 0 when unused.
     public var at: Int64
+    /// Samples lost (overrun, discontinuity), frames dropped (lagged) or tokens produced (ended).
     public var count: UInt64
+    /// Free text: a reason, a device format.
     public var message: String
 
     init(_ e: StreamEvent) {
