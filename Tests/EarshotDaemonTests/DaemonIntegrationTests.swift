@@ -454,9 +454,12 @@ struct DaemonIntegrationTests {
             let scratch = ScratchDirectory()
             chmod(scratch.path, 0o777)
             chmod(daemon.scratch.path, 0o755)   // let the other user reach the socket
+            // …and the script, wherever the checkout is (a clone under /root is out of its reach).
+            let script = scratch.file("earshot_client.py")
+            try FileManager.default.copyItem(atPath: "\(Paths.root)/examples/python/earshot_client.py", toPath: script)
+            chmod(script, 0o644)
             let client = try ChildProcess("/usr/bin/setpriv", [
-                "--reuid=65534", "--regid=65534", "--clear-groups", python,
-                "\(Paths.root)/examples/python/earshot_client.py", "--socket", socket, "status",
+                "--reuid=65534", "--regid=65534", "--clear-groups", python, script, "--socket", socket, "status",
             ], logPath: scratch.file("client.log"))
             #expect(client.wait(timeout: 20).map(ChildProcess.exitCode) == 1)
             #expect(client.log.contains("not-allowed"), "\(client.log)")
