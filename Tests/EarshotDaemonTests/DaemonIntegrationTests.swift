@@ -467,6 +467,36 @@ struct DaemonIntegrationTests {
         #expect(daemon.terminate()?.code == 0)
     }
 
+    // MARK: The command-line pipe
+
+    @Test func earshotListenWritesEveryTokenAsJSONLines() async throws {
+        let daemon = try Daemon(source: "file:\(Paths.wav("speech"))")
+        let listen = try ChildProcess(Paths.executable("earshot"), [
+            "listen", "--socket", daemon.socket, "--from", "oldest", "--format", "jsonl",
+        ], logPath: daemon.scratch.file("listen.jsonl"))
+        #expect(listen.wait(timeout: 30).map(ChildProcess.exitCode) == 0, "\(listen.log)")
+        let offline = Self.model.encode(try Self.samples("speech"))
+        let d = Self.model.configuration.textHiddenSize
+        var tokens = 0
+        var worst: Float = 0
+        for line in listen.log.split(separator: "\n") where line.hasPrefix("{") {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+            let token = object["token"] as? Int ?? -1
+            let values = (object["values"] as? [NSNumber] ?? []).map(\.floatValue)
+            #expect(token == tokens)
+            #expect(object["sample"] as? Int == token * 640)
+            #expect(values.count == d)
+            if token >= 0, token < offline.count, values.count == d {
+                worst = max(worst, worstDifference(values, Array(offline.embeddings[(token * d)..<((token + 1) * d)])))
+            }
+            tokens += 1
+        }
+        #expect(tokens == offline.count)
+        #expect(worst <= 1e-5, "earshot listen values: worst |daemon − offline| = \(worst)")
+        #expect(listen.log.contains("ended"))
+        #expect(daemon.terminate()?.code == 0)
+    }
+
     // MARK: The Python example, against a live daemon
 
     @Test func pythonExampleClientAgainstALiveDaemon() async throws {
