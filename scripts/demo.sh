@@ -18,14 +18,15 @@ espeak-ng --stdout "Earshot listens as you speak. Every forty milliseconds of so
 audio embedding, computed moments after the sound arrives, and identical to the offline encoder." \
     | sox -D -t wav - -r 16000 -c 1 -b 16 -e signed-integer "$clip"
 
+# The daemon on a live source (or the clip, played in real time), watched by `earshot listen`.
+if [ -x "$bin/earshotd" ]; then
+    exec scripts/daemon-demo.sh "$model" "$clip"
+fi
+
+# Without earshotd (a partial build): the streaming encoder on the clip, in-process.
 if [ "$model" = "random:e2b" ]; then
     echo "earshot demo: model = real-size Gemma 4 E2B audio encoder with deterministic RANDOM weights."
     echo "              These embeddings mean nothing. For real ones: EARSHOT_MODEL=/path/to/gemma-4-E2B-it make demo"
-else
-    echo "earshot demo: model = $model"
-fi
-if [ -x "$bin/earshotd" ] && [ -x scripts/daemon-demo.sh ]; then
-    exec scripts/daemon-demo.sh "$model" "$clip"
 fi
 echo "earshot demo: streaming $(soxi -D "$clip") s of speech at real-time speed, 12-token blocks (480 ms)"
 "$bin/earshot" encode --model "$model" --input "$clip" --output "$work/embeddings.npy" \

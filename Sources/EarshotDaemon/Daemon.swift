@@ -50,13 +50,19 @@ package enum Daemon {
         let loadStart = ContinuousClock.now
         let model: Gemma4AudioModel
         do {
-            model = try Gemma4AudioModel.load(path: modelPath)
+            let precision: ComputePrecision = switch configuration.precision {
+            case "f32": .f32
+            case "bf16": .bf16
+            default: .fastestAccurate
+            }
+            model = try Gemma4AudioModel.load(path: modelPath, precision: precision)
         } catch {
             throw DaemonError("cannot load the model: \(error)")
         }
         let c = model.configuration
         logger.info("model loaded", metadata: [
-            "model": "\(model.sourceDescription)", "D": "\(c.textHiddenSize)", "P": "\(c.outputProjectionSize)",
+            "model": "\(model.sourceDescription)", "precision": "\(model.precision.rawValue)",
+            "D": "\(c.textHiddenSize)", "P": "\(c.outputProjectionSize)",
             "layers": "\(c.layerCount)", "seconds": "\(ContinuousClock.now - loadStart)"])
 
         var scheduling = SchedulerConfiguration()

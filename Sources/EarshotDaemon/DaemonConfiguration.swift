@@ -20,6 +20,8 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var allowGroups: [String] = []
     package var blockTokens = 12
     package var computeThreads = 1
+    /// `auto`, `f32` or `bf16` (see `ComputePrecision`; auto = the fastest that meets the accuracy bar here).
+    package var precision = "auto"
     package var maxClients = 64
     package var maxPushedStreams = 4
     package var maxFrameBytes = 1 << 20
@@ -86,6 +88,11 @@ package struct DaemonConfiguration: Sendable, Equatable {
         case "allow-uid": allowUsers.append(value)
         case "allow-gid": allowGroups.append(value)
         case "block-tokens": blockTokens = try int(1...12)
+        case "precision":
+            guard ["auto", "f32", "bf16"].contains(value) else {
+                throw DaemonError("\(at): precision must be auto, f32 or bf16")
+            }
+            precision = value
         case "compute-threads": computeThreads = try int(1...64)
         case "max-clients": maxClients = try int(1...100_000)
         case "max-pushed-streams": maxPushedStreams = try int(0...1024)

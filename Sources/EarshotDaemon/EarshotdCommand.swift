@@ -34,6 +34,9 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Option(help: "Dedicated compute threads.")
     var computeThreads: Int?
 
+    @Option(help: "auto (default: the fastest that meets the accuracy bar on this CPU — bf16 where oneDNN runs bf16 natively, else f32), f32 (exact) or bf16.")
+    var precision: String?
+
     @Option(help: "Group that owns the socket (mode 0660): its members may connect.")
     var group: String?
 
@@ -80,6 +83,12 @@ public struct EarshotdCommand: AsyncParsableCommand {
         if let computeThreads {
             guard (1...64).contains(computeThreads) else { throw DaemonError("--compute-threads must be 1…64") }
             c.computeThreads = computeThreads
+        }
+        if let precision {
+            guard ["auto", "f32", "bf16"].contains(precision) else {
+                throw DaemonError("--precision must be auto, f32 or bf16")
+            }
+            c.precision = precision
         }
         if let maxClients {
             guard maxClients >= 1 else { throw DaemonError("--max-clients must be at least 1") }

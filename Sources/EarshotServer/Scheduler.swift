@@ -143,8 +143,10 @@ final class Scheduler: @unchecked Sendable {
     }
 
     private func computeLoop() {
-        // One BLAS thread per compute thread: the compute threads are the parallelism.
+        // One GEMM thread per compute thread (OpenBLAS, and oneDNN's OpenMP team for this thread): the compute
+        // threads are the parallelism, and spinning helper threads would fight them for the cores.
         Matmul.setThreadCount(1)
+        OneDNNEngine.setThreadCount(1)
         let scratch = EncoderScratch(model: model, capacity: configuration.blockTokens * configuration.maxBatchStreams)
         while true {
             var batch: [(ScheduledStream, [ScheduledStream.InboxItem])] = []

@@ -145,7 +145,8 @@ struct DaemonIntegrationTests {
         try await withTimeout(60, "malformed input") {
             try await EarshotConnection.withConnection(to: socket) { healthy in
                 /// Sends `bytes` on a fresh connection; returns the error code the server answered with.
-                func offend(_ bytes: [UInt8], handshakeFirst: Bool = false, closeAfter: Bool = false) throws -> ErrorCode? {
+                func offend(_ bytes: [UInt8], handshakeFirst: Bool = false, closeAfter: Bool = false,
+                            fuzz: Bool = false) throws -> ErrorCode? {
                     let raw = try RawClient(socket)
                     if handshakeFirst { _ = try raw.handshake() }
                     raw.send(bytes)
@@ -153,7 +154,9 @@ struct DaemonIntegrationTests {
                     let messages = try raw.readToEnd(timeout: 5)   // the server must close it
                     #expect(raw.closedByServer)
                     for case .error(let e) in messages {
-                        #expect(e.fatal)
+                        // Random bytes may first form a well-framed request the server merely refuses (a
+                        // non-fatal error) before the garbage that closes the connection.
+                        if !fuzz { #expect(e.fatal) }
                         return e.code
                     }
                     return nil
@@ -177,12 +180,13 @@ struct DaemonIntegrationTests {
                 #expect(try offend(start.encoded() + start.encoded(), handshakeFirst: true) == .tooManyPushedStreams)
                 // Fuzz: random bytes, with or without a handshake first. Each connection is closed with an error,
                 // or (bytes that only promise a long frame) when we stop sending; none crashes the daemon.
-                var rng = SystemRandomNumberGenerator()
+                var rng = FuzzGenerator(state: 0x5EED_F022)   // seeded: a failure replays exactly
                 for round in 0..<60 {
-                    let count = Int.random(in: 1...200, using: &rng)
+                    let plausibleLength = round % 3 == 0
+                    let count = Int.random(in: (plausibleLength ? 5 : 1)...200, using: &rng)
                     var bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
-                    if round % 3 == 0 { bytes[0...3] = [UInt8(count - 4), 0, 0, 0][...] }   // a plausible length
-                    _ = try offend(bytes, handshakeFirst: round % 2 == 0, closeAfter: true)
+                    if plausibleLength { bytes[0...3] = [UInt8(count - 4), 0, 0, 0][...] }   // a length that fits
+                    _ = try offend(bytes, handshakeFirst: round % 2 == 0, closeAfter: true, fuzz: true)
                 }
                 // The well-behaved client never noticed.
                 _ = try await healthy.ping()
@@ -530,5 +534,17 @@ struct DaemonIntegrationTests {
         #expect(status.wait(timeout: 30).map(ChildProcess.exitCode) == 0)
         #expect(status.log.contains("\"streams\""))
         #expect(daemon.terminate()?.code == 0)
+    }
+}
+
+/// SplitMix64, seeded, for the fuzz rounds.
+private struct FuzzGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

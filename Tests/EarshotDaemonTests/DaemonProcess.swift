@@ -143,7 +143,9 @@ final class Daemon: @unchecked Sendable {
          environment: [String: String?] = [:], passing descriptor: Int32? = nil, socket: String? = nil,
          waitForSocket: Bool = true) throws {
         self.socket = socket ?? scratch.file("d.sock")
-        var arguments = ["--model", model, "--source", source, "--socket", self.socket, "--log-level", "debug"]
+        // f32: the tests compare with the exact offline encoder (`Gemma4AudioModel.load` defaults to f32).
+        var arguments = ["--model", model, "--source", source, "--socket", self.socket, "--log-level", "debug",
+                         "--precision", "f32"]
         if let config {
             let path = scratch.file("earshotd.conf")
             try config.write(toFile: path, atomically: true, encoding: .utf8)
