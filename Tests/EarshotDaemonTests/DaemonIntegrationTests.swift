@@ -345,7 +345,7 @@ struct DaemonIntegrationTests {
         #expect(code == 1)
         #expect(second.log.contains("another daemon is already serving"), "\(second.log)")
         #expect(UnixSocket.answers(path))
-        #expect(first.terminate()?.code == 0)
+        #expect(first.terminate()?.code == 0, "\(first.log)")
         // Something that is not a socket is never replaced.
         FileManager.default.createFile(atPath: path, contents: Data("precious".utf8))
         let third = try Daemon(socket: path, waitForSocket: false)
