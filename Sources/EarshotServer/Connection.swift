@@ -63,7 +63,18 @@ final class Connection: Sendable {
 
     /// Sends one fatal error without reading anything (too many clients, peer not allowed), then closes.
     func refuse(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ error: ProtocolError) async {
-        _ = try? await channel.executeThenClose { _, outbound in
+        _ = try? await channel.executeThenClose { inbound, outbound in
+            // Answer the client's hello rather than race it: refused at once, a client still writing its hello
+            // meets a closed socket (EPIPE) and never reads why. Wait for its first bytes, at most a second.
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    var bytes = inbound.makeAsyncIterator()
+                    _ = try? await bytes.next()
+                }
+                group.addTask { try? await Task.sleep(for: .seconds(1)) }
+                await group.next()
+                group.cancelAll()
+            }
             let frame = ServerMessage.error(ErrorMessage(code: error.code, fatal: true, message: error.message)).encoded()
             try await outbound.write(ByteBuffer(bytes: frame))
         }
