@@ -106,7 +106,7 @@ public final class Gemma4AudioModel: Sendable {
                          "EncoderScratch(capacity: \(scratch.capacity)) cannot hold one block; size it for the block")
             return 0
         }
-        let h = c.hiddenSize, p = c.outputProjectionSize, d = c.textHiddenSize
+        let p = c.outputProjectionSize, d = c.textHiddenSize
         var start = ContinuousClock.now
         weights.sscp.inputProjection.apply(scratch.subsampled.base, rows: rows, scratch: scratch,
                                            into: scratch.hidden.base)
