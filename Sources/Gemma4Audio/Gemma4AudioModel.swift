@@ -141,10 +141,17 @@ public final class Gemma4AudioModel: Sendable {
     public func encode(_ samples: [Float], scratch: EncoderScratch? = nil) -> EncodedTokens {
         let scratch = scratch ?? EncoderScratch(model: self, capacity: Self.offlinePassTokens)
         let stream = EncoderStream(model: self, blockTokens: scratch.capacity)
-        stream.accept(samples)
-        stream.finish()
         var result = EncodedTokens(firstToken: 0, encoderWidth: configuration.outputProjectionSize,
                                    embeddingWidth: configuration.textHiddenSize)
+        // Fed a pass's worth at a time, so an hour-long file holds one block of SSCP rows, not the whole hour's.
+        let piece = scratch.capacity * 640
+        samples.withUnsafeBufferPointer { all in
+            for start in stride(from: 0, to: all.count, by: piece) {
+                stream.accept(UnsafeBufferPointer(rebasing: all[start..<min(all.count, start + piece)]))
+                while encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
+            }
+        }
+        stream.finish()
         while encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
         return result
     }
