@@ -73,7 +73,7 @@ public final class OneDNNMatrix: @unchecked Sendable {   // weights immutable; t
     private let engine: OneDNNEngine
     private let weights: dnnl_memory_t                   // packed bf16, owned
     private let weightsDescription: dnnl_memory_desc_t   // its layout, reused by every primitive
-    /// Matmul primitives by (rows, accumulate): oneDNN specialises kernels to the row count.
+    /// Matmul primitives by row count: oneDNN specialises kernels to it.
     private var primitives: [Int: dnnl_primitive_t] = [:]
     private var lock = pthread_mutex_t()
 
@@ -95,8 +95,7 @@ public final class OneDNNMatrix: @unchecked Sendable {   // weights immutable; t
                       "dnnl_memory_desc_init_by_tag")
         let descriptor = try OneDNNMatrix.primitiveDescriptor(rows: rows, inFeatures: inFeatures,
                                                               outFeatures: outFeatures, weights: &any,
-                                                              elementType: elementType, accumulate: false,
-                                                              engine: engine)
+                                                              elementType: elementType, engine: engine)
         defer { dnnl_primitive_desc_destroy(descriptor) }
         weightsDescription = dnnl_primitive_desc_query_md(descriptor, dnnl_query_weights_md, 0)!.pointee
 
@@ -135,11 +134,11 @@ public final class OneDNNMatrix: @unchecked Sendable {   // weights immutable; t
         return dnnl_memory_desc_get_size(&layout)
     }
 
-    /// `out (rows, outFeatures) [+]= input (rows, inFeatures) · Wᵀ`; `input` is row-major `elementType`
+    /// `out (rows, outFeatures) = input (rows, inFeatures) · Wᵀ`; `input` is row-major `elementType`
     /// (float32, or bf16 bits).
     public func multiply(_ input: UnsafeRawPointer, rows: Int, into out: UnsafeMutablePointer<Float>,
-                         accumulate: Bool = false, stream: OneDNNStream) throws {
-        let primitive = try self.primitive(rows: rows, accumulate: accumulate)
+                         stream: OneDNNStream) throws {
+        let primitive = try self.primitive(rows: rows)
         var srcDescription = dnnl_memory_desc_t(), dstDescription = dnnl_memory_desc_t()
         var srcDims: [dnnl_dim_t] = [dnnl_dim_t(rows), dnnl_dim_t(inFeatures)]
         var dstDims: [dnnl_dim_t] = [dnnl_dim_t(rows), dnnl_dim_t(outFeatures)]
@@ -164,24 +163,22 @@ public final class OneDNNMatrix: @unchecked Sendable {   // weights immutable; t
         var layout = weightsDescription
         let descriptor = try OneDNNMatrix.primitiveDescriptor(rows: rows, inFeatures: inFeatures,
                                                               outFeatures: outFeatures, weights: &layout,
-                                                              elementType: elementType, accumulate: false,
-                                                              engine: engine)
+                                                              elementType: elementType, engine: engine)
         defer { dnnl_primitive_desc_destroy(descriptor) }
         var name: UnsafePointer<CChar>?
         try dnnlCheck(dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name), "impl_info_str")
         return name.map { String(cString: $0) } ?? "?"
     }
 
-    private func primitive(rows: Int, accumulate: Bool) throws -> dnnl_primitive_t {
-        let key = rows * 2 + (accumulate ? 1 : 0)
+    private func primitive(rows: Int) throws -> dnnl_primitive_t {
+        let key = rows
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         if let cached = primitives[key] { return cached }
         var layout = weightsDescription
         let descriptor = try OneDNNMatrix.primitiveDescriptor(rows: rows, inFeatures: inFeatures,
                                                               outFeatures: outFeatures, weights: &layout,
-                                                              elementType: elementType, accumulate: accumulate,
-                                                              engine: engine)
+                                                              elementType: elementType, engine: engine)
         defer { dnnl_primitive_desc_destroy(descriptor) }
         var primitive: dnnl_primitive_t?
         try dnnlCheck(dnnl_primitive_create(&primitive, descriptor), "dnnl_primitive_create(matmul)")
@@ -191,7 +188,7 @@ public final class OneDNNMatrix: @unchecked Sendable {   // weights immutable; t
 
     private static func primitiveDescriptor(rows: Int, inFeatures: Int, outFeatures: Int,
                                             weights: inout dnnl_memory_desc_t, elementType: ElementType,
-                                            accumulate: Bool, engine: OneDNNEngine) throws -> dnnl_primitive_desc_t {
+                                            engine: OneDNNEngine) throws -> dnnl_primitive_desc_t {
         var src = dnnl_memory_desc_t(), dst = dnnl_memory_desc_t()
         var srcDims: [dnnl_dim_t] = [dnnl_dim_t(rows), dnnl_dim_t(inFeatures)]
         var dstDims: [dnnl_dim_t] = [dnnl_dim_t(rows), dnnl_dim_t(outFeatures)]
@@ -199,18 +196,8 @@ public final class OneDNNMatrix: @unchecked Sendable {   // weights immutable; t
         try dnnlCheck(dnnl_memory_desc_init_by_tag(&dst, 2, &dstDims, dnnl_f32, dnnl_ab), "dst desc")
         var matmul = dnnl_matmul_desc_t()
         try dnnlCheck(dnnl_matmul_desc_init(&matmul, &src, &weights, nil, &dst), "dnnl_matmul_desc_init")
-        var attributes: dnnl_primitive_attr_t?
-        try dnnlCheck(dnnl_primitive_attr_create(&attributes), "dnnl_primitive_attr_create")
-        defer { dnnl_primitive_attr_destroy(attributes) }
-        if accumulate {
-            var postOps: dnnl_post_ops_t?
-            try dnnlCheck(dnnl_post_ops_create(&postOps), "dnnl_post_ops_create")
-            defer { dnnl_post_ops_destroy(postOps) }
-            try dnnlCheck(dnnl_post_ops_append_sum(postOps, 1), "dnnl_post_ops_append_sum")
-            try dnnlCheck(dnnl_primitive_attr_set_post_ops(attributes, postOps), "dnnl_primitive_attr_set_post_ops")
-        }
         var descriptor: dnnl_primitive_desc_t?
-        try dnnlCheck(dnnl_primitive_desc_create(&descriptor, &matmul, attributes, engine.engine, nil),
+        try dnnlCheck(dnnl_primitive_desc_create(&descriptor, &matmul, nil, engine.engine, nil),
                       "dnnl_primitive_desc_create(matmul)")
         return descriptor!
     }
