@@ -171,7 +171,8 @@ enum ConformerLayer {
                 for ch in 0..<h { dst[ch] = 0 }
                 for j in 0..<taps {
                     let src = context + (i + j) * h
-                    for ch in 0..<h { dst[ch] += w.depthwise[ch * taps + j] * src[ch] }
+                    let tap = w.depthwise.base + j * h
+                    for ch in 0..<h { dst[ch] += tap[ch] * src[ch] }
                 }
             }
             cache.convRows.base.update(from: context + segment.count * h, count: (taps - 1) * h)

@@ -207,7 +207,9 @@ struct AttentionWeights: Sendable {
 struct LightConvWeights: Sendable {
     let preNorm: FloatBuffer      // (H,)          pre_layer_norm.weight
     let start: ClippableLinear    // H→2H          linear_start
-    let depthwise: FloatBuffer    // (H, 1, K)     depthwise_conv1d.weight
+    /// depthwise_conv1d.weight (H, 1, K), transposed at load to tap-major so each tap's loop over channels reads
+    /// contiguous memory.
+    let depthwise: FloatBuffer    // (K, H)
     let convNorm: FloatBuffer     // (H,)          conv_norm.weight
     let end: ClippableLinear      // H→H           linear_end
 
@@ -217,7 +219,11 @@ struct LightConvWeights: Sendable {
         preNorm = try binder.tensor(prefix + "pre_layer_norm.weight", shape: [h])
         start = try ClippableLinear(&binder, prefix + "linear_start", inFeatures: h, outFeatures: 2 * h,
                                     clipped: c.useClippedLinears, precision: precision)
-        depthwise = try binder.tensor(prefix + "depthwise_conv1d.weight", shape: [h, 1, c.convKernelSize])
+        let taps = c.convKernelSize
+        let stored = try binder.tensor(prefix + "depthwise_conv1d.weight", shape: [h, 1, taps])   // (H, 1, K)
+        let tapMajor = FloatBuffer(count: taps * h)
+        for ch in 0..<h { for j in 0..<taps { tapMajor[j * h + ch] = stored[ch * taps + j] } }
+        depthwise = tapMajor
         convNorm = try binder.tensor(prefix + "conv_norm.weight", shape: [h])
         end = try ClippableLinear(&binder, prefix + "linear_end", inFeatures: h, outFeatures: h,
                                   clipped: c.useClippedLinears, precision: precision)
