@@ -44,7 +44,7 @@ public struct EncodeCommand: ParsableCommand {
     @Option(help: "With --stream: tokens per encoder pass (1…12).")
     var blockTokens: Int = 12
 
-    @Option(help: "GEMM threads (OpenBLAS and oneDNN); default: every online CPU.")
+    @Option(help: "GEMM threads (OpenBLAS and oneDNN); default: every online CPU. Results are bit-identical only at equal thread counts: --threads 1 reproduces earshotd's tokens exactly.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "auto: the fastest precision that meets the accuracy bar on this CPU (bf16 where oneDNN runs bf16 natively, else f32). f32: exact, OpenBLAS, matches transformers to float noise. bf16: oneDNN bf16 GEMMs with split products, per-token cosine ≥ 0.99999 against f32.")
