@@ -32,14 +32,16 @@ let package = Package(
                        providers: [.apt(["libpulse-dev"])]),
         .systemLibrary(name: "CSampleRate", path: "Sources/CSampleRate", pkgConfig: "samplerate",
                        providers: [.apt(["libsamplerate0-dev"])]),
-        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
         // No pkgConfig: libdnnl-dev ships no .pc file; headers and library are on the default paths.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
+        // The matrix-product kernels: C for per-function instruction-set targets (AVX2 + FMA beside a portable
+        // fallback, picked at run time), which Swift cannot express. Optimised in every configuration.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
+
         // MARK: Synchronous numeric core (no async, no logging)
         .target(name: "AudioCore", swiftSettings: settings),
-        .target(name: "Kernels", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: numericSettings),
+        .target(name: "Kernels", dependencies: ["CKernels", "CDNNL"], swiftSettings: numericSettings),
         .target(name: "Checkpoint", swiftSettings: settings),
         .target(name: "Resampling", dependencies: ["CSampleRate"], swiftSettings: settings),
         .target(name: "Frontend", dependencies: ["Kernels"], swiftSettings: numericSettings),
@@ -85,6 +87,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "AudioCoreTests", dependencies: ["AudioCore"], swiftSettings: settings),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], swiftSettings: settings),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: settings),
         .testTarget(name: "FrontendTests", dependencies: ["Frontend", "AudioCore"], swiftSettings: settings),
         .testTarget(name: "Gemma4AudioTests", dependencies: ["Gemma4Audio", "AudioCore", "Resampling"],
                     swiftSettings: settings),

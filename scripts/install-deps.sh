@@ -5,7 +5,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 packages=(
     pkg-config
-    libasound2-dev libpulse-dev libsamplerate0-dev libopenblas-dev libdnnl-dev   # build: the C libraries
+    libasound2-dev libpulse-dev libsamplerate0-dev libdnnl-dev                   # build: the C libraries
     alsa-utils pulseaudio sox espeak-ng                               # tests and demo: sound server, audio tools
 )
 missing=()

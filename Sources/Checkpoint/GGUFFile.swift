@@ -117,6 +117,13 @@ public final class GGUFFile: TensorSource {
         widen(tensor.type, from: source, into: target, count: count)
     }
 
+    /// The bytes of an exposed F32, F16 or BF16 tensor as stored; `nil` for Q8_0 (reads dequantize it).
+    public func storedBytes(_ name: String) -> UnsafeRawBufferPointer? {
+        guard let tensor = exposedTensor(name), tensor.type.plainDType != nil, let range = tensor.fileRange,
+              let region else { return nil }
+        return region.bytes(range)
+    }
+
     private func exposedTensor(_ name: String) -> GGUFTensorInfo? {
         guard let tensor = tensorsByName[name], prefixes.contains(where: { name.hasPrefix($0) }) else { return nil }
         return tensor

@@ -71,6 +71,8 @@ public final class HFCheckpointDirectory: TensorSource {
         try table.read(name, into: destination)
     }
 
+    public func storedBytes(_ name: String) -> UnsafeRawBufferPointer? { table.storedBytes(name) }
+
     /// The mapped byte range of each mapped file; files holding no wanted tensor are absent.
     package var mappedRanges: [String: Range<Int>] { table.mappedRanges }
 

@@ -33,6 +33,8 @@ public final class SafetensorsFile: TensorSource {
         try table.read(name, into: destination)
     }
 
+    public func storedBytes(_ name: String) -> UnsafeRawBufferPointer? { table.storedBytes(name) }
+
     /// The byte range of the file that is mapped, or `nil` when nothing is (no tensor has any bytes).
     package var mappedRange: Range<Int>? { table.mappedRanges[path] }
 }

@@ -62,6 +62,16 @@ public protocol TensorSource: AnyObject, Sendable {
     /// subnormals, infinities and NaNs, has an exact Float32 equivalent). Elements are in row-major order.
     /// - Throws: ``CheckpointError`` `.noSuchTensor` or `.destinationSizeMismatch`.
     func read(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws
+
+    /// The tensor's elements as stored — `info(name).dtype`, row-major, little-endian, at any alignment — when the
+    /// source holds them in a ``TensorDType`` as they are; `nil` when the source converts them (a quantized GGUF
+    /// tensor, a value the source rewrites) or has no such tensor. The bytes live as long as the source.
+    func storedBytes(_ name: String) -> UnsafeRawBufferPointer?
+}
+
+extension TensorSource {
+    /// No stored bytes: every read converts.
+    public func storedBytes(_ name: String) -> UnsafeRawBufferPointer? { nil }
 }
 
 extension TensorSource {

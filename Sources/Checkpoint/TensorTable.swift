@@ -38,6 +38,11 @@ struct TensorTable: Sendable {
         widen(tensor.info.dtype, from: source, into: target, count: count)
     }
 
+    func storedBytes(_ name: String) -> UnsafeRawBufferPointer? {
+        guard let tensor = tensors[name], let region = tensor.region else { return nil }
+        return region.bytes(tensor.fileRange)
+    }
+
     /// The mapped byte range of each file, for tests that check which bytes a source can reach.
     var mappedRanges: [String: Range<Int>] {
         var ranges: [String: Range<Int>] = [:]

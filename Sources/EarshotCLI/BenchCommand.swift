@@ -26,10 +26,13 @@ public struct BenchCommand: ParsableCommand {
     @Option(help: "The most concurrent live streams to try for capacity.")
     var streams: Int = 32
 
-    @Option(help: "Compute threads (OpenBLAS threads offline; parallel workers for capacity).")
+    @Option(help: "Threads: product threads offline and for the one-stream block latency; parallel compute threads (one product thread each) for capacity.")
     var threads: Int = 2
 
-    @Option(help: "auto (the fastest that meets the accuracy bar here), f32 (exact, OpenBLAS) or bf16 (oneDNN).")
+    @Option(help: "Tokens per block for the one-stream latency (1…12; one token is 40 ms of audio).")
+    var blockTokens: Int = 12
+
+    @Option(help: "auto (the fastest that meets the accuracy bar here), f32 (exact, Earshot's kernels) or bf16 (oneDNN split bf16; needs native bf16).")
     var precision: PrecisionChoice = .auto
 
     @Flag(help: "Print the report as JSON on stdout (progress goes to stderr).")
@@ -41,13 +44,14 @@ public struct BenchCommand: ParsableCommand {
         guard (model == nil) != (random == nil) else { throw ValidationError("give exactly one of --model or --random") }
         guard seconds >= 1 else { throw ValidationError("--seconds must be at least 1") }
         guard streams >= 1, threads >= 1 else { throw ValidationError("--streams and --threads must be positive") }
+        guard (1...12).contains(blockTokens) else { throw ValidationError("--block-tokens must be 1…12") }
     }
 
     public func run() throws {
         let path = model ?? "random:\(random ?? "")"
         let asJSON = json
         let report = try CommandLineErrors.reporting {
-            try Benchmark.run(modelPath: path, precision: precision.resolved, seconds: seconds, maxStreams: streams, threads: threads) { line in
+            try Benchmark.run(modelPath: path, precision: precision.resolved, seconds: seconds, maxStreams: streams, threads: threads, blockTokens: blockTokens) { line in
                 if asJSON { printError(line) } else { print(line) }
             }
         }

@@ -9,7 +9,14 @@ import Kernels
 public struct BenchmarkReport: Codable, Sendable {
     public var model: String
     public var precision: String
+    /// The CPU as /proc/cpuinfo names it.
+    public var cpu: String
+    /// The instruction sets as the libraries see them: Earshot's kernels ("avx2", "portable") and oneDNN's.
+    public var instructionSets: [String: String]
+    /// What multiplies in each precision on this CPU.
+    public var backends: [String: String]
     public var threads: Int
+    public var blockTokens: Int
     public var loadSeconds: Double
     public var residentAfterLoadMB: Double
     public var audioSeconds: Double
@@ -54,8 +61,13 @@ public enum Benchmark {
     }
 
     public static func run(modelPath: String, precision: ComputePrecision, seconds: Double, maxStreams: Int,
-                           threads: Int, log: (String) -> Void) throws -> BenchmarkReport {
-        setThreadCount(threads)
+                           threads: Int, blockTokens: Int = 12, log: (String) -> Void) throws -> BenchmarkReport {
+        OneDNNEngine.setThreadCount(threads)
+        let cpu = cpuName()
+        let isas = ["kernels": Matmul.instructionSet, "onednn": OneDNNEngine.instructionSet]
+        let backends = backendNames()
+        log("cpu: \(cpu) — Earshot kernels \(isas["kernels"]!), oneDNN \(isas["onednn"]!)")
+        log("backends: f32 = \(backends["f32"]!); bf16 = \(backends["bf16"]!); precision \(precision.rawValue)")
         let loadStart = ContinuousClock.now
         let model = try Gemma4AudioModel.load(path: modelPath, precision: precision)
         let loadSeconds = (ContinuousClock.now - loadStart).seconds
@@ -64,7 +76,7 @@ public enum Benchmark {
 
         // Offline: one clip, one stream, passes as `earshot encode` makes them.
         let audio = syntheticAudio(seconds: seconds)
-        let scratch = EncoderScratch(model: model, capacity: Gemma4AudioModel.offlinePassTokens)
+        let scratch = EncoderScratch(model: model, capacity: Gemma4AudioModel.offlinePassTokens, threads: threads)
         scratch.profile = PassProfile()
         let offlineStart = ContinuousClock.now
         let tokens = model.encode(audio, scratch: scratch).count
@@ -82,11 +94,11 @@ public enum Benchmark {
             log(String(format: "  %5.1f%%  %6.3f s  %@", 100 * s / offlineSeconds, s, stage.rawValue))
         }
 
-        // Streaming: one stream fed 12-token blocks; latency of each block's accept + pass.
-        let blockSamples = 12 * 640
+        // Streaming: one stream fed blocks of `blockTokens` tokens; latency of each block's accept + pass.
+        let blockSamples = blockTokens * 640
         var latencies: [Double] = []
-        let live = EncoderStream(model: model, blockTokens: 12)
-        let liveScratch = EncoderScratch(model: model, capacity: 12)
+        let live = EncoderStream(model: model, blockTokens: blockTokens)
+        let liveScratch = EncoderScratch(model: model, capacity: blockTokens, threads: threads)
         audio.withUnsafeBufferPointer { all in
             var offset = 0
             while offset + blockSamples <= all.count {
@@ -98,8 +110,8 @@ public enum Benchmark {
             }
         }
         let p50 = percentile(latencies, 0.5), p99 = percentile(latencies, 0.99)
-        log(String(format: "stream: %d blocks of 12 tokens (480 ms of audio) — compute p50 %.1f ms, p99 %.1f ms",
-                   latencies.count, p50, p99))
+        log(String(format: "stream: %d blocks of %d tokens (%d ms of audio) on %d threads — compute p50 %.1f ms, "
+                   + "p99 %.1f ms", latencies.count, blockTokens, blockTokens * 40, threads, p50, p99))
 
         // Capacity: N streams, each delivering one 480 ms block per tick, encoded in batched passes on `threads`
         // compute threads (each with its own scratch, BLAS single-threaded); the most N whose p99 tick < 480 ms.
@@ -113,9 +125,10 @@ public enum Benchmark {
             capacity = n; capacityP99 = p99Tick
             n = n < 8 ? n + 1 : (n < 12 ? n + 2 : n + 1)
         }
-        setThreadCount(threads)
+        OneDNNEngine.setThreadCount(threads)
         return BenchmarkReport(
-            model: model.sourceDescription, precision: precision.rawValue, threads: threads, loadSeconds: loadSeconds,
+            model: model.sourceDescription, precision: precision.rawValue, cpu: cpu, instructionSets: isas,
+            backends: backends, threads: threads, blockTokens: blockTokens, loadSeconds: loadSeconds,
             residentAfterLoadMB: residentAfterLoad, audioSeconds: seconds, offlineSeconds: offlineSeconds,
             offlineRealTimeFactor: offlineSeconds / seconds, offlineGFLOPPerSecond: gflops,
             blockLatencyP50Milliseconds: p50, blockLatencyP99Milliseconds: p99, capacityStreams: capacity,
@@ -124,13 +137,11 @@ public enum Benchmark {
 
     /// p99 over ticks of the time to accept one 480 ms block for each of `streams` streams and encode them all.
     /// As the daemon's scheduler does: the streams are split over `threads` compute threads, each encoding its
-    /// streams in one batched pass with a single-threaded GEMM library (OpenBLAS and OpenMP threads spin-wait, which
-    /// collapses throughput on a shared machine).
+    /// streams in one batched pass with single-threaded products.
     private static func measureTicks(model: Gemma4AudioModel, streams: Int, threads: Int, audio: [Float]) throws
         -> Double {
         let workers = min(threads, streams)
-        let threadsPerWorker = 1
-        setThreadCount(threadsPerWorker)
+        OneDNNEngine.setThreadCount(1)
         let groups: [[EncoderStream]] = (0..<workers).map { w in
             stride(from: w, to: streams, by: workers).map { _ in EncoderStream(model: model, blockTokens: 12) }
         }
@@ -142,7 +153,7 @@ public enum Benchmark {
         for tick in 0..<ticks {
             let start = ContinuousClock.now
             DispatchQueue.concurrentPerform(iterations: workers) { w in
-                setThreadCount(threadsPerWorker)
+                OneDNNEngine.setThreadCount(1)
                 audio.withUnsafeBufferPointer { all in
                     let piece = UnsafeBufferPointer(rebasing: all[tick * blockSamples..<(tick + 1) * blockSamples])
                     for stream in workSet.groups[w] { stream.accept(piece) }
@@ -156,10 +167,27 @@ public enum Benchmark {
         return percentile(times, 0.99)
     }
 
-    /// Threads for both GEMM back ends: OpenBLAS (process-wide) and oneDNN's OpenMP team (this thread's).
-    static func setThreadCount(_ count: Int) {
-        Matmul.setThreadCount(count)
-        OneDNNEngine.setThreadCount(count)
+    /// The CPU's model name from /proc/cpuinfo.
+    static func cpuName() -> String {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
+        for line in info.split(separator: "\n") where line.hasPrefix("model name") {
+            return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) }
+                ?? "unknown"
+        }
+        return "unknown"
+    }
+
+    /// What multiplies in each precision here.
+    static func backendNames() -> [String: String] {
+        let bf16: String
+        do {
+            try ComputePrecision.bf16.checkAvailable()
+            bf16 = "oneDNN matmul, split bf16 (\(OneDNNEngine.instructionSet))"
+        } catch {
+            bf16 = "unavailable (oneDNN has \(OneDNNEngine.instructionSet), no native bf16)"
+        }
+        return ["f32": "Earshot kernels (\(Matmul.instructionSet)), weights in stored precision", "bf16": bf16,
+                "auto": ComputePrecision.fastestAccurate.rawValue]
     }
 
     static func percentile(_ values: [Double], _ q: Double) -> Double {

@@ -44,7 +44,7 @@ public struct EncodeCommand: ParsableCommand {
     @Option(help: "With --stream: tokens per encoder pass (1…12).")
     var blockTokens: Int = 12
 
-    @Option(help: "GEMM threads (OpenBLAS and oneDNN); default: every online CPU. Results are bit-identical only at equal thread counts: --threads 1 reproduces earshotd's tokens exactly.")
+    @Option(help: "Threads for the matrix products; default: every online CPU. With --precision f32 the result does not depend on it (nor on --stream, --chunk-ms or --block-tokens): earshotd's tokens are the same bits. bf16 results are bit-identical at equal thread counts.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "auto: the fastest precision that meets the accuracy bar on this CPU (bf16 where oneDNN runs bf16 natively, else f32). f32: exact, OpenBLAS, matches transformers to float noise. bf16: oneDNN bf16 GEMMs with split products, per-token cosine ≥ 0.99999 against f32.")
@@ -66,7 +66,6 @@ public struct EncodeCommand: ParsableCommand {
     }
 
     public func run() throws {
-        Matmul.setThreadCount(threads)
         OneDNNEngine.setThreadCount(threads)
         var streaming: Encoding.Streaming?
         if stream {
@@ -77,7 +76,7 @@ public struct EncodeCommand: ParsableCommand {
         let settings = streaming
         let result = try CommandLineErrors.reporting {
             try Encoding.run(modelPath: model, inputPath: input, stage: stage, streaming: settings,
-                             precision: precision.resolved)
+                             precision: precision.resolved, threads: threads)
         }
         try CommandLineErrors.reporting { try NPY.write(result, path: output) }
     }
@@ -99,7 +98,8 @@ public enum Encoding {
     }
 
     public static func run(modelPath: String?, inputPath: String, stage: EncodeCommand.Stage,
-                           streaming: Streaming?, precision: ComputePrecision = .f32) throws -> FloatArray {
+                           streaming: Streaming?, precision: ComputePrecision = .f32,
+                           threads: Int = 1) throws -> FloatArray {
         let samples = try AudioInput.loadMono16k(path: inputPath)
         if stage == .mel {
             let frames = LogMelFrontend.logMel(of: samples)
@@ -108,9 +108,11 @@ public enum Encoding {
         let model = try Gemma4AudioModel.load(path: modelPath ?? "", precision: precision)
         let tokens: EncodedTokens
         if let streaming {
-            tokens = encodeStreaming(model: model, samples: samples, streaming)
+            tokens = encodeStreaming(model: model, samples: samples, streaming, threads: threads)
         } else {
-            tokens = model.encode(samples)
+            tokens = model.encode(samples, scratch: EncoderScratch(model: model,
+                                                                   capacity: Gemma4AudioModel.offlinePassTokens,
+                                                                   threads: threads))
         }
         let c = model.configuration
         return stage == .encoder
@@ -119,9 +121,10 @@ public enum Encoding {
     }
 
     /// Feeds `samples` through one `EncoderStream` in `chunkSamples` pieces, encoding blocks as they fill.
-    public static func encodeStreaming(model: Gemma4AudioModel, samples: [Float], _ s: Streaming) -> EncodedTokens {
+    public static func encodeStreaming(model: Gemma4AudioModel, samples: [Float], _ s: Streaming,
+                                       threads: Int = 1) -> EncodedTokens {
         let stream = EncoderStream(model: model, blockTokens: s.blockTokens)
-        let scratch = EncoderScratch(model: model, capacity: s.blockTokens)
+        let scratch = EncoderScratch(model: model, capacity: s.blockTokens, threads: threads)
         var result = EncodedTokens(firstToken: 0, encoderWidth: model.configuration.outputProjectionSize,
                                    embeddingWidth: model.configuration.textHiddenSize)
         let start = ContinuousClock.now

@@ -68,6 +68,8 @@ package enum Daemon {
         var scheduling = SchedulerConfiguration()
         scheduling.blockTokens = configuration.blockTokens
         scheduling.computeThreads = configuration.computeThreads
+        scheduling.productThreads = configuration.productThreads
+            ?? max(1, ProcessInfo.processInfo.activeProcessorCount / configuration.computeThreads)
         let engine = Engine(model: model, modelID: modelPath, scheduler: scheduling,
                             historyTokens: Int(configuration.historySeconds * 25))
 

@@ -20,6 +20,8 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var allowGroups: [String] = []
     package var blockTokens = 12
     package var computeThreads = 1
+    /// Product threads per compute thread; nil: the online CPUs shared out among the compute threads.
+    package var productThreads: Int?
     /// `auto`, `f32` or `bf16` (see `ComputePrecision`; auto = the fastest that meets the accuracy bar here).
     package var precision = "auto"
     package var maxClients = 64
@@ -94,6 +96,7 @@ package struct DaemonConfiguration: Sendable, Equatable {
             }
             precision = value
         case "compute-threads": computeThreads = try int(1...64)
+        case "product-threads": productThreads = try int(1...64)
         case "max-clients": maxClients = try int(1...100_000)
         case "max-pushed-streams": maxPushedStreams = try int(0...1024)
         case "max-frame-bytes": maxFrameBytes = try int(64...(64 << 20))

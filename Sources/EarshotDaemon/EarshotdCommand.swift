@@ -34,6 +34,9 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Option(help: "Dedicated compute threads.")
     var computeThreads: Int?
 
+    @Option(help: "Threads each compute thread's matrix products use (default: the online CPUs divided among the compute threads). f32 results do not depend on it.")
+    var productThreads: Int?
+
     @Option(help: "auto (default: the fastest that meets the accuracy bar on this CPU — bf16 where oneDNN runs bf16 natively, else f32), f32 (exact) or bf16.")
     var precision: String?
 
@@ -83,6 +86,10 @@ public struct EarshotdCommand: AsyncParsableCommand {
         if let computeThreads {
             guard (1...64).contains(computeThreads) else { throw DaemonError("--compute-threads must be 1…64") }
             c.computeThreads = computeThreads
+        }
+        if let productThreads {
+            guard (1...64).contains(productThreads) else { throw DaemonError("--product-threads must be 1…64") }
+            c.productThreads = productThreads
         }
         if let precision {
             guard ["auto", "f32", "bf16"].contains(precision) else {

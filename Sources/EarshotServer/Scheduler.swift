@@ -8,8 +8,11 @@ import WireProtocol
 public struct SchedulerConfiguration: Sendable {
     /// Tokens per encoder pass per stream (1…12): a token waits for its block. 12 by default.
     public var blockTokens = 12
-    /// Dedicated compute threads (each with its own scratch; BLAS pinned to one thread each).
+    /// Dedicated compute threads (each with its own scratch).
     public var computeThreads = 1
+    /// Threads each compute thread's matrix products split their columns over (itself and `productThreads` − 1
+    /// workers). Results do not depend on it in f32; more threads lower one pass's latency.
+    public var productThreads = 1
     /// Most streams stacked into one pass; more wait for the next pass.
     public var maxBatchStreams = 8
     /// Live streams: unencoded audio held before the oldest is discarded and reported as an `overrun`.
@@ -143,11 +146,11 @@ final class Scheduler: @unchecked Sendable {
     }
 
     private func computeLoop() {
-        // One GEMM thread per compute thread (OpenBLAS, and oneDNN's OpenMP team for this thread): the compute
-        // threads are the parallelism, and spinning helper threads would fight them for the cores.
-        Matmul.setThreadCount(1)
+        // oneDNN's OpenMP team (bf16) stays at one thread per compute thread: its threads spin-wait, and on a
+        // shared machine they would fight the compute threads for the cores.
         OneDNNEngine.setThreadCount(1)
-        let scratch = EncoderScratch(model: model, capacity: configuration.blockTokens * configuration.maxBatchStreams)
+        let scratch = EncoderScratch(model: model, capacity: configuration.blockTokens * configuration.maxBatchStreams,
+                                     threads: model.precision == .f32 ? configuration.productThreads : 1)
         while true {
             var batch: [(ScheduledStream, [ScheduledStream.InboxItem])] = []
             condition.lock()

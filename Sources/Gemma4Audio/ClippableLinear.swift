@@ -40,8 +40,8 @@ struct ClippableLinear: Sendable {
 
     init(_ binder: inout WeightBinder, _ prefix: String, inFeatures: Int, outFeatures: Int, clipped: Bool,
          precision: ComputePrecision) throws {
-        let weight = try binder.tensor(prefix + ".linear.weight", shape: [outFeatures, inFeatures])
-        projection = try Projection(weight, inFeatures: inFeatures, outFeatures: outFeatures, precision: precision)
+        let weight = try binder.matrix(prefix + ".linear.weight", rows: outFeatures, columns: inFeatures)
+        projection = try Projection(weight, precision: precision)
         bounds = try ClampBounds(&binder, prefix, clipped: clipped)
     }
 

@@ -3,10 +3,12 @@ import Kernels
 /// Work space for one compute thread: every intermediate of a Conformer pass over up to `capacity` stacked token
 /// rows. Allocated once; a pass allocates nothing.
 public final class EncoderScratch {
-    /// Rows one pass can hold, a whole number of 12-row tiles. A stream's block occupies the tiles its token
-    /// indices fall in (tokens 12k … 12k+11 share a tile), so a 12-token block aligned to a multiple of 12 — the
-    /// default streaming block, and every offline pass — takes exactly one tile per 12 tokens.
+    /// Rows one pass can hold. In bf16 precision a whole number of 12-row tiles: a stream's block occupies the
+    /// tiles its token indices fall in (tokens 12k … 12k+11 share a tile), so a 12-token block aligned to a
+    /// multiple of 12 — the default streaming block, and every offline pass — takes exactly one tile per 12 tokens.
     public let capacity: Int
+    /// The threads this worker's products split their columns over (results do not depend on their number).
+    public let threads: MatmulThreads
 
     let subsampled: FloatBuffer      // (R, F1·C1)  SSCP output rows, stacked
     let hidden: FloatBuffer          // (R, H)      x, the residual stream
@@ -33,12 +35,15 @@ public final class EncoderScratch {
     /// Time per stage, accumulated over passes while set (nil: not measured).
     public var profile: PassProfile?
 
-    /// Work space for passes of up to `capacity` tokens (one stream's block, or several streams' blocks together).
-    public init(model: Gemma4AudioModel, capacity: Int = 48) {
+    /// Work space for passes of up to `capacity` tokens (one stream's block, or several streams' blocks together),
+    /// whose products run on `threads` threads (the caller and `threads` − 1 workers).
+    public init(model: Gemma4AudioModel, capacity: Int = 48, threads: Int = 1) {
         let c = model.configuration
-        // Whole BLAS tiles: token t sits at row t mod 12 of a tile (see `Matmul.rowTile`), so a block of
-        // `capacity` tokens starting anywhere spans at most paddedRows(capacity + 11) rows.
-        self.capacity = Matmul.paddedRows(max(1, capacity) + Matmul.rowTile - 1)
+        // bf16: token t sits at row t mod 12 of a tile (see `ComputePrecision.rowTile`), so a block of `capacity`
+        // tokens starting anywhere spans at most paddedRows(capacity + 11) rows.
+        let tile = model.precision.rowTile
+        self.capacity = model.precision.paddedRows(max(1, capacity) + tile - 1)
+        self.threads = MatmulThreads(count: threads)
         let (r, h) = (self.capacity, c.hiddenSize)
         subsampled = FloatBuffer(count: r * c.sscpOutputWidth)
         hidden = FloatBuffer(count: r * h)

@@ -120,6 +120,11 @@ public final class Gemma4GGUFCheckpoint: TensorSource {
         try file.read(entry.ggufName, into: destination)
     }
 
+    public func storedBytes(_ name: String) -> UnsafeRawBufferPointer? {
+        guard let entry = entries[name], perDimScales[name] == nil else { return nil }
+        return file.storedBytes(entry.ggufName)
+    }
+
     // MARK: Error messages in GGUF terms
 
     /// `error` (from binding this source) with the GGUF tensor name put first and the stored form added, so that

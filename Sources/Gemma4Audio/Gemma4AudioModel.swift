@@ -16,6 +16,7 @@ public final class Gemma4AudioModel: Sendable {
     public init(configuration: Gemma4AudioConfiguration, tensors: any TensorSource, sourceDescription: String,
                 precision: ComputePrecision = .f32) throws {
         try configuration.validate(path: sourceDescription)
+        try precision.checkAvailable()
         self.configuration = configuration
         self.sourceDescription = sourceDescription
         self.precision = precision
@@ -28,6 +29,7 @@ public final class Gemma4AudioModel: Sendable {
     public init(randomWeights configuration: Gemma4AudioConfiguration, seed: UInt64 = 0,
                 precision: ComputePrecision = .f32) throws {
         try configuration.validate(path: "random")
+        try precision.checkAvailable()
         self.configuration = configuration
         self.precision = precision
         sourceDescription = "random weights, \(configuration.hiddenSize)-wide, \(configuration.layerCount) layers, "
@@ -87,13 +89,13 @@ public final class Gemma4AudioModel: Sendable {
         let c = configuration
         var segments: [PassSegment] = []
         segments.reserveCapacity(streams.count)
-        let tile = Matmul.rowTile, width = c.sscpOutputWidth
+        let tile = precision.rowTile, width = c.sscpOutputWidth
         var rows = 0                                  // rows used so far: whole tiles
         for stream in streams {
             precondition(stream.model === self, "stream belongs to another model")
             let n = stream.nextBlockSize
-            let offset = stream.tokensEncoded % tile  // token t sits at row t mod 12 of its tile
-            let span = Matmul.paddedRows(offset + n)
+            let offset = stream.tokensEncoded % tile  // bf16: token t sits at row t mod 12 of its tile
+            let span = precision.paddedRows(offset + n)
             guard n > 0, rows + span <= scratch.capacity else { continue }
             let rowsBase = scratch.subsampled.base + rows * width
             rowsBase.update(repeating: 0, count: span * width)   // unused rows encode silence, never garbage

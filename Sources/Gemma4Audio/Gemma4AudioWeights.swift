@@ -30,13 +30,13 @@ public struct Gemma4AudioWeights: Sendable {
             try ConformerLayerWeights(&binder, a + "layers.\($0).", config: c, precision: precision)
         }
         outputProjection = try Projection(
-            binder.tensor(a + "output_proj.weight", shape: [c.outputProjectionSize, c.hiddenSize]),
-            inFeatures: c.hiddenSize, outFeatures: c.outputProjectionSize, precision: precision)
+            binder.matrix(a + "output_proj.weight", rows: c.outputProjectionSize, columns: c.hiddenSize),
+            precision: precision)
         outputBias = try binder.tensor(a + "output_proj.bias", shape: [c.outputProjectionSize])
         embeddingProjection = try Projection(
-            binder.tensor("model.embed_audio.embedding_projection.weight",
-                          shape: [c.textHiddenSize, c.outputProjectionSize]),
-            inFeatures: c.outputProjectionSize, outFeatures: c.textHiddenSize, precision: precision)
+            binder.matrix("model.embed_audio.embedding_projection.weight", rows: c.textHiddenSize,
+                          columns: c.outputProjectionSize),
+            precision: precision)
         try binder.requireAllUsed(prefixes: Self.prefixes)
     }
 
@@ -53,8 +53,10 @@ struct SubsampleWeights: Sendable {
     let norm0: FloatBuffer        // (C0,)               layer0.norm.weight
     let conv1: FloatBuffer        // (C1, C0, 3, 3)      layer1.conv.weight
     /// `conv1` reordered to (C1, 3, 3, C0): one row per out-channel in the order of an im2col patch of
-    /// frequency-major, channel-minor layer-0 rows, so layer 1 is one GEMM per token.
+    /// frequency-major, channel-minor layer-0 rows, so layer 1 is one product per token…
     let conv1Patches: FloatBuffer // (C1, 9·C0)
+    /// …and the same, packed for `Matmul` (bf16 precision).
+    let conv1Packed: PackedMatrix // (C1, 9·C0)
     let norm1: FloatBuffer        // (C1,)               layer1.norm.weight
     let inputProjection: Projection    // (H, F1·C1)     input_proj_linear.weight
 
@@ -69,10 +71,11 @@ struct SubsampleWeights: Sendable {
             patches[(o * 9 + tap) * c0 + ch] = conv1[(o * c0 + ch) * 9 + tap]
         } } }
         conv1Patches = patches
+        conv1Packed = PackedMatrix(patches.base, outFeatures: c1, inFeatures: 9 * c0)
         norm1 = try binder.tensor(prefix + "layer1.norm.weight", shape: [c1])
         inputProjection = try Projection(
-            binder.tensor(prefix + "input_proj_linear.weight", shape: [c.hiddenSize, c.sscpOutputWidth]),
-            inFeatures: c.sscpOutputWidth, outFeatures: c.hiddenSize, precision: precision)
+            binder.matrix(prefix + "input_proj_linear.weight", rows: c.hiddenSize, columns: c.sscpOutputWidth),
+            precision: precision)
     }
 
     var parameterCount: Int {
@@ -126,27 +129,24 @@ struct AttentionWeights: Sendable {
         let h = c.hiddenSize
         let clipped = c.useClippedLinears
         let names = ["q_proj", "k_proj", "v_proj"]
-        let weights = try names.map { try binder.tensor(prefix + $0 + ".linear.weight", shape: [h, h]) }
+        let weights = try names.map { try binder.matrix(prefix + $0 + ".linear.weight", rows: h, columns: h) }
         let bounds = try names.map { try ClampBounds(&binder, prefix + $0, clipped: clipped) }
         let sameInputClamps = bounds.allSatisfy {
             $0.inputMin == bounds[0].inputMin && $0.inputMax == bounds[0].inputMax
         }
         if fuseQKV && sameInputClamps {
-            let fused = FloatBuffer(count: 3 * h * h)                        // (3H, H)
-            for (i, weight) in weights.enumerated() { (fused.base + i * h * h).update(from: weight.base, count: h * h) }
-            qkv = .fused(try Projection(fused, inFeatures: h, outFeatures: 3 * h, precision: precision),
+            qkv = .fused(try Projection(weights, precision: precision),                   // (3H, H)
                          query: bounds[0], key: bounds[1], value: bounds[2])
         } else {
             let linears = try (0..<3).map {
-                ClippableLinear(projection: try Projection(weights[$0], inFeatures: h, outFeatures: h,
-                                                           precision: precision), bounds: bounds[$0])
+                ClippableLinear(projection: try Projection(weights[$0], precision: precision), bounds: bounds[$0])
             }
             qkv = .separate(query: linears[0], key: linears[1], value: linears[2])
         }
         post = try ClippableLinear(&binder, prefix + "post", inFeatures: h, outFeatures: h, clipped: clipped,
                                    precision: precision)
         let perDimScale = try binder.tensor(prefix + "per_dim_scale", shape: [c.headDimension])
-        let relativeProjection = try binder.tensor(prefix + "relative_k_proj.weight", shape: [h, h])
+        let relativeProjection = try binder.matrix(prefix + "relative_k_proj.weight", rows: h, columns: h)
 
         let qScale = Float(1 / Double(c.headDimension).squareRoot() / log(2.0))
         let scale = FloatBuffer(count: c.headDimension)
@@ -158,7 +158,7 @@ struct AttentionWeights: Sendable {
         let rows = c.relativePositionCount
         let half = h / 2
         let increment = Float(log(10_000.0) / Double(max(half - 1, 1)))
-        let table = FloatBuffer(count: Matmul.paddedRows(rows) * h)       // (rows, H), padded to BLAS tiles
+        let table = FloatBuffer(count: rows * h)                           // (rows, H)
         for r in 0..<rows {
             let p = Float(rows - 1 - r)
             for i in 0..<half {
@@ -167,8 +167,8 @@ struct AttentionWeights: Sendable {
                 table[r * h + half + i] = cosf(angle)
             }
         }
-        let projected = FloatBuffer(count: Matmul.paddedRows(rows) * h)   // (rows, H), padded to BLAS tiles
-        Matmul.linear(table.base, rows: rows, inFeatures: h, weight: relativeProjection.base, outFeatures: h,
+        let projected = FloatBuffer(count: rows * h)                       // (rows, H)
+        Matmul.linear(table.base, rows: rows, weight: StoredMatrix.packed([relativeProjection]),
                       into: projected.base)
         let window = c.attentionWindow
         let keys = FloatBuffer(count: window * h)          // (window, H), row d = distance d

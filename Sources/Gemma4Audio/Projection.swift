@@ -2,30 +2,57 @@ import Kernels
 
 /// How the encoder multiplies.
 public enum ComputePrecision: String, Sendable, CaseIterable {
-    /// float32 throughout, OpenBLAS GEMMs on 12-row tiles: matches transformers to float noise, and streaming,
-    /// offline and batched passes agree bit for bit.
+    /// float32 products on Earshot's kernels, weights held in their stored precision (bf16 checkpoints stay bf16 in
+    /// memory and are widened inside the product, exactly): matches transformers to float noise, and streaming,
+    /// offline, batched passes and any thread count agree bit for bit.
     case f32
     /// oneDNN bf16 GEMMs (AMX tiles where the CPU has them) with float32 accuracy restored by splitting: each
     /// activation x becomes hi + lo, two bf16 numbers, and both go through the product (one GEMM of twice the rows);
     /// a weight not exactly representable in bf16 is split the same way (released checkpoints are bf16, so their
     /// weights are exact and need no second matrix). Products then carry ~2⁻¹⁶ relative error instead of bf16's
     /// 2⁻⁸: per-token cosine against f32 ≥ 0.99999 on speech at E2B size, where plain bf16 activations fall to 0.95
-    /// on random weights. Streaming, offline and batched passes still agree bit for bit.
+    /// on random weights. Streaming, offline and batched passes agree bit for bit at equal thread counts. Needs a
+    /// CPU on which oneDNN multiplies bf16 natively (AVX-512 BF16 or AMX).
     case bf16
 
     /// The fastest precision that meets Earshot's accuracy bar (per-token cosine ≥ 0.9995 against f32 on speech)
-    /// on this CPU: `.bf16` where oneDNN runs bf16 natively (AVX-512 bf16 or AMX), else `.f32`.
+    /// on this CPU: `.bf16` where oneDNN runs bf16 on AMX tiles, else `.f32` (on AVX-512 BF16 without AMX the split
+    /// products do twice the work at the same rate and are no faster than f32; see docs/performance.md).
     public static var fastestAccurate: ComputePrecision {
-        guard (try? OneDNNEngine.shared.get()) != nil, OneDNNEngine.hasNativeBF16 else { return .f32 }
+        guard (try? OneDNNEngine.shared.get()) != nil, OneDNNEngine.hasAMX else { return .f32 }
         return .bf16
     }
+
+    /// Throws when this CPU cannot run the precision, saying why.
+    public func checkAvailable() throws {
+        guard self == .bf16 else { return }
+        do {
+            _ = try OneDNNEngine.shared.get()
+        } catch {
+            throw ModelError("precision bf16 is not available: \(error); use f32")
+        }
+        guard OneDNNEngine.hasNativeBF16 else {
+            throw ModelError("precision bf16 needs a CPU on which oneDNN multiplies bf16 natively (AVX-512 BF16 or "
+                             + "AMX); this one gives oneDNN \(OneDNNEngine.instructionSet): use f32")
+        }
+    }
+
+    /// Rows per product tile. oneDNN's result for a row depends on the call's row count and on the row's place in
+    /// it, so in bf16 every product runs on whole 12-row tiles with token t at row t mod 12 (12 is the attention
+    /// chunk, so 12-token blocks and offline passes fill their tiles exactly). Earshot's f32 kernels compute each
+    /// row alone and need no tiles.
+    var rowTile: Int { self == .bf16 ? 12 : 1 }
+
+    /// `rows` rounded up to whole tiles.
+    func paddedRows(_ rows: Int) -> Int { (rows + rowTile - 1) / rowTile * rowTile }
 }
 
 /// A bias-free `nn.Linear` weight `(out, in)` in the form the chosen precision multiplies with.
 struct Projection: Sendable {
     enum Storage: Sendable {
-        case f32(FloatBuffer)                      // (out, in) row-major, as in the checkpoint
-        /// W = high + low, both packed bf16; `low` is nil when W is exactly bf16. The float32 copy is dropped.
+        /// Packed once in the checkpoint's element type (f32, bf16 or f16).
+        case packed(PackedMatrix)
+        /// W = high + low, both packed bf16; `low` is nil when W is exactly bf16.
         case bf16(high: OneDNNMatrix, low: OneDNNMatrix?)
     }
 
@@ -33,15 +60,23 @@ struct Projection: Sendable {
     let inFeatures: Int
     let outFeatures: Int
 
-    init(_ weight: FloatBuffer, inFeatures: Int, outFeatures: Int, precision: ComputePrecision) throws {
-        self.inFeatures = inFeatures
-        self.outFeatures = outFeatures
+    /// The rows of `parts`, stacked (q, k and v fused, or one matrix).
+    init(_ parts: [StoredMatrix], precision: ComputePrecision) throws {
+        inFeatures = parts[0].columns
+        outFeatures = parts.reduce(0) { $0 + $1.rows }
         switch precision {
         case .f32:
-            storage = .f32(weight)
+            storage = .packed(StoredMatrix.packed(parts))
         case .bf16:
             let engine = try OneDNNEngine.shared.get()
             let count = inFeatures * outFeatures
+            let weight = FloatBuffer(count: count)
+            var offset = 0
+            for part in parts {
+                let floats = part.floats()
+                (weight.base + offset).update(from: floats.base, count: floats.count)
+                offset += floats.count
+            }
             // Released checkpoints are bf16: their weights pack as they are, with no low part.
             var exact = true
             for i in 0..<count where weight[i].bitPattern & 0xFFFF != 0 { exact = false; break }
@@ -57,23 +92,27 @@ struct Projection: Sendable {
                 }
                 storage = .bf16(
                     high: try OneDNNMatrix(high.base, outFeatures: outFeatures, inFeatures: inFeatures,
-                                                     elementType: .bf16, engine: engine),
+                                           elementType: .bf16, engine: engine),
                     low: try OneDNNMatrix(low.base, outFeatures: outFeatures, inFeatures: inFeatures,
-                                                    elementType: .bf16, engine: engine))
+                                          elementType: .bf16, engine: engine))
             }
         }
     }
 
-    /// `out (rows, out) [+]= input (rows, in) · Wᵀ`. `input` and `out` hold whole 12-row tiles (see
-    /// `Matmul.rowTile`).
+    init(_ matrix: StoredMatrix, precision: ComputePrecision) throws {
+        try self.init([matrix], precision: precision)
+    }
+
+    /// `out (rows, out) [+]= input (rows, in) · Wᵀ`. In bf16, `input` and `out` hold whole 12-row tiles (see
+    /// `ComputePrecision.rowTile`).
     func apply(_ input: UnsafePointer<Float>, rows: Int, scratch: EncoderScratch, into out: UnsafeMutablePointer<Float>,
                accumulate: Bool = false) {
         switch storage {
-        case .f32(let weight):
-            Matmul.linear(input, rows: rows, inFeatures: inFeatures, weight: weight.base, outFeatures: outFeatures,
-                          into: out, accumulate: accumulate)
+        case .packed(let weight):
+            Matmul.linear(input, rows: rows, weight: weight, into: out, accumulate: accumulate,
+                          threads: scratch.threads)
         case .bf16(let high, let low):
-            let padded = Matmul.paddedRows(rows)
+            let padded = ComputePrecision.bf16.paddedRows(rows)
             let n = padded * inFeatures, m = padded * outFeatures
             // (2·rows, in) bf16: the high parts of the input rows, then their low parts.
             let split = scratch.bf16Input
@@ -99,7 +138,7 @@ struct Projection: Sendable {
     var parameterCount: Int { inFeatures * outFeatures }
     var byteCount: Int {
         switch storage {
-        case .f32: 4 * inFeatures * outFeatures
+        case .packed(let weight): weight.byteCount
         case .bf16(let high, let low): high.byteCount + (low?.byteCount ?? 0)
         }
     }

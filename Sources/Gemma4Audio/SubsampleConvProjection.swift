@@ -34,7 +34,7 @@ enum SubsampleConvProjection {
     /// Layer 1: `out (F1, C1)` from three layer-0 rows `(F0, C0)` each; nil rows are zero. The im2col patches
     /// `(F1, 9·C0)` times the reordered weights `(C1, 9·C0)`: in `.f32` precision each output is a 1152-term dot
     /// product accumulated in Double (a float32 GEMM's rounding here grows to ~1e-4 after 12 layers), in `.bf16`
-    /// one float32 GEMM of fixed shape per token.
+    /// one float32 product per token.
     static func layer1(_ weights: SubsampleWeights, rows: (UnsafePointer<Float>?, UnsafePointer<Float>?,
                                                            UnsafePointer<Float>?),
                        config c: Gemma4AudioConfiguration, precision: ComputePrecision,
@@ -67,8 +67,7 @@ enum SubsampleConvProjection {
                 }
             }
         case .bf16:
-            Matmul.fixedShapeLinear(patches, rows: outWidth, inFeatures: patchWidth,
-                                    weight: weights.conv1Patches.base, outFeatures: outChannels, into: out)
+            Matmul.linear(patches, rows: outWidth, weight: weights.conv1Packed, into: out)
         }
         normalizeAndRectify(out, positions: outWidth, channels: outChannels, weight: weights.norm1.base,
                             eps: c.rmsNormEps)

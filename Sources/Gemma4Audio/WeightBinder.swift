@@ -41,6 +41,23 @@ struct WeightBinder {
         return buffer
     }
 
+    /// Binds the `(rows, columns)` matrix `name` as the checkpoint stores it: its mapped bytes when they are f32,
+    /// bf16 or f16 as they are, else (quantized, random) a float32 copy.
+    mutating func matrix(_ name: String, rows: Int, columns: Int) throws -> StoredMatrix {
+        if let source, let info = source.info(name), info.shape == [rows, columns],
+           let bytes = source.storedBytes(name), bytes.count == info.byteCount, let base = bytes.baseAddress {
+            used.insert(name)
+            let element: WeightElement = switch info.dtype {
+            case .f32: .f32
+            case .bf16: .bf16
+            case .f16: .f16
+            }
+            return StoredMatrix(rows: rows, columns: columns, element: element, bytes: base, owner: source)
+        }
+        let floats = try tensor(name, shape: [rows, columns])
+        return StoredMatrix(floats, rows: rows, columns: columns)
+    }
+
     /// Reads a 0-d scalar (a ClippableLinear bound).
     mutating func scalar(_ name: String) throws -> Float {
         try tensor(name, shape: [])[0]

@@ -1,68 +1,111 @@
-import COpenBLAS
+import CKernels
 
-/// Matrix products on OpenBLAS. Weights stay in PyTorch's `[out, in]` row-major layout: for the small row counts of
-/// streaming (M = 12…48) OpenBLAS's "nt" kernels are 2–2.5× faster than "nn" on this CPU (recipes §6), so loading
-/// a checkpoint needs no transpose.
+/// How a packed weight holds its elements: as the checkpoint stored them. bf16 and f16 are widened to float32
+/// inside the product, which is exact, so they give the bits an f32 copy of the same weights would.
+public enum WeightElement: Sendable, Equatable {
+    case f32, bf16, f16
+
+    var kernelType: ek_element_type {
+        switch self {
+        case .f32: EK_F32
+        case .bf16: EK_BF16
+        case .f16: EK_F16
+        }
+    }
+
+    /// Bytes per element.
+    public var byteWidth: Int { self == .f32 ? 4 : 2 }
+}
+
+/// A `[out, in]` weight matrix (PyTorch's `nn.Linear` layout) laid out once for `Matmul.linear`: panels of 16
+/// output columns, K-blocked, in its stored element type (see CKernels/include/ckernels.h).
+public final class PackedMatrix: @unchecked Sendable {   // written while packing, then only read
+    public let outFeatures: Int
+    public let inFeatures: Int
+    public let element: WeightElement
+    private let block: PageBlock
+
+    /// A matrix of zeros, to be filled with `pack`.
+    public init(outFeatures: Int, inFeatures: Int, element: WeightElement) {
+        precondition(outFeatures >= 0 && inFeatures >= 0)
+        self.outFeatures = outFeatures
+        self.inFeatures = inFeatures
+        self.element = element
+        block = PageBlock(bytes: ek_packed_bytes(element.kernelType, outFeatures, inFeatures))
+    }
+
+    /// Packs a float32 `(outFeatures, inFeatures)` row-major matrix.
+    public convenience init(_ weight: UnsafePointer<Float>, outFeatures: Int, inFeatures: Int) {
+        self.init(outFeatures: outFeatures, inFeatures: inFeatures, element: .f32)
+        pack(rows: 0..<outFeatures, from: UnsafeRawPointer(weight), element: .f32, rowBytes: 4 * inFeatures)
+    }
+
+    /// Fills rows `rows` of W from `source`: one row of `inFeatures` elements of `element` every `rowBytes` bytes,
+    /// at any alignment (a memory-mapped checkpoint). `element` must be this matrix's, or this matrix f32.
+    public func pack(rows: Range<Int>, from source: UnsafeRawPointer, element sourceElement: WeightElement,
+                     rowBytes: Int) {
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= outFeatures)
+        precondition(sourceElement == element || element == .f32, "cannot narrow \(sourceElement) to \(element)")
+        ek_pack(block.base, element.kernelType, outFeatures, inFeatures, rows.lowerBound, rows.count, source,
+                sourceElement.kernelType, rowBytes)
+    }
+
+    /// Bytes held.
+    public var byteCount: Int { block.bytes }
+
+    var packed: UnsafeRawPointer { UnsafeRawPointer(block.base) }
+}
+
+/// The worker threads of one compute thread's products (`count` − 1 threads; the caller is the first). The
+/// products' results do not depend on the count.
+public final class MatmulThreads {
+    public let count: Int
+    let pool: OpaquePointer?
+
+    public init(count: Int) {
+        pool = count > 1 ? ek_pool_create(Int32(count)) : nil
+        self.count = pool.map { Int(ek_pool_threads($0)) } ?? 1
+    }
+
+    deinit { if let pool { ek_pool_destroy(pool) } }
+}
+
+/// Matrix products on Earshot's own kernels (ckernels.h): `y = x · Wᵀ` with one fused multiply-add per k, in k
+/// order, for every output element. A row's result therefore depends only on its own input row and the weights —
+/// not on how many rows the call has, where the row sits, the thread count, or the instruction set — so streaming,
+/// offline and batched passes agree bit for bit, on one thread or several.
 public enum Matmul {
-    /// Rows per BLAS call. OpenBLAS's result for a row depends on the call's row count and on the row's position
-    /// in the call (it picks different micro-kernels for different shapes and tails), so the same token encoded in a
-    /// 12-token streaming block and in a 96-token offline pass would differ by float noise that compounds over the
-    /// layers (~1.5e-5 at 2 layers). The encoder therefore calls BLAS on whole 12-row tiles only and places token t
-    /// at row t mod 12 of its tile: each token then meets the same arithmetic however the audio was chunked or
-    /// batched, and streaming, offline and batched passes agree bit for bit. 12 is the attention chunk, so
-    /// 12-token streaming blocks and offline passes fill their tiles exactly.
-    public static let rowTile = 12
-
-    /// `rows` rounded up to whole tiles.
-    @inlinable
-    public static func paddedRows(_ rows: Int) -> Int { (rows + rowTile - 1) / rowTile * rowTile }
-
-    /// `out[m, n] = Σ_k input[m, k] · weight[n, k]` (+ `out[m, n]` when `accumulate`): a bias-free `nn.Linear`.
+    /// `out[m, n] = Σ_k input[m, k] · W[n, k]` (+ `out[m, n]` when `accumulate`): a bias-free `nn.Linear`.
     ///
     /// - Parameters:
-    ///   - input: `(paddedRows(rows), inFeatures)`, row stride `inputStride` (defaults to `inFeatures`). Rows past
-    ///     `rows` are read (whole tiles go to BLAS) and their results land in `out`'s padding rows.
-    ///   - weight: `(outFeatures, inFeatures)`, contiguous.
-    ///   - out: `(paddedRows(rows), outFeatures)`, row stride `outStride` (defaults to `outFeatures`).
+    ///   - input: `(rows, W.inFeatures)`, row stride `inputStride` (defaults to `inFeatures`).
+    ///   - out: `(rows, W.outFeatures)`, row stride `outStride` (defaults to `outFeatures`).
+    ///   - threads: the workers to split the output columns over; nil runs on the caller alone.
     @inlinable
-    public static func linear(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int, inputStride: Int? = nil,
-                              weight: UnsafePointer<Float>, outFeatures: Int,
-                              into out: UnsafeMutablePointer<Float>, outStride: Int? = nil,
-                              accumulate: Bool = false) {
-        guard rows > 0, outFeatures > 0 else { return }
-        if inFeatures == 0 {
-            if !accumulate {
-                for m in 0..<rows { (out + m * (outStride ?? outFeatures)).update(repeating: 0, count: outFeatures) }
-            }
-            return
-        }
-        let lda = inputStride ?? inFeatures, ldc = outStride ?? outFeatures
-        var row = 0
-        while row < rows {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                        blasint(rowTile), blasint(outFeatures), blasint(inFeatures),
-                        1, input + row * lda, blasint(lda),
-                        weight, blasint(inFeatures),
-                        accumulate ? 1 : 0, out + row * ldc, blasint(ldc))
-            row += rowTile
-        }
+    public static func linear(_ input: UnsafePointer<Float>, rows: Int, inputStride: Int? = nil,
+                              weight: PackedMatrix, into out: UnsafeMutablePointer<Float>, outStride: Int? = nil,
+                              accumulate: Bool = false, threads: MatmulThreads? = nil) {
+        multiply(input, rows: rows, inputStride: inputStride ?? weight.inFeatures, weight: weight, into: out,
+                 outStride: outStride ?? weight.outFeatures, accumulate: accumulate, threads: threads)
     }
 
-    /// `out[m, n] = Σ_k input[m, k] · weight[n, k]` in one BLAS call, for products whose shape never changes (so
-    /// every call takes the same kernel path and rows are computed identically): no tiling, no padding rows.
-    @inlinable
-    public static func fixedShapeLinear(_ input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
-                                        weight: UnsafePointer<Float>, outFeatures: Int,
-                                        into out: UnsafeMutablePointer<Float>) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(rows), blasint(outFeatures), blasint(inFeatures),
-                    1, input, blasint(inFeatures), weight, blasint(inFeatures), 0, out, blasint(outFeatures))
+    @usableFromInline
+    static func multiply(_ input: UnsafePointer<Float>, rows: Int, inputStride: Int, weight: PackedMatrix,
+                         into out: UnsafeMutablePointer<Float>, outStride: Int, accumulate: Bool,
+                         threads: MatmulThreads?) {
+        guard rows > 0 else { return }
+        ek_gemm(threads?.pool, input, rows, inputStride, weight.packed, weight.element.kernelType,
+                weight.outFeatures, weight.inFeatures, out, outStride, accumulate ? 1 : 0)
     }
 
-    /// Sets OpenBLAS's worker-thread count for the whole process (`openblas_set_num_threads`).
-    public static func setThreadCount(_ count: Int) {
-        openblas_set_num_threads(Int32(max(1, count)))
-    }
+    /// The instruction set the products run on: "avx2" (AVX2 + FMA + F16C) or "portable" (C with `fmaf`;
+    /// `EARSHOT_KERNEL_ISA=portable` forces it).
+    public static var instructionSet: String { String(cString: ek_isa_name(ek_active_isa())) }
 
-    /// The CPU kernel family OpenBLAS picked, e.g. "SkylakeX".
-    public static var coreName: String { String(cString: openblas_get_corename()) }
+    /// The same product on the portable kernel, on the calling thread: for tests that compare kernels.
+    public static func portableLinear(_ input: UnsafePointer<Float>, rows: Int, weight: PackedMatrix,
+                                      into out: UnsafeMutablePointer<Float>) {
+        ek_gemm_isa(EK_ISA_PORTABLE, input, rows, weight.inFeatures, weight.packed, weight.element.kernelType,
+                    weight.outFeatures, weight.inFeatures, out, weight.outFeatures, 0)
+    }
 }

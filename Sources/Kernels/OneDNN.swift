@@ -40,6 +40,19 @@ public final class OneDNNEngine: @unchecked Sendable {   // immutable after init
         dnnl_get_effective_cpu_isa().rawValue >= dnnl_cpu_isa_avx512_core_bf16.rawValue
     }
 
+    /// The instruction set oneDNN dispatches to here, in its own words ("avx2", "avx512_core_bf16",
+    /// "avx512_core_amx", …); `ONEDNN_MAX_CPU_ISA` lowers it.
+    public static var instructionSet: String {
+        let isa = dnnl_get_effective_cpu_isa()
+        let names: [(dnnl_cpu_isa_t, String)] = [
+            (dnnl_cpu_isa_avx512_core_amx, "avx512_core_amx"), (dnnl_cpu_isa_avx512_core_bf16, "avx512_core_bf16"),
+            (dnnl_cpu_isa_avx512_core_vnni, "avx512_core_vnni"), (dnnl_cpu_isa_avx512_core, "avx512_core"),
+            (dnnl_cpu_isa_avx2_vnni, "avx2_vnni"), (dnnl_cpu_isa_avx2, "avx2"), (dnnl_cpu_isa_avx, "avx"),
+            (dnnl_cpu_isa_sse41, "sse41"),
+        ]
+        return names.first { $0.0 == isa }?.1 ?? "isa 0x" + String(isa.rawValue, radix: 16)
+    }
+
     /// Threads oneDNN's OpenMP team uses for calls from the current thread.
     public static func setThreadCount(_ count: Int) { omp_set_num_threads(Int32(max(1, count))) }
 }

@@ -2,8 +2,20 @@ import Gemma4Audio
 import Kernels
 import Testing
 
-/// The bf16 precision (oneDNN) against the exact f32 path.
-@Suite(.enabled(if: (try? OneDNNEngine.shared.get()) != nil, "oneDNN is not available"))
+/// Why bf16 cannot run here, or nil when it can (oneDNN multiplies bf16 natively: AVX-512 BF16 or AMX).
+let bf16Unavailable: String? = {
+    do {
+        try ComputePrecision.bf16.checkAvailable()
+        return nil
+    } catch {
+        print("[bf16] skipped on this CPU: \(error)")
+        return "\(error)"
+    }
+}()
+
+/// The bf16 precision (oneDNN) against the exact f32 path; skipped, with the reason printed, on CPUs without
+/// native bf16.
+@Suite(.enabled(if: bf16Unavailable == nil, "bf16 needs native bf16 in oneDNN (AVX-512 BF16 or AMX)"))
 struct PrecisionTests {
     static func cosines(_ a: [Float], _ b: [Float], width: Int) -> [Double] {
         stride(from: 0, to: a.count, by: width).map { start in
@@ -40,5 +52,21 @@ struct PrecisionTests {
             print("[bf16] streaming \(chunks) block \(block): max |Δ| vs offline = \(error)")
             #expect(streamed.embeddings == offline.embeddings)   // oneDNN, too, computes each row the same way
         }
+    }
+}
+
+/// Asking for bf16 where it cannot run is an error that says why, never a crash.
+@Suite struct PrecisionAvailabilityTests {
+    @Test("bf16 on a CPU without native bf16 is refused with the reason")
+    func refusedWithReason() throws {
+        guard let reason = bf16Unavailable else {
+            print("[bf16] this CPU runs bf16: the refusal cannot be observed here (ONEDNN_MAX_CPU_ISA=AVX2 shows it)")
+            return
+        }
+        #expect(reason.contains("bf16") && reason.contains("use f32"))
+        #expect(throws: ModelError.self) {
+            try Gemma4AudioModel.load(path: Fixtures.modelPath("tiny-f32"), precision: .bf16)
+        }
+        #expect(ComputePrecision.fastestAccurate == .f32)
     }
 }

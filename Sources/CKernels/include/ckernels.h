@@ -1,0 +1,77 @@
+#ifndef CKERNELS_H
+#define CKERNELS_H
+// Earshot's matrix product: y = x · Wᵀ for a static weight W [N, K] held in its stored precision (f32, bf16 or
+// f16) and float32 activations, with a result for each output element that depends on nothing but its row of x and
+// its row of W:
+//
+//     y[m][n] = fma(x[m][K−1], W[n][K−1], … fma(x[m][1], W[n][1], fma(x[m][0], W[n][0], y0)) …)
+//
+// one fused multiply-add per k, in k order, starting from y0 = 0 (or y's current value when accumulating). Every
+// kernel — AVX2 + FMA, portable C with fmaf — evaluates exactly that chain, so a row's result does not
+// depend on how many rows the call has, where the row sits in it, how the columns are split over threads, or which
+// instruction set ran it. Widening bf16 and f16 weights is exact, so a stored-precision weight gives the same bits
+// as the same weight widened to f32 first.
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// How a packed weight stores its elements.
+typedef enum {
+    EK_F32 = 0,
+    EK_BF16 = 1,
+    EK_F16 = 2,
+} ek_element_type;
+
+/// The instruction sets a kernel can run on, best last.
+typedef enum {
+    EK_ISA_PORTABLE = 0,   // C, fmaf
+    EK_ISA_AVX2 = 1,       // AVX2 + FMA + F16C
+} ek_isa;
+
+/// Columns per panel: W is stored as panels of 16 rows of W (16 output columns), k-major inside a panel.
+#define EK_PANEL 16
+/// K per block: the packed matrix is stored block by block of K, every panel's slice of one block together, so
+/// a product reads the whole weight once, front to back.
+#define EK_KBLOCK 256
+
+/// The best instruction set this CPU runs (cached after the first call).
+ek_isa ek_detected_isa(void);
+/// The instruction set products use: the detected one, or the portable kernel when `EARSHOT_KERNEL_ISA=portable`.
+/// Fixed at the first call.
+ek_isa ek_active_isa(void);
+/// "portable", "avx2".
+const char *ek_isa_name(ek_isa isa);
+
+/// Bytes of the packed form of an [n, k] matrix of `type` (panels rounded up to 16 columns).
+size_t ek_packed_bytes(ek_element_type type, size_t n, size_t k);
+
+/// Packs rows [row_offset, row_offset + rows) of the packed matrix (whose shape is [n, k], element type `type`) from
+/// `source`, `rows` rows of `k` elements of `source_type` each, `source_row_bytes` apart, at any alignment.
+/// `source_type` must equal `type`, or `type` must be EK_F32 (the source is then widened exactly). Padding columns
+/// of the last panel must be zero: `packed` comes zero-filled (e.g. fresh anonymous pages).
+void ek_pack(void *packed, ek_element_type type, size_t n, size_t k, size_t row_offset, size_t rows,
+             const void *source, ek_element_type source_type, size_t source_row_bytes);
+
+/// A pool of worker threads for products (`threads` − 1 workers; the caller is the first thread). One caller at a
+/// time: a pool belongs to one compute thread.
+typedef struct ek_pool ek_pool;
+ek_pool *ek_pool_create(int threads);
+void ek_pool_destroy(ek_pool *pool);
+int ek_pool_threads(const ek_pool *pool);
+
+/// y [m, n] (row stride ldy) = x [m, k] (row stride ldx) · Wᵀ, or y += … when `accumulate` is non-zero. `pool` may
+/// be NULL (the caller computes everything). The result is the same whatever `pool`'s thread count.
+void ek_gemm(ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
+             size_t n, size_t k, float *y, size_t ldy, int accumulate);
+
+/// The same product computed by one instruction set on the calling thread (for tests that compare kernels).
+void ek_gemm_isa(ek_isa isa, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
+                 size_t n, size_t k, float *y, size_t ldy, int accumulate);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,42 @@
+#ifndef CKERNELS_INTERNAL_H
+#define CKERNELS_INTERNAL_H
+#include "ckernels.h"
+
+// The packed layout (element offsets, in units of the stored element):
+//
+//   block b (K columns [256b, 256b + kc_b)), panel p (W rows [16p, 16p + 16)), k inside the block, lane j
+//   offset = 256b · panels · 16  +  p · kc_b · 16  +  k · 16  +  lane(j)
+//
+// where kc_b = min(256, K − 256b) and panels = ⌈N / 16⌉. lane(j) = j for f32 and f16. For bf16, lane(j) = 2j for
+// j < 8 and 2(j − 8) + 1 for j ≥ 8: a 32-bit lane then holds columns j (low half) and j + 8 (high half), so one
+// shift and one mask widen 16 bf16 weights into two registers of 8 floats without shuffles.
+
+static inline size_t ek_lane(ek_element_type type, size_t j) {
+    if (type != EK_BF16) return j;
+    return j < 8 ? 2 * j : 2 * (j - 8) + 1;
+}
+
+/// One K block of a product over a range of panels, for one thread.
+typedef struct {
+    const float *x;      // x at column 256b: rows of `ldx` floats
+    size_t ldx;
+    size_t rows;
+    const void *w;       // the first panel's slice of this K block; the next panel's follows, kc · 16 elements on
+    size_t kc;
+    size_t panels;
+    float *y;            // y at column 16 · (first panel)
+    size_t ldy;
+    size_t cols;         // valid columns of y from there, ≤ 16 · panels
+    int load_y;          // continue y's values (accumulating, or any K block after the first)
+} ek_block;
+
+typedef void (*ek_block_fn)(const ek_block *block);
+
+ek_block_fn ek_portable_block(ek_element_type type);
+ek_block_fn ek_avx2_block(ek_element_type type);
+
+/// Runs fn(context, i, count) for i in 0..<count, index 0 on the caller, the rest on the pool's workers; returns
+/// when all have finished. count ≤ the pool's thread count.
+void ek_pool_run(ek_pool *pool, int count, void (*fn)(void *context, int index, int count), void *context);
+
+#endif

@@ -1,0 +1,68 @@
+// The portable kernel: the reference chain of ckernels.h in plain C. fmaf is correctly rounded, so it gives the
+// bits the vector kernels give.
+#include <math.h>
+#include <string.h>
+#include "internal.h"
+
+static float weight(const void *w, ek_element_type type, size_t index) {
+    float value;
+    uint32_t bits;
+    uint16_t half;
+    switch (type) {
+    case EK_F32:
+        return ((const float *)w)[index];
+    case EK_BF16:
+        half = ((const uint16_t *)w)[index];
+        bits = (uint32_t)half << 16;
+        memcpy(&value, &bits, 4);
+        return value;
+    case EK_F16:
+        half = ((const uint16_t *)w)[index];
+        {
+            uint32_t magnitude = half & 0x7FFFu, sign = (uint32_t)(half & 0x8000u) << 16;
+            if (magnitude >= 0x7C00u) {
+                bits = (magnitude << 13) | 0x7F800000u;
+            } else {
+                uint32_t raw = magnitude << 13, two112 = 0x77800000u;
+                float scaled, scale;
+                memcpy(&scaled, &raw, 4);
+                memcpy(&scale, &two112, 4);
+                scaled *= scale;
+                memcpy(&bits, &scaled, 4);
+            }
+            bits |= sign;
+            memcpy(&value, &bits, 4);
+            return value;
+        }
+    }
+    return 0;
+}
+
+static void block(const ek_block *b, ek_element_type type) {
+    for (size_t p = 0; p < b->panels; p++) {
+        const size_t base = p * b->kc * EK_PANEL;
+        for (size_t j = 0; j < EK_PANEL && p * EK_PANEL + j < b->cols; j++) {
+            const size_t lane = ek_lane(type, j);
+            for (size_t m = 0; m < b->rows; m++) {
+                float *y = b->y + m * b->ldy + p * EK_PANEL + j;
+                const float *x = b->x + m * b->ldx;
+                float sum = b->load_y ? *y : 0.0f;
+                for (size_t k = 0; k < b->kc; k++) sum = fmaf(x[k], weight(b->w, type, base + k * EK_PANEL + lane), sum);
+                *y = sum;
+            }
+        }
+    }
+}
+
+static void block_f32(const ek_block *b) { block(b, EK_F32); }
+static void block_bf16(const ek_block *b) { block(b, EK_BF16); }
+static void block_f16(const ek_block *b) { block(b, EK_F16); }
+
+ek_block_fn ek_portable_block(ek_element_type type) {
+    switch (type) {
+    case EK_F32: return block_f32;
+    case EK_BF16: return block_bf16;
+    case EK_F16: return block_f16;
+    }
+    return block_f32;
+}

@@ -1,0 +1,73 @@
+#include <string.h>
+#include "internal.h"
+
+static size_t element_bytes(ek_element_type type) { return type == EK_F32 ? 4 : 2; }
+
+size_t ek_packed_bytes(ek_element_type type, size_t n, size_t k) {
+    size_t panels = (n + EK_PANEL - 1) / EK_PANEL;
+    return panels * EK_PANEL * k * element_bytes(type);
+}
+
+static float widen_half(uint16_t half) {   // exact, as Checkpoint's floatFromHalfBits
+    uint32_t magnitude = half & 0x7FFFu, sign = (uint32_t)(half & 0x8000u) << 16, bits;
+    if (magnitude >= 0x7C00u) {
+        bits = (magnitude << 13) | 0x7F800000u;
+    } else {
+        float scaled, scale;
+        uint32_t raw = magnitude << 13, two112 = 0x77800000u;
+        memcpy(&scaled, &raw, 4);
+        memcpy(&scale, &two112, 4);
+        scaled *= scale;
+        memcpy(&bits, &scaled, 4);
+    }
+    bits |= sign;
+    float value;
+    memcpy(&value, &bits, 4);
+    return value;
+}
+
+static float widen(const unsigned char *source, ek_element_type type) {
+    float value;
+    uint16_t half;
+    switch (type) {
+    case EK_F32:
+        memcpy(&value, source, 4);
+        return value;
+    case EK_BF16: {
+        memcpy(&half, source, 2);
+        uint32_t bits = (uint32_t)half << 16;
+        memcpy(&value, &bits, 4);
+        return value;
+    }
+    case EK_F16:
+        memcpy(&half, source, 2);
+        return widen_half(half);
+    }
+    return 0;
+}
+
+void ek_pack(void *packed, ek_element_type type, size_t n, size_t k, size_t row_offset, size_t rows,
+             const void *source, ek_element_type source_type, size_t source_row_bytes) {
+    const size_t panels = (n + EK_PANEL - 1) / EK_PANEL;
+    const size_t width = element_bytes(type), source_width = element_bytes(source_type);
+    unsigned char *out = packed;
+    for (size_t r = 0; r < rows; r++) {
+        const size_t row = row_offset + r, panel = row / EK_PANEL;
+        const size_t lane = ek_lane(type, row % EK_PANEL);
+        const unsigned char *in = (const unsigned char *)source + r * source_row_bytes;
+        for (size_t k0 = 0; k0 < k; k0 += EK_KBLOCK) {
+            const size_t kc = k - k0 < EK_KBLOCK ? k - k0 : EK_KBLOCK;
+            unsigned char *slice = out + (k0 * panels * EK_PANEL + panel * kc * EK_PANEL) * width;
+            for (size_t i = 0; i < kc; i++) {
+                unsigned char *to = slice + (i * EK_PANEL + lane) * width;
+                const unsigned char *from = in + (k0 + i) * source_width;
+                if (type == source_type) {
+                    memcpy(to, from, width);
+                } else {
+                    float value = widen(from, source_type);
+                    memcpy(to, &value, 4);
+                }
+            }
+        }
+    }
+}
