@@ -1,5 +1,6 @@
 // The AVX2 + FMA kernels: register tiles of MR rows × NP panels (16 columns each, two 8-float registers), each
-// accumulator one fused multiply-add per k, in k order — the chain of ckernels.h, 8 columns at a time.
+// accumulator one K block's fused multiply-add chain, in k order, then added to y — the sum of ckernels.h, 8
+// columns at a time.
 #include <string.h>
 #include "internal.h"
 
@@ -39,11 +40,8 @@ INLINE void tile(const int MR, const int NP, const ek_element_type type, const f
     }
     for (int m = 0; m < MR; m++) {
         for (int p = 0; p < NP; p++) {
-            for (int h = 0; h < 2; h++) {
-                if (!load_y) acc[m][p][h] = _mm256_setzero_ps();
-                else if (full) acc[m][p][h] = _mm256_loadu_ps(y + m * ldy + 16 * p + 8 * h);
-                else acc[m][p][h] = _mm256_load_ps(edge[m] + 16 * p + 8 * h);
-            }
+            acc[m][p][0] = _mm256_setzero_ps();
+            acc[m][p][1] = _mm256_setzero_ps();
         }
     }
     for (size_t k = 0; k < kc; k++) {
@@ -60,8 +58,10 @@ INLINE void tile(const int MR, const int NP, const ek_element_type type, const f
     for (int m = 0; m < MR; m++) {
         for (int p = 0; p < NP; p++) {
             for (int h = 0; h < 2; h++) {
-                if (full) _mm256_storeu_ps(y + m * ldy + 16 * p + 8 * h, acc[m][p][h]);
-                else _mm256_store_ps(edge[m] + 16 * p + 8 * h, acc[m][p][h]);
+                float *to = full ? y + m * ldy + 16 * p + 8 * h : edge[m] + 16 * p + 8 * h;
+                __m256 sum = acc[m][p][h];
+                if (load_y) sum = _mm256_add_ps(_mm256_loadu_ps(to), sum);
+                _mm256_storeu_ps(to, sum);
             }
         }
     }

@@ -1,4 +1,4 @@
-// The portable kernel: the reference chain of ckernels.h in plain C. fmaf is correctly rounded, so it gives the
+// The portable kernel: the reference sum of ckernels.h in plain C. fmaf is correctly rounded, so it gives the
 // bits the vector kernels give.
 #include <math.h>
 #include <string.h>
@@ -46,9 +46,9 @@ static void block(const ek_block *b, ek_element_type type) {
             for (size_t m = 0; m < b->rows; m++) {
                 float *y = b->y + m * b->ldy + p * EK_PANEL + j;
                 const float *x = b->x + m * b->ldx;
-                float sum = b->load_y ? *y : 0.0f;
+                float sum = 0.0f;
                 for (size_t k = 0; k < b->kc; k++) sum = fmaf(x[k], weight(b->w, type, base + k * EK_PANEL + lane), sum);
-                *y = sum;
+                *y = b->load_y ? *y + sum : sum;
             }
         }
     }

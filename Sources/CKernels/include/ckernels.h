@@ -2,15 +2,17 @@
 #define CKERNELS_H
 // Earshot's matrix product: y = x · Wᵀ for a static weight W [N, K] held in its stored precision (f32, bf16 or
 // f16) and float32 activations, with a result for each output element that depends on nothing but its row of x and
-// its row of W:
+// its row of W. K is cut into blocks of 256; each block's products are summed by one fused multiply-add per k, in
+// k order, from zero, and the block sums are added to y in block order:
 //
-//     y[m][n] = fma(x[m][K−1], W[n][K−1], … fma(x[m][1], W[n][1], fma(x[m][0], W[n][0], y0)) …)
+//     s_b     = fma(x[m][k_b + 255], W[n][k_b + 255], … fma(x[m][k_b], W[n][k_b], 0) …)
+//     y[m][n] = (…((y0 + s_0) + s_1) + …) + s_last        (y0 = y's value when accumulating; else y = s_0 + …)
 //
-// one fused multiply-add per k, in k order, starting from y0 = 0 (or y's current value when accumulating). Every
-// kernel — AVX2 + FMA, portable C with fmaf — evaluates exactly that chain, so a row's result does not
-// depend on how many rows the call has, where the row sits in it, how the columns are split over threads, or which
-// instruction set ran it. Widening bf16 and f16 weights is exact, so a stored-precision weight gives the same bits
-// as the same weight widened to f32 first.
+// (blocked, like every BLAS's, so the rounding error grows with 256 + K/256 rather than K). Every kernel — AVX2 +
+// FMA, portable C with fmaf — evaluates exactly that sum, so a row's result does not depend on how many rows the
+// call has, where the row sits in it, how the columns are split over threads, or which instruction set ran it.
+// Widening bf16 and f16 weights is exact, so a stored-precision weight gives the same bits as the same weight
+// widened to f32 first.
 #include <stddef.h>
 #include <stdint.h>
 
