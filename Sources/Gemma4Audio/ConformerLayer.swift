@@ -155,10 +155,7 @@ enum ConformerLayer {
         VectorOps.rmsNorm(x, rows: rows, width: h, weight: w.preNorm.base, eps: c.rmsNormEps, into: normed)
         w.start.apply(normed, rows: rows, scratch: s, into: glu)     // (R, 2H)
         // GLU: value half times sigmoid of the gate half, packed into the first H columns of each row.
-        for r in 0..<rows {
-            let row = glu + r * 2 * h
-            for i in 0..<h { row[i] = row[i] / (1 + expf(-row[h + i])) }
-        }
+        VectorOps.glu(glu, rows: rows, width: h)
         for segment in segments {
             let cache = segment.stream.layerCaches[layer]
             let context = s.convContext.base                                                // (K−1 + n, H)

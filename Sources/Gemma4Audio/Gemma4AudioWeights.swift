@@ -50,6 +50,8 @@ public struct Gemma4AudioWeights: Sendable {
 /// `subsample_conv_projection`: two 3×3 stride-2 Conv2d + channel LayerNorm + ReLU, then `input_proj_linear`.
 struct SubsampleWeights: Sendable {
     let conv0: FloatBuffer        // (C0, 1, 3, 3)       layer0.conv.weight
+    /// `conv0` tap-major, so each tap's loop over out-channels reads contiguous memory.
+    let conv0Taps: FloatBuffer    // (3, 3, C0)
     let norm0: FloatBuffer        // (C0,)               layer0.norm.weight
     let conv1: FloatBuffer        // (C1, C0, 3, 3)      layer1.conv.weight
     /// `conv1` reordered to (C1, 3, 3, C0): one row per out-channel in the order of an im2col patch of
@@ -64,6 +66,9 @@ struct SubsampleWeights: Sendable {
          precision: ComputePrecision) throws {
         let (c0, c1) = (c.subsamplingChannels[0], c.subsamplingChannels[1])
         conv0 = try binder.tensor(prefix + "layer0.conv.weight", shape: [c0, 1, 3, 3])
+        let taps = FloatBuffer(count: 9 * c0)
+        for o in 0..<c0 { for tap in 0..<9 { taps[tap * c0 + o] = conv0[o * 9 + tap] } }
+        conv0Taps = taps
         norm0 = try binder.tensor(prefix + "layer0.norm.weight", shape: [c0])
         conv1 = try binder.tensor(prefix + "layer1.conv.weight", shape: [c1, c0, 3, 3])
         let patches = FloatBuffer(count: c1 * 9 * c0)

@@ -14,7 +14,7 @@ enum SubsampleConvProjection {
                        config c: Gemma4AudioConfiguration, into out: UnsafeMutablePointer<Float>) {
         let channels = c.subsamplingChannels[0]
         let inWidth = c.melBins, outWidth = c.sscpFrequencies[0]
-        let w = weights.conv0.base                     // (C0, 1, 3, 3)
+        let w = weights.conv0Taps.base                 // (3, 3, C0)
         for f in 0..<outWidth {
             let dst = out + f * channels
             for o in 0..<channels { dst[o] = 0 }
@@ -24,7 +24,8 @@ enum SubsampleConvProjection {
                     let x = 2 * f - 1 + j
                     guard x >= 0, x < inWidth else { continue }
                     let value = row[x]
-                    for o in 0..<channels { dst[o] += w[o * 9 + i * 3 + j] * value }
+                    let tap = w + (i * 3 + j) * channels
+                    for o in 0..<channels { dst[o] += tap[o] * value }
                 }
             }
         }

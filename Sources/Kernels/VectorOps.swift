@@ -1,3 +1,4 @@
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,10 +33,18 @@ public enum VectorOps {
         for i in 0..<count { x[i] = min(max(x[i], lower), upper) }
     }
 
-    /// `x · sigmoid(x)`, in place.
+    /// `x · sigmoid(x)` = `x / (1 + e^−x)`, in place, with Earshot's `exp` (ckernels.h: vectorised, the same bits
+    /// on every instruction set).
     @inlinable
     public static func silu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { x[i] = x[i] / (1 + expf(-x[i])) }
+        ek_silu(x, count)
+    }
+
+    /// The gated linear unit over `rows` rows of `2 · width`: `row[i] = row[i] · sigmoid(row[width + i])` for
+    /// i < width, in place (the first half of each row).
+    @inlinable
+    public static func glu(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        ek_glu(x, rows, width)
     }
 
     /// `log(1 + e^x)`, computed without overflow.
@@ -50,21 +59,10 @@ public enum VectorOps {
         Float(sumOfProducts(a, b, count: count))
     }
 
-    /// `Σ a[i]·b[i]` in Double, in four interleaved partial sums: a fixed order (results are reproducible) with
-    /// four independent dependency chains for the CPU to overlap.
+    /// `Σ a[i]·b[i]` in Double: exact products in 16 interleaved partial sums, a fixed order (ckernels.h's
+    /// `ek_dot_f64`) with independent chains to overlap, vectorised, the same bits on every instruction set.
     @inlinable
     public static func sumOfProducts(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Double {
-        var (s0, s1, s2, s3) = (0.0, 0.0, 0.0, 0.0)
-        var i = 0
-        while i + 4 <= count {
-            s0 += Double(a[i]) * Double(b[i])
-            s1 += Double(a[i + 1]) * Double(b[i + 1])
-            s2 += Double(a[i + 2]) * Double(b[i + 2])
-            s3 += Double(a[i + 3]) * Double(b[i + 3])
-            i += 4
-        }
-        var sum = (s0 + s1) + (s2 + s3)
-        while i < count { sum += Double(a[i]) * Double(b[i]); i += 1 }
-        return sum
+        ek_dot_f64(a, b, count)
     }
 }

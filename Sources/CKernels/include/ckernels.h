@@ -73,6 +73,28 @@ void ek_gemm(ek_pool *pool, const float *x, size_t m, size_t ldx, const void *pa
 void ek_gemm_isa(ek_isa isa, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
                  size_t n, size_t k, float *y, size_t ldy, int accumulate);
 
+// MARK: Element-wise and reductions. Each has one defined order of operations, which the AVX2 and portable
+// versions follow exactly, so they give the same bits.
+
+/// Σ a[i]·b[i] in float64 (each product is exact in float64): 16 partial sums, term i into sum i mod 16 over the
+/// first 16⌊count/16⌋ terms; then the sums of lanes l, l+4, l+8, l+12 as (s_l + s_(l+4)) + (s_(l+8) + s_(l+12));
+/// then those four as (t0 + t1) + (t2 + t3); then the remaining terms in order.
+double ek_dot_f64(const float *a, const float *b, size_t count);
+
+/// e^x for float32, computed in float64 (range reduction, a degree-11 polynomial, 2^k) and rounded once: the
+/// correctly rounded e^x except within ~1e-14 of a tie, i.e. glibc's expf.
+float ek_exp(float x);
+
+/// x ← x / (1 + e^(−x)) (SiLU), in place.
+void ek_silu(float *x, size_t count);
+
+/// ek_dot_f64 and ek_silu on one instruction set (for tests that compare them).
+double ek_dot_f64_isa(ek_isa isa, const float *a, const float *b, size_t count);
+void ek_silu_isa(ek_isa isa, float *x, size_t count);
+
+/// Gated linear unit over `rows` rows of 2·`width`: row[i] ← row[i] / (1 + e^(−row[width + i])) for i < width.
+void ek_glu(float *x, size_t rows, size_t width);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,155 @@
+// Element-wise functions and float64 dot products (ckernels.h), an AVX2 and a portable version of each that
+// perform the same operations in the same order.
+#include <math.h>
+#include "internal.h"
+
+// MARK: Portable
+
+// e^x for float x, evaluated in float64 and rounded once: x = k·ln2 + r with k = round(x/ln2) and |r| ≤ ln2/2,
+// e^r by its Taylor polynomial to degree 11 (truncation < 1e-14 relative), times 2^k. The float64 result is within
+// ~1e-14 of e^x, so the rounded float is e^x correctly rounded except within ~1e-14 of a tie: the value glibc's
+// expf gives.
+static const double exp_low = -104.0, exp_high = 89.0;   // beyond: 0 and ∞ once rounded to float
+static const double inverse_ln2 = 1.4426950408889634, ln2_high = 0.6931471805598903, ln2_low = 5.497923018708371e-14;
+static const double taylor[12] = {
+    1.0 / 39916800, 1.0 / 3628800, 1.0 / 362880, 1.0 / 40320, 1.0 / 5040, 1.0 / 720,
+    1.0 / 120, 1.0 / 24, 1.0 / 6, 1.0 / 2, 1.0, 1.0,
+};
+
+float ek_exp(float x) {
+    if (x != x) return x;
+    const double clamped = fmin(fmax((double)x, exp_low), exp_high);
+    const double k = nearbyint(clamped * inverse_ln2);     // ties to even, as _mm256_round_pd(…, nearest)
+    const double r = fma(-k, ln2_low, fma(-k, ln2_high, clamped));
+    double p = taylor[0];
+    for (int i = 1; i < 12; i++) p = fma(p, r, taylor[i]);
+    const long long bits = ((long long)k + 1023) << 52;
+    double scale;
+    __builtin_memcpy(&scale, &bits, 8);
+    return (float)(p * scale);
+}
+
+static double dot_portable(const float *a, const float *b, size_t count) {
+    double s[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= count; i += 16)
+        for (int l = 0; l < 16; l++) s[l] += (double)a[i + l] * (double)b[i + l];
+    double t[4];
+    for (int l = 0; l < 4; l++) t[l] = (s[l] + s[l + 4]) + (s[l + 8] + s[l + 12]);
+    double sum = (t[0] + t[1]) + (t[2] + t[3]);
+    for (; i < count; i++) sum += (double)a[i] * (double)b[i];
+    return sum;
+}
+
+static void silu_portable(float *x, size_t count) {
+    for (size_t i = 0; i < count; i++) x[i] = x[i] / (1.0f + ek_exp(-x[i]));
+}
+
+static void glu_portable(float *x, size_t rows, size_t width) {
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * 2 * width;
+        for (size_t i = 0; i < width; i++) row[i] = row[i] / (1.0f + ek_exp(-row[width + i]));
+    }
+}
+
+// MARK: AVX2
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+
+static inline __attribute__((always_inline)) __m256d exp4(__m256d x) {
+    const __m256d clamped = _mm256_min_pd(_mm256_max_pd(x, _mm256_set1_pd(exp_low)), _mm256_set1_pd(exp_high));
+    const __m256d k = _mm256_round_pd(_mm256_mul_pd(clamped, _mm256_set1_pd(inverse_ln2)),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256d r = _mm256_fnmadd_pd(k, _mm256_set1_pd(ln2_high), clamped);   // −(k·c) + x: fma(−k, c, x) exactly
+    r = _mm256_fnmadd_pd(k, _mm256_set1_pd(ln2_low), r);
+    __m256d p = _mm256_set1_pd(taylor[0]);
+    for (int i = 1; i < 12; i++) p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(taylor[i]));
+    // 2^k: k + 1023 in the exponent field (k ∈ [−151, 129], so the biased exponent stays in 872…1152).
+    const __m128i k32 = _mm256_cvtpd_epi32(k);
+    const __m256i biased = _mm256_add_epi64(_mm256_cvtepi32_epi64(k32), _mm256_set1_epi64x(1023));
+    return _mm256_mul_pd(p, _mm256_castsi256_pd(_mm256_slli_epi64(biased, 52)));
+}
+
+/// e^x for 8 floats: exp4 on each half, rounded to float; NaN stays NaN.
+static inline __attribute__((always_inline)) __m256 exp8(__m256 x) {
+    const __m256d low = exp4(_mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+    const __m256d high = exp4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+    const __m256 result = _mm256_set_m128(_mm256_cvtpd_ps(high), _mm256_cvtpd_ps(low));
+    return _mm256_blendv_ps(result, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+static double dot_avx2(const float *a, const float *b, size_t count) {
+    __m256d s[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+    size_t i = 0;
+    for (; i + 16 <= count; i += 16) {
+        for (int v = 0; v < 4; v++) {
+            const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(a + i + 4 * v));
+            const __m256d y = _mm256_cvtps_pd(_mm_loadu_ps(b + i + 4 * v));
+            s[v] = _mm256_add_pd(s[v], _mm256_mul_pd(x, y));   // the product is exact: mul + add = the sum's FMA
+        }
+    }
+    const __m256d t = _mm256_add_pd(_mm256_add_pd(s[0], s[1]), _mm256_add_pd(s[2], s[3]));
+    double lanes[4];
+    _mm256_storeu_pd(lanes, t);
+    double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    for (; i < count; i++) sum += (double)a[i] * (double)b[i];
+    return sum;
+}
+
+static void silu_avx2(float *x, size_t count) {
+    size_t i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    for (; i + 8 <= count; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(x + i, _mm256_div_ps(v, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, v)))));
+    }
+    silu_portable(x + i, count - i);
+}
+
+static void glu_avx2(float *x, size_t rows, size_t width) {
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * 2 * width;
+        size_t i = 0;
+        for (; i + 8 <= width; i += 8) {
+            const __m256 gate = _mm256_loadu_ps(row + width + i);
+            _mm256_storeu_ps(row + i, _mm256_div_ps(_mm256_loadu_ps(row + i),
+                                                    _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, gate)))));
+        }
+        for (; i < width; i++) row[i] = row[i] / (1.0f + ek_exp(-row[width + i]));
+    }
+}
+
+#pragma clang attribute pop
+#endif
+
+// MARK: Dispatch
+
+double ek_dot_f64_isa(ek_isa isa, const float *a, const float *b, size_t count) {
+#if defined(__x86_64__)
+    if (isa == EK_ISA_AVX2 && ek_detected_isa() == EK_ISA_AVX2) return dot_avx2(a, b, count);
+#endif
+    return dot_portable(a, b, count);
+}
+
+double ek_dot_f64(const float *a, const float *b, size_t count) {
+    return ek_dot_f64_isa(ek_active_isa(), a, b, count);
+}
+
+void ek_silu_isa(ek_isa isa, float *x, size_t count) {
+#if defined(__x86_64__)
+    if (isa == EK_ISA_AVX2 && ek_detected_isa() == EK_ISA_AVX2) { silu_avx2(x, count); return; }
+#endif
+    silu_portable(x, count);
+}
+
+void ek_silu(float *x, size_t count) { ek_silu_isa(ek_active_isa(), x, count); }
+
+void ek_glu(float *x, size_t rows, size_t width) {
+#if defined(__x86_64__)
+    if (ek_active_isa() == EK_ISA_AVX2) { glu_avx2(x, rows, width); return; }
+#endif
+    glu_portable(x, rows, width);
+}

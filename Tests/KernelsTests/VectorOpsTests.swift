@@ -1,0 +1,54 @@
+import CKernels
+import Foundation
+import Kernels
+import Testing
+
+/// The element-wise kernels and the float64 dot product: the same bits on every instruction set, and accurate.
+@Suite struct VectorOpsTests {
+    @Test("exp is float64-evaluated e^x rounded once: within 1 ulp of Foundation's exp everywhere it is finite")
+    func expIsAccurate() {
+        var worst: Float = 0
+        var x: Float = -110
+        while x < 95 {
+            let e = ek_exp(x)
+            let exact = Float(Foundation.exp(Double(x)))
+            if exact.isFinite && exact > 0 {
+                worst = max(worst, abs(e - exact) / exact.ulp)
+            } else {
+                #expect(e == exact, "e^\(x)")
+            }
+            x += 0.000_731
+        }
+        print("[vector] exp: worst |Δ| = \(worst) ulp against Foundation's float64 exp rounded")
+        #expect(worst <= 1)
+        #expect(ek_exp(.nan).isNaN)
+        #expect(ek_exp(-.infinity) == 0 && ek_exp(.infinity) == .infinity && ek_exp(0) == 1)
+    }
+
+    @Test("SiLU and the float64 dot product give the same bits on AVX2 and the portable code")
+    func sameBitsOnEveryInstructionSet() {
+        var state: UInt64 = 1
+        let values: [Float] = (0..<4099).map { i in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return (Float(state >> 40) / Float(1 << 24) - 0.5) * Float(1 << (i % 9))
+        } + [.nan, .infinity, -.infinity, 0, -0.0, 100, -100, 88.7, -87.4]
+        var vector = values, portable = values
+        ek_silu_isa(EK_ISA_AVX2, &vector, vector.count)
+        ek_silu_isa(EK_ISA_PORTABLE, &portable, portable.count)
+        #expect(zip(vector, portable).allSatisfy { $0.bitPattern == $1.bitPattern })
+        let finite = Array(values.prefix(4099)), other = Array(finite.reversed())
+        for count in [0, 1, 15, 16, 17, 128, 1152, 4099] {
+            #expect(ek_dot_f64_isa(EK_ISA_AVX2, finite, other, count)
+                    == ek_dot_f64_isa(EK_ISA_PORTABLE, finite, other, count))
+        }
+        print("[vector] on this CPU the AVX2 versions \(ek_detected_isa() == EK_ISA_AVX2 ? "ran" : "fell back to portable")")
+    }
+
+    @Test("SiLU is x / (1 + e^−x) with that exp")
+    func siluFormula() {
+        var x: [Float] = [-30, -3, -0.5, 0, 0.25, 2, 9, 40]
+        let expected = x.map { $0 / (1 + ek_exp(-$0)) }
+        x.withUnsafeMutableBufferPointer { VectorOps.silu($0.baseAddress!, count: $0.count) }
+        #expect(x == expected)
+    }
+}
