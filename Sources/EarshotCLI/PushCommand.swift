@@ -3,12 +3,12 @@ import AudioCore
 import EarshotClient
 import Foundation
 
-/// `earshot push`: encode a WAV file through a running earshotd; the same output as `earshot encode --threads 1`
-/// (the daemon runs one GEMM thread per compute thread, and thread counts change GEMM rounding).
+/// `earshot push`: encode a WAV file through a running earshotd; in f32 the same bits as `earshot encode` (products
+/// compute each row alone, so thread counts and batching do not change the result).
 public struct PushCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "push",
-        abstract: "Encode a WAV file through a running earshotd (same .npy as earshot encode --threads 1).",
+        abstract: "Encode a WAV file through a running earshotd (in f32, the same .npy as earshot encode).",
         discussion: """
             Sends the file's samples as they are (any rate and channel count); the daemon downmixes, resamples to \
             16 kHz with libsamplerate's best sinc and encodes, exactly as `earshot encode` does offline.

@@ -77,6 +77,10 @@ public final class Gemma4AudioModel: Sendable {
     /// Parameters, clamp bounds excluded.
     public var parameterCount: Int { weights.parameterCount }
 
+    /// Bytes held by the projection matrices, the bulk of the weights: in f32 precision they keep the checkpoint's
+    /// element type (2 bytes per weight for bf16 and f16 checkpoints).
+    public var projectionByteCount: Int { weights.projectionByteCount }
+
     // MARK: Encoding
 
     /// One encoder pass: the next ready block of every stream in `streams` (streams without one are skipped),

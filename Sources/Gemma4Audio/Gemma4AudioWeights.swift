@@ -40,6 +40,23 @@ public struct Gemma4AudioWeights: Sendable {
         try binder.requireAllUsed(prefixes: Self.prefixes)
     }
 
+    /// Bytes the projection matrices hold as packed for multiplying (the bulk of the weights): 2 per parameter for a
+    /// bf16 or f16 checkpoint in f32 precision, 4 for f32.
+    var projectionByteCount: Int {
+        let edges = sscp.inputProjection.byteCount + outputProjection.byteCount + embeddingProjection.byteCount
+        return layers.reduce(edges) { total, layer in
+            let qkv = switch layer.attention.qkv {
+            case .fused(let projection, _, _, _): projection.byteCount
+            case .separate(let q, let k, let v):
+                q.projection.byteCount + k.projection.byteCount + v.projection.byteCount
+            }
+            return total + qkv + layer.attention.post.projection.byteCount
+                + layer.feedForward1.up.projection.byteCount + layer.feedForward1.down.projection.byteCount
+                + layer.feedForward2.up.projection.byteCount + layer.feedForward2.down.projection.byteCount
+                + layer.lightConv.start.projection.byteCount + layer.lightConv.end.projection.byteCount
+        }
+    }
+
     /// Parameters, clamp bounds excluded.
     public var parameterCount: Int {
         sscp.parameterCount + layers.reduce(0) { $0 + $1.parameterCount } + outputProjection.parameterCount

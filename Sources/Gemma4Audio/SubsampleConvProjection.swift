@@ -34,7 +34,7 @@ enum SubsampleConvProjection {
 
     /// Layer 1: `out (F1, C1)` from three layer-0 rows `(F0, C0)` each; nil rows are zero. The im2col patches
     /// `(F1, 9·C0)` times the reordered weights `(C1, 9·C0)`: in `.f32` precision each output is a 1152-term dot
-    /// product accumulated in Double (a float32 GEMM's rounding here grows to ~1e-4 after 12 layers), in `.bf16`
+    /// product accumulated in Double (a float32 product's rounding here grows to ~1e-4 after 12 layers), in `.bf16`
     /// one float32 product per token.
     static func layer1(_ weights: SubsampleWeights, rows: (UnsafePointer<Float>?, UnsafePointer<Float>?,
                                                            UnsafePointer<Float>?),

@@ -65,8 +65,9 @@ struct DaemonIntegrationTests {
         #expect(a.map(\.firstSample) == (0..<offline.count).map { $0 * 640 })
         let worstA = worstDifference(a.flatMap(\.values), offline.embeddings)
         let worstB = worstDifference(b.flatMap(\.values), offline.encoder)
-        #expect(worstA <= 1e-5, "subscriber A (embeddings): worst |daemon − offline| = \(worstA)")
-        #expect(worstB <= 1e-5, "subscriber B (encoder): worst |daemon − offline| = \(worstB)")
+        // Bit for bit: the daemon's product threads (online CPUs) against the offline encoder's one thread.
+        #expect(worstA == 0, "subscriber A (embeddings): worst |daemon − offline| = \(worstA)")
+        #expect(worstB == 0, "subscriber B (encoder): worst |daemon − offline| = \(worstB)")
         #expect(b.allSatisfy { $0.values.count == p })
         // f16 on the wire: within half-precision rounding.
         #expect(c.count == offline.count)
@@ -77,12 +78,14 @@ struct DaemonIntegrationTests {
             }
         }
         #expect(a.last?.flags.contains(.final) == true)
-        // The pusher: same output as `earshot encode` of the same file.
-        let encoded = try Encoding.run(modelPath: Paths.model(), inputPath: Paths.wav("stereo44k"),
-                                       stage: .embeddings, streaming: nil)
-        #expect(pushed.shape == encoded.shape)
-        let worstPush = worstDifference(pushed.values, encoded.values)
-        #expect(worstPush <= 1e-5, "pusher: worst |daemon − earshot encode| = \(worstPush)")
+        // The pusher: the same bits as `earshot encode` of the same file, at 1 and 3 product threads.
+        for threads in [1, 3] {
+            let encoded = try Encoding.run(modelPath: Paths.model(), inputPath: Paths.wav("stereo44k"),
+                                           stage: .embeddings, streaming: nil, threads: threads)
+            #expect(pushed.shape == encoded.shape)
+            let worstPush = worstDifference(pushed.values, encoded.values)
+            #expect(worstPush == 0, "pusher: worst |daemon − earshot encode --threads \(threads)| = \(worstPush)")
+        }
         #expect(daemon.terminate()?.code == 0)
     }
 

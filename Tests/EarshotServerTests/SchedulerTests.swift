@@ -12,10 +12,11 @@ import WireProtocol
 @Suite(.serialized) struct SchedulerTests {
     let model = Fixtures.tiny
 
-    func scheduler(threads: Int = 1, block: Int = 12, configure: (inout SchedulerConfiguration) -> Void = { _ in })
-        -> Scheduler {
+    func scheduler(threads: Int = 1, block: Int = 12, productThreads: Int = 1,
+                   configure: (inout SchedulerConfiguration) -> Void = { _ in }) -> Scheduler {
         var c = SchedulerConfiguration()
         c.computeThreads = threads
+        c.productThreads = productThreads
         c.blockTokens = block
         configure(&c)
         return Scheduler(model: model, configuration: c)
@@ -31,10 +32,10 @@ import WireProtocol
         }
     }
 
-    @Test(arguments: [(1, 12, 320), (2, 12, 997), (1, 1, 640), (2, 5, 16000)])
-    func batchedStreamsEqualOffline(threads: Int, block: Int, chunk: Int) async throws {
+    @Test(arguments: [(1, 12, 320, 1), (2, 12, 997, 1), (1, 1, 640, 2), (2, 5, 16000, 2), (1, 12, 333, 3)])
+    func batchedStreamsEqualOffline(threads: Int, block: Int, chunk: Int, productThreads: Int) async throws {
         let cases = ["speech", "odd-length", "silence", "short"]
-        let s = scheduler(threads: threads, block: block)
+        let s = scheduler(threads: threads, block: block, productThreads: productThreads)
         s.start()
         defer { s.stop() }
         var sinks: [RecordingSink] = []
@@ -64,7 +65,7 @@ import WireProtocol
             #expect(got.map(\.info.index) == (0..<UInt64(offline.count)).map { $0 })
             #expect(got.map(\.info.firstSample) == (0..<Int64(offline.count)).map { $0 * 640 })
             let worst = worstDifference(got.flatMap(\.embedding), offline.embeddings)
-            #expect(worst <= 1e-5, "\(name): worst |streamed − offline| = \(worst)")
+            #expect(worst == 0, "\(name): worst |streamed − offline| = \(worst)")   // bit for bit
             #expect(got.last?.info.flags.contains(.final) == true)
             #expect(got.dropLast().allSatisfy { !$0.info.flags.contains(.final) })
         }

@@ -51,10 +51,10 @@ struct SeededGenerator: RandomNumberGenerator {
 }
 
 /// Feeds `samples` to a fresh stream in the given chunk sizes (cycled), encoding whenever a block is ready.
-func encodeInChunks(_ model: Gemma4AudioModel, _ samples: [Float], chunks: [Int], blockTokens: Int)
-    -> EncodedTokens {
+func encodeInChunks(_ model: Gemma4AudioModel, _ samples: [Float], chunks: [Int], blockTokens: Int,
+                    threads: Int = 1) -> EncodedTokens {
     let stream = EncoderStream(model: model, blockTokens: blockTokens)
-    let scratch = EncoderScratch(model: model, capacity: blockTokens)
+    let scratch = EncoderScratch(model: model, capacity: blockTokens, threads: threads)
     var result = EncodedTokens(firstToken: 0, encoderWidth: model.configuration.outputProjectionSize,
                                embeddingWidth: model.configuration.textHiddenSize)
     samples.withUnsafeBufferPointer { all in

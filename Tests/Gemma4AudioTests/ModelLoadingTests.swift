@@ -149,3 +149,32 @@ struct ProjectionFusionTests {
         #expect(maxAbsDifference(tight.encode(audio).embeddings, wide.encode(audio).embeddings) > 1e-3)
     }
 }
+
+/// Weights stay in the precision the checkpoint stores them in.
+@Suite struct StoredPrecisionTests {
+    @Test("a bf16 checkpoint's projections hold 2 bytes per weight, an f32 one's 4, with the same results as widened")
+    func bf16CheckpointStaysBF16() throws {
+        let bf16 = try Fixtures.model("tiny-bf16"), f32 = try Fixtures.model("tiny-f32")
+        print("[weights] projections: tiny-bf16 \(bf16.projectionByteCount) B, tiny-f32 \(f32.projectionByteCount) B")
+        #expect(bf16.projectionByteCount * 2 == f32.projectionByteCount)
+        // The same bf16 values widened to f32 at load, as before weights were held as stored: equal bits.
+        let checkpoint = try HFCheckpointDirectory(path: Fixtures.modelPath("tiny-bf16"),
+                                                   prefixes: Gemma4AudioWeights.prefixes)
+        let widened = try Gemma4AudioModel(configuration: bf16.configuration, tensors: WidenedSource(checkpoint),
+                                           sourceDescription: "tiny-bf16 widened")
+        #expect(widened.projectionByteCount == f32.projectionByteCount)
+        let audio = try Fixtures.audio("odd-length")
+        #expect(bf16.encode(audio).embeddings == widened.encode(audio).embeddings)
+    }
+}
+
+/// A source that hides its stored bytes, so every tensor is read widened to float32.
+final class WidenedSource: TensorSource {
+    let base: any TensorSource
+    init(_ base: any TensorSource) { self.base = base }
+    var tensorNames: [String] { base.tensorNames }
+    func info(_ name: String) -> TensorInfo? { base.info(name) }
+    func read(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
+        try base.read(name, into: destination)
+    }
+}
