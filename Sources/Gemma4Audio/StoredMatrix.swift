@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Kernels
 
 /// A `(rows, columns)` row-major weight matrix in the element type the checkpoint stores it in, read where it lies
@@ -8,21 +11,42 @@ struct StoredMatrix {
     let element: WeightElement
     let bytes: UnsafeRawPointer
     let owner: AnyObject
+    /// Whether `bytes` lie in a read-only file mapping (a checkpoint), whose pages can be dropped once read.
+    let isFileMapped: Bool
 
-    init(rows: Int, columns: Int, element: WeightElement, bytes: UnsafeRawPointer, owner: AnyObject) {
+    /// A matrix inside a checkpoint's read-only file mapping, kept alive by `source`.
+    init(rows: Int, columns: Int, element: WeightElement, mappedBytes bytes: UnsafeRawPointer, source: AnyObject) {
         self.rows = rows
         self.columns = columns
         self.element = element
         self.bytes = bytes
-        self.owner = owner
+        self.owner = source
+        isFileMapped = true
     }
 
     init(_ floats: FloatBuffer, rows: Int, columns: Int) {
         precondition(floats.count == rows * columns)
-        self.init(rows: rows, columns: columns, element: .f32, bytes: UnsafeRawPointer(floats.base), owner: floats)
+        self.rows = rows
+        self.columns = columns
+        element = .f32
+        bytes = UnsafeRawPointer(floats.base)
+        owner = floats
+        isFileMapped = false
     }
 
     var rowBytes: Int { columns * element.byteWidth }
+
+    /// Drops the file pages that hold only this matrix from memory once it has been packed: they are the
+    /// checkpoint's own bytes (re-read from the file if ever touched again), and keeping them would count a
+    /// second copy of the weights in the process's RSS while the model loads.
+    func releaseFilePages() {
+        guard isFileMapped else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: bytes) + page - 1) / page * page
+        let end = (Int(bitPattern: bytes) + rows * rowBytes) / page * page
+        guard end > start, let address = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        madvise(address, end - start, Int32(MADV_DONTNEED))
+    }
 
     /// The matrix widened to float32 (exact for every element type).
     func floats() -> FloatBuffer {
@@ -59,6 +83,7 @@ struct StoredMatrix {
         var row = 0
         for part in parts {
             packed.pack(rows: row..<row + part.rows, from: part.bytes, element: part.element, rowBytes: part.rowBytes)
+            part.releaseFilePages()
             row += part.rows
         }
         return packed

@@ -52,7 +52,7 @@ struct WeightBinder {
             case .bf16: .bf16
             case .f16: .f16
             }
-            return StoredMatrix(rows: rows, columns: columns, element: element, bytes: base, owner: source)
+            return StoredMatrix(rows: rows, columns: columns, element: element, mappedBytes: base, source: source)
         }
         let floats = try tensor(name, shape: [rows, columns])
         return StoredMatrix(floats, rows: rows, columns: columns)
