@@ -29,9 +29,12 @@ INLINE void load_weights(ek_element_type type, const void *w, size_t index, __m2
     }
 }
 
-/// y[0 ..< MR, 0 ..< cols] (+)= x[0 ..< MR, 0 ..< kc] · the NP panels' weights; cols ≤ 16 · NP.
+/// y[0 ..< MR, 0 ..< cols] (+)= x[0 ..< MR, 0 ..< kc] · the NP panels' weights; cols ≤ 16 · NP. `next`, when not
+/// NULL, is the next panel's slice, fetched into cache line by line as this tile runs, so that its first tile
+/// finds it there instead of waiting on memory.
 INLINE void tile(const int MR, const int NP, const ek_element_type type, const float *x, size_t ldx,
-                 const void *w, size_t panel_stride, size_t kc, float *y, size_t ldy, int load_y, size_t cols) {
+                 const void *w, size_t panel_stride, size_t kc, float *y, size_t ldy, int load_y, size_t cols,
+                 const void *next) {
     __m256 acc[6][4][2];
     const int full = cols == (size_t)(16 * NP);
     float edge[6][64] __attribute__((aligned(32)));
@@ -44,7 +47,9 @@ INLINE void tile(const int MR, const int NP, const ek_element_type type, const f
             acc[m][p][1] = _mm256_setzero_ps();
         }
     }
+    const size_t step = EK_PANEL * (type == EK_F32 ? 4 : 2);   // bytes of one k of one panel
     for (size_t k = 0; k < kc; k++) {
+        if (next) _mm_prefetch((const char *)next + k * step, _MM_HINT_T0);
         __m256 lo[4], hi[4];
         for (int p = 0; p < NP; p++) load_weights(type, w, p * panel_stride + k * EK_PANEL, &lo[p], &hi[p]);
         for (int m = 0; m < MR; m++) {
@@ -78,27 +83,32 @@ INLINE void block(const ek_block *b, const ek_element_type type) {
     size_t p = 0;
 #define COLS(panel, np) (b->cols - 16 * (panel) < 16 * (size_t)(np) ? b->cols - 16 * (panel) : 16 * (size_t)(np))
 #define W(panel) ((const void *)((const unsigned char *)b->w + (panel) * stride * element))
+    // One or two rows stream the weights once, which the hardware prefetcher follows on its own.
     if (b->rows == 1) {
         for (; p + 4 <= b->panels; p += 4)
-            tile(1, 4, type, b->x, b->ldx, W(p), stride, b->kc, b->y + 16 * p, b->ldy, b->load_y, COLS(p, 4));
+            tile(1, 4, type, b->x, b->ldx, W(p), stride, b->kc, b->y + 16 * p, b->ldy, b->load_y, COLS(p, 4), 0);
     } else if (b->rows == 2) {
         for (; p + 2 <= b->panels; p += 2)
-            tile(2, 2, type, b->x, b->ldx, W(p), stride, b->kc, b->y + 16 * p, b->ldy, b->load_y, COLS(p, 2));
+            tile(2, 2, type, b->x, b->ldx, W(p), stride, b->kc, b->y + 16 * p, b->ldy, b->load_y, COLS(p, 2), 0);
     }
     for (; p < b->panels; p++) {
         const size_t cols = COLS(p, 1);
+        // The panel's last tile reads its slice from cache (the first one brought it in) while it fetches the
+        // next panel's.
+        const void *next = p + 1 < b->panels && b->rows > 6 ? W(p + 1) : 0;
+        const size_t last = (b->rows - 1) / 6 * 6;
         size_t m = 0;
         for (; m + 6 <= b->rows; m += 6)
             tile(6, 1, type, b->x + m * b->ldx, b->ldx, W(p), stride, b->kc, b->y + m * b->ldy + 16 * p, b->ldy,
-                 b->load_y, cols);
+                 b->load_y, cols, m == last ? next : 0);
         const float *x = b->x + m * b->ldx;
         float *y = b->y + m * b->ldy + 16 * p;
         switch (b->rows - m) {
-        case 1: tile(1, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols); break;
-        case 2: tile(2, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols); break;
-        case 3: tile(3, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols); break;
-        case 4: tile(4, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols); break;
-        case 5: tile(5, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols); break;
+        case 1: tile(1, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next); break;
+        case 2: tile(2, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next); break;
+        case 3: tile(3, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next); break;
+        case 4: tile(4, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next); break;
+        case 5: tile(5, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next); break;
         default: break;
         }
     }
