@@ -167,14 +167,21 @@ public enum Benchmark {
         return percentile(times, 0.99)
     }
 
-    /// The CPU's model name from /proc/cpuinfo.
+    /// The CPU as /proc/cpuinfo names it, with its family and model (a hypervisor may hide the full name) and the
+    /// vector extensions that matter here.
     static func cpuName() -> String {
         guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
-        for line in info.split(separator: "\n") where line.hasPrefix("model name") {
-            return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) }
-                ?? "unknown"
+        var fields: [String: String] = [:]
+        for line in info.split(separator: "\n") {
+            if line.isEmpty { break }   // the first processor is enough
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            fields[parts[0].trimmingCharacters(in: .whitespaces)] = parts[1].trimmingCharacters(in: .whitespaces)
         }
-        return "unknown"
+        let flags = Set((fields["flags"] ?? "").split(separator: " ").map(String.init))
+        let extensions = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"].filter(flags.contains)
+        return "\(fields["model name"] ?? "unknown") (family \(fields["cpu family"] ?? "?"), model "
+            + "\(fields["model"] ?? "?"); \(extensions.joined(separator: " ")))"
     }
 
     /// What multiplies in each precision here.
