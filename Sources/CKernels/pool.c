@@ -127,6 +127,10 @@ void ek_pool_destroy(ek_pool *pool) {
 
 int ek_pool_threads(const ek_pool *pool) { return pool ? pool->threads : 1; }
 
+void ek_parallel(ek_pool *pool, void (*fn)(void *, int, int), void *context) {
+    ek_pool_run(pool, ek_pool_threads(pool), fn, context);
+}
+
 void ek_pool_run(ek_pool *pool, int count, void (*fn)(void *, int, int), void *context) {
     if (!pool || count <= 1 || pool->threads <= 1) {
         fn(context, 0, 1);

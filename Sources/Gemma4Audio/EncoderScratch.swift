@@ -23,7 +23,7 @@ public final class EncoderScratch {
     let keyContext: FloatBuffer      // (window − 1 + R, H)   cached keys, then this pass's
     let valueContext: FloatBuffer    // (window − 1 + R, H)
     let convContext: FloatBuffer     // (K − 1 + R, H)        cached GLU rows, then this pass's
-    let logits: FloatBuffer          // (window,)
+    let logits: FloatBuffer          // (R, window)   a query row's attention logits
     let encoded: FloatBuffer         // (R, P)      output_proj result
     let embedderInput: FloatBuffer   // (R, P)      scale-free RMSNorm of it
     let embedded: FloatBuffer        // (R, D)
@@ -58,7 +58,7 @@ public final class EncoderScratch {
         keyContext = FloatBuffer(count: (c.attentionWindow - 1 + r) * h)
         valueContext = FloatBuffer(count: (c.attentionWindow - 1 + r) * h)
         convContext = FloatBuffer(count: (c.convKernelSize - 1 + r) * h)
-        logits = FloatBuffer(count: c.attentionWindow)
+        logits = FloatBuffer(count: r * c.attentionWindow)
         encoded = FloatBuffer(count: r * c.outputProjectionSize)
         embedderInput = FloatBuffer(count: r * c.outputProjectionSize)
         embedded = FloatBuffer(count: r * c.textHiddenSize)

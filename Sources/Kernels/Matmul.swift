@@ -68,6 +68,35 @@ public final class MatmulThreads {
     }
 
     deinit { if let pool { ek_pool_destroy(pool) } }
+
+    /// Splits `0 ..< count` into one contiguous range per thread, none shorter than `grain` (so fewer threads take
+    /// part in small counts), runs `body` on each — the first range on the caller — and returns when all have
+    /// run. `body` must only write what its own range owns.
+    public func forEachRange(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+        let parts = min(self.count, count / max(1, grain))
+        guard parts > 1, let pool else {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            var job = RangeJob(count: count, parts: parts, body: body)
+            withUnsafeMutablePointer(to: &job) { pointer in
+                ek_parallel(pool, { context, part, _ in
+                    let job = context!.assumingMemoryBound(to: RangeJob.self).pointee
+                    let part = Int(part)
+                    guard part < job.parts else { return }
+                    job.body(job.count * part / job.parts ..< job.count * (part + 1) / job.parts)
+                }, pointer)
+            }
+        }
+    }
+}
+
+/// One `forEachRange` call, handed to the pool's threads by address.
+private struct RangeJob {
+    let count: Int
+    let parts: Int
+    let body: (Range<Int>) -> Void
 }
 
 /// Matrix products on Earshot's own kernels (ckernels.h): `y = x · Wᵀ` with one fused multiply-add per k, in k

@@ -64,6 +64,10 @@ ek_pool *ek_pool_create(int threads);
 void ek_pool_destroy(ek_pool *pool);
 int ek_pool_threads(const ek_pool *pool);
 
+/// Runs fn(context, part, parts) for every part in 0 ..< parts, part 0 on the caller and the others on the pool's
+/// workers (parts = the pool's thread count, or 1 when `pool` is NULL); returns when all have finished.
+void ek_parallel(ek_pool *pool, void (*fn)(void *context, int part, int parts), void *context);
+
 /// y [m, n] (row stride ldy) = x [m, k] (row stride ldx) · Wᵀ, or y += … when `accumulate` is non-zero. `pool` may
 /// be NULL (the caller computes everything). The result is the same whatever `pool`'s thread count.
 void ek_gemm(ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
