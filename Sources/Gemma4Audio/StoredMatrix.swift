@@ -34,6 +34,22 @@ struct StoredMatrix {
         isFileMapped = false
     }
 
+    /// The bf16 bit patterns of `floats`, whose values must all be exactly bf16 (random weights are rounded so).
+    init(bfloat16Of floats: FloatBuffer, rows: Int, columns: Int) {
+        precondition(floats.count == rows * columns)
+        let copy = HalfWords(count: floats.count)
+        for i in 0..<floats.count {
+            precondition(floats[i].bitPattern & 0xFFFF == 0, "not a bf16 value")
+            copy.base[i] = UInt16(truncatingIfNeeded: floats[i].bitPattern >> 16)
+        }
+        self.rows = rows
+        self.columns = columns
+        element = .bf16
+        bytes = UnsafeRawPointer(copy.base)
+        owner = copy
+        isFileMapped = false
+    }
+
     var rowBytes: Int { columns * element.byteWidth }
 
     /// Drops the file pages that hold only this matrix from memory once it has been packed: they are the
@@ -88,4 +104,11 @@ struct StoredMatrix {
         }
         return packed
     }
+}
+
+/// 16-bit words with one owner, freed in `deinit`.
+private final class HalfWords {
+    let base: UnsafeMutablePointer<UInt16>
+    init(count: Int) { base = .allocate(capacity: max(count, 1)) }
+    deinit { base.deallocate() }
 }

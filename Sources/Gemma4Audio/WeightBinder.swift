@@ -55,6 +55,8 @@ struct WeightBinder {
             return StoredMatrix(rows: rows, columns: columns, element: element, mappedBytes: base, source: source)
         }
         let floats = try tensor(name, shape: [rows, columns])
+        // Random weights are bf16 values (as released checkpoints are): held as bf16, they cost what real ones do.
+        if source == nil { return StoredMatrix(bfloat16Of: floats, rows: rows, columns: columns) }
         return StoredMatrix(floats, rows: rows, columns: columns)
     }
 
