@@ -16,6 +16,34 @@ static inline size_t ek_lane(ek_element_type type, size_t j) {
     return j < 8 ? 2 * j : 2 * (j - 8) + 1;
 }
 
+/// The float32 equal to a binary16 (exact, subnormals, infinities and NaN payloads included; the same method as
+/// Checkpoint's floatFromHalfBits: line the fields up, rescale by 2^112, or set the all-ones exponent).
+static inline float ek_from_f16(uint16_t half) {
+    uint32_t magnitude = half & 0x7FFFu, sign = (uint32_t)(half & 0x8000u) << 16, bits;
+    if (magnitude >= 0x7C00u) {
+        bits = (magnitude << 13) | 0x7F800000u;
+    } else {
+        uint32_t raw = magnitude << 13, two112 = 0x77800000u;
+        float scaled, scale;
+        __builtin_memcpy(&scaled, &raw, 4);
+        __builtin_memcpy(&scale, &two112, 4);
+        scaled *= scale;
+        __builtin_memcpy(&bits, &scaled, 4);
+    }
+    bits |= sign;
+    float value;
+    __builtin_memcpy(&value, &bits, 4);
+    return value;
+}
+
+/// The float32 equal to a bfloat16: its high half.
+static inline float ek_from_bf16(uint16_t half) {
+    uint32_t bits = (uint32_t)half << 16;
+    float value;
+    __builtin_memcpy(&value, &bits, 4);
+    return value;
+}
+
 /// One K block of a product over a range of panels, for one thread.
 typedef struct {
     const float *x;      // x at column 256b: rows of `ldx` floats

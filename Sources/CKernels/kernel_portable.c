@@ -5,35 +5,10 @@
 #include "internal.h"
 
 static float weight(const void *w, ek_element_type type, size_t index) {
-    float value;
-    uint32_t bits;
-    uint16_t half;
     switch (type) {
-    case EK_F32:
-        return ((const float *)w)[index];
-    case EK_BF16:
-        half = ((const uint16_t *)w)[index];
-        bits = (uint32_t)half << 16;
-        memcpy(&value, &bits, 4);
-        return value;
-    case EK_F16:
-        half = ((const uint16_t *)w)[index];
-        {
-            uint32_t magnitude = half & 0x7FFFu, sign = (uint32_t)(half & 0x8000u) << 16;
-            if (magnitude >= 0x7C00u) {
-                bits = (magnitude << 13) | 0x7F800000u;
-            } else {
-                uint32_t raw = magnitude << 13, two112 = 0x77800000u;
-                float scaled, scale;
-                memcpy(&scaled, &raw, 4);
-                memcpy(&scale, &two112, 4);
-                scaled *= scale;
-                memcpy(&bits, &scaled, 4);
-            }
-            bits |= sign;
-            memcpy(&value, &bits, 4);
-            return value;
-        }
+    case EK_F32: return ((const float *)w)[index];
+    case EK_BF16: return ek_from_bf16(((const uint16_t *)w)[index]);
+    case EK_F16: return ek_from_f16(((const uint16_t *)w)[index]);
     }
     return 0;
 }

@@ -8,42 +8,15 @@ size_t ek_packed_bytes(ek_element_type type, size_t n, size_t k) {
     return panels * EK_PANEL * k * element_bytes(type);
 }
 
-static float widen_half(uint16_t half) {   // exact, as Checkpoint's floatFromHalfBits
-    uint32_t magnitude = half & 0x7FFFu, sign = (uint32_t)(half & 0x8000u) << 16, bits;
-    if (magnitude >= 0x7C00u) {
-        bits = (magnitude << 13) | 0x7F800000u;
-    } else {
-        float scaled, scale;
-        uint32_t raw = magnitude << 13, two112 = 0x77800000u;
-        memcpy(&scaled, &raw, 4);
-        memcpy(&scale, &two112, 4);
-        scaled *= scale;
-        memcpy(&bits, &scaled, 4);
-    }
-    bits |= sign;
-    float value;
-    memcpy(&value, &bits, 4);
-    return value;
-}
-
 static float widen(const unsigned char *source, ek_element_type type) {
     float value;
     uint16_t half;
-    switch (type) {
-    case EK_F32:
+    if (type == EK_F32) {
         memcpy(&value, source, 4);
         return value;
-    case EK_BF16: {
-        memcpy(&half, source, 2);
-        uint32_t bits = (uint32_t)half << 16;
-        memcpy(&value, &bits, 4);
-        return value;
     }
-    case EK_F16:
-        memcpy(&half, source, 2);
-        return widen_half(half);
-    }
-    return 0;
+    memcpy(&half, source, 2);
+    return type == EK_BF16 ? ek_from_bf16(half) : ek_from_f16(half);
 }
 
 void ek_pack(void *packed, ek_element_type type, size_t n, size_t k, size_t row_offset, size_t rows,
