@@ -1,16 +1,16 @@
 import Kernels
 
-/// One window's result: its probability and the event it caused.
+/// One window's result: its probability and the event it caused, on the stream's timeline.
 public struct VADWindow: Sendable, Equatable {
-    /// The window's index k: it covers samples `[512k, 512k + 512)` of the stream.
+    /// The window's index k within its stream: it covers samples `[origin + 512k, origin + 512k + 512)`.
     public let index: Int
+    /// The window's first sample on the timeline: `origin + 512k`.
+    public let startSample: Int
     /// The speech probability, in [0, 1].
     public let probability: Float
-    /// The start or end of speech the tracker reported on this window, if any.
+    /// The start or end of speech the tracker reported on this window, if any, on the timeline.
     public let event: SpeechEvent?
 
-    /// The window's first sample.
-    public var startSample: Int { index * SileroVADGeometry.windowSamples }
     /// One past the window's last sample.
     public var endSample: Int { startSample + SileroVADGeometry.windowSamples }
 }
@@ -20,6 +20,10 @@ public struct VADWindow: Sendable, Equatable {
 /// size — the same the encoder takes — it computes each window as soon as its 512th sample arrives; the results do
 /// not depend on how the samples were cut (bit for bit). Constant size; nothing allocated per window.
 ///
+/// Positions are on a timeline where the stream's first sample sits at `origin` (0 by default): a pipeline that
+/// restarts its streams (a new segment after a gap in live audio) gives each new stream the segment's start. The
+/// events themselves are `VADIterator`'s, computed on the stream's own samples and shifted by `origin`.
+///
 /// ```swift
 /// let stream = SileroVADStream(weights: weights)
 /// stream.accept(piece, scratch: scratch) { window in … window.probability, window.event … }
@@ -27,6 +31,8 @@ public struct VADWindow: Sendable, Equatable {
 /// ```
 public final class SileroVADStream {
     public let weights: SileroVADWeights
+    /// The timeline position of the stream's first sample.
+    public let origin: Int
     /// Windows computed so far.
     public private(set) var windowCount = 0
     /// Samples accepted so far.
@@ -37,9 +43,12 @@ public final class SileroVADStream {
     private let hidden: FloatBuffer   // (128,)  LSTM h
     private let cell: FloatBuffer     // (128,)  LSTM c
 
-    /// A stream at sample 0 with zero context and zero LSTM state (silero-vad's `reset_states()`).
-    public init(weights: SileroVADWeights, events: SpeechEventConfiguration = SpeechEventConfiguration()) {
+    /// A stream whose first sample sits at `origin`, with zero context and zero LSTM state (silero-vad's
+    /// `reset_states()`).
+    public init(weights: SileroVADWeights, events: SpeechEventConfiguration = SpeechEventConfiguration(),
+                origin: Int = 0) {
         self.weights = weights
+        self.origin = origin
         self.events = SpeechEventTracker(configuration: events)
         input = FloatBuffer(count: SileroVADGeometry.inputSamples)
         hidden = FloatBuffer(count: SileroVADGeometry.hiddenSize)
@@ -78,7 +87,14 @@ public final class SileroVADStream {
         // The next window's context: this window's last 64 samples.
         input.base.update(from: input.base + g.windowSamples, count: g.contextSamples)
         pending = 0
-        let window = VADWindow(index: windowCount, probability: probability, event: events.push(probability: probability))
+        let event = events.push(probability: probability).map { event -> SpeechEvent in
+            switch event {
+            case .start(let sample): .start(origin + sample)
+            case .end(let sample): .end(origin + sample)
+            }
+        }
+        let window = VADWindow(index: windowCount, startSample: origin + windowCount * g.windowSamples,
+                               probability: probability, event: event)
         windowCount += 1
         return window
     }

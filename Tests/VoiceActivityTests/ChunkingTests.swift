@@ -39,6 +39,26 @@ struct ChunkingTests {
         }
     }
 
+    @Test("a stream's origin shifts its windows and events, nothing else")
+    func origin() throws {
+        let weights = try VADFixtures.weights()
+        let audio = try VADFixtures.audio("noisy")
+        let stream = SileroVADStream(weights: weights, origin: 1_000_003)
+        let scratch = SileroVADScratch()
+        var shifted: [VADWindow] = []
+        audio.withUnsafeBufferPointer { stream.accept($0, scratch: scratch) { shifted.append($0) } }
+        stream.finish(scratch: scratch) { shifted.append($0) }
+        let plain = runStream(weights, audio, chunks: [512])
+        #expect(shifted.map(\.probability) == plain.map(\.probability))
+        #expect(shifted.map(\.startSample) == plain.map { $0.startSample + 1_000_003 })
+        #expect(shifted.compactMap(\.event) == plain.compactMap(\.event).map { event in
+            switch event {
+            case .start(let sample): .start(sample + 1_000_003)
+            case .end(let sample): .end(sample + 1_000_003)
+            }
+        })
+    }
+
     @Test("no window before 512 samples; finish pads the partial one; finishing after whole windows adds none")
     func finishing() throws {
         let weights = try VADFixtures.weights()
