@@ -37,6 +37,7 @@ public final class SileroVADStream {
     public private(set) var windowCount = 0
     /// Samples accepted so far.
     public private(set) var sampleCount = 0
+    /// `VADIterator`'s state for this stream (in speech or not, samples seen).
     public private(set) var events: SpeechEventTracker
     private let input: FloatBuffer    // (576,)  context 64, then the current window's first `pending` samples
     private var pending = 0
