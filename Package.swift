@@ -46,6 +46,7 @@ let package = Package(
         .target(name: "Resampling", dependencies: ["CSampleRate"], swiftSettings: settings),
         .target(name: "Frontend", dependencies: ["Kernels"], swiftSettings: numericSettings),
         .target(name: "Gemma4Audio", dependencies: ["Kernels", "Checkpoint", "Frontend"], swiftSettings: numericSettings),
+        .target(name: "VoiceActivity", dependencies: ["Kernels", "Checkpoint"], swiftSettings: numericSettings),
 
         // MARK: Async shell
         .target(name: "AudioCapture", dependencies: ["CAlsa", "CPulseSimple", "AudioCore", "Resampling"],
@@ -74,7 +75,7 @@ let package = Package(
 
         // MARK: Executables (argument parsing, then a library call)
         .target(name: "EarshotCLI", dependencies: [
-            "AudioCore", "Resampling", "Gemma4Audio", "EarshotClient", "AudioCapture",
+            "AudioCore", "Resampling", "Gemma4Audio", "VoiceActivity", "EarshotClient", "AudioCapture",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: settings),
         .executableTarget(name: "earshot", dependencies: ["EarshotCLI"], swiftSettings: settings),
@@ -90,6 +91,8 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"], swiftSettings: settings),
         .testTarget(name: "FrontendTests", dependencies: ["Frontend", "AudioCore"], swiftSettings: settings),
         .testTarget(name: "Gemma4AudioTests", dependencies: ["Gemma4Audio", "AudioCore", "Resampling"],
+                    swiftSettings: settings),
+        .testTarget(name: "VoiceActivityTests", dependencies: ["VoiceActivity", "Checkpoint", "AudioCore", "EarshotCLI"],
                     swiftSettings: settings),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling"], swiftSettings: settings),
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: settings),

@@ -5,7 +5,7 @@ public struct EarshotCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "earshot",
         abstract: "Gemma 4 audio embeddings, offline and live.",
-        subcommands: [EncodeCommand.self, InspectCommand.self, BenchCommand.self,
+        subcommands: [EncodeCommand.self, VADCommand.self, InspectCommand.self, BenchCommand.self,
                       CaptureCommand.self, DevicesCommand.self,
                       ListenCommand.self, PushCommand.self, StatusCommand.self])
 

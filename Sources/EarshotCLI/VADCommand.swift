@@ -1,0 +1,187 @@
+import ArgumentParser
+import AudioCore
+import Foundation
+import Kernels
+import VoiceActivity
+
+/// `earshot vad`: a WAV file in, Silero VAD's per-window speech probabilities and speech start/end events out.
+public struct VADCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "vad",
+        abstract: "Voice activity (Silero VAD v6): per-window speech probabilities and speech start/end events.",
+        discussion: """
+            Reads a WAV file (any format, channels averaged, resampled to 16 kHz as for encode) and runs Silero VAD \
+            v6 on each 512-sample (32 ms) window, the last one zero-padded. Prints one JSON line per event on \
+            stdout, as silero-vad's VADIterator returns them: {"start": N} or {"end": N}, N a sample index at \
+            16 kHz. --output writes the probabilities as float32 .npy [windows]: window k covers samples \
+            [512k, 512k + 512).
+            The weights (--vad-model) default to the shipped models/silero-vad/silero_vad_16k_v6.safetensors, \
+            found as: $EARSHOT_VAD_MODEL when set; else <executable dir>/../share/earshot/silero-vad/; else \
+            models/silero-vad/ in the nearest directory above the executable that has one (a build in a checkout).
+            --bench times the windows on one core instead of printing events.
+            """)
+
+    @Option(help: "The WAV file to analyse.")
+    var input: String
+
+    @Option(help: "Where to write the per-window probabilities (.npy, float32 [windows]).")
+    var output: String?
+
+    @Option(help: "A window with probability ≥ this is speech; speech ends below this − 0.15.")
+    var threshold: Double = 0.5
+
+    @Option(help: "Milliseconds below the threshold − 0.15 that end speech.")
+    var minSilenceMs: Int = 100
+
+    @Option(help: "Milliseconds reported before a start and after an end.")
+    var speechPadMs: Int = 30
+
+    @Option(help: "The Silero VAD weights (.safetensors from tools/vad/convert_silero.py); default: the shipped file.")
+    var vadModel: String?
+
+    @Flag(help: "Time the windows on one core (at least --bench-seconds of computing) and print the figures instead of events.")
+    var bench = false
+
+    @Option(help: "With --bench: seconds of computing to measure.")
+    var benchSeconds: Double = 3
+
+    public init() {}
+
+    public func validate() throws {
+        guard threshold > 0, threshold < 1 else { throw ValidationError("--threshold must be in (0, 1)") }
+        guard minSilenceMs >= 0, speechPadMs >= 0 else {
+            throw ValidationError("--min-silence-ms and --speech-pad-ms must not be negative")
+        }
+        guard benchSeconds > 0, benchSeconds.isFinite else { throw ValidationError("--bench-seconds must be positive") }
+    }
+
+    public func run() throws {
+        let events = SpeechEventConfiguration(threshold: threshold, minSilenceMs: minSilenceMs,
+                                              speechPadMs: speechPadMs)
+        let (weights, samples) = try CommandLineErrors.reporting {
+            (try SileroVADWeights(path: try vadModel ?? VADModelLocation.resolve()),
+             try AudioInput.loadMono16k(path: input))
+        }
+        let result = VoiceActivityRun.run(weights: weights, samples: samples, events: events)
+        if let output {
+            try CommandLineErrors.reporting {
+                try NPY.write(FloatArray(shape: [result.probabilities.count], values: result.probabilities),
+                              path: output)
+            }
+        }
+        if bench {
+            let timing = VoiceActivityRun.bench(weights: weights, samples: samples, seconds: benchSeconds)
+            print(timing.summary)
+        } else {
+            for event in result.events { print(event.json) }
+        }
+    }
+}
+
+/// Where the shipped Silero VAD weights are found when `--vad-model` is not given.
+public enum VADModelLocation {
+    /// The file `tools/vad/convert_silero.py` writes and the repository ships.
+    public static let fileName = "silero_vad_16k_v6.safetensors"
+
+    /// The places looked at, in order: `$EARSHOT_VAD_MODEL` alone when it is set (an explicit choice is not
+    /// second-guessed); else `<executable dir>/../share/earshot/silero-vad/` (an installed layout, prefix/bin and
+    /// prefix/share), then `models/silero-vad/` in the executable's directory and each directory above it (a
+    /// SwiftPM build inside a checkout: `.build/<triple>/<configuration>/earshot`).
+    public static func candidates(executable: URL, environment: [String: String]) -> [String] {
+        if let path = environment["EARSHOT_VAD_MODEL"], !path.isEmpty { return [path] }
+        var paths: [String] = []
+        var directory = executable.deletingLastPathComponent()
+        paths.append(directory.deletingLastPathComponent().appendingPathComponent("share/earshot/silero-vad/\(fileName)").path)
+        while true {
+            paths.append(directory.appendingPathComponent("models/silero-vad/\(fileName)").path)
+            let parent = directory.deletingLastPathComponent()
+            if parent.path == directory.path { break }
+            directory = parent
+        }
+        return paths
+    }
+
+    /// The first candidate that exists, for this process's executable and environment.
+    /// - Throws: ``VADModelNotFound`` listing every place looked at.
+    public static func resolve() throws -> String {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let paths = candidates(executable: executable, environment: ProcessInfo.processInfo.environment)
+        if paths.count == 1 { return paths[0] }   // $EARSHOT_VAD_MODEL: loading names it if it is not there
+        if let found = paths.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
+        throw VADModelNotFound(tried: paths)
+    }
+}
+
+/// No Silero VAD weights where `VADModelLocation` looks.
+public struct VADModelNotFound: Error, CustomStringConvertible {
+    public let tried: [String]
+    public var description: String {
+        "no Silero VAD weights (\(VADModelLocation.fileName)) found; give --vad-model or set EARSHOT_VAD_MODEL. "
+            + "Looked at: \(tried.joined(separator: ", "))"
+    }
+}
+
+/// The work behind `earshot vad`, callable from tests.
+public enum VoiceActivityRun {
+    /// Every window's probability and every event of one stream fed `samples` (16 kHz mono) whole, then finished.
+    public static func run(weights: SileroVADWeights, samples: [Float],
+                           events configuration: SpeechEventConfiguration)
+        -> (probabilities: [Float], events: [SpeechEvent]) {
+        let stream = SileroVADStream(weights: weights, events: configuration)
+        let scratch = SileroVADScratch()
+        var probabilities: [Float] = [], events: [SpeechEvent] = []
+        func collect(_ window: VADWindow) {
+            probabilities.append(window.probability)
+            if let event = window.event { events.append(event) }
+        }
+        samples.withUnsafeBufferPointer { stream.accept($0, scratch: scratch, collect) }
+        stream.finish(scratch: scratch, collect)
+        return (probabilities, events)
+    }
+
+    /// Per-window compute times on the calling thread.
+    public struct Timing: Sendable {
+        public let windows: Int
+        public let medianMicroseconds: Double
+        public let meanMicroseconds: Double
+        public let p99Microseconds: Double
+        public let cpu: String
+
+        public var summary: String {
+            String(format: "vad: %d windows of 32 ms on one core: median %.1f µs, mean %.1f µs, p99 %.1f µs per "
+                   + "window (budget 500 µs; real-time factor %.4f) — Earshot kernels %@, %@",
+                   windows, medianMicroseconds, meanMicroseconds, p99Microseconds, meanMicroseconds / 32_000,
+                   Matmul.instructionSet, cpu)
+        }
+    }
+
+    /// Feeds `samples` (silence when empty of whole windows) to fresh streams, a window at a time, until at least
+    /// `seconds` of computing were timed; each window is timed alone.
+    public static func bench(weights: SileroVADWeights, samples: [Float], seconds: Double) -> Timing {
+        let window = SileroVADGeometry.windowSamples
+        let audio = samples.count >= window ? Array(samples[0..<(samples.count / window * window)])
+            : [Float](repeating: 0, count: window)
+        let scratch = SileroVADScratch()
+        var times: [Double] = []
+        var total = 0.0
+        audio.withUnsafeBufferPointer { all in
+            while total < seconds {
+                let stream = SileroVADStream(weights: weights)
+                for start in stride(from: 0, to: all.count, by: window) {
+                    let piece = UnsafeBufferPointer(rebasing: all[start..<(start + window)])
+                    let begin = ContinuousClock.now
+                    stream.accept(piece, scratch: scratch) { _ in }
+                    let duration = ContinuousClock.now - begin
+                    let elapsed = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+                    times.append(elapsed * 1e6)
+                    total += elapsed
+                }
+            }
+        }
+        times.sort()
+        return Timing(windows: times.count, medianMicroseconds: times[times.count / 2],
+                      meanMicroseconds: total * 1e6 / Double(times.count),
+                      p99Microseconds: times[min(times.count - 1, times.count * 99 / 100)],
+                      cpu: Benchmark.cpuName())
+    }
+}
