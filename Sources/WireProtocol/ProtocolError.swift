@@ -1,8 +1,9 @@
 /// Wire error codes: the `code` field of an `error` frame (docs/protocol.md, "Errors").
 package enum ErrorCode: UInt16, Sendable, CaseIterable {
-    /// A frame's body does not parse (truncated, extra bytes, bad enum value, invalid UTF-8).
+    /// A frame that does not parse: a length prefix of 0, or a body that is truncated, has extra bytes, a bad enum
+    /// value, invalid UTF-8, or (in `hello`) an empty version range.
     case malformedFrame = 1
-    /// A length prefix above the receiver's limit, or zero.
+    /// A length prefix above the receiver's limit. (A zero length is `malformedFrame`.)
     case frameTooLarge = 2
     /// No protocol version both sides speak.
     case unsupportedVersion = 3
