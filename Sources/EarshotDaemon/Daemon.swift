@@ -35,6 +35,9 @@ package enum Daemon {
         server.socketGroup = configuration.group
         server.maxClients = configuration.maxClients
         server.maxPushedStreams = configuration.maxPushedStreams
+        server.maxSubscriptions = configuration.maxSubscriptions
+        server.helloTimeout = .milliseconds(Int64(configuration.helloTimeout * 1000))
+        server.idleTimeout = .milliseconds(Int64(configuration.idleTimeout * 1000))
         server.maxFrameLength = configuration.maxFrameBytes
         server.sendQueueFrames = configuration.sendQueueFrames
         server.socketSendBuffer = configuration.sendBufferBytes

@@ -55,6 +55,15 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Option(help: "Most clients at once.")
     var maxClients: Int?
 
+    @Option(help: "Subscriptions one connection may hold (default 64).")
+    var maxSubscriptions: Int?
+
+    @Option(help: "Seconds a client has to send its hello before it is closed (default 10).")
+    var helloTimeout: Double?
+
+    @Option(help: "Seconds a client may send nothing while holding no stream, or leave a frame unfinished, before it is closed (default 300).")
+    var idleTimeout: Double?
+
     @Option(help: "Seconds of tokens each live stream keeps for subscribers starting from the oldest.")
     var historySeconds: Double?
 
@@ -100,6 +109,24 @@ public struct EarshotdCommand: AsyncParsableCommand {
         if let maxClients {
             guard maxClients >= 1 else { throw DaemonError("--max-clients must be at least 1") }
             c.maxClients = maxClients
+        }
+        if let maxSubscriptions {
+            guard maxSubscriptions >= 1 else { throw DaemonError("--max-subscriptions must be at least 1") }
+            c.maxSubscriptions = maxSubscriptions
+        }
+        if let helloTimeout {
+            let range = DaemonConfiguration.helloTimeoutRange
+            guard range.contains(helloTimeout) else {
+                throw DaemonError("--hello-timeout must be \(range.lowerBound)…\(range.upperBound) seconds")
+            }
+            c.helloTimeout = helloTimeout
+        }
+        if let idleTimeout {
+            let range = DaemonConfiguration.idleTimeoutRange
+            guard range.contains(idleTimeout) else {
+                throw DaemonError("--idle-timeout must be \(range.lowerBound)…\(range.upperBound) seconds")
+            }
+            c.idleTimeout = idleTimeout
         }
         if let historySeconds {
             guard historySeconds >= 0, historySeconds <= 3600 else { throw DaemonError("--history-seconds must be 0…3600") }

@@ -17,8 +17,8 @@ package struct PeerCredentials: Sendable, CustomStringConvertible {
 /// One client: a reader (this task) that decodes frames and acts on them through a ``ConnectionStateMachine``, and
 /// a writer (a child task) that drains the connection's ``ClientOutbox`` onto the socket.
 ///
-/// The reader stops at end of input, at a fatal protocol error, or when the server stops (which shuts the socket's
-/// input). Then it lets pushed streams flush, queues a last error if there is one, and lets the writer drain. A
+/// The reader stops at end of input, at a fatal protocol error, when a watchdog (a third child task) finds a
+/// ``ConnectionDeadlines`` deadline passed, or when the server stops (the last two shut the socket's input). Then it lets pushed streams flush, queues a last error if there is one, and lets the writer drain. A
 /// stopping server, or a fatal error, also schedules a hard close after `drainTimeout`, so a client that does not
 /// read cannot hold the daemon up.
 final class Connection: Sendable {
@@ -31,6 +31,9 @@ final class Connection: Sendable {
     private let pushes = PushTracker()
     private let stopping = Atomic<Bool>(false)
     private let status: @Sendable () -> [String: Any]
+    private let deadlines: Mutex<ConnectionDeadlines>
+    /// Set by the watchdog when a deadline passed; the reader sends it as a fatal error.
+    private let timedOut = Mutex<ProtocolError?>(nil)
 
     init(id: Int, channel: any Channel, engine: Engine, configuration: ServerConfiguration, logger: Logger,
          status: @escaping @Sendable () -> [String: Any]) {
@@ -40,6 +43,8 @@ final class Connection: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.status = status
+        deadlines = Mutex(ConnectionDeadlines(hello: configuration.helloTimeout, idle: configuration.idleTimeout,
+                                              connectedAt: .now))
         outbox = ClientOutbox(liveCapacity: configuration.sendQueueFrames, hardLimit: configuration.sendQueueHardLimit)
     }
 
@@ -86,7 +91,11 @@ final class Connection: Sendable {
             try await channel.executeThenClose { inbound, outbound in
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await self.writeLoop(outbound) }
-                    let fatal = await self.readLoop(inbound)
+                    let fatal = await withTaskGroup(of: Void.self) { watched in
+                        watched.addTask { await self.watchdog() }
+                        defer { watched.cancelAll() }
+                        return await self.readLoop(inbound)
+                    }
                     await self.wrapUp(fatal: fatal)
                     await group.waitForAll()
                 }
@@ -110,7 +119,8 @@ final class Connection: Sendable {
         var decoder = FrameDecoder(maxFrameLength: configuration.maxFrameLength)
         var machine = ConnectionStateMachine(liveStreams: Set(engine.liveStreams.map(\.name)),
                                              payloadTypes: Set(configuration.payloadTypes),
-                                             maxPushedStreams: configuration.maxPushedStreams)
+                                             maxPushedStreams: configuration.maxPushedStreams,
+                                             maxSubscriptions: configuration.maxSubscriptions)
         var open: [UInt32: PushState] = [:]
         var subscriptions: [UInt32: StreamHub] = [:]
         var interleaved: [Float] = []
@@ -122,6 +132,7 @@ final class Connection: Sendable {
         }
         do {
             reading: for try await buffer in inbound {
+                deadlines.withLock { $0.readerBusy() }
                 buffer.withUnsafeReadableBytes { decoder.append($0) }
                 while true {
                     let action: ConnectionStateMachine.Action
@@ -137,6 +148,7 @@ final class Connection: Sendable {
                     }
                     switch action {
                     case .welcome(let version):
+                        deadlines.withLock { $0.helloCompleted() }
                         outbox.push(.message(.welcome(welcome(version: version))))
                     case .subscribe(let id, let m):
                         guard let stream = engine.liveStream(named: m.stream) else { continue }
@@ -204,12 +216,35 @@ final class Connection: Sendable {
                     }
                     if stopping.load(ordering: .relaxed) { break reading }
                 }
+                let partial = decoder.bufferedByteCount > 0, subscribed = machine.subscriptions.count
+                deadlines.withLock { $0.readerWaiting(at: .now, partialFrame: partial, subscriptions: subscribed) }
             }
         } catch {
             logger.debug("read failed", metadata: ["connection": "\(id)", "error": "\(error)"])
         }
         machine.close()
+        if let error = timedOut.withLock({ $0 }) {
+            logger.info("closing a client that timed out", metadata: ["connection": "\(id)", "error": "\(error)"])
+            outbox.push(.message(.error(ErrorMessage(code: error.code, fatal: true, message: error.message))))
+            for (_, push) in open { push.scheduled.cancel() }
+            open.removeAll()
+            return error
+        }
         return nil
+    }
+
+    /// Closes the connection's input once a ``ConnectionDeadlines`` deadline passes (the reader then says why).
+    private func watchdog() async {
+        let shortest = min(configuration.helloTimeout, configuration.idleTimeout)
+        let tick = max(.milliseconds(10), min(.seconds(1), shortest / 4))
+        while true {
+            do { try await Task.sleep(for: tick) } catch { return }
+            let pushing = pushes.activeCount
+            guard let error = deadlines.withLock({ $0.expired(at: .now, activePushes: pushing) }) else { continue }
+            timedOut.withLock { $0 = error }
+            channel.close(mode: .input, promise: nil)
+            return
+        }
     }
 
     /// After reading: wait for pushed streams to flush, queue the last error, let the writer drain.
@@ -294,6 +329,9 @@ final class PushTracker: Sendable {
     }
 
     private let state = Mutex(State())
+
+    /// Pushed streams not yet ended (flushing ones included).
+    var activeCount: Int { state.withLock { $0.active.count } }
 
     func started(_ id: UInt32, _ stream: ScheduledStream) {
         state.withLock { $0.active[id] = stream }

@@ -27,6 +27,11 @@ package enum ErrorCode: UInt16, Sendable, CaseIterable {
     case shuttingDown = 12
     /// A failure inside the server.
     case internalError = 13
+    /// This connection already holds the maximum number of subscriptions.
+    case tooManySubscriptions = 14
+    /// The client took too long: no `hello` in time, nothing sent while holding no stream, or a frame left
+    /// unfinished.
+    case timedOut = 15
 
     /// A short name, as in docs/protocol.md.
     package var name: String {
@@ -44,6 +49,8 @@ package enum ErrorCode: UInt16, Sendable, CaseIterable {
         case .notAllowed: "not-allowed"
         case .shuttingDown: "shutting-down"
         case .internalError: "internal-error"
+        case .tooManySubscriptions: "too-many-subscriptions"
+        case .timedOut: "timed-out"
         }
     }
 }

@@ -44,4 +44,86 @@ struct HardeningTests {
         #expect(!status.contains("\"pushed\""), "a pushed stream is still scheduled: \(status)")
         #expect(daemon.terminate()?.code == 0)
     }
+
+    // MARK: Slots
+
+    /// The fatal error a raw client got last, if the server then closed the connection.
+    static func closingError(_ client: RawClient, timeout: Double) throws -> ErrorMessage? {
+        let messages = try client.readToEnd(timeout: timeout)
+        guard case .error(let error)? = messages.last, error.fatal else { return nil }
+        return error
+    }
+
+    /// Clients that connect and say nothing hold the slots only until the hello deadline: each then gets
+    /// `timed-out` (an error before hello, like the other refusals) and is closed, and new clients are served.
+    @Test func silentClientsLoseTheirSlotsAtTheHelloDeadline() async throws {
+        let daemon = try Daemon(config: "max-clients = 4\nhello-timeout = 1\n")
+        try await Task.sleep(for: .milliseconds(500))   // the start-up probe's connection leaves
+        let connected = Date()
+        let silent = try (0..<4).map { _ in try RawClient(daemon.socket) }
+        try await Task.sleep(for: .milliseconds(200))
+        let refused = try RawClient(daemon.socket)
+        refused.send(.hello(Hello(clientName: "fifth")))
+        #expect(try Self.closingError(refused, timeout: 5)?.code == .tooManyClients)
+        for client in silent {
+            let error = try Self.closingError(client, timeout: 5)
+            #expect(error?.code == .timedOut, "\(String(describing: error))")
+            #expect(error?.message == "no hello within 1 s of connecting")
+        }
+        let waited = Date().timeIntervalSince(connected)
+        #expect(waited >= 1 && waited < 4, "the silent clients were closed after \(waited) s")
+        let next = try RawClient(daemon.socket)
+        _ = try next.handshake()
+        #expect(daemon.terminate()?.code == 0)
+    }
+
+    /// After hello: a client holding nothing that sends nothing is closed; a subscriber may stay quiet, until it
+    /// leaves a frame unfinished.
+    @Test func idleClientsAndStalledFramesAreClosed() async throws {
+        let daemon = try Daemon(source: "file:\(Paths.wav("long24bit"))", config: "idle-timeout = 1\n")
+        let idle = try RawClient(daemon.socket)
+        _ = try idle.handshake()
+        let subscriber = try RawClient(daemon.socket)
+        _ = try subscriber.handshake()
+        subscriber.send(.subscribe(Subscribe(request: 1, stream: "mic")))
+        let error = try Self.closingError(idle, timeout: 5)
+        #expect(error?.code == .timedOut)
+        #expect(error?.message == "idle for 1 s with no subscription or pushed stream")
+        // Still served after twice the idle time: its pong comes back.
+        try await Task.sleep(for: .seconds(1))
+        subscriber.send(.ping(nonce: 7))
+        var ponged = false
+        while !ponged, let message = try subscriber.next(timeout: 5) {
+            if case .pong(7, _) = message { ponged = true }
+        }
+        #expect(ponged, "a quiet subscriber was closed")
+        // Half a frame, then nothing: closed, subscription or not.
+        let stalledAt = Date()
+        subscriber.send(Array(ClientMessage.ping(nonce: 8).encoded().prefix(6)))
+        let stalled = try Self.closingError(subscriber, timeout: 5)
+        #expect(stalled?.code == .timedOut)
+        #expect(stalled?.message == "a frame was left unfinished for 1 s")
+        #expect(Date().timeIntervalSince(stalledAt) >= 1)
+        #expect(daemon.terminate()?.code == 0)
+    }
+
+    /// One connection cannot pile up subscriptions: past the cap each is refused (not fatal) with
+    /// `too-many-subscriptions`.
+    @Test func subscriptionsPerConnectionAreCapped() async throws {
+        let daemon = try Daemon(source: "file:\(Paths.wav("long24bit"))", extra: ["--max-subscriptions", "3"])
+        let socket = daemon.socket
+        try await withTimeout(30, "the subscription cap") {
+            try await EarshotConnection.withConnection(to: socket) { connection in
+                for _ in 0..<3 { _ = try await connection.subscribe(to: "mic") }
+                do {
+                    _ = try await connection.subscribe(to: "mic")
+                    Issue.record("a fourth subscription was accepted")
+                } catch let error as EarshotError {
+                    #expect(error.serverCode == "too-many-subscriptions" && !error.isFatal)
+                }
+                _ = try await connection.ping()
+            }
+        }
+        #expect(daemon.terminate()?.code == 0)
+    }
 }
