@@ -11,8 +11,9 @@ public struct EarshotdCommand: AsyncParsableCommand {
             Each --source becomes a named live stream ('mic' for the first unnamed one; NAME=SPEC for more): \
             alsa:DEVICE, pulse:[SOURCE], file:PATH.wav (played in real time), stdin:FORMAT:RATE:CHANNELS, or none \
             (push-only). Clients subscribe to live streams or push their own audio; see docs/protocol.md and \
-            docs/daemon.md. SIGTERM or SIGINT drains clients and exits. Under systemd: Type=notify, socket \
-            activation and the watchdog are supported.
+            docs/daemon.md. SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 drains clients and exits; SIGHUP reloads the \
+            configuration (log-level applies at once; other changes are logged and wait for a restart). Under \
+            systemd: Type=notify, socket activation and the watchdog are supported.
             """)
 
     @Option(help: "Gemma 4 model: a Hugging Face directory, a llama.cpp mmproj GGUF, or random:e2b (demo only).")
@@ -144,9 +145,13 @@ public struct EarshotdCommand: AsyncParsableCommand {
     public func run() async throws {
         do {
             let configuration = try resolved()
-            var logger = Logger(label: "earshotd")
-            logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
-            try await Daemon.run(configuration, logger: logger)
+            let level = LiveLogLevel(Logger.Level(rawValue: configuration.logLevel) ?? .info)
+            let logger = Logger(label: "earshotd") { LiveLevelLogHandler(label: $0, level: level) }
+            // SIGHUP resolves the same arguments again, so the config file is re-read and the command line still wins.
+            let arguments = Array(CommandLine.arguments.dropFirst())
+            try await Daemon.run(configuration, logger: logger, level: level) {
+                try EarshotdCommand.parse(arguments).resolved()
+            }
         } catch {
             let line = Array("earshotd: \(error)\n".utf8)
             _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }

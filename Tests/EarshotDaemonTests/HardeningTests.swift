@@ -126,4 +126,69 @@ struct HardeningTests {
         }
         #expect(daemon.terminate()?.code == 0)
     }
+
+    // MARK: Signals
+
+    /// Waits (≤ `timeout` s) until `log` contains `text`.
+    static func waitForLog(_ process: ChildProcess, _ text: String, timeout: Double = 10) async throws {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while !process.log.contains(text) {
+            guard Date() < deadline else { throw TestFailure("no '\(text)' in the log: \(process.log)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// SIGHUP reloads: the new log level applies at once, other changes are named as waiting for a restart, a
+    /// broken file changes nothing, and the daemon serves throughout (a connected client keeps its connection).
+    @Test func sighupReloadsTheLogLevelAndKeepsServing() async throws {
+        let scratch = ScratchDirectory()
+        let socket = scratch.file("d.sock"), config = scratch.file("earshotd.conf")
+        try "log-level = warning\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let process = try ChildProcess(Paths.executable("earshotd"), [
+            "--model", Paths.model(), "--source", "none", "--socket", socket, "--precision", "f32", "--config", config,
+        ], logPath: scratch.file("earshotd.log"))
+        let deadline = Date(timeIntervalSinceNow: 20)
+        while !UnixSocket.answers(socket) {
+            guard process.status == nil, Date() < deadline else { throw TestFailure("no socket: \(process.log)") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let client = try RawClient(socket)
+        _ = try client.handshake()
+        #expect(!process.log.contains("client connected"), "info lines at log-level warning")
+
+        try "log-level = info\nmax-clients = 9\n".write(toFile: config, atomically: true, encoding: .utf8)
+        process.signal(SIGHUP)
+        try await Self.waitForLog(process, "SIGHUP: configuration reloaded; these settings take effect at the next start")
+        #expect(process.log.contains("restart-needed=maxClients"))
+        let second = try RawClient(socket)
+        _ = try second.handshake()
+        try await Self.waitForLog(process, "client connected")
+
+        try "log-level = loud\n".write(toFile: config, atomically: true, encoding: .utf8)
+        process.signal(SIGHUP)
+        try await Self.waitForLog(process, "SIGHUP: the configuration does not load; nothing changed")
+        client.send(.ping(nonce: 3))
+        guard case .pong(3, _)? = try client.next(timeout: 5) else { throw TestFailure("no pong after SIGHUP") }
+        #expect(process.status == nil, "earshotd exited on SIGHUP: \(process.log)")
+        process.signal(SIGTERM)
+        #expect(process.wait(timeout: 5).map(ChildProcess.exitCode) == 0)
+        #expect(!FileManager.default.fileExists(atPath: socket))
+    }
+
+    /// SIGUSR1 and SIGUSR2 stop the daemon as SIGTERM does: clients drained (`shutting-down`), exit 0 within 2 s,
+    /// the socket file removed. (They used to kill it on the spot, leaving the socket file behind.)
+    @Test(arguments: [SIGUSR1, SIGUSR2])
+    func userSignalsDrainLikeSigterm(_ number: Int32) async throws {
+        let daemon = try Daemon()
+        let client = try RawClient(daemon.socket)
+        _ = try client.handshake()
+        let start = Date()
+        daemon.process.signal(number)
+        let error = try Self.closingError(client, timeout: 5)
+        #expect(error?.code == .shuttingDown)
+        let raw = daemon.process.wait(timeout: 5)
+        #expect(raw.map(ChildProcess.exitCode) == 0, "\(daemon.log)")
+        #expect(Date().timeIntervalSince(start) < 2)
+        #expect(!FileManager.default.fileExists(atPath: daemon.socket), "the socket file should be removed")
+    }
 }
