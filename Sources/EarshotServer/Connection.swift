@@ -17,7 +17,7 @@ package struct PeerCredentials: Sendable, CustomStringConvertible {
 /// One client: a reader (this task) that decodes frames and acts on them through a ``ConnectionStateMachine``, and
 /// a writer (a child task) that drains the connection's ``ClientOutbox`` onto the socket.
 ///
-/// The reader stops at end of input, at a fatal protocol error, when a watchdog (a third child task) finds a
+/// The reader stops at end of input, at a fatal protocol error, when a watchdog timer finds a
 /// ``ConnectionDeadlines`` deadline passed, or when the server stops (the last two shut the socket's input). Then it lets pushed streams flush, queues a last error if there is one, and lets the writer drain. A
 /// stopping server, or a fatal error, also schedules a hard close after `drainTimeout`, so a client that does not
 /// read cannot hold the daemon up.
@@ -91,11 +91,9 @@ final class Connection: Sendable {
             try await channel.executeThenClose { inbound, outbound in
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await self.writeLoop(outbound) }
-                    let fatal = await withTaskGroup(of: Void.self) { watched in
-                        watched.addTask { await self.watchdog() }
-                        defer { watched.cancelAll() }
-                        return await self.readLoop(inbound)
-                    }
+                    let watchdog = self.startWatchdog()
+                    let fatal = await self.readLoop(inbound)
+                    watchdog.cancel()
                     await self.wrapUp(fatal: fatal)
                     await group.waitForAll()
                 }
@@ -233,17 +231,20 @@ final class Connection: Sendable {
         return nil
     }
 
-    /// Closes the connection's input once a ``ConnectionDeadlines`` deadline passes (the reader then says why).
-    private func watchdog() async {
+    /// Checks the ``ConnectionDeadlines`` on the channel's event loop every quarter of the shortest timeout (10 ms
+    /// to 1 s) and, once one has passed, closes the connection's input (the reader then says why). A timer on the
+    /// event loop, not a task: cancelled by the reader when it is done.
+    private func startWatchdog() -> RepeatedTask {
         let shortest = min(configuration.helloTimeout, configuration.idleTimeout)
         let tick = max(.milliseconds(10), min(.seconds(1), shortest / 4))
-        while true {
-            do { try await Task.sleep(for: tick) } catch { return }
-            let pushing = pushes.activeCount
-            guard let error = deadlines.withLock({ $0.expired(at: .now, activePushes: pushing) }) else { continue }
-            timedOut.withLock { $0 = error }
-            channel.close(mode: .input, promise: nil)
-            return
+        let interval = TimeAmount.nanoseconds(tick.components.seconds * 1_000_000_000
+                                              + tick.components.attoseconds / 1_000_000_000)
+        return channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { task in
+            let pushing = self.pushes.activeCount
+            guard let error = self.deadlines.withLock({ $0.expired(at: .now, activePushes: pushing) }) else { return }
+            self.timedOut.withLock { $0 = error }
+            self.channel.close(mode: .input, promise: nil)
+            task.cancel()
         }
     }
 
