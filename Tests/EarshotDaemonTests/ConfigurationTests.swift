@@ -70,6 +70,17 @@ import Testing
         #expect(resolved.maxSubscriptions == 7 && resolved.helloTimeout == 1 && resolved.idleTimeout == 4)
     }
 
+    /// SIGHUP applies log-level and names every other setting that changed (they wait for a restart).
+    @Test func reloadNamesTheChangedSettings() {
+        let running = DaemonConfiguration()
+        var fresh = running
+        #expect(ReloadService.differences(running, fresh).isEmpty)
+        fresh.maxClients = 9
+        fresh.sources = ["file:a.wav"]
+        fresh.logLevel = "debug"
+        #expect(ReloadService.differences(running, fresh) == ["sources", "maxClients", "logLevel"])
+    }
+
     @Test func commandLineOverridesTheConfigFile() throws {
         let command = try EarshotdCommand.parse(["--model", "m", "--source", "none", "--block-tokens", "3"])
         let c = try command.resolved()
