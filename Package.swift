@@ -70,6 +70,7 @@ let package = Package(
             "EarshotServer", "AudioCapture", "Gemma4Audio", "WireProtocol",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: settings),
 

@@ -4,14 +4,25 @@ import Foundation
 import Gemma4Audio
 import Logging
 import ServiceLifecycle
+import UnixSignals
 import WireProtocol
 
 /// `earshotd` as a library call: validates the configuration, loads the model, opens the sources, then runs the
-/// services (compute → socket server → one per source → watchdog) in a `ServiceGroup` until SIGTERM or SIGINT,
-/// which drain and stop them in reverse order.
+/// services (compute → socket server → one per source → watchdog → SIGHUP reload) in a `ServiceGroup` until a stop
+/// signal, which drains and stops them in reverse order.
+///
+/// Signals: SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 drain and exit 0; SIGHUP reloads (``ReloadService``); SIGQUIT keeps
+/// its default (exit with a core dump, for debugging). From the start of `run`, before the model is loaded, SIGHUP,
+/// SIGUSR1 and SIGUSR2 are ignored, so none of them can kill the daemon before its handlers are in place.
 package enum Daemon {
+    /// Signals that stop the daemon as SIGTERM does: drain clients, remove the socket file, exit 0.
+    static let stopSignals: [UnixSignal] = [.sigterm, .sigint, .sigusr1, .sigusr2]
+
     /// Runs until a stop signal. Throws a ``DaemonError`` (one line) for anything wrong at startup.
-    package static func run(_ configuration: DaemonConfiguration, logger: Logger) async throws {
+    /// `resolve` reads the configuration again (on SIGHUP); `level` is the log level `logger` reads.
+    package static func run(_ configuration: DaemonConfiguration, logger: Logger, level: LiveLogLevel,
+                            resolve: @escaping @Sendable () throws -> DaemonConfiguration) async throws {
+        for number in [SIGHUP, SIGUSR1, SIGUSR2] { signal(number, SIG_IGN) }
         guard let modelPath = configuration.model else {
             throw DaemonError("no model: pass --model PATH (a Hugging Face Gemma 4 directory, an mmproj GGUF, or random:e2b)")
         }
@@ -35,6 +46,9 @@ package enum Daemon {
         server.socketGroup = configuration.group
         server.maxClients = configuration.maxClients
         server.maxPushedStreams = configuration.maxPushedStreams
+        server.maxSubscriptions = configuration.maxSubscriptions
+        server.helloTimeout = .milliseconds(Int64(configuration.helloTimeout * 1000))
+        server.idleTimeout = .milliseconds(Int64(configuration.idleTimeout * 1000))
         server.maxFrameLength = configuration.maxFrameBytes
         server.sendQueueFrames = configuration.sendQueueFrames
         server.socketSendBuffer = configuration.sendBufferBytes
@@ -105,8 +119,10 @@ package enum Daemon {
                                   failureTerminationBehavior: .ignore))
         }
         services.append(.init(service: watchdog))
+        services.append(.init(service: ReloadService(resolve: resolve, running: configuration, level: level,
+                                                     logger: logger)))
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
-        groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
+        groupConfiguration.gracefulShutdownSignals = stopSignals
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(1800)
         groupConfiguration.maximumCancellationDuration = .milliseconds(150)
         let group = ServiceGroup(configuration: groupConfiguration)

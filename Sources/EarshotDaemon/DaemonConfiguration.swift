@@ -26,6 +26,11 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var precision = "auto"
     package var maxClients = 64
     package var maxPushedStreams = 4
+    package var maxSubscriptions = 64
+    /// Seconds a connection has to complete its `hello`.
+    package var helloTimeout = 10.0
+    /// Seconds a connection may send nothing while holding no stream, or leave a frame unfinished.
+    package var idleTimeout = 300.0
     package var maxFrameBytes = 1 << 20
     package var historySeconds = 30.0
     package var sendQueueFrames = 1024
@@ -77,6 +82,12 @@ package struct DaemonConfiguration: Sendable, Equatable {
             }
             return n
         }
+        func seconds(_ range: ClosedRange<Double>) throws(DaemonError) -> Double {
+            guard let s = Double(value), range.contains(s) else {
+                throw DaemonError("\(at): \(key) must be seconds from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return s
+        }
         switch key {
         case "model": model = value
         case "source": sources.append(value)
@@ -99,6 +110,9 @@ package struct DaemonConfiguration: Sendable, Equatable {
         case "product-threads": productThreads = try int(1...64)
         case "max-clients": maxClients = try int(1...100_000)
         case "max-pushed-streams": maxPushedStreams = try int(0...1024)
+        case "max-subscriptions": maxSubscriptions = try int(1...100_000)
+        case "hello-timeout": helloTimeout = try seconds(Self.helloTimeoutRange)
+        case "idle-timeout": idleTimeout = try seconds(Self.idleTimeoutRange)
         case "max-frame-bytes": maxFrameBytes = try int(64...(64 << 20))
         case "history-seconds":
             guard let s = Double(value), s >= 0, s <= 3600 else {
@@ -116,6 +130,9 @@ package struct DaemonConfiguration: Sendable, Equatable {
             throw DaemonError("\(at): unknown setting '\(key)'")
         }
     }
+
+    package static let helloTimeoutRange = 0.1...3600.0
+    package static let idleTimeoutRange = 0.1...86_400.0
 
     package static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 }

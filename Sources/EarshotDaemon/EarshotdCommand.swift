@@ -11,8 +11,9 @@ public struct EarshotdCommand: AsyncParsableCommand {
             Each --source becomes a named live stream ('mic' for the first unnamed one; NAME=SPEC for more): \
             alsa:DEVICE, pulse:[SOURCE], file:PATH.wav (played in real time), stdin:FORMAT:RATE:CHANNELS, or none \
             (push-only). Clients subscribe to live streams or push their own audio; see docs/protocol.md and \
-            docs/daemon.md. SIGTERM or SIGINT drains clients and exits. Under systemd: Type=notify, socket \
-            activation and the watchdog are supported.
+            docs/daemon.md. SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 drains clients and exits; SIGHUP reloads the \
+            configuration (log-level applies at once; other changes are logged and wait for a restart). Under \
+            systemd: Type=notify, socket activation and the watchdog are supported.
             """)
 
     @Option(help: "Gemma 4 model: a Hugging Face directory, a llama.cpp mmproj GGUF, or random:e2b (demo only).")
@@ -54,6 +55,15 @@ public struct EarshotdCommand: AsyncParsableCommand {
 
     @Option(help: "Most clients at once.")
     var maxClients: Int?
+
+    @Option(help: "Subscriptions one connection may hold (default 64).")
+    var maxSubscriptions: Int?
+
+    @Option(help: "Seconds a client has to send its hello before it is closed (default 10).")
+    var helloTimeout: Double?
+
+    @Option(help: "Seconds a client may send nothing while holding no stream, or leave a frame unfinished, before it is closed (default 300).")
+    var idleTimeout: Double?
 
     @Option(help: "Seconds of tokens each live stream keeps for subscribers starting from the oldest.")
     var historySeconds: Double?
@@ -101,6 +111,24 @@ public struct EarshotdCommand: AsyncParsableCommand {
             guard maxClients >= 1 else { throw DaemonError("--max-clients must be at least 1") }
             c.maxClients = maxClients
         }
+        if let maxSubscriptions {
+            guard maxSubscriptions >= 1 else { throw DaemonError("--max-subscriptions must be at least 1") }
+            c.maxSubscriptions = maxSubscriptions
+        }
+        if let helloTimeout {
+            let range = DaemonConfiguration.helloTimeoutRange
+            guard range.contains(helloTimeout) else {
+                throw DaemonError("--hello-timeout must be \(range.lowerBound)…\(range.upperBound) seconds")
+            }
+            c.helloTimeout = helloTimeout
+        }
+        if let idleTimeout {
+            let range = DaemonConfiguration.idleTimeoutRange
+            guard range.contains(idleTimeout) else {
+                throw DaemonError("--idle-timeout must be \(range.lowerBound)…\(range.upperBound) seconds")
+            }
+            c.idleTimeout = idleTimeout
+        }
         if let historySeconds {
             guard historySeconds >= 0, historySeconds <= 3600 else { throw DaemonError("--history-seconds must be 0…3600") }
             c.historySeconds = historySeconds
@@ -117,9 +145,13 @@ public struct EarshotdCommand: AsyncParsableCommand {
     public func run() async throws {
         do {
             let configuration = try resolved()
-            var logger = Logger(label: "earshotd")
-            logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
-            try await Daemon.run(configuration, logger: logger)
+            let level = LiveLogLevel(Logger.Level(rawValue: configuration.logLevel) ?? .info)
+            let logger = Logger(label: "earshotd") { LiveLevelLogHandler(label: $0, level: level) }
+            // SIGHUP resolves the same arguments again, so the config file is re-read and the command line still wins.
+            let arguments = Array(CommandLine.arguments.dropFirst())
+            try await Daemon.run(configuration, logger: logger, level: level) {
+                try EarshotdCommand.parse(arguments).resolved()
+            }
         } catch {
             let line = Array("earshotd: \(error)\n".utf8)
             _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }

@@ -17,8 +17,8 @@ package struct PeerCredentials: Sendable, CustomStringConvertible {
 /// One client: a reader (this task) that decodes frames and acts on them through a ``ConnectionStateMachine``, and
 /// a writer (a child task) that drains the connection's ``ClientOutbox`` onto the socket.
 ///
-/// The reader stops at end of input, at a fatal protocol error, or when the server stops (which shuts the socket's
-/// input). Then it lets pushed streams flush, queues a last error if there is one, and lets the writer drain. A
+/// The reader stops at end of input, at a fatal protocol error, when a watchdog timer finds a
+/// ``ConnectionDeadlines`` deadline passed, or when the server stops (the last two shut the socket's input). Then it lets pushed streams flush, queues a last error if there is one, and lets the writer drain. A
 /// stopping server, or a fatal error, also schedules a hard close after `drainTimeout`, so a client that does not
 /// read cannot hold the daemon up.
 final class Connection: Sendable {
@@ -31,6 +31,9 @@ final class Connection: Sendable {
     private let pushes = PushTracker()
     private let stopping = Atomic<Bool>(false)
     private let status: @Sendable () -> [String: Any]
+    private let deadlines: Mutex<ConnectionDeadlines>
+    /// Set by the watchdog when a deadline passed; the reader sends it as a fatal error.
+    private let timedOut = Mutex<ProtocolError?>(nil)
 
     init(id: Int, channel: any Channel, engine: Engine, configuration: ServerConfiguration, logger: Logger,
          status: @escaping @Sendable () -> [String: Any]) {
@@ -40,6 +43,8 @@ final class Connection: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.status = status
+        deadlines = Mutex(ConnectionDeadlines(hello: configuration.helloTimeout, idle: configuration.idleTimeout,
+                                              connectedAt: .now))
         outbox = ClientOutbox(liveCapacity: configuration.sendQueueFrames, hardLimit: configuration.sendQueueHardLimit)
     }
 
@@ -86,7 +91,9 @@ final class Connection: Sendable {
             try await channel.executeThenClose { inbound, outbound in
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await self.writeLoop(outbound) }
+                    let watchdog = self.startWatchdog()
                     let fatal = await self.readLoop(inbound)
+                    watchdog.cancel()
                     await self.wrapUp(fatal: fatal)
                     await group.waitForAll()
                 }
@@ -110,7 +117,8 @@ final class Connection: Sendable {
         var decoder = FrameDecoder(maxFrameLength: configuration.maxFrameLength)
         var machine = ConnectionStateMachine(liveStreams: Set(engine.liveStreams.map(\.name)),
                                              payloadTypes: Set(configuration.payloadTypes),
-                                             maxPushedStreams: configuration.maxPushedStreams)
+                                             maxPushedStreams: configuration.maxPushedStreams,
+                                             maxSubscriptions: configuration.maxSubscriptions)
         var open: [UInt32: PushState] = [:]
         var subscriptions: [UInt32: StreamHub] = [:]
         var interleaved: [Float] = []
@@ -122,6 +130,7 @@ final class Connection: Sendable {
         }
         do {
             reading: for try await buffer in inbound {
+                deadlines.withLock { $0.readerBusy() }
                 buffer.withUnsafeReadableBytes { decoder.append($0) }
                 while true {
                     let action: ConnectionStateMachine.Action
@@ -137,6 +146,7 @@ final class Connection: Sendable {
                     }
                     switch action {
                     case .welcome(let version):
+                        deadlines.withLock { $0.helloCompleted() }
                         outbox.push(.message(.welcome(welcome(version: version))))
                     case .subscribe(let id, let m):
                         guard let stream = engine.liveStream(named: m.stream) else { continue }
@@ -204,12 +214,38 @@ final class Connection: Sendable {
                     }
                     if stopping.load(ordering: .relaxed) { break reading }
                 }
+                let partial = decoder.bufferedByteCount > 0, subscribed = machine.subscriptions.count
+                deadlines.withLock { $0.readerWaiting(at: .now, partialFrame: partial, subscriptions: subscribed) }
             }
         } catch {
             logger.debug("read failed", metadata: ["connection": "\(id)", "error": "\(error)"])
         }
         machine.close()
+        if let error = timedOut.withLock({ $0 }) {
+            logger.info("closing a client that timed out", metadata: ["connection": "\(id)", "error": "\(error)"])
+            outbox.push(.message(.error(ErrorMessage(code: error.code, fatal: true, message: error.message))))
+            for (_, push) in open { push.scheduled.cancel() }
+            open.removeAll()
+            return error
+        }
         return nil
+    }
+
+    /// Checks the ``ConnectionDeadlines`` on the channel's event loop every quarter of the shortest timeout (10 ms
+    /// to 1 s) and, once one has passed, closes the connection's input (the reader then says why). A timer on the
+    /// event loop, not a task: cancelled by the reader when it is done.
+    private func startWatchdog() -> RepeatedTask {
+        let shortest = min(configuration.helloTimeout, configuration.idleTimeout)
+        let tick = max(.milliseconds(10), min(.seconds(1), shortest / 4))
+        let interval = TimeAmount.nanoseconds(tick.components.seconds * 1_000_000_000
+                                              + tick.components.attoseconds / 1_000_000_000)
+        return channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { task in
+            let pushing = self.pushes.activeCount
+            guard let error = self.deadlines.withLock({ $0.expired(at: .now, activePushes: pushing) }) else { return }
+            self.timedOut.withLock { $0 = error }
+            self.channel.close(mode: .input, promise: nil)
+            task.cancel()
+        }
     }
 
     /// After reading: wait for pushed streams to flush, queue the last error, let the writer drain.
@@ -294,6 +330,9 @@ final class PushTracker: Sendable {
     }
 
     private let state = Mutex(State())
+
+    /// Pushed streams not yet ended (flushing ones included).
+    var activeCount: Int { state.withLock { $0.active.count } }
 
     func started(_ id: UInt32, _ stream: ScheduledStream) {
         state.withLock { $0.active[id] = stream }

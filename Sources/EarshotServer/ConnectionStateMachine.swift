@@ -43,6 +43,7 @@ struct ConnectionStateMachine {
     let liveStreams: Set<String>
     let payloadTypes: Set<PayloadType>
     let maxPushedStreams: Int
+    let maxSubscriptions: Int
     let supportedVersions: ClosedRange<UInt16>
 
     private(set) var state = State.awaitingHello
@@ -52,11 +53,12 @@ struct ConnectionStateMachine {
     /// Pushed streams still taking audio (no `pushEnd` yet): id → format.
     private(set) var pushes: [UInt32: PushFormat] = [:]
 
-    init(liveStreams: Set<String>, payloadTypes: Set<PayloadType>, maxPushedStreams: Int,
+    init(liveStreams: Set<String>, payloadTypes: Set<PayloadType>, maxPushedStreams: Int, maxSubscriptions: Int = 64,
          supportedVersions: ClosedRange<UInt16> = Handshake.supportedVersions) {
         self.liveStreams = liveStreams
         self.payloadTypes = payloadTypes
         self.maxPushedStreams = maxPushedStreams
+        self.maxSubscriptions = maxSubscriptions
         self.supportedVersions = supportedVersions
     }
 
@@ -92,6 +94,10 @@ struct ConnectionStateMachine {
             }
             guard payloadTypes.contains(m.payload) else {
                 return .reject(request: m.request, ProtocolError(.unsupportedPayload, "payload \(m.payload) is not offered"))
+            }
+            guard subscriptions.count < maxSubscriptions else {
+                return .reject(request: m.request, ProtocolError(.tooManySubscriptions,
+                                                                 "at most \(maxSubscriptions) subscriptions per connection"))
             }
             let id = allocateID()
             subscriptions[id] = m.stream

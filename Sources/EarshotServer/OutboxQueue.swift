@@ -25,6 +25,10 @@ enum OutboxItem: Sendable {
 /// **Everything else: kept, up to a hard limit.** Pushed tokens are bounded upstream by the push budget, answers by
 /// the requests a client sends; more than `hardLimit` of them waiting means a client that sends but never reads, and
 /// ``push(_:)`` reports `.overLimit` so the connection can be closed.
+///
+/// A popped item leaves the queue at once: its slot becomes `.popped` until the slots before `head` are compacted
+/// away. (A pushed token refers to its stream, whose sink refers to this queue's outbox: an item kept after it was
+/// written held all three, and the stream's encoder, alive for as long as the connection, or for ever.)
 struct OutboxQueue {
     let liveCapacity: Int
     let hardLimit: Int
@@ -33,6 +37,8 @@ struct OutboxQueue {
         case item(OutboxItem)
         /// `count` live tokens of `stream` dropped, the first being token `firstToken`.
         case lagged(stream: UInt32, count: UInt64, firstToken: UInt64)
+        /// A slot before `head`, already handed out.
+        case popped
     }
 
     private var entries: [Entry] = []
@@ -77,6 +83,7 @@ struct OutboxQueue {
     mutating func pop() -> OutboxItem? {
         guard head < entries.count else { return nil }
         let entry = entries[head]
+        entries[head] = .popped
         head += 1
         if head >= 256 && head * 2 >= entries.count {
             entries.removeSubrange(0..<head)
@@ -89,6 +96,8 @@ struct OutboxQueue {
         case .lagged(let stream, let count, let firstToken):
             return .message(.event(StreamEvent(stream: stream, kind: .lagged, at: Int64(firstToken), count: count,
                                                message: "you read too slowly: \(count) frames dropped")))
+        case .popped:
+            preconditionFailure("a slot at or after head was already popped")
         }
     }
 

@@ -17,6 +17,13 @@ package struct ServerConfiguration: Sendable {
 
     package var maxClients = 64
     package var maxPushedStreams = 4
+    /// Subscriptions one connection may hold; one more is refused with `too-many-subscriptions`.
+    package var maxSubscriptions = 64
+    /// A connection that has not completed its `hello` this long after connecting is closed (`timed-out`).
+    package var helloTimeout: Duration = .seconds(10)
+    /// A connection that sends nothing for this long while holding no stream, or leaves a frame unfinished this
+    /// long, is closed (`timed-out`). See ``ConnectionDeadlines``.
+    package var idleTimeout: Duration = .seconds(300)
     /// Largest frame accepted from a client (`length`: type + body).
     package var maxFrameLength = 1 << 20
     /// Live frames a client's send queue holds before the oldest are dropped.

@@ -1,8 +1,9 @@
 /// Wire error codes: the `code` field of an `error` frame (docs/protocol.md, "Errors").
 package enum ErrorCode: UInt16, Sendable, CaseIterable {
-    /// A frame's body does not parse (truncated, extra bytes, bad enum value, invalid UTF-8).
+    /// A frame that does not parse: a length prefix of 0, or a body that is truncated, has extra bytes, a bad enum
+    /// value, invalid UTF-8, or (in `hello`) an empty version range.
     case malformedFrame = 1
-    /// A length prefix above the receiver's limit, or zero.
+    /// A length prefix above the receiver's limit. (A zero length is `malformedFrame`.)
     case frameTooLarge = 2
     /// No protocol version both sides speak.
     case unsupportedVersion = 3
@@ -26,6 +27,11 @@ package enum ErrorCode: UInt16, Sendable, CaseIterable {
     case shuttingDown = 12
     /// A failure inside the server.
     case internalError = 13
+    /// This connection already holds the maximum number of subscriptions.
+    case tooManySubscriptions = 14
+    /// The client took too long: no `hello` in time, nothing sent while holding no stream, or a frame left
+    /// unfinished.
+    case timedOut = 15
 
     /// A short name, as in docs/protocol.md.
     package var name: String {
@@ -43,6 +49,8 @@ package enum ErrorCode: UInt16, Sendable, CaseIterable {
         case .notAllowed: "not-allowed"
         case .shuttingDown: "shutting-down"
         case .internalError: "internal-error"
+        case .tooManySubscriptions: "too-many-subscriptions"
+        case .timedOut: "timed-out"
         }
     }
 }

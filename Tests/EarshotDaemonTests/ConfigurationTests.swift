@@ -56,6 +56,31 @@ import Testing
         }
     }
 
+    @Test func limitsAndTimeouts() throws {
+        var c = DaemonConfiguration()
+        #expect(c.maxSubscriptions == 64 && c.helloTimeout == 10 && c.idleTimeout == 300)
+        try c.apply(configText: "max-subscriptions = 5\nhello-timeout = 2.5\nidle-timeout = 30\n", path: "x.conf")
+        #expect(c.maxSubscriptions == 5 && c.helloTimeout == 2.5 && c.idleTimeout == 30)
+        for line in ["max-subscriptions = 0", "hello-timeout = 0", "idle-timeout = forever"] {
+            #expect(throws: DaemonError.self) { try c.apply(configText: line, path: "x.conf") }
+        }
+        let command = try EarshotdCommand.parse(["--model", "m", "--source", "none", "--max-subscriptions", "7",
+                                                 "--hello-timeout", "1", "--idle-timeout", "4"])
+        let resolved = try command.resolved()
+        #expect(resolved.maxSubscriptions == 7 && resolved.helloTimeout == 1 && resolved.idleTimeout == 4)
+    }
+
+    /// SIGHUP applies log-level and names every other setting that changed (they wait for a restart).
+    @Test func reloadNamesTheChangedSettings() {
+        let running = DaemonConfiguration()
+        var fresh = running
+        #expect(ReloadService.differences(running, fresh).isEmpty)
+        fresh.maxClients = 9
+        fresh.sources = ["file:a.wav"]
+        fresh.logLevel = "debug"
+        #expect(ReloadService.differences(running, fresh) == ["sources", "maxClients", "logLevel"])
+    }
+
     @Test func commandLineOverridesTheConfigFile() throws {
         let command = try EarshotdCommand.parse(["--model", "m", "--source", "none", "--block-tokens", "3"])
         let c = try command.resolved()

@@ -16,4 +16,12 @@ import Testing
         if code == 77 { return }   // no systemd-analyze here
         #expect(code == 0, "\(script.log)")
     }
+
+    /// `systemctl reload` sends SIGHUP, which earshotd takes as a reload (HardeningTests checks that it does).
+    @Test func servicesReloadWithSighup() throws {
+        for unit in ["earshotd.service", "earshotd-user.service"] {
+            let text = try String(contentsOfFile: "\(Paths.root)/systemd/\(unit)", encoding: .utf8)
+            #expect(text.contains("\nExecReload=/bin/kill -HUP $MAINPID\n"), "\(unit) has no ExecReload")
+        }
+    }
 }

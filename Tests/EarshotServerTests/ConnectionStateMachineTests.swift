@@ -14,6 +14,27 @@ import WireProtocol
         return m
     }
 
+    @Test func subscriptionsBeyondTheCapAreRefusedNotFatal() {
+        var m = ConnectionStateMachine(liveStreams: ["mic"], payloadTypes: [.f32], maxPushedStreams: 1,
+                                       maxSubscriptions: 2)
+        _ = m.received(.hello(Hello(clientName: "t")))
+        for request in 1...2 {
+            guard case .subscribe = m.received(.subscribe(Subscribe(request: UInt32(request), stream: "mic"))) else {
+                Issue.record("subscription \(request) refused"); return
+            }
+        }
+        guard case .reject(let request, let error) = m.received(.subscribe(Subscribe(request: 3, stream: "mic"))) else {
+            Issue.record("a third subscription was accepted"); return
+        }
+        #expect(request == 3 && error.code == .tooManySubscriptions)
+        #expect(m.subscriptions.count == 2)
+        // Room again after an unsubscribe.
+        _ = m.received(.unsubscribe(stream: m.subscriptions.keys.first!))
+        guard case .subscribe = m.received(.subscribe(Subscribe(request: 4, stream: "mic"))) else {
+            Issue.record("refused after an unsubscribe"); return
+        }
+    }
+
     @Test func helloThenWelcome() {
         var m = machine()
         #expect(m.received(.hello(Hello(versions: 1...4, clientName: "t"))) == .welcome(version: 1))

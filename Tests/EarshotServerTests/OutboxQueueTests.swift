@@ -23,6 +23,25 @@ import WireProtocol
         return out
     }
 
+    /// A popped item is gone from the queue: a pushed token's stream (which refers back to the outbox through its
+    /// sink) must not stay alive because the writer already sent it.
+    @Test func poppedItemsAreReleased() {
+        final class Credit: PushCredit {
+            func tokenSent() {}
+        }
+        var q = OutboxQueue(liveCapacity: 4, hardLimit: 10)
+        weak var released: Credit?
+        do {
+            let credit = Credit()
+            released = credit
+            _ = q.push(.pushed(stream: 1, record: .fake(0), payload: .f32, output: .embeddings, credit: credit))
+            _ = q.push(live(2, 0))
+        }
+        #expect(released != nil)
+        #expect(drain(&q) == ["1:0", "2:0"])
+        #expect(released == nil, "the queue still holds a popped item")
+    }
+
     @Test func keepsEverythingUnderCapacity() {
         var q = OutboxQueue(liveCapacity: 4, hardLimit: 10)
         for t in 0..<4 { #expect(q.push(live(1, UInt64(t))) == .enqueued) }

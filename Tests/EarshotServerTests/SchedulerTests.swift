@@ -168,6 +168,52 @@ import WireProtocol
         #expect(worstDifference(sink.tokens.flatMap(\.embedding), offline.embeddings) <= 1e-5)
     }
 
+    /// A pushed stream that ended and whose frames were written leaves nothing behind: the scheduler forgets it,
+    /// and the stream, its encoder and its sink are freed while the connection's outbox lives on.
+    @Test func anEndedPushedStreamIsFreed() async throws {
+        let s = scheduler()
+        s.start()
+        defer { s.stop() }
+        let outbox = ClientOutbox(liveCapacity: 16, hardLimit: 1024)
+        weak var freedStream: ScheduledStream?
+        weak var freedSink: PushedStreamSink?
+        weak var freedEncoder: EncoderStream?
+        let ended = Flag()
+        let audio = Array(try Fixtures.samples("speech")[0..<24_000])
+        do {
+            let sink = PushedStreamSink(outbox: outbox, stream: 1, payload: .f32, output: .embeddings) { _ in
+                ended.set(false)
+            }
+            let stream = try s.addStream(name: "push", kind: .pushed, inputRate: 16_000, sink: sink)
+            sink.attach(stream)
+            freedStream = stream
+            freedSink = sink
+            freedEncoder = stream.worker.encoder
+            await stream.submitPushed(audio)
+            stream.finish()
+        }
+        // The connection's writer: writes every frame (giving the push budget back) until the stream's `ended`.
+        var tokens = 0
+        writing: while let item = await outbox.next() {
+            switch item {
+            case .pushed(_, _, _, _, let credit):
+                credit.tokenSent()
+                tokens += 1
+            case .message(.event(let event)) where event.kind == .ended:
+                break writing
+            default:
+                break
+            }
+        }
+        #expect(tokens == model.encode(audio).count)
+        #expect(!ended.value)
+        #expect(await eventually { s.activeStreams.isEmpty }, "the scheduler still holds the ended stream")
+        #expect(freedStream == nil, "the ended stream is still alive")
+        #expect(freedSink == nil, "the ended stream's sink is still alive")
+        #expect(freedEncoder == nil, "the ended stream's encoder is still alive")
+        #expect(!outbox.isClosed)
+    }
+
     @Test func pushedStreamsAtAnotherRateMatchOfflineResampling() async throws {
         let s = scheduler()
         s.start()

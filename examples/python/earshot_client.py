@@ -63,7 +63,7 @@ class EarshotError(Exception):
     CODES = {1: "malformed-frame", 2: "frame-too-large", 3: "unsupported-version", 4: "handshake-required",
              5: "unexpected-message", 6: "unknown-stream", 7: "too-many-clients", 8: "too-many-pushed-streams",
              9: "unsupported-payload", 10: "bad-audio-format", 11: "not-allowed", 12: "shutting-down",
-             13: "internal-error"}
+             13: "internal-error", 14: "too-many-subscriptions", 15: "timed-out"}
 
     def __init__(self, message, code=None, fatal=True, request=0):
         super().__init__(f"server error {self.CODES.get(code, code)}: {message}" if code else message)
