@@ -61,7 +61,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: settings),
         .target(name: "EarshotClient", dependencies: [
-            "WireProtocol",
+            "WireProtocol", "AudioCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: settings),

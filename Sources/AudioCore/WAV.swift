@@ -175,7 +175,8 @@ public enum WAV {
         return (reader.info, try reader.read(maxFrames: reader.info.frameCount))
     }
 
-    /// Writes interleaved samples as a WAV file. Integer formats round to nearest and saturate at full scale.
+    /// Writes interleaved samples as a WAV file. Integer formats round to nearest and saturate at full scale, NaN
+    /// giving 0 (``PCMQuantization``); float formats store the samples as they are.
     public static func write(path: String, samples: [Float], sampleRate: Int, channels: Int,
                              format: WAVSampleFormat = .int16) throws {
         guard channels > 0, samples.count % channels == 0 else {
@@ -199,15 +200,12 @@ public enum WAV {
         bytes += Array("data".utf8); appendUInt32(&bytes, UInt32(dataBytes))
         for sample in samples {
             switch format {
-            case .uint8: bytes.append(UInt8(quantize(sample, scale: 128, min: -128, max: 127) + 128))
-            case .int16: appendUInt16(&bytes, UInt16(truncatingIfNeeded: quantize(sample, scale: 32768,
-                                                                                  min: -32768, max: 32767)))
+            case .uint8: bytes.append(UInt8(PCMQuantization.quantize(sample, bits: 8) + 128))
+            case .int16: appendUInt16(&bytes, UInt16(truncatingIfNeeded: PCMQuantization.quantize(sample, bits: 16)))
             case .int24:
-                let v = UInt32(truncatingIfNeeded: quantize(sample, scale: 8_388_608, min: -8_388_608, max: 8_388_607))
+                let v = UInt32(bitPattern: PCMQuantization.quantize(sample, bits: 24))
                 bytes += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF)]
-            case .int32: appendUInt32(&bytes, UInt32(truncatingIfNeeded: quantize(sample, scale: 2_147_483_648,
-                                                                                  min: -2_147_483_648,
-                                                                                  max: 2_147_483_647)))
+            case .int32: appendUInt32(&bytes, UInt32(bitPattern: PCMQuantization.quantize(sample, bits: 32)))
             case .float32: appendUInt32(&bytes, sample.bitPattern)
             case .float64:
                 let v = Double(sample).bitPattern
@@ -215,12 +213,6 @@ public enum WAV {
             }
         }
         try writeFile(path: path, bytes: bytes)
-    }
-
-    private static func quantize(_ x: Float, scale: Double, min: Int64, max: Int64) -> Int64 {
-        let scaled = (Double(x) * scale).rounded()
-        guard scaled.isFinite else { return x.isNaN ? 0 : (x > 0 ? max : min) }
-        return Swift.min(max, Swift.max(min, Int64(scaled)))
     }
 }
 
