@@ -1,9 +1,9 @@
 import Checkpoint
 import Kernels
 
-/// Binds checkpoint tensors to model fields strictly: every tensor read must exist with exactly the expected shape,
-/// and after binding, every tensor under the model's prefixes must have been read. Errors name the source and the
-/// tensor.
+/// Binds checkpoint tensors to model fields strictly: every tensor read must exist with exactly the expected shape
+/// and hold only finite values, and after binding, every tensor under the model's prefixes must have been read.
+/// Errors name the source and the tensor.
 ///
 /// A binder can instead make every tensor up: deterministic random weights of any size, for demos and benchmarks
 /// when no checkpoint is at hand (see `RandomWeights`).
@@ -37,6 +37,7 @@ struct WeightBinder {
         }
         let buffer = FloatBuffer(count: info.elementCount)
         try source.read(name, into: buffer.buffer)
+        try requireFinite(name, UnsafeRawPointer(buffer.base), count: buffer.count, element: .f32)
         used.insert(name)
         return buffer
     }
@@ -46,16 +47,44 @@ struct WeightBinder {
     mutating func matrix(_ name: String, rows: Int, columns: Int) throws -> StoredMatrix {
         if let source, let info = source.info(name), info.shape == [rows, columns],
            let bytes = source.storedBytes(name), bytes.count == info.byteCount, let base = bytes.baseAddress {
-            used.insert(name)
             let element: WeightElement = switch info.dtype {
             case .f32: .f32
             case .bf16: .bf16
             case .f16: .f16
             }
+            try requireFinite(name, base, count: rows * columns, element: element)
+            used.insert(name)
             return StoredMatrix(rows: rows, columns: columns, element: element, bytes: base, owner: source)
         }
         let floats = try tensor(name, shape: [rows, columns])
         return StoredMatrix(floats, rows: rows, columns: columns)
+    }
+
+    /// Refuses a tensor holding NaN or ±infinity (a corrupt or diverged checkpoint), which would make every
+    /// embedding non-finite: the one check both binding paths (float32 copies and stored bytes) go through. A
+    /// value is non-finite when its exponent field is all ones; the loop ORs that test over every element without
+    /// branching, so it vectorises (a few ms for E2B's 300M weights), and only a failure looks for the first one.
+    private func requireFinite(_ name: String, _ bytes: UnsafeRawPointer, count: Int, element: WeightElement)
+        throws {
+        func firstNonFinite<Bits: FixedWidthInteger & UnsignedInteger>(_: Bits.Type, exponent: Bits) -> Int? {
+            func isNonFinite(_ i: Int) -> Bool {
+                bytes.loadUnaligned(fromByteOffset: i * MemoryLayout<Bits>.size, as: Bits.self) & exponent == exponent
+            }
+            var hits = 0
+            for i in 0..<count { hits |= isNonFinite(i) ? 1 : 0 }
+            return hits == 0 ? nil : (0..<count).first(where: isNonFinite)
+        }
+        let bad: Int? = switch element {
+        case .f32: firstNonFinite(UInt32.self, exponent: 0x7F80_0000)
+        case .bf16: firstNonFinite(UInt16.self, exponent: 0x7F80)
+        case .f16: firstNonFinite(UInt16.self, exponent: 0x7C00)
+        }
+        if let bad, let source {
+            let value = StoredMatrix(rows: 1, columns: 1, element: element, bytes: bytes + bad * element.byteWidth,
+                                     owner: source).floats()[0]
+            throw ModelError.tensor(sourceName, name, "element \(bad) of \(count) is \(value): a checkpoint's "
+                                    + "weights must be finite")
+        }
     }
 
     /// Reads a 0-d scalar (a ClippableLinear bound).
