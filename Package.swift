@@ -97,7 +97,8 @@ let package = Package(
             "EarshotServer", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotDaemonTests", dependencies: [
-            "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "earshotd",
+            "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
+            "Frontend", "earshotd",
         ], swiftSettings: settings),
         .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore"], swiftSettings: settings),
     ]

@@ -33,8 +33,13 @@ public struct WAVInfo: Sendable, Equatable {
 /// Reads a RIFF/WAVE file incrementally: PCM 8/16/24/32-bit integer, IEEE float 32/64, plain or
 /// WAVE_FORMAT_EXTENSIBLE. Samples come back interleaved as Float, integers scaled by 1/2^(bits-1).
 ///
-/// A data chunk whose declared size runs past the end of the file (a recording that was cut off, or a header
-/// written for a pipe with size 0xFFFFFFFF) is read up to the last whole frame.
+/// Memory stays bounded at any file length: the header is parsed once, and each ``read(maxFrames:)`` reads and
+/// decodes just the frames asked for.
+///
+/// A data chunk whose declared size runs past the end of the file (a recording that was cut off, or a file
+/// that lost its end in a copy) is refused, naming the claimed and the actual size: encoding it would silently
+/// give a shorter result than the header promises. The one exception is the size 0xFFFFFFFF, which streaming
+/// writers put in a header written before the length was known: such a chunk is read to the end of the file.
 public final class WAVReader {
     public let info: WAVInfo
     private let file: ReadableFile
@@ -63,6 +68,9 @@ public final class WAVReader {
     }
 
     // MARK: - Header
+
+    /// The data size of a header written before the length was known (to a pipe, by a streaming writer).
+    static let unknownDataSize = Int(UInt32.max)
 
     private static func parseHeader(_ file: ReadableFile) throws -> (WAVInfo, Int) {
         func fail(_ reason: String) -> AudioFileError { AudioFileError(path: file.path, reason) }
@@ -112,9 +120,13 @@ public final class WAVReader {
                     throw fail("block align \(format.blockAlign) does not match \(format.channels) channels of "
                                + "\(format.bits) bits")
                 }
-                let available = min(size, file.size - body)
+                let present = file.size - body
+                if size != Self.unknownDataSize && size > present {
+                    throw fail("the data chunk claims \(size) bytes but the file holds \(present) after its header "
+                               + "(\(file.size) bytes in all): the file is truncated")
+                }
                 let info = WAVInfo(sampleRate: format.rate, channels: format.channels,
-                                   sampleFormat: sampleFormat, frameCount: available / frameBytes)
+                                   sampleFormat: sampleFormat, frameCount: min(size, present) / frameBytes)
                 return (info, body)
             default:
                 break

@@ -107,10 +107,19 @@ struct WAVTests {
         #expect(back == samples)
     }
 
-    @Test func truncatedDataChunkReadsWholeFrames() throws {
+    @Test func truncatedDataChunkIsReported() throws {
         var bytes = wavBytes(tag: 1, channels: 1, rate: 16_000, bits: 16, data: [1, 0, 2, 0, 3, 0])
         bytes.removeLast(1)   // the declared size now runs past the end of the file
-        let (info, samples) = try WAV.read(path: try write("t.wav", bytes))
+        let path = try write("t.wav", bytes)
+        let error = #expect(throws: AudioFileError.self) { try WAVReader(path: path) }
+        #expect(error?.description.contains(path) == true)
+        #expect(error?.description.contains("claims 6 bytes but the file holds 5") == true)
+    }
+
+    @Test func unknownDataSizeReadsToTheEndOfTheFile() throws {
+        var bytes = wavBytes(tag: 1, channels: 1, rate: 16_000, bits: 16, data: [1, 0, 2, 0, 3])
+        bytes.replaceSubrange(40..<44, with: [0xFF, 0xFF, 0xFF, 0xFF])   // a header written for a pipe
+        let (info, samples) = try WAV.read(path: try write("pipe.wav", bytes))
         #expect(info.frameCount == 2)
         let expected: [Float] = [1.0 / 32768, 2.0 / 32768]
         #expect(samples == expected)
