@@ -62,17 +62,18 @@ struct WeightBinder {
 
     /// Refuses a tensor holding NaN or ±infinity (a corrupt or diverged checkpoint), which would make every
     /// embedding non-finite: the one check both binding paths (float32 copies and stored bytes) go through. A
-    /// value is non-finite when its exponent field is all ones; the loop ORs that test over every element without
-    /// branching, so it vectorises (a few ms for E2B's 300M weights), and only a failure looks for the first one.
+    /// value is non-finite when its exponent field is all ones. The scan keeps the smallest `(bits & e) ^ e` over
+    /// the elements, 0 exactly when one is non-finite: a branch-free minimum that vectorises (measured: 0.15 s
+    /// for 300M bf16 weights, E2B's count, on a busy 2-core machine); only a failure looks for the first one.
     private func requireFinite(_ name: String, _ bytes: UnsafeRawPointer, count: Int, element: WeightElement)
         throws {
         func firstNonFinite<Bits: FixedWidthInteger & UnsignedInteger>(_: Bits.Type, exponent: Bits) -> Int? {
-            func isNonFinite(_ i: Int) -> Bool {
-                bytes.loadUnaligned(fromByteOffset: i * MemoryLayout<Bits>.size, as: Bits.self) & exponent == exponent
+            func bits(_ i: Int) -> Bits {
+                bytes.loadUnaligned(fromByteOffset: i * MemoryLayout<Bits>.size, as: Bits.self)
             }
-            var hits = 0
-            for i in 0..<count { hits |= isNonFinite(i) ? 1 : 0 }
-            return hits == 0 ? nil : (0..<count).first(where: isNonFinite)
+            var nearest = exponent
+            for i in 0..<count { nearest = min(nearest, (bits(i) & exponent) ^ exponent) }
+            return nearest != 0 ? nil : (0..<count).first { bits($0) & exponent == exponent }
         }
         let bad: Int? = switch element {
         case .f32: firstNonFinite(UInt32.self, exponent: 0x7F80_0000)

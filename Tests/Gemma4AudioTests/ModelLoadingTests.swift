@@ -108,8 +108,8 @@ struct ModelLoadingTests {
     }
 
     @Test("absurd sizes are refused before anything is sized by them, naming the file, the field and the range",
-          arguments: [("num_hidden_layers", "0…256"), ("attention_chunk_size", "1…1024"), ("hidden_size", "1…16384"),
-                      ("num_attention_heads", "1…256"), ("conv_kernel_size", "1…1024"),
+          arguments: [("num_hidden_layers", "0…256"), ("attention_chunk_size", "1…1024"),
+                      ("hidden_size", "1…16384"), ("num_attention_heads", "1…256"), ("conv_kernel_size", "1…1024"),
                       ("attention_context_left", "2…1024"), ("output_proj_dims", "1…65536")])
     func absurdSizes(field: String, range: String) throws {
         var model = try EditableModel()
@@ -123,7 +123,8 @@ struct ModelLoadingTests {
         var text = width.config["text_config"] as! [String: Any]
         text["hidden_size"] = 1_000_000_000
         width.config["text_config"] = text
-        try expectLoadError(width, mentioning: ["config.json", "text_config.hidden_size is 1000000000, outside 1…65536"])
+        try expectLoadError(width, mentioning: ["config.json",
+                                                "text_config.hidden_size is 1000000000, outside 1…65536"])
         var channels = try EditableModel()
         channels.audio("subsampling_conv_channels", [128, 1_000_000_000])
         try expectLoadError(channels, mentioning: ["subsampling_conv_channels is 1000000000, outside 1…4096"])
