@@ -7,10 +7,10 @@
 # A target is a folder Fuzz/<Name>/ holding Harness.swift (an @_cdecl("LLVMFuzzerTestOneInput") entry point), a
 # file `modules` naming the Sources/ modules it is compiled with (one a line, dependencies first; the harness
 # becomes part of that one module, so it sees internal API), and a small seed corpus corpus/. The harness is
-# built with swiftc -sanitize=fuzzer,address in the scratch directory .build-fuzz, outside SwiftPM, so the
-# package's own builds never see it. Each run starts from a temporary copy of the corpus (the committed one does
-# not grow) and fails, non-zero, on the first crash, trap, sanitizer report, leak or timeout; the input that did
-# it is kept in .build-fuzz/artifacts/<Name>/.
+# built with swiftc -sanitize=fuzzer,address in the scratch directory .build-fuzz (again only when a source is
+# newer than the binary), outside SwiftPM, so the package's own builds never see it. Each run starts from a
+# temporary copy of the corpus (the committed one does not grow) and fails, non-zero, on the first crash, trap,
+# sanitizer report, leak or timeout; the input that did it is kept in .build-fuzz/artifacts/<Name>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +32,11 @@ build() {   # build NAME: compiles the harness of Fuzz/NAME into .build-fuzz/Fuz
         mapfile -t -O "${#files[@]}" files < <(find "Sources/$module" -name '*.swift' | sort)
     done <"Fuzz/$name/modules"
     mkdir -p "$scratch"
+    if [ -x "$scratch/Fuzz$name" ] && [ -z "$(find "${files[@]}" "Fuzz/$name" -newer "$scratch/Fuzz$name" \
+            -not -path "Fuzz/$name/corpus*" | head -n 1)" ]; then
+        echo "Fuzz$name is up to date"
+        return
+    fi
     echo "building Fuzz$name (${#files[@]} source files of $(tr '\n' ' ' <"Fuzz/$name/modules"))"
     swiftc -parse-as-library -sanitize=fuzzer,address -O -g -swift-version 6 -package-name Earshot \
         -module-name "Fuzz$name" "${files[@]}" "Fuzz/$name/Harness.swift" -o "$scratch/Fuzz$name" \
