@@ -29,8 +29,11 @@ public final class Mono16kReader {
     private let file: WAVReader
     private let resampler: Resampler
 
-    /// Frames read from the file per piece: 2^16, about 1.5 s at 44.1 kHz.
-    public static let pieceFrames = 1 << 16
+    /// Interleaved samples read from the file per piece: 2^16 (256 KB as Float) at any channel count.
+    public static let pieceSamples = 1 << 16
+
+    /// Frames per piece of a file with `channels` channels: 32768 for stereo, about 0.7 s at 44.1 kHz.
+    public static func pieceFrames(channels: Int) -> Int { max(1, pieceSamples / channels) }
 
     public init(path: String, quality: ResamplerQuality = .best) throws {
         file = try WAVReader(path: path)
@@ -43,7 +46,7 @@ public final class Mono16kReader {
     /// after the last.
     public func next() throws -> [Float]? {
         guard !resampler.isFinished else { return nil }
-        let interleaved = try file.read(maxFrames: Self.pieceFrames)
+        let interleaved = try file.read(maxFrames: Self.pieceFrames(channels: info.channels))
         var output: [Float] = []
         if interleaved.isEmpty {
             try resampler.finish(into: &output)

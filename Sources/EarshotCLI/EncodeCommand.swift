@@ -16,7 +16,9 @@ public struct EncodeCommand: ParsableCommand {
               mel         the valid log-mel frames            [frames, 128]
               encoder     the audio tower's output_proj rows  [tokens, output_proj_dims]
               embeddings  the embedder's output (default)     [tokens, D]  — what Gemma 4 feeds its LM
-            One token per 40 ms. Audio longer than 30 s is encoded whole (transformers cuts at 30 s).
+            One token per 40 ms. Audio longer than 30 s is encoded whole (transformers cuts at 30 s), read a piece \
+            at a time: memory stays bounded at any file length, but for the result. A file shorter than its header \
+            says is refused.
             With --stream, the file is fed through the streaming encoder in --chunk-ms pieces; the output is \
             bit-identical to the offline one.
             """)

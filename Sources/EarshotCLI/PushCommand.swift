@@ -54,7 +54,8 @@ public struct PushCommand: AsyncParsableCommand {
                 // Push and read at once: the daemon applies backpressure to pushes until frames are read.
                 group.addTask {
                     let file = try WAVReader(path: input)
-                    while case let piece = try file.read(maxFrames: Mono16kReader.pieceFrames), !piece.isEmpty {
+                    let frames = Mono16kReader.pieceFrames(channels: info.channels)
+                    while case let piece = try file.read(maxFrames: frames), !piece.isEmpty {
                         try await connection.push(piece, to: stream)
                     }
                     try await connection.endPush(stream)
