@@ -44,28 +44,29 @@ build() {   # build NAME: compiles the harness of Fuzz/NAME into .build-fuzz/Fuz
 }
 
 run() {   # run NAME SECONDS
-    local name=$1 seconds=$2 corpus log status
-    corpus=$(mktemp -d)
-    log=$(mktemp)
+    local name=$1 seconds=$2 work corpus log status
+    work=$(mktemp -d)                 # the corpus copy, the log and the harness's scratch files
+    corpus=$work/corpus
+    log=$work/log
+    mkdir "$corpus"
     cp -R "Fuzz/$name/corpus/." "$corpus/"
     mkdir -p "$scratch/artifacts/$name"
     echo "fuzzing $name for $seconds s"
     status=0
     # The Swift runtime's own backtracer would race libFuzzer's crash handler; libFuzzer and ASan report crashes.
-    SWIFT_BACKTRACE=enable=no "$scratch/Fuzz$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-        -max_len=65536 -print_final_stats=1 -artifact_prefix="$scratch/artifacts/$name/" "$corpus" >"$log" 2>&1 \
-        || status=$?
-    rm -rf "$corpus"
+    SWIFT_BACKTRACE=enable=no TMPDIR="$work" "$scratch/Fuzz$name" -max_total_time="$seconds" -timeout=10 \
+        -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$scratch/artifacts/$name/" \
+        "$corpus" >"$log" 2>&1 || status=$?
     local executions
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     if [ "$status" -ne 0 ]; then
         tail -n 60 "$log" >&2
         echo "fuzz $name: FAILED (exit $status) after ${executions:-?} executions;" \
              "input in $scratch/artifacts/$name/" >&2
-        rm -f "$log"
+        rm -rf "$work"
         return 1
     fi
-    rm -f "$log"
+    rm -rf "$work"
     echo "fuzz $name: ${executions:-?} executions in $seconds s, no crash"
 }
 

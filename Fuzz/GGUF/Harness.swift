@@ -6,8 +6,10 @@ import Glibc
 // tensor infos, alignment, data offsets) on arbitrary bytes, then the file as a tensor source (mapping, every
 // tensor widened to Float32). Compiled into Checkpoint's sources by scripts/fuzz.sh (see Fuzz/README.md).
 
-/// `GGUFFile` opens paths, so each parsed input also goes through one scratch file of this process.
-private let scratchPath = "/tmp/earshot-fuzz-gguf-\(getpid()).gguf"
+/// `GGUFFile` opens paths, so each parsed input also goes through one scratch file of this process,
+/// in $TMPDIR (scripts/fuzz.sh points it at the run's own directory, removed afterwards).
+private let scratchPath = (getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp")
+    + "/earshot-fuzz-gguf-\(getpid()).gguf"
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {

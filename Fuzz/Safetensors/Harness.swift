@@ -5,8 +5,10 @@ import Glibc
 // libFuzzer target: the safetensors header parser (length prefix, JSON, every entry's shape, dtype and offsets,
 // overlaps) on arbitrary bytes. Compiled into Checkpoint's sources by scripts/fuzz.sh (see Fuzz/README.md).
 
-/// The parser reads an open file, so each input goes through one scratch file of this process.
-private let scratchPath = "/tmp/earshot-fuzz-safetensors-\(getpid()).safetensors"
+/// The parser reads an open file, so each input goes through one scratch file of this process,
+/// in $TMPDIR (scripts/fuzz.sh points it at the run's own directory, removed afterwards).
+private let scratchPath = (getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp")
+    + "/earshot-fuzz-safetensors-\(getpid()).safetensors"
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {

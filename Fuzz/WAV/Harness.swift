@@ -5,8 +5,10 @@ import Glibc
 // libFuzzer target: the WAV reader (header parser and sample decoder) on arbitrary bytes. Compiled into AudioCore's
 // sources by scripts/fuzz.sh (see Fuzz/README.md); any trap, sanitizer report or leak is a finding.
 
-/// The reader opens paths, so each input goes through one scratch file of this process.
-private let scratchPath = "/tmp/earshot-fuzz-wav-\(getpid()).wav"
+/// The reader opens paths, so each input goes through one scratch file of this process,
+/// in $TMPDIR (scripts/fuzz.sh points it at the run's own directory, removed afterwards).
+private let scratchPath = (getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp")
+    + "/earshot-fuzz-wav-\(getpid()).wav"
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
