@@ -100,8 +100,8 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
         }
         func float(_ key: String, _ fallback: Float) throws -> Float {
             guard let raw = audio[key] else { return fallback }
-            guard let value = (raw as? NSNumber)?.doubleValue, Float(value).isFinite else {
-                throw ModelError.config(path, "audio_config.\(key) must be a finite number, got \(raw)")
+            guard let value = (raw as? NSNumber)?.doubleValue else {
+                throw ModelError.config(path, "audio_config.\(key) must be a number, got \(raw)")
             }
             return Float(value)
         }
@@ -153,7 +153,7 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
         }
     }
 
-    /// Rejects settings this encoder cannot run exactly, naming the field.
+    /// Rejects settings this encoder cannot run exactly, and sizes outside ``Limits``, naming the field.
     public func validate(path: String) throws {
         func require(_ condition: Bool, _ reason: String) throws {
             if !condition { throw ModelError.config(path, reason) }
@@ -171,8 +171,11 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
             (textHiddenSize, Limits.textHiddenSize, "text hidden size"),
         ]
         for (value, limits, field) in sizes { try Self.require(value, within: limits, field, path: path) }
-        try require([residualWeight, attentionLogitCap, rmsNormEps, gradientClipping].allSatisfy(\.isFinite),
-                    "residual_weight, attention_logit_cap, rms_norm_eps and gradient_clipping must be finite")
+        try require(residualWeight.isFinite, "residual_weight is \(residualWeight); it must be finite")
+        try require(attentionLogitCap > 0 && attentionLogitCap.isFinite, "attention_logit_cap is "
+                    + "\(attentionLogitCap); it must be positive and finite (logits are cap·tanh(x / cap))")
+        try require(gradientClipping > 0, "gradient_clipping is \(gradientClipping); it must be positive "
+                    + "(infinity: no clipping)")
         try require(hiddenSize % headCount == 0, "hidden_size \(hiddenSize) is not divisible by "
                     + "num_attention_heads \(headCount)")
         try require(hiddenSize % 2 == 0, "hidden_size must be even (sin/cos position halves)")
@@ -183,6 +186,7 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
                     + "encoders (0, as in every released Gemma 4) can be streamed")
         try require(attentionWindow <= relativePositionCount, "attention_context_left too large for the relative "
                     + "position table")
-        try require(rmsNormEps > 0, "rms_norm_eps must be positive")
+        try require(rmsNormEps > 0 && rmsNormEps.isFinite, "rms_norm_eps is \(rmsNormEps); it must be positive "
+                    + "and finite")
     }
 }

@@ -130,7 +130,10 @@ struct ModelLoadingTests {
         try expectLoadError(channels, mentioning: ["subsampling_conv_channels is 1000000000, outside 1…4096"])
         var cap = try EditableModel()
         cap.audio("attention_logit_cap", 1e300)
-        try expectLoadError(cap, mentioning: ["attention_logit_cap must be a finite number"])
+        try expectLoadError(cap, mentioning: ["attention_logit_cap is inf; it must be positive and finite"])
+        var noCap = try EditableModel()
+        noCap.audio("attention_logit_cap", 0)
+        try expectLoadError(noCap, mentioning: ["attention_logit_cap is 0.0; it must be positive and finite"])
     }
 
     @Test func moreLayersThanTheCheckpointHoldsAreRefusedBeforeBinding() throws {
