@@ -7,10 +7,14 @@ SWIFT ?= swift
 demo: deps release
 	scripts/demo.sh
 
-## Every test (the command CI runs).
+## Seconds of libFuzzer per fuzz target in `make test`.
+FUZZ_SECONDS ?= 45
+
+## Every test (the command CI runs): the test suite, then a bounded fuzzing run of every target in Fuzz/.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	scripts/fuzz.sh all $(FUZZ_SECONDS)
 
 deps:
 	scripts/install-deps.sh

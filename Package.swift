@@ -62,7 +62,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: settings),
         .target(name: "EarshotClient", dependencies: [
-            "WireProtocol",
+            "WireProtocol", "AudioCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: settings),
@@ -101,7 +101,8 @@ let package = Package(
             "EarshotServer", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotDaemonTests", dependencies: [
-            "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "earshotd",
+            "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
+            "Frontend", "earshotd",
         ], swiftSettings: settings),
         .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore"], swiftSettings: settings),
     ]

@@ -33,8 +33,13 @@ public struct WAVInfo: Sendable, Equatable {
 /// Reads a RIFF/WAVE file incrementally: PCM 8/16/24/32-bit integer, IEEE float 32/64, plain or
 /// WAVE_FORMAT_EXTENSIBLE. Samples come back interleaved as Float, integers scaled by 1/2^(bits-1).
 ///
-/// A data chunk whose declared size runs past the end of the file (a recording that was cut off, or a header
-/// written for a pipe with size 0xFFFFFFFF) is read up to the last whole frame.
+/// Memory stays bounded at any file length: the header is parsed once, and each ``read(maxFrames:)`` reads and
+/// decodes just the frames asked for.
+///
+/// A data chunk whose declared size runs past the end of the file (a recording that was cut off, or a file
+/// that lost its end in a copy) is refused, naming the claimed and the actual size: encoding it would silently
+/// give a shorter result than the header promises. The one exception is the size 0xFFFFFFFF, which streaming
+/// writers put in a header written before the length was known: such a chunk is read to the end of the file.
 public final class WAVReader {
     public let info: WAVInfo
     private let file: ReadableFile
@@ -63,6 +68,9 @@ public final class WAVReader {
     }
 
     // MARK: - Header
+
+    /// The data size of a header written before the length was known (to a pipe, by a streaming writer).
+    static let unknownDataSize = Int(UInt32.max)
 
     private static func parseHeader(_ file: ReadableFile) throws -> (WAVInfo, Int) {
         func fail(_ reason: String) -> AudioFileError { AudioFileError(path: file.path, reason) }
@@ -112,9 +120,13 @@ public final class WAVReader {
                     throw fail("block align \(format.blockAlign) does not match \(format.channels) channels of "
                                + "\(format.bits) bits")
                 }
-                let available = min(size, file.size - body)
+                let present = file.size - body
+                if size != Self.unknownDataSize && size > present {
+                    throw fail("the data chunk claims \(size) bytes but the file holds \(present) after its header "
+                               + "(\(file.size) bytes in all): the file is truncated")
+                }
                 let info = WAVInfo(sampleRate: format.rate, channels: format.channels,
-                                   sampleFormat: sampleFormat, frameCount: available / frameBytes)
+                                   sampleFormat: sampleFormat, frameCount: min(size, present) / frameBytes)
                 return (info, body)
             default:
                 break
@@ -175,7 +187,8 @@ public enum WAV {
         return (reader.info, try reader.read(maxFrames: reader.info.frameCount))
     }
 
-    /// Writes interleaved samples as a WAV file. Integer formats round to nearest and saturate at full scale.
+    /// Writes interleaved samples as a WAV file. Integer formats round to nearest and saturate at full scale, NaN
+    /// giving 0 (``PCMQuantization``); float formats store the samples as they are.
     public static func write(path: String, samples: [Float], sampleRate: Int, channels: Int,
                              format: WAVSampleFormat = .int16) throws {
         guard channels > 0, samples.count % channels == 0 else {
@@ -199,15 +212,12 @@ public enum WAV {
         bytes += Array("data".utf8); appendUInt32(&bytes, UInt32(dataBytes))
         for sample in samples {
             switch format {
-            case .uint8: bytes.append(UInt8(quantize(sample, scale: 128, min: -128, max: 127) + 128))
-            case .int16: appendUInt16(&bytes, UInt16(truncatingIfNeeded: quantize(sample, scale: 32768,
-                                                                                  min: -32768, max: 32767)))
+            case .uint8: bytes.append(UInt8(PCMQuantization.quantize(sample, bits: 8) + 128))
+            case .int16: appendUInt16(&bytes, UInt16(truncatingIfNeeded: PCMQuantization.quantize(sample, bits: 16)))
             case .int24:
-                let v = UInt32(truncatingIfNeeded: quantize(sample, scale: 8_388_608, min: -8_388_608, max: 8_388_607))
+                let v = UInt32(bitPattern: PCMQuantization.quantize(sample, bits: 24))
                 bytes += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF)]
-            case .int32: appendUInt32(&bytes, UInt32(truncatingIfNeeded: quantize(sample, scale: 2_147_483_648,
-                                                                                  min: -2_147_483_648,
-                                                                                  max: 2_147_483_647)))
+            case .int32: appendUInt32(&bytes, UInt32(bitPattern: PCMQuantization.quantize(sample, bits: 32)))
             case .float32: appendUInt32(&bytes, sample.bitPattern)
             case .float64:
                 let v = Double(sample).bitPattern
@@ -215,12 +225,6 @@ public enum WAV {
             }
         }
         try writeFile(path: path, bytes: bytes)
-    }
-
-    private static func quantize(_ x: Float, scale: Double, min: Int64, max: Int64) -> Int64 {
-        let scaled = (Double(x) * scale).rounded()
-        guard scaled.isFinite else { return x.isNaN ? 0 : (x > 0 ? max : min) }
-        return Swift.min(max, Swift.max(min, Int64(scaled)))
     }
 }
 

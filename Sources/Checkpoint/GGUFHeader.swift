@@ -146,13 +146,15 @@ struct GGUFHeader: Sendable {
                 throw invalid("n_dims is \(rank); ggml tensors have at most \(ggufMaximumDimensions)")
             }
             var dimensions: [Int] = []
-            var elements = 1
+            // The product of the non-zero dimensions fits in an Int, so the element count does in any order
+            // (ne {0, 2^40, 2^40} has no elements, but its reversed shape would overflow before reaching the 0).
+            var nonZeroProduct = 1
             for axis in 0 ..< Int(rank) {
                 let raw = try cursor.u64(tensor: name) { "ne[\(axis)]" }
                 guard let dimension = Int(exactly: raw) else { throw invalid("ne[\(axis)] = \(raw) is absurd") }
-                let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
+                let (product, overflow) = nonZeroProduct.multipliedReportingOverflow(by: max(dimension, 1))
                 guard !overflow else { throw invalid("ne \(dimensions + [dimension]) has too many elements") }
-                elements = product
+                nonZeroProduct = product
                 dimensions.append(dimension)
             }
             let type = GGMLType(rawValue: try cursor.u32(tensor: name) { "its type" })

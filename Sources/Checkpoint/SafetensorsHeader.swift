@@ -81,12 +81,15 @@ struct SafetensorsHeader: Sendable {
             func fail(_ code: CheckpointError.Code, _ reason: String) -> CheckpointError {
                 CheckpointError(code, file: path, tensor: name, reason)
             }
-            var elementCount = 1
+            // The product of the non-zero dimensions must fit in an Int, so the element count does in any order
+            // (shape [0, 2^40, 2^40] has no elements, but [2^40, 2^40, 0] multiplied in order would overflow).
+            var nonZeroProduct = 1
             for dimension in entry.shape {
-                let (product, overflow) = elementCount.multipliedReportingOverflow(by: dimension)
+                let (product, overflow) = nonZeroProduct.multipliedReportingOverflow(by: max(dimension, 1))
                 guard !overflow else { throw fail(.entryInvalid, "shape \(entry.shape) has too many elements") }
-                elementCount = product
+                nonZeroProduct = product
             }
+            let elementCount = entry.shape.contains(0) ? 0 : nonZeroProduct
             let (begin, end) = (entry.begin, entry.end)
             if let width = storedElementSize[entry.dtype] {
                 let (expected, overflow) = elementCount.multipliedReportingOverflow(by: width)

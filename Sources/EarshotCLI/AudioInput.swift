@@ -6,18 +6,60 @@ public enum AudioInput {
     /// The encoder's sample rate.
     public static let sampleRate = 16_000
 
-    /// Reads a WAV file, averages its channels to mono and, if it is not already 16 kHz, resamples it with
-    /// libsamplerate (`quality`, best sinc by default).
+    /// Reads a whole WAV file as 16 kHz mono: the pieces of a ``Mono16kReader`` joined.
     public static func loadMono16k(path: String, quality: ResamplerQuality = .best) throws -> [Float] {
-        let (info, interleaved) = try WAV.read(path: path)
+        let reader = try Mono16kReader(path: path, quality: quality)
+        var samples: [Float] = []
+        while let piece = try reader.next() { samples += piece }
+        return samples
+    }
+}
+
+/// A WAV file read a piece at a time as 16 kHz mono: each piece of the file averaged to mono and, if the file is
+/// not already 16 kHz, resampled with libsamplerate (`quality`, best sinc by default) as it comes. Memory stays
+/// bounded at any file length, and the pieces joined are the same samples, bit for bit, as reading the whole file
+/// and resampling it in one go (libsamplerate's output does not depend on how its input is split).
+///
+/// ```
+/// file ──WAVReader──▶ interleaved piece ──Downmix──▶ mono ──Resampler──▶ 16 kHz piece
+/// ```
+public final class Mono16kReader {
+    /// The file's stream description.
+    public let info: WAVInfo
+    private let file: WAVReader
+    private let resampler: Resampler
+
+    /// Interleaved samples read from the file per piece: 2^16 (256 KB as Float) at any channel count.
+    public static let pieceSamples = 1 << 16
+
+    /// Frames per piece of a file with `channels` channels: 32768 for stereo, about 0.7 s at 44.1 kHz.
+    public static func pieceFrames(channels: Int) -> Int { max(1, pieceSamples / channels) }
+
+    public init(path: String, quality: ResamplerQuality = .best) throws {
+        file = try WAVReader(path: path)
+        info = file.info
         guard info.frameCount > 0 else { throw AudioFileError(path: path, "no audio: the data chunk is empty") }
-        var mono: [Float] = []
-        if info.channels == 1 {
-            mono = interleaved
-        } else {
-            mono.reserveCapacity(info.frameCount)
+        resampler = try Resampler(inputRate: info.sampleRate, outputRate: AudioInput.sampleRate, quality: quality)
+    }
+
+    /// The next piece of 16 kHz mono samples (possibly empty while the resampler fills its filter), or `nil`
+    /// after the last.
+    public func next() throws -> [Float]? {
+        guard !resampler.isFinished else { return nil }
+        let interleaved = try file.read(maxFrames: Self.pieceFrames(channels: info.channels))
+        var output: [Float] = []
+        if interleaved.isEmpty {
+            try resampler.finish(into: &output)
+            return output
+        }
+        var mono = interleaved
+        if info.channels > 1 {
+            mono = []
+            mono.reserveCapacity(interleaved.count / info.channels)
             interleaved.withUnsafeBufferPointer { Downmix.toMono($0, channels: info.channels, into: &mono) }
         }
-        return try Resampler.resample(mono, from: info.sampleRate, to: sampleRate, quality: quality)
+        if resampler.isPassthrough { return mono }
+        try resampler.process(mono, into: &output)
+        return output
     }
 }

@@ -16,7 +16,9 @@ public struct EncodeCommand: ParsableCommand {
               mel         the valid log-mel frames            [frames, 128]
               encoder     the audio tower's output_proj rows  [tokens, output_proj_dims]
               embeddings  the embedder's output (default)     [tokens, D]  — what Gemma 4 feeds its LM
-            One token per 40 ms. Audio longer than 30 s is encoded whole (transformers cuts at 30 s).
+            One token per 40 ms. Audio longer than 30 s is encoded whole (transformers cuts at 30 s), read a piece \
+            at a time: memory stays bounded at any file length, but for the result. A file shorter than its header \
+            says is refused.
             With --stream, the file is fed through the streaming encoder in --chunk-ms pieces; the output is \
             bit-identical to the offline one.
             """)
@@ -97,22 +99,29 @@ public enum Encoding {
         }
     }
 
+    /// Encodes the WAV file at `inputPath` as it is read (``Mono16kReader``): memory stays bounded at any file
+    /// length, but for the result itself.
     public static func run(modelPath: String?, inputPath: String, stage: EncodeCommand.Stage,
                            streaming: Streaming?, precision: ComputePrecision = .f32,
                            threads: Int = 1) throws -> FloatArray {
-        let samples = try AudioInput.loadMono16k(path: inputPath)
+        let audio = try Mono16kReader(path: inputPath)
         if stage == .mel {
-            let frames = LogMelFrontend.logMel(of: samples)
+            var frontend = LogMelFrontend()
+            var frames: [Float] = []
+            while let piece = try audio.next() {
+                piece.withUnsafeBufferPointer { _ = frontend.accept($0, into: &frames) }
+            }
             return FloatArray(shape: [frames.count / 128, 128], values: frames)
         }
         let model = try Gemma4AudioModel.load(path: modelPath ?? "", precision: precision)
         let tokens: EncodedTokens
         if let streaming {
-            tokens = encodeStreaming(model: model, samples: samples, streaming, threads: threads)
+            tokens = try encodeStreaming(model: model, pieces: audio.next, streaming, threads: threads)
         } else {
-            tokens = model.encode(samples, scratch: EncoderScratch(model: model,
-                                                                   capacity: Gemma4AudioModel.offlinePassTokens,
-                                                                   threads: threads))
+            tokens = try model.encode(scratch: EncoderScratch(model: model,
+                                                              capacity: Gemma4AudioModel.offlinePassTokens,
+                                                              threads: threads),
+                                      pieces: audio.next)
         }
         let c = model.configuration
         return stage == .encoder
@@ -120,38 +129,50 @@ public enum Encoding {
             : FloatArray(shape: [tokens.count, c.textHiddenSize], values: tokens.embeddings)
     }
 
-    /// Feeds `samples` through one `EncoderStream` in `chunkSamples` pieces, encoding blocks as they fill.
-    public static func encodeStreaming(model: Gemma4AudioModel, samples: [Float], _ s: Streaming,
-                                       threads: Int = 1) -> EncodedTokens {
+    /// Feeds the audio `nextPiece` delivers (`nil` after the last) through one `EncoderStream` in `chunkSamples`
+    /// pieces, encoding blocks as they fill.
+    public static func encodeStreaming(model: Gemma4AudioModel, pieces nextPiece: () throws -> [Float]?,
+                                       _ s: Streaming, threads: Int = 1) throws -> EncodedTokens {
         let stream = EncoderStream(model: model, blockTokens: s.blockTokens)
         let scratch = EncoderScratch(model: model, capacity: s.blockTokens, threads: threads)
         var result = EncodedTokens(firstToken: 0, encoderWidth: model.configuration.outputProjectionSize,
                                    embeddingWidth: model.configuration.textHiddenSize)
         let start = ContinuousClock.now
-        func collect(_ fed: Int) {
+        var fed = 0
+        func feed(_ chunk: UnsafeBufferPointer<Float>) {
+            let end = fed + chunk.count
+            if s.realtime {   // the chunk is "captured" once its last sample's time has come
+                let due = start + .microseconds(Int64(end) * 1_000_000 / 16_000)
+                let wait = due - ContinuousClock.now
+                if wait > .zero { Thread.sleep(forTimeInterval: Double(wait.components.attoseconds) / 1e18
+                                                 + Double(wait.components.seconds)) }
+            }
+            stream.accept(chunk)
+            fed = end
+            collect()
+        }
+        func collect() {
             while model.encodePass([stream], scratch: scratch) > 0 {
                 let tokens = stream.takeOutput()
                 s.onTokens?(tokens, fed)
                 result.append(tokens)
             }
         }
-        samples.withUnsafeBufferPointer { all in
-            var offset = 0
-            while offset < all.count {
-                let end = min(all.count, offset + s.chunkSamples)
-                if s.realtime {   // the piece is "captured" once its last sample's time has come
-                    let due = start + .microseconds(Int64(end) * 1_000_000 / 16_000)
-                    let wait = due - ContinuousClock.now
-                    if wait > .zero { Thread.sleep(forTimeInterval: Double(wait.components.attoseconds) / 1e18
-                                                     + Double(wait.components.seconds)) }
+        // Chunks of exactly `chunkSamples`, whatever the pieces: `pending` holds a chunk's start across pieces.
+        var pending: [Float] = []
+        while let piece = try nextPiece() {
+            pending += piece
+            let whole = pending.count - pending.count % s.chunkSamples
+            pending.withUnsafeBufferPointer { all in
+                for offset in stride(from: 0, to: whole, by: s.chunkSamples) {
+                    feed(UnsafeBufferPointer(rebasing: all[offset..<offset + s.chunkSamples]))
                 }
-                stream.accept(UnsafeBufferPointer(rebasing: all[offset..<end]))
-                collect(end)
-                offset = end
             }
+            pending.removeFirst(whole)
         }
+        pending.withUnsafeBufferPointer { if !$0.isEmpty { feed($0) } }
         stream.finish()
-        collect(samples.count)
+        collect()
         return result
     }
 }

@@ -40,9 +40,10 @@ public struct PushCommand: AsyncParsableCommand {
     }
 
     /// The work behind `earshot push`, callable from tests: every token of `input`, as `earshot encode` returns it.
+    /// The file is pushed as it is read, a piece at a time.
     public static func encode(socket: String?, input: String, stage: EmbeddingKind = .embeddings) async throws
         -> FloatArray {
-        let (info, interleaved) = try WAV.read(path: input)
+        let info = try WAVReader(path: input).info
         guard info.frameCount > 0 else { throw AudioFileError(path: input, "no audio: the data chunk is empty") }
         let label = (input as NSString).lastPathComponent
         return try await EarshotConnection.withConnection(to: socket, clientName: "earshot push") { connection in
@@ -52,7 +53,11 @@ public struct PushCommand: AsyncParsableCommand {
             return try await withThrowingTaskGroup(of: FloatArray?.self) { group in
                 // Push and read at once: the daemon applies backpressure to pushes until frames are read.
                 group.addTask {
-                    try await connection.push(interleaved, to: stream)
+                    let file = try WAVReader(path: input)
+                    let frames = Mono16kReader.pieceFrames(channels: info.channels)
+                    while case let piece = try file.read(maxFrames: frames), !piece.isEmpty {
+                        try await connection.push(piece, to: stream)
+                    }
                     try await connection.endPush(stream)
                     return nil
                 }

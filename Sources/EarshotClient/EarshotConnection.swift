@@ -1,3 +1,4 @@
+import AudioCore
 import Foundation
 import NIOCore
 import NIOPosix
@@ -165,7 +166,8 @@ public final class EarshotConnection: Sendable {
     }
 
     /// Pushes interleaved samples (any count of whole frames), converted to the stream's ``PushedStream/format``
-    /// (s16le and s32le clip to [-1, 1)). Waits while the server applies backpressure.
+    /// (s16le and s32le round and saturate to [-1, 1), NaN giving 0: `PCMQuantization`). Waits while the server
+    /// applies backpressure.
     public func push(_ samples: [Float], to stream: PushedStream) async throws {
         guard samples.count % stream.channels == 0 else {
             throw EarshotError(.invalidArgument, "\(samples.count) samples are not whole \(stream.channels)-channel frames")
@@ -177,12 +179,12 @@ public final class EarshotConnection: Sendable {
             for v in samples { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
         case .s16le:
             for v in samples {
-                let s = Int16(max(-32768, min(32767, (Double(v) * 32768).rounded())))
+                let s = Int16(PCMQuantization.quantize(v, bits: 16))
                 withUnsafeBytes(of: s.littleEndian) { bytes.append(contentsOf: $0) }
             }
         case .s32le:
             for v in samples {
-                let s = Int32(max(-2_147_483_648, min(2_147_483_647, (Double(v) * 2_147_483_648).rounded())))
+                let s = PCMQuantization.quantize(v, bits: 32)
                 withUnsafeBytes(of: s.littleEndian) { bytes.append(contentsOf: $0) }
             }
         }

@@ -304,16 +304,17 @@ extension Gemma4AudioConfiguration {
             throw fail("the audio encoder is not Gemma 4's: \(projectorKey) is "
                        + "\(metadata[projectorKey]?.description ?? "missing"), expected \"gemma4a\"")
         }
-        func integer(_ key: String) throws -> Int {
+        func integer(_ key: String, within limits: ClosedRange<Int>? = nil) throws -> Int {
             guard let value = metadata[key] else { throw fail("\(key) is missing") }
             guard let number = value.integerValue else { throw fail("\(key) is \(value), not an integer") }
+            if let limits { try Self.require(number, within: limits, key, path: path) }
             return number
         }
         self.init()
-        hiddenSize = try integer("clip.audio.embedding_length")
-        layerCount = try integer("clip.audio.block_count")
-        headCount = try integer("clip.audio.attention.head_count")
-        textHiddenSize = try integer("clip.audio.projection_dim")
+        hiddenSize = try integer("clip.audio.embedding_length", within: Limits.hiddenSize)
+        layerCount = try integer("clip.audio.block_count", within: Limits.layerCount)
+        headCount = try integer("clip.audio.attention.head_count", within: Limits.headCount)
+        textHiddenSize = try integer("clip.audio.projection_dim", within: Limits.textHiddenSize)
         let feedForward = try integer("clip.audio.feed_forward_length")
         guard feedForward == 4 * hiddenSize else {
             throw fail("clip.audio.feed_forward_length is \(feedForward), but a Gemma 4 audio encoder's FFN is "

@@ -42,6 +42,22 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
         return c
     }
 
+    /// The range each size field may take. Far beyond every released Gemma 4 (E2B/E4B: hidden 1024, 12 layers,
+    /// 8 heads, channels [128, 32], conv kernel 5, chunk 12, context 13, output_proj 1536, D 1536 / 2560), yet
+    /// small enough that no value can make the encoder size a buffer absurdly before a tensor is checked: a field
+    /// read from a file is refused outside its range, naming the file, the field and the range.
+    public enum Limits {
+        public static let hiddenSize = 1...16_384
+        public static let layerCount = 0...256
+        public static let headCount = 1...256
+        public static let subsamplingChannels = 1...4_096
+        public static let convKernelSize = 1...1_024
+        public static let attentionChunkSize = 1...1_024
+        public static let attentionContextLeft = 2...1_024
+        public static let outputProjectionSize = 1...65_536
+        public static let textHiddenSize = 1...65_536
+    }
+
     public var headDimension: Int { hiddenSize / headCount }
     /// Keys a query sees, itself included: distances `0 ..< attentionWindow` (HF masks `q − k < context_left − 1`).
     public var attentionWindow: Int { attentionContextLeft - 1 }
@@ -73,12 +89,13 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
         if let type = audio["model_type"] as? String, type != "gemma4_audio" {
             throw ModelError.config(path, "audio_config.model_type is '\(type)', expected 'gemma4_audio'")
         }
-        func int(_ key: String, _ fallback: Int, _ object: [String: Any] = audio, _ scope: String = "audio_config")
-            throws -> Int {
+        func int(_ key: String, _ fallback: Int, within limits: ClosedRange<Int>? = nil,
+                 _ object: [String: Any] = audio, _ scope: String = "audio_config") throws -> Int {
             guard let raw = object[key] else { return fallback }
             guard let number = raw as? NSNumber, number.doubleValue == Double(number.intValue) else {
                 throw ModelError.config(path, "\(scope).\(key) must be an integer, got \(raw)")
             }
+            if let limits { try Self.require(number.intValue, within: limits, "\(scope).\(key)", path: path) }
             return number.intValue
         }
         func float(_ key: String, _ fallback: Float) throws -> Float {
@@ -88,18 +105,19 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
             }
             return Float(value)
         }
-        hiddenSize = try int("hidden_size", hiddenSize)
-        layerCount = try int("num_hidden_layers", layerCount)
-        headCount = try int("num_attention_heads", headCount)
-        convKernelSize = try int("conv_kernel_size", convKernelSize)
+        hiddenSize = try int("hidden_size", hiddenSize, within: Limits.hiddenSize)
+        layerCount = try int("num_hidden_layers", layerCount, within: Limits.layerCount)
+        headCount = try int("num_attention_heads", headCount, within: Limits.headCount)
+        convKernelSize = try int("conv_kernel_size", convKernelSize, within: Limits.convKernelSize)
         residualWeight = try float("residual_weight", residualWeight)
-        attentionChunkSize = try int("attention_chunk_size", attentionChunkSize)
-        attentionContextLeft = try int("attention_context_left", attentionContextLeft)
+        attentionChunkSize = try int("attention_chunk_size", attentionChunkSize, within: Limits.attentionChunkSize)
+        attentionContextLeft = try int("attention_context_left", attentionContextLeft,
+                                       within: Limits.attentionContextLeft)
         attentionContextRight = try int("attention_context_right", attentionContextRight)
         attentionLogitCap = try float("attention_logit_cap", attentionLogitCap)
         rmsNormEps = try float("rms_norm_eps", rmsNormEps)
         gradientClipping = try float("gradient_clipping", gradientClipping)
-        outputProjectionSize = try int("output_proj_dims", outputProjectionSize)
+        outputProjectionSize = try int("output_proj_dims", outputProjectionSize, within: Limits.outputProjectionSize)
         if let raw = audio["use_clipped_linears"] {
             guard let flag = raw as? Bool else {
                 throw ModelError.config(path, "audio_config.use_clipped_linears must be true or false")
@@ -107,8 +125,13 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
             useClippedLinears = flag
         }
         if let raw = audio["subsampling_conv_channels"] {
-            guard let channels = raw as? [NSNumber], channels.count == 2 else {
+            guard let channels = raw as? [NSNumber], channels.count == 2,
+                  channels.allSatisfy({ $0.doubleValue == Double($0.intValue) }) else {
                 throw ModelError.config(path, "audio_config.subsampling_conv_channels must be two integers")
+            }
+            for channel in channels {
+                try Self.require(channel.intValue, within: Limits.subsamplingChannels,
+                                 "audio_config.subsampling_conv_channels", path: path)
             }
             subsamplingChannels = channels.map(\.intValue)
         }
@@ -118,33 +141,52 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
         guard let text = root["text_config"] as? [String: Any], text["hidden_size"] != nil else {
             throw ModelError.config(path, "no text_config.hidden_size: the embedding width D is unknown")
         }
-        textHiddenSize = try int("hidden_size", 0, text, "text_config")
+        textHiddenSize = try int("hidden_size", 0, within: Limits.textHiddenSize, text, "text_config")
         try validate(path: path)
     }
 
-    /// Rejects settings this encoder cannot run exactly, naming the field.
+    /// Throws unless `value`, read from the field `field` of the file at `path`, lies within `limits`.
+    static func require(_ value: Int, within limits: ClosedRange<Int>, _ field: String, path: String) throws {
+        guard limits.contains(value) else {
+            throw ModelError.config(path, "\(field) is \(value), outside \(limits.lowerBound)…\(limits.upperBound) "
+                                    + "(the range this encoder accepts)")
+        }
+    }
+
+    /// Rejects settings this encoder cannot run exactly, and sizes outside ``Limits``, naming the field.
     public func validate(path: String) throws {
         func require(_ condition: Bool, _ reason: String) throws {
             if !condition { throw ModelError.config(path, reason) }
         }
-        try require(hiddenSize > 0 && layerCount >= 0 && headCount > 0, "hidden_size, num_hidden_layers and "
-                    + "num_attention_heads must be positive")
+        try require(subsamplingChannels.count == 2, "subsampling_conv_channels must be two integers")
+        let sizes: [(Int, ClosedRange<Int>, String)] = [
+            (hiddenSize, Limits.hiddenSize, "hidden_size"), (layerCount, Limits.layerCount, "num_hidden_layers"),
+            (headCount, Limits.headCount, "num_attention_heads"),
+            (subsamplingChannels[0], Limits.subsamplingChannels, "subsampling_conv_channels[0]"),
+            (subsamplingChannels[1], Limits.subsamplingChannels, "subsampling_conv_channels[1]"),
+            (convKernelSize, Limits.convKernelSize, "conv_kernel_size"),
+            (attentionChunkSize, Limits.attentionChunkSize, "attention_chunk_size"),
+            (attentionContextLeft, Limits.attentionContextLeft, "attention_context_left"),
+            (outputProjectionSize, Limits.outputProjectionSize, "output_proj_dims"),
+            (textHiddenSize, Limits.textHiddenSize, "text hidden size"),
+        ]
+        for (value, limits, field) in sizes { try Self.require(value, within: limits, field, path: path) }
+        try require(residualWeight.isFinite, "residual_weight is \(residualWeight); it must be finite")
+        try require(attentionLogitCap > 0 && attentionLogitCap.isFinite, "attention_logit_cap is "
+                    + "\(attentionLogitCap); it must be positive and finite (logits are cap·tanh(x / cap))")
+        try require(gradientClipping > 0, "gradient_clipping is \(gradientClipping); it must be positive "
+                    + "(infinity: no clipping)")
         try require(hiddenSize % headCount == 0, "hidden_size \(hiddenSize) is not divisible by "
                     + "num_attention_heads \(headCount)")
         try require(hiddenSize % 2 == 0, "hidden_size must be even (sin/cos position halves)")
-        try require(subsamplingChannels.allSatisfy { $0 > 0 }, "subsampling_conv_channels must be positive")
         try require(subsamplingChannels[0] / 4 == sscpFrequencies[1],
                     "subsampling_conv_channels[0] = \(subsamplingChannels[0]): transformers sizes input_proj_linear "
                     + "as (channels[0] // 4)·channels[1], which matches the 128-bin SSCP output only for 128")
-        try require(convKernelSize >= 1, "conv_kernel_size must be at least 1")
-        try require(attentionChunkSize >= 1 && attentionContextLeft >= 2, "attention_chunk_size must be ≥ 1 and "
-                    + "attention_context_left ≥ 2")
         try require(attentionContextRight == 0, "attention_context_right = \(attentionContextRight): only causal "
                     + "encoders (0, as in every released Gemma 4) can be streamed")
         try require(attentionWindow <= relativePositionCount, "attention_context_left too large for the relative "
                     + "position table")
-        try require(outputProjectionSize > 0 && textHiddenSize > 0, "output_proj_dims and text hidden size must be "
-                    + "positive")
-        try require(rmsNormEps > 0, "rms_norm_eps must be positive")
+        try require(rmsNormEps > 0 && rmsNormEps.isFinite, "rms_norm_eps is \(rmsNormEps); it must be positive "
+                    + "and finite")
     }
 }

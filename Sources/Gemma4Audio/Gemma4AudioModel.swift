@@ -145,16 +145,30 @@ public final class Gemma4AudioModel: Sendable {
     /// Encodes a whole 16 kHz mono clip, as transformers does offline but without its 30 s cut: every valid
     /// token of `samples`, under the end-of-clip rule.
     public func encode(_ samples: [Float], scratch: EncoderScratch? = nil) -> EncodedTokens {
+        var given = false
+        return encode(scratch: scratch) { () -> [Float]? in
+            defer { given = true }
+            return given ? nil : samples
+        }
+    }
+
+    /// Encodes a whole 16 kHz mono clip delivered in pieces by `nextPiece` (`nil` after the last), so a clip of
+    /// any length (a file read as it is encoded) needs memory for one piece, not the whole clip. The tokens are
+    /// the same bits as ``encode(_:scratch:)`` on the pieces joined, however they are cut.
+    public func encode(scratch: EncoderScratch? = nil, pieces nextPiece: () throws -> [Float]?) rethrows
+        -> EncodedTokens {
         let scratch = scratch ?? EncoderScratch(model: self, capacity: Self.offlinePassTokens)
         let stream = EncoderStream(model: self, blockTokens: scratch.capacity)
         var result = EncodedTokens(firstToken: 0, encoderWidth: configuration.outputProjectionSize,
                                    embeddingWidth: configuration.textHiddenSize)
-        // Fed a pass's worth at a time, so an hour-long file holds one block of SSCP rows, not the whole hour's.
-        let piece = scratch.capacity * 640
-        samples.withUnsafeBufferPointer { all in
-            for start in stride(from: 0, to: all.count, by: piece) {
-                stream.accept(UnsafeBufferPointer(rebasing: all[start..<min(all.count, start + piece)]))
-                while encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
+        // Fed a pass's worth at a time, so an hour-long piece holds one block of SSCP rows, not the whole hour's.
+        let passSamples = scratch.capacity * 640
+        while let samples = try nextPiece() {
+            samples.withUnsafeBufferPointer { all in
+                for start in stride(from: 0, to: all.count, by: passSamples) {
+                    stream.accept(UnsafeBufferPointer(rebasing: all[start..<min(all.count, start + passSamples)]))
+                    while encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
+                }
             }
         }
         stream.finish()

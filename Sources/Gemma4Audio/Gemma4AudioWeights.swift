@@ -19,7 +19,22 @@ public struct Gemma4AudioWeights: Sendable {
     /// Binds every tensor of `source`; `sourceName` labels errors.
     init(source: any TensorSource, sourceName: String, config c: Gemma4AudioConfiguration,
          precision: ComputePrecision) throws {
+        try Self.requireLayers(c.layerCount, in: source, sourceName: sourceName)
         try self.init(binder: WeightBinder(source: source, sourceName: sourceName), config: c, precision: precision)
+    }
+
+    /// Refuses a layer count the checkpoint does not hold before anything is sized by it. (Layers beyond the
+    /// count are refused later, as unexpected tensors.)
+    static func requireLayers(_ count: Int, in source: any TensorSource, sourceName: String) throws {
+        let prefix = "model.audio_tower.layers."
+        let present = Set(source.tensorNames.compactMap { name -> Int? in
+            name.hasPrefix(prefix) ? Int(name.dropFirst(prefix.count).prefix { $0 != "." }) : nil
+        })
+        if let missing = (0..<count).first(where: { !present.contains($0) }) {
+            throw ModelError.config(sourceName, "the configuration has \(count) layers (num_hidden_layers, "
+                                    + "clip.audio.block_count in a GGUF), but the checkpoint holds \(present.count), "
+                                    + "with no tensor under \(prefix)\(missing).")
+        }
     }
 
     init(binder: WeightBinder, config c: Gemma4AudioConfiguration, precision: ComputePrecision) throws {

@@ -1,9 +1,9 @@
 import Checkpoint
 import Kernels
 
-/// Binds checkpoint tensors to model fields strictly: every tensor read must exist with exactly the expected shape,
-/// and after binding, every tensor under the model's prefixes must have been read. Errors name the source and the
-/// tensor.
+/// Binds checkpoint tensors to model fields strictly: every tensor read must exist with exactly the expected shape
+/// and hold only finite values, and after binding, every tensor under the model's prefixes must have been read.
+/// Errors name the source and the tensor.
 ///
 /// A binder can instead make every tensor up: deterministic random weights of any size, for demos and benchmarks
 /// when no checkpoint is at hand (see `RandomWeights`).
@@ -37,6 +37,7 @@ struct WeightBinder {
         }
         let buffer = FloatBuffer(count: info.elementCount)
         try source.read(name, into: buffer.buffer)
+        try requireFinite(name, UnsafeRawPointer(buffer.base), count: buffer.count, element: .f32)
         used.insert(name)
         return buffer
     }
@@ -46,18 +47,47 @@ struct WeightBinder {
     mutating func matrix(_ name: String, rows: Int, columns: Int) throws -> StoredMatrix {
         if let source, let info = source.info(name), info.shape == [rows, columns],
            let bytes = source.storedBytes(name), bytes.count == info.byteCount, let base = bytes.baseAddress {
-            used.insert(name)
             let element: WeightElement = switch info.dtype {
             case .f32: .f32
             case .bf16: .bf16
             case .f16: .f16
             }
+            try requireFinite(name, base, count: rows * columns, element: element)
+            used.insert(name)
             return StoredMatrix(rows: rows, columns: columns, element: element, mappedBytes: base, source: source)
         }
         let floats = try tensor(name, shape: [rows, columns])
         // Random weights are bf16 values (as released checkpoints are): held as bf16, they cost what real ones do.
         if source == nil { return StoredMatrix(bfloat16Of: floats, rows: rows, columns: columns) }
         return StoredMatrix(floats, rows: rows, columns: columns)
+    }
+
+    /// Refuses a tensor holding NaN or ±infinity (a corrupt or diverged checkpoint), which would make every
+    /// embedding non-finite: the one check both binding paths (float32 copies and stored bytes) go through. A
+    /// value is non-finite when its exponent field is all ones. The scan keeps the smallest `(bits & e) ^ e` over
+    /// the elements, 0 exactly when one is non-finite: a branch-free minimum that vectorises (measured: 0.15 s
+    /// for 300M bf16 weights, E2B's count, on a busy 2-core machine); only a failure looks for the first one.
+    private func requireFinite(_ name: String, _ bytes: UnsafeRawPointer, count: Int, element: WeightElement)
+        throws {
+        func firstNonFinite<Bits: FixedWidthInteger & UnsignedInteger>(_: Bits.Type, exponent: Bits) -> Int? {
+            func bits(_ i: Int) -> Bits {
+                bytes.loadUnaligned(fromByteOffset: i * MemoryLayout<Bits>.size, as: Bits.self)
+            }
+            var nearest = exponent
+            for i in 0..<count { nearest = min(nearest, (bits(i) & exponent) ^ exponent) }
+            return nearest != 0 ? nil : (0..<count).first { bits($0) & exponent == exponent }
+        }
+        let bad: Int? = switch element {
+        case .f32: firstNonFinite(UInt32.self, exponent: 0x7F80_0000)
+        case .bf16: firstNonFinite(UInt16.self, exponent: 0x7F80)
+        case .f16: firstNonFinite(UInt16.self, exponent: 0x7C00)
+        }
+        if let bad, let source {
+            let value = StoredMatrix(rows: 1, columns: 1, element: element,
+                                     mappedBytes: bytes + bad * element.byteWidth, source: source).floats()[0]
+            throw ModelError.tensor(sourceName, name, "element \(bad) of \(count) is \(value): a checkpoint's "
+                                    + "weights must be finite")
+        }
     }
 
     /// Reads a 0-d scalar (a ClippableLinear bound).

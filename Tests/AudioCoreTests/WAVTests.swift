@@ -76,6 +76,27 @@ struct WAVTests {
         #expect(worst <= step / 2 + 1e-9)
     }
 
+    @Test("integer formats saturate any float, NaN giving 0", arguments: [WAVSampleFormat.uint8, .int16, .int24,
+                                                                          .int32])
+    func outOfRangeFloatsSaturate(format: WAVSampleFormat) throws {
+        let samples: [Float] = [3e38, -3e38, .infinity, -.infinity, .nan, 1, -1, 0.5, .greatestFiniteMagnitude]
+        let path = directory + "/sat-\(format).wav"
+        try WAV.write(path: path, samples: samples, sampleRate: 16_000, channels: 1, format: format)
+        let full = Float(Double(sign: .plus, exponent: 8 * format.byteWidth - 1, significand: 1))
+        let top = Float((Double(full) - 1) / Double(full))
+        #expect(try WAV.read(path: path).samples == [top, -1, top, -1, 0, top, -1, 0.5, top])
+    }
+
+    @Test func quantizationRoundsToNearestAndSaturates() {
+        #expect(PCMQuantization.quantize(0.5, bits: 16) == 16_384)
+        #expect(PCMQuantization.quantize(1.5 / 32768, bits: 16) == 2)       // ties away from zero
+        #expect(PCMQuantization.quantize(-1, bits: 16) == -32_768)
+        #expect(PCMQuantization.quantize(1, bits: 32) == .max)
+        #expect(PCMQuantization.quantize(-3e38, bits: 32) == .min)
+        #expect(PCMQuantization.quantize(.nan, bits: 24) == 0)
+        #expect(PCMQuantization.quantize(.infinity, bits: 8) == 127)
+    }
+
     @Test func incrementalReads() throws {
         let samples: [Float] = (0..<1000).map { i -> Float in Float(i % 200 - 100) / 128 }
         let path = directory + "/inc.wav"
@@ -86,10 +107,19 @@ struct WAVTests {
         #expect(back == samples)
     }
 
-    @Test func truncatedDataChunkReadsWholeFrames() throws {
+    @Test func truncatedDataChunkIsReported() throws {
         var bytes = wavBytes(tag: 1, channels: 1, rate: 16_000, bits: 16, data: [1, 0, 2, 0, 3, 0])
         bytes.removeLast(1)   // the declared size now runs past the end of the file
-        let (info, samples) = try WAV.read(path: try write("t.wav", bytes))
+        let path = try write("t.wav", bytes)
+        let error = #expect(throws: AudioFileError.self) { try WAVReader(path: path) }
+        #expect(error?.description.contains(path) == true)
+        #expect(error?.description.contains("claims 6 bytes but the file holds 5") == true)
+    }
+
+    @Test func unknownDataSizeReadsToTheEndOfTheFile() throws {
+        var bytes = wavBytes(tag: 1, channels: 1, rate: 16_000, bits: 16, data: [1, 0, 2, 0, 3])
+        bytes.replaceSubrange(40..<44, with: [0xFF, 0xFF, 0xFF, 0xFF])   // a header written for a pipe
+        let (info, samples) = try WAV.read(path: try write("pipe.wav", bytes))
         #expect(info.frameCount == 2)
         let expected: [Float] = [1.0 / 32768, 2.0 / 32768]
         #expect(samples == expected)

@@ -140,6 +140,7 @@ private func oneEntry(_ entry: String, data: [UInt8] = [0, 0, 0, 0]) throws -> (
         ("{\"dtype\":\"F32\",\"shape\":[true],\"data_offsets\":[4,8]}", "shape is not an array of integers"),
         ("{\"dtype\":\"F32\",\"shape\":1,\"data_offsets\":[4,8]}", "shape is not an array of integers"),
         ("{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[4,8]}", "too many elements"),
+        ("{\"dtype\":\"F32\",\"shape\":[0,1099511627776,1099511627776],\"data_offsets\":[4,4]}", "too many elements"),
         ("{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}", "0 ≤ begin ≤ end"),
         ("{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4]}", "0 ≤ begin ≤ end"),
         ("{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8,12]}", "0 ≤ begin ≤ end"),

@@ -320,7 +320,12 @@ private func sampleFile() -> TestGGUF {
         huge.tensors[0].ne = [1 << 62, 1 << 62]
         var absurd = sampleFile()
         absurd.tensors[0].ne = [.max]
+        // No elements, but its PyTorch shape [2^40, 2^40, 0] overflowed TensorInfo.elementCount (found by fuzzing).
+        var emptyButHuge = sampleFile()
+        emptyButHuge.tensors[0].ne = [0, 1 << 40, 1 << 40]
+        emptyButHuge.tensors[0].data = []
         for (gguf, tensor, mention) in [(fiveDims, "a.f32", "n_dims is 5"),
+                                        (emptyButHuge, "a.f32", "too many elements"),
                                         (misaligned, "a.f16", "not a multiple of the alignment 32"),
                                         (partialBlock, "a.q8", "ne[0] = 48 is not a multiple of Q8_0's block of 32"),
                                         (huge, "a.f32", "too many elements"),

@@ -247,6 +247,49 @@ struct GGUFModelTests {
         }
     }
 
+    @Test func absurdSizesAreRefusedNamingTheKey() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let cases: [(String, [String], (inout GGUFRewriter) -> Void)] = [
+            ("blocks.gguf", ["clip.audio.block_count is 1000000000, outside 0…256"],
+             { $0.set("clip.audio.block_count", .uint32(1_000_000_000)) }),
+            ("width.gguf", ["clip.audio.embedding_length is 9223372036854775807, outside 1…16384"],
+             { $0.set("clip.audio.embedding_length", .int64(.max)) }),
+            ("heads.gguf", ["clip.audio.attention.head_count is 4294967295, outside 1…256"],
+             { $0.set("clip.audio.attention.head_count", .uint32(.max)) }),
+            ("projection.gguf", ["clip.audio.projection_dim is 1000000000, outside 1…65536"],
+             { $0.set("clip.audio.projection_dim", .uint32(1_000_000_000)) }),
+            ("more-blocks.gguf", ["the configuration has 3 layers", "holds 2"],
+             { $0.set("clip.audio.block_count", .uint32(3)) }),
+        ]
+        for (name, mentions, edit) in cases {
+            let path = try scratch.rewrite(name, edit)
+            expectFailure([path] + mentions) { _ = try Gemma4AudioModel.load(path: path) }
+        }
+    }
+
+    @Test func nonFiniteWeightsAreRefusedInGGUFTerms() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        // A bf16 matrix, bound as the file stores it: its element 3 becomes a NaN (0x7FC0).
+        var bf16Name = ""
+        let bf16 = try scratch.rewrite("nan.gguf", from: "tiny-bf16") { file in
+            let i = file.tensors.firstIndex { $0.type == 30 && $0.name.hasPrefix("a.blk.") }!
+            bf16Name = file.tensors[i].name
+            file.tensors[i].data.replaceSubrange(6..<8, with: [0xC0, 0x7F])
+        }
+        expectFailure([bf16, "tensor '\(bf16Name)'", "element 3 of", "is nan"]) {
+            _ = try Gemma4AudioModel.load(path: bf16)
+        }
+        // An F32 norm read as floats: +infinity.
+        let f32 = try scratch.rewrite("inf.gguf") { file in
+            file.editTensor("a.blk.0.ffn_norm.weight") { $0.data.replaceSubrange(0..<4, with: [0, 0, 0x80, 0x7F]) }
+        }
+        expectFailure([f32, "tensor 'a.blk.0.ffn_norm.weight'", "element 0 of", "is inf"]) {
+            _ = try Gemma4AudioModel.load(path: f32)
+        }
+    }
+
     // MARK: Tensors that are wrong: errors name the GGUF file and the GGUF tensor
 
     @Test func missingOrMisshapenTensorsAreNamedInGGUFTerms() throws {

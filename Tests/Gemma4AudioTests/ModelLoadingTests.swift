@@ -107,6 +107,55 @@ struct ModelLoadingTests {
         try expectLoadError(noAudio, mentioning: ["audio_config"])
     }
 
+    @Test("absurd sizes are refused before anything is sized by them, naming the file, the field and the range",
+          arguments: [("num_hidden_layers", "0…256"), ("attention_chunk_size", "1…1024"),
+                      ("hidden_size", "1…16384"), ("num_attention_heads", "1…256"), ("conv_kernel_size", "1…1024"),
+                      ("attention_context_left", "2…1024"), ("output_proj_dims", "1…65536")])
+    func absurdSizes(field: String, range: String) throws {
+        var model = try EditableModel()
+        model.audio(field, 1_000_000_000)
+        try expectLoadError(model, mentioning: [model.directory + "/config.json",
+                                                "audio_config.\(field) is 1000000000, outside \(range)"])
+    }
+
+    @Test func absurdEmbeddingWidthAndChannelsAreRefused() throws {
+        var width = try EditableModel()
+        var text = width.config["text_config"] as! [String: Any]
+        text["hidden_size"] = 1_000_000_000
+        width.config["text_config"] = text
+        try expectLoadError(width, mentioning: ["config.json",
+                                                "text_config.hidden_size is 1000000000, outside 1…65536"])
+        var channels = try EditableModel()
+        channels.audio("subsampling_conv_channels", [128, 1_000_000_000])
+        try expectLoadError(channels, mentioning: ["subsampling_conv_channels is 1000000000, outside 1…4096"])
+        var cap = try EditableModel()
+        cap.audio("attention_logit_cap", 1e300)
+        try expectLoadError(cap, mentioning: ["attention_logit_cap is inf; it must be positive and finite"])
+        var noCap = try EditableModel()
+        noCap.audio("attention_logit_cap", 0)
+        try expectLoadError(noCap, mentioning: ["attention_logit_cap is 0.0; it must be positive and finite"])
+    }
+
+    @Test func moreLayersThanTheCheckpointHoldsAreRefusedBeforeBinding() throws {
+        var model = try EditableModel()
+        model.audio("num_hidden_layers", 200)
+        try expectLoadError(model, mentioning: [model.directory, "200 layers", "holds 2",
+                                                "no tensor under model.audio_tower.layers.2."])
+    }
+
+    @Test("a NaN or an infinity in a weight is refused at load, naming the tensor", arguments: [
+        ("model.audio_tower.layers.1.self_attn.q_proj.linear.weight", Float.nan, "nan"),    // bound as stored bytes
+        ("model.audio_tower.layers.0.feed_forward1.pre_layer_norm.weight", -Float.infinity, "-inf"),   // as floats
+        ("model.audio_tower.output_proj.bias", Float.infinity, "inf"),
+    ])
+    func nonFiniteWeights(name: String, value: Float, shown: String) throws {
+        var model = try EditableModel()
+        let index = model.tensors.firstIndex { $0.name == name }!
+        model.tensors[index].values[5] = value
+        try expectLoadError(model, mentioning: [model.directory, "tensor '\(name)'", "element 5 of",
+                                                "is \(shown): a checkpoint's weights must be finite"])
+    }
+
     @Test func notAModel() throws {
         #expect(throws: (any Error).self) { try Gemma4AudioModel.load(path: "/nonexistent/model") }
         #expect(throws: (any Error).self) { try Gemma4AudioModel.load(path: "random:e9b") }
