@@ -1,10 +1,5 @@
-/// libFuzzer target for the wire protocol: the frame decoder and both message parsers, compiled together with
-/// `Sources/WireProtocol` as one module (so `package` symbols are visible), with ASan:
-///
-///     swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name WireProtocol -package-name earshot \
-///         Sources/WireProtocol/*.swift Fuzz/Protocol/Protocol.swift -o .build-fuzz/Protocol
-///     mkdir -p .build-fuzz/corpus-Protocol
-///     .build-fuzz/Protocol -max_total_time=600 .build-fuzz/corpus-Protocol Fuzz/Protocol/corpus
+/// libFuzzer target for the wire protocol: the frame decoder and both message parsers, compiled into one module with
+/// `Sources/WireProtocol` (so `package` symbols are visible), with ASan, by `scripts/fuzz.sh Protocol [SECONDS]`.
 ///
 /// `corpus/` holds one seed per message kind (each prefixed by the control byte below), a zero length and an
 /// oversize prefix.
