@@ -47,6 +47,14 @@ package struct StreamOptions: OptionSet, Sendable, Hashable {
 
     /// Speech events are wanted (asked for, or implied by `speechOnly`).
     package var wantsSpeechEvents: Bool { !isDisjoint(with: [.speechEvents, .speechOnly]) }
+
+    /// Whether a receiver with these options gets an event of `kind`.
+    package func receives(_ kind: EventKind) -> Bool {
+        kind != .speechStart && kind != .speechEnd || wantsSpeechEvents
+    }
+
+    /// Whether a receiver with these options gets a token with `flags`.
+    package func receives(_ flags: TokenFlags) -> Bool { !contains(.speechOnly) || flags.contains(.speech) }
 }
 
 // MARK: Client → server
