@@ -67,7 +67,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: settings),
         .target(name: "EarshotDaemon", dependencies: [
-            "EarshotServer", "AudioCapture", "Gemma4Audio", "WireProtocol",
+            "EarshotServer", "AudioCapture", "Gemma4Audio", "WireProtocol", "VoiceActivity",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
