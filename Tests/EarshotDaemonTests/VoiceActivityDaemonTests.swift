@@ -182,4 +182,21 @@ struct VoiceActivityDaemonTests {
         #expect(try NPY.read(path: output).shape.first ?? 0 > 0)
         #expect(daemon.terminate()?.code == 0)
     }
+
+    /// The Python example's `push --events` sends the options byte and reads speech events: the same lines.
+    @Test func pythonExamplePushWritesTheSameEvents() async throws {
+        guard let python = findExecutable("python3") else {
+            Issue.record("python3 is needed for examples/python")
+            return
+        }
+        let daemon = try Daemon(source: "none")
+        let events = daemon.scratch.file("events.jsonl")
+        let push = try ChildProcess(python, ["\(Paths.root)/examples/python/earshot_client.py", "--socket", daemon.socket,
+                                             "push", "--input", Self.vadCase("pauses"), "--events", events],
+                                    logPath: daemon.scratch.file("push.log"))
+        #expect(push.wait(timeout: 60).map(ChildProcess.exitCode) == 0, "\(push.log)")
+        let lines = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines == (try Self.fixtureEvents("pauses")))
+        #expect(daemon.terminate()?.code == 0)
+    }
 }
