@@ -18,7 +18,8 @@ public struct ListenCommand: AsyncParsableCommand {
             With --output OUT.npy the tokens are collected and written as [tokens, width] float32 when the stream \
             ends, after --count tokens, or on Ctrl-C. Other events (lagged, device lost, ended), and speech events \
             with f32 or --output, go to standard error. --speech only keeps the tokens the daemon flags speech; \
-            --speech off asks for no speech events (for a daemon older than voice activity).
+            --speech off asks for no speech events (for a daemon older than voice activity). With the default \
+            --speech all, a daemon running with --no-vad is followed without speech events (a note on standard error).
             """)
 
     public enum Format: String, ExpressibleByArgument, CaseIterable, Sendable { case jsonl, f32, view }
@@ -64,9 +65,18 @@ public struct ListenCommand: AsyncParsableCommand {
         }
         do {
             try await EarshotConnection.withConnection(to: socket, clientName: "earshot listen") { connection in
-                let subscription = try await connection.subscribe(to: stream, from: from == .now ? .now : .oldest,
-                                                                  payload: payload, kind: stage, speech: delivery)
-                sink.begin(server: connection.server, subscription: subscription)
+                let start: SubscriptionStart = from == .now ? .now : .oldest
+                let subscription: Subscription
+                var voiceActivity = delivery != .none
+                do {
+                    subscription = try await connection.subscribe(to: stream, from: start, payload: payload,
+                                                                  kind: stage, speech: delivery)
+                } catch let error as EarshotError where error.serverCode == "voice-activity-off" && delivery == .events {
+                    printError("earshot listen: the daemon runs without voice activity: no speech events")
+                    subscription = try await connection.subscribe(to: stream, from: start, payload: payload, kind: stage)
+                    voiceActivity = false
+                }
+                sink.begin(server: connection.server, subscription: subscription, voiceActivity: voiceActivity)
                 try await untilInterrupted {
                     var received = 0
                     for try await message in connection.messages {
@@ -138,6 +148,8 @@ final class TokenSink: @unchecked Sendable {
     private var rows: [Float] = []
     private var width = 0
     private var count = 0
+    /// The daemon's voice activity is known to run (view's voice column; "-" otherwise).
+    private var voiceActivity = false
     private let lock = NSLock()
 
     init(format: ListenCommand.Format, output: String?) throws {
@@ -145,8 +157,9 @@ final class TokenSink: @unchecked Sendable {
         self.output = output
     }
 
-    func begin(server: ServerInfo, subscription: Subscription) {
+    func begin(server: ServerInfo, subscription: Subscription, voiceActivity: Bool) {
         width = server.width(of: subscription.kind)
+        self.voiceActivity = voiceActivity
         if format == .view && output == nil {
             emit("""
                 earshot listen: \(server.serverName), model \(server.modelID), stream '\(subscription.name)', \
@@ -179,7 +192,7 @@ final class TokenSink: @unchecked Sendable {
         case .view:
             emit(String(format: "%7d  %9.2f s  %7.0f ms  %8.3f  ", frame.token, frame.audioTime,
                         latencyMilliseconds(frame), norm(frame.values))
-                 + (frame.flags.contains(.speech) ? "speech   " : "silence  ")
+                 + (!voiceActivity ? "-        " : frame.flags.contains(.speech) ? "speech   " : "silence  ")
                  + flagNames(frame.flags).joined(separator: " ") + "\n")
         }
     }

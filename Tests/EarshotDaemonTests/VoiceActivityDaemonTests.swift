@@ -199,4 +199,91 @@ struct VoiceActivityDaemonTests {
         #expect(lines == (try Self.fixtureEvents("pauses")))
         #expect(daemon.terminate()?.code == 0)
     }
+
+    /// `earshot listen`: jsonl has one `{"event":"speechStart"|"speechEnd","at":N,…}` line per event, in the order
+    /// and at the samples of `VADIterator`; view shows each token as speech or silence, and with `--speech only`
+    /// only speech tokens. Both listeners subscribe (the daemon's status says so) before the audio is written.
+    @Test func earshotListenShowsSpeech() async throws {
+        let samples = try AudioInput.loadMono16k(path: Self.vadCase("pauses"))
+        let expected = try Self.fixtureEvents("pauses")
+        let (daemon, writer) = try Self.liveFromFIFO()
+        let socket = daemon.socket
+        let jsonl = try ChildProcess(Paths.executable("earshot"), ["listen", "--socket", socket, "--format", "jsonl"],
+                                     logPath: daemon.scratch.file("listen.jsonl"))
+        let view = try ChildProcess(Paths.executable("earshot"), [
+            "listen", "--socket", socket, "--format", "view", "--speech", "only",
+        ], logPath: daemon.scratch.file("listen.view"))
+        try await withTimeout(30, "two listeners subscribing") {
+            try await EarshotConnection.withConnection(to: socket) { connection in
+                while true {
+                    let status = try JSONSerialization.jsonObject(with: Data(try await connection.status().utf8))
+                    let streams = (status as? [String: Any])?["streams"] as? [[String: Any]] ?? []
+                    if streams.first?["subscribers"] as? Int == 2 { return }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+        }
+        try Self.play(samples, into: writer)
+        #expect(jsonl.wait(timeout: 60).map(ChildProcess.exitCode) == 0, "\(jsonl.log)")
+        #expect(view.wait(timeout: 60).map(ChildProcess.exitCode) == 0, "\(view.log)")
+        var events: [String] = [], tokens = 0, speechTokens = 0
+        for line in jsonl.log.split(separator: "\n") where line.hasPrefix("{") {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+            if let kind = object["event"] as? String, let at = object["at"] as? Int {
+                #expect(kind == "speechStart" || kind == "speechEnd")
+                #expect((object["time"] as? Double).map { abs($0 - Double(at) / 16_000) < 0.001 } == true)
+                events.append((kind == "speechStart" ? SpeechEvent.start(at) : SpeechEvent.end(at)).json)
+            } else {
+                tokens += 1
+                if (object["flags"] as? [String] ?? []).contains("speech") { speechTokens += 1 }
+            }
+        }
+        #expect(events == expected)
+        #expect(speechTokens > 0 && speechTokens < tokens)
+        let rows = view.log.split(separator: "\n")
+        let tokenRows = rows.filter { $0.contains(" ms  ") }      // index, audio time, latency "… ms", norm, voice
+        #expect(tokenRows.count == speechTokens)
+        #expect(tokenRows.allSatisfy { $0.contains("  speech   ") })
+        #expect(rows.filter { $0.contains("speech starts at sample") }.count == expected.count / 2)
+        #expect(rows.filter { $0.contains("speech ends at sample") }.count == expected.count / 2)
+        #expect(daemon.terminate()?.code == 0)
+    }
+
+    /// `--no-vad`: speech options are refused (`voice-activity-off`, not fatal: the connection goes on), no token is
+    /// flagged, and status says so; with voice activity on, status gives the settings.
+    @Test func withoutVoiceActivitySpeechOptionsAreRefused() async throws {
+        let off = try Daemon(source: "none", extra: ["--no-vad"])
+        let offSocket = off.socket
+        let (code, flagged, status) = try await withTimeout(60, "a push to a daemon without voice activity") {
+            try await EarshotConnection.withConnection(to: offSocket) { connection in
+                var code: String?
+                do { _ = try await connection.startPush(speech: .events) } catch let error as EarshotError {
+                    code = error.serverCode
+                }
+                let stream = try await connection.startPush()
+                try await connection.push(try AudioInput.loadMono16k(path: Self.vadCase("pauses")), to: stream)
+                try await connection.endPush(stream)
+                var flagged = 0
+                for try await message in connection.messages {
+                    if case .embedding(let frame) = message, frame.flags.contains(.speech) { flagged += 1 }
+                    if case .event(let event) = message, event.kind == .ended { break }
+                }
+                return (code, flagged, try await connection.status())
+            }
+        }
+        #expect(code == "voice-activity-off")
+        #expect(flagged == 0)
+        #expect(status.contains(#""voiceActivity":{"on":false}"#))
+        #expect(off.terminate()?.code == 0)
+        let on = try Daemon(source: "none", extra: ["--vad-threshold", "0.6", "--vad-speech-pad-ms", "50"])
+        let onSocket = on.socket
+        let onStatus = try await withTimeout(30, "status") {
+            try await EarshotConnection.withConnection(to: onSocket) { try await $0.status() }
+        }
+        let object = try JSONSerialization.jsonObject(with: Data(onStatus.utf8)) as? [String: Any]
+        let vad = object?["voiceActivity"] as? [String: Any]
+        #expect(vad?["on"] as? Bool == true && vad?["threshold"] as? Double == 0.6)
+        #expect(vad?["minSilenceMs"] as? Int == 100 && vad?["speechPadMs"] as? Int == 50)
+        #expect(on.terminate()?.code == 0)
+    }
 }
