@@ -117,7 +117,7 @@ struct VoiceActivityDaemonTests {
             if inside { #expect(frame.flags.contains(.speech), "token \(frame.token) at \(f)") }
             if outside { #expect(!frame.flags.contains(.speech), "token \(frame.token) at \(f)") }
         }
-        #expect(daemon.terminate()?.code == 0)
+        #expect(daemon.terminate()?.code == 0, "\(daemon.log)")
     }
 
     /// `speechOnly` gets exactly the tokens flagged speech (same indices, values and flags as an everything
@@ -158,7 +158,7 @@ struct VoiceActivityDaemonTests {
             same.stream = speech.0.first?.stream ?? 0
             return same
         })
-        #expect(daemon.terminate()?.code == 0)
+        #expect(daemon.terminate()?.code == 0, "\(daemon.log)")
     }
 
     /// `earshot push --events` writes exactly what `earshot vad` prints for the same file (and silero-vad's own
@@ -180,7 +180,7 @@ struct VoiceActivityDaemonTests {
         #expect(pushed == vad.log)
         #expect(pushed.split(separator: "\n").map(String.init) == (try Self.fixtureEvents(name)))
         #expect(try NPY.read(path: output).shape.first ?? 0 > 0)
-        #expect(daemon.terminate()?.code == 0)
+        #expect(daemon.terminate()?.code == 0, "\(daemon.log)")
     }
 
     /// The Python example's `push --events` sends the options byte and reads speech events: the same lines.
@@ -197,7 +197,7 @@ struct VoiceActivityDaemonTests {
         #expect(push.wait(timeout: 60).map(ChildProcess.exitCode) == 0, "\(push.log)")
         let lines = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n").map(String.init)
         #expect(lines == (try Self.fixtureEvents("pauses")))
-        #expect(daemon.terminate()?.code == 0)
+        #expect(daemon.terminate()?.code == 0, "\(daemon.log)")
     }
 
     /// `earshot listen`: jsonl has one `{"event":"speechStart"|"speechEnd","at":N,…}` line per event, in the order
@@ -246,7 +246,7 @@ struct VoiceActivityDaemonTests {
         #expect(tokenRows.allSatisfy { $0.contains("  speech   ") })
         #expect(rows.filter { $0.contains("speech starts at sample") }.count == expected.count / 2)
         #expect(rows.filter { $0.contains("speech ends at sample") }.count == expected.count / 2)
-        #expect(daemon.terminate()?.code == 0)
+        #expect(daemon.terminate()?.code == 0, "\(daemon.log)")
     }
 
     /// `--no-vad`: speech options are refused (`voice-activity-off`, not fatal: the connection goes on), no token is
