@@ -31,8 +31,8 @@ package enum StartPoint: UInt8, Sendable, CaseIterable {
 
 /// What a subscription or pushed stream receives besides every token: the optional trailing `options` byte of
 /// `subscribe` and `pushStart`. A body without the byte means no options (the v1 layout before voice activity), so
-/// older clients' bodies parse unchanged; an encoder writes the byte only when some option is set, so such a
-/// client's bodies still parse on older servers.
+/// older clients' bodies parse unchanged; the byte is written only when some option is set (a present 0 is
+/// malformed: each body has one encoding), so bodies without options still parse on older servers.
 package struct StreamOptions: OptionSet, Sendable, Hashable {
     package let rawValue: UInt8
     package init(rawValue: UInt8) { self.rawValue = rawValue }
@@ -232,7 +232,7 @@ package enum ClientMessage: Sendable, Equatable {
     static func options(_ r: inout ByteReader, _ type: MessageType) throws(ProtocolError) -> StreamOptions {
         guard r.remaining > 0 else { return [] }
         let options = StreamOptions(rawValue: try r.u8())
-        guard StreamOptions.known.isSuperset(of: options) else {
+        guard !options.isEmpty, StreamOptions.known.isSuperset(of: options) else {
             throw ProtocolError(.malformedFrame, "\(type.name): unknown options bits 0x\(String(options.rawValue, radix: 16))")
         }
         return options
