@@ -183,6 +183,27 @@ struct VoiceActivityDaemonTests {
         #expect(daemon.terminate()?.code == 0, "\(daemon.log)")
     }
 
+    /// A file that ends inside speech (`stereo44k`: 44.1 kHz stereo, resampled by the daemon as by `earshot vad`):
+    /// `earshot vad`'s lines, then the end the daemon adds at one past the stream's last 16 kHz sample.
+    @Test func pushedSpeechOpenAtTheEndEndsAtTheLastSample() async throws {
+        let daemon = try Daemon(source: "none")
+        let input = Paths.wav("stereo44k")
+        let events = daemon.scratch.file("events.jsonl"), output = daemon.scratch.file("e.npy")
+        let push = try ChildProcess(Paths.executable("earshot"), [
+            "push", "--socket", daemon.socket, "--input", input, "--output", output, "--events", events,
+        ], logPath: daemon.scratch.file("push.log"))
+        let vad = try ChildProcess(Paths.executable("earshot"), ["vad", "--input", input],
+                                   logPath: daemon.scratch.file("vad.jsonl"))
+        #expect(push.wait(timeout: 60).map(ChildProcess.exitCode) == 0, "\(push.log)")
+        #expect(vad.wait(timeout: 60).map(ChildProcess.exitCode) == 0, "\(vad.log)")
+        let samples = try AudioInput.loadMono16k(path: input).count
+        let alone = vad.log.split(separator: "\n").map(String.init)
+        #expect(alone.last?.hasPrefix("{\"start\"") == true)     // the file ends inside speech
+        let pushed = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(pushed == alone + [SpeechEvent.end(samples).json])
+        #expect(daemon.terminate()?.code == 0, "\(daemon.log)")
+    }
+
     /// The Python example's `push --events` sends the options byte and reads speech events: the same lines.
     @Test func pythonExamplePushWritesTheSameEvents() async throws {
         guard let python = findExecutable("python3") else {
