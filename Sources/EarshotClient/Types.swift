@@ -195,7 +195,7 @@ public struct EmbeddingFrame: Sendable, Equatable {
     /// The subscription or pushed stream id.
     public var stream: UInt32
     /// The token's index in its stream: 0, 1, 2, … A jump means frames were dropped (a ``EarshotEvent/Kind/lagged``
-    /// event came first).
+    /// event came first), or, with ``SpeechDelivery/speechOnly``, that the tokens between were not speech.
     public var token: Int
     /// The first of the token's samples on the stream's 16 kHz timeline.
     public var firstSample: Int
