@@ -55,7 +55,7 @@ let package = Package(
         // MARK: Daemon, protocol and client
         .target(name: "WireProtocol", swiftSettings: settings),
         .target(name: "EarshotServer", dependencies: [
-            "WireProtocol", "Gemma4Audio", "Kernels", "Resampling",
+            "WireProtocol", "Gemma4Audio", "Kernels", "Resampling", "VoiceActivity",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -67,7 +67,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: settings),
         .target(name: "EarshotDaemon", dependencies: [
-            "EarshotServer", "AudioCapture", "Gemma4Audio", "WireProtocol",
+            "EarshotServer", "AudioCapture", "Gemma4Audio", "WireProtocol", "VoiceActivity",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -98,11 +98,11 @@ let package = Package(
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling"], swiftSettings: settings),
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: settings),
         .testTarget(name: "EarshotServerTests", dependencies: [
-            "EarshotServer", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
+            "EarshotServer", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling", "VoiceActivity",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotDaemonTests", dependencies: [
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
-            "Frontend", "earshotd",
+            "Frontend", "VoiceActivity", "earshotd",
         ], swiftSettings: settings),
         .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore"], swiftSettings: settings),
     ]

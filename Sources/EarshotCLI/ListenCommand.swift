@@ -10,15 +10,21 @@ public struct ListenCommand: AsyncParsableCommand {
         abstract: "Print a live stream's embeddings as they arrive (from a running earshotd).",
         discussion: """
             Writes to standard output, flushed after every token:
-              jsonl   one JSON object per token: token, sample, time (s), latency_ms, norm, flags, values
+              jsonl   one JSON object per token: token, sample, time (s), latency_ms, norm, flags, values; and one \
+            per speech event, in arrival order: {"event":"speechStart","at":N,"time":T} or {"event":"speechEnd",…}
               f32     each token's values as raw little-endian float32 (D or P per token), nothing else
-              view    one readable line per token (index, audio time, latency, norm); no values
+              view    one readable line per token (index, audio time, latency, norm, speech or silence by the \
+            daemon's voice activity, flags), and a line per speech start and end
             With --output OUT.npy the tokens are collected and written as [tokens, width] float32 when the stream \
-            ends, after --count tokens, or on Ctrl-C. Events (lagged, device lost, ended) go to standard error.
+            ends, after --count tokens, or on Ctrl-C. Other events (lagged, device lost, ended), and speech events \
+            with f32 or --output, go to standard error. --speech only keeps the tokens the daemon flags speech; \
+            --speech off asks for no speech events (for a daemon older than voice activity). With the default \
+            --speech all, a daemon running with --no-vad is followed without speech events (a note on standard error).
             """)
 
     public enum Format: String, ExpressibleByArgument, CaseIterable, Sendable { case jsonl, f32, view }
     public enum Start: String, ExpressibleByArgument, CaseIterable, Sendable { case now, oldest }
+    public enum Speech: String, ExpressibleByArgument, CaseIterable, Sendable { case all, only, off }
 
     @Option(help: "The daemon's socket (default: $EARSHOT_SOCKET, $XDG_RUNTIME_DIR/earshot/earshot.sock, /run/earshot/earshot.sock).")
     var socket: String?
@@ -44,16 +50,33 @@ public struct ListenCommand: AsyncParsableCommand {
     @Option(help: "Stop after this many tokens (0: until the stream ends or Ctrl-C).")
     var count = 0
 
+    @Option(help: "all: every token and the speech events; only: speech tokens and the events; off: every token, no events.")
+    var speech: Speech = .all
+
     public init() {}
 
     public func run() async throws {
         let sink = try CommandLineErrors.reporting { try TokenSink(format: format, output: output) }
         let stream = self.stream, from = self.from, stage = self.stage, payload = self.payload, count = self.count
+        let delivery: SpeechDelivery = switch speech {
+        case .all: .events
+        case .only: .speechOnly
+        case .off: .none
+        }
         do {
             try await EarshotConnection.withConnection(to: socket, clientName: "earshot listen") { connection in
-                let subscription = try await connection.subscribe(to: stream, from: from == .now ? .now : .oldest,
-                                                                  payload: payload, kind: stage)
-                sink.begin(server: connection.server, subscription: subscription)
+                let start: SubscriptionStart = from == .now ? .now : .oldest
+                let subscription: Subscription
+                var voiceActivity = delivery != .none
+                do {
+                    subscription = try await connection.subscribe(to: stream, from: start, payload: payload,
+                                                                  kind: stage, speech: delivery)
+                } catch let error as EarshotError where error.serverCode == "voice-activity-off" && delivery == .events {
+                    printError("earshot listen: the daemon runs without voice activity: no speech events")
+                    subscription = try await connection.subscribe(to: stream, from: start, payload: payload, kind: stage)
+                    voiceActivity = false
+                }
+                sink.begin(server: connection.server, subscription: subscription, voiceActivity: voiceActivity)
                 try await untilInterrupted {
                     var received = 0
                     for try await message in connection.messages {
@@ -62,6 +85,9 @@ public struct ListenCommand: AsyncParsableCommand {
                             sink.write(frame)
                             received += 1
                             if count > 0 && received >= count { return }
+                        case .event(let event) where event.stream == subscription.id
+                            && (event.kind == .speechStart || event.kind == .speechEnd):
+                            sink.write(event)
                         case .event(let event) where event.stream == subscription.id:
                             printError("earshot listen: \(event.kind.rawValue) at \(event.at), count \(event.count)"
                                        + (event.message.isEmpty ? "" : ": \(event.message)"))
@@ -122,6 +148,8 @@ final class TokenSink: @unchecked Sendable {
     private var rows: [Float] = []
     private var width = 0
     private var count = 0
+    /// The daemon's voice activity is known to run (view's voice column; "-" otherwise).
+    private var voiceActivity = false
     private let lock = NSLock()
 
     init(format: ListenCommand.Format, output: String?) throws {
@@ -129,13 +157,14 @@ final class TokenSink: @unchecked Sendable {
         self.output = output
     }
 
-    func begin(server: ServerInfo, subscription: Subscription) {
+    func begin(server: ServerInfo, subscription: Subscription, voiceActivity: Bool) {
         width = server.width(of: subscription.kind)
+        self.voiceActivity = voiceActivity
         if format == .view && output == nil {
             emit("""
                 earshot listen: \(server.serverName), model \(server.modelID), stream '\(subscription.name)', \
                 \(subscription.kind.rawValue) D=\(width), \(server.blockTokens)-token blocks
-                  token   audio time   latency      norm  flags
+                  token   audio time   latency      norm  voice    flags
 
                 """)
         }
@@ -163,7 +192,24 @@ final class TokenSink: @unchecked Sendable {
         case .view:
             emit(String(format: "%7d  %9.2f s  %7.0f ms  %8.3f  ", frame.token, frame.audioTime,
                         latencyMilliseconds(frame), norm(frame.values))
+                 + (!voiceActivity ? "-        " : frame.flags.contains(.speech) ? "speech   " : "silence  ")
                  + flagNames(frame.flags).joined(separator: " ") + "\n")
+        }
+    }
+
+    /// A speech start or end: a line of its own in jsonl and view, standard error otherwise.
+    func write(_ event: EarshotEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        let time = Double(event.at) / 16_000
+        switch (format, output) {
+        case (.jsonl, nil):
+            emit("{\"event\":\"\(event.kind.rawValue)\",\"at\":\(event.at),\"time\":\(String(format: "%.3f", time))}\n")
+        case (.view, nil):
+            emit(String(format: "         %9.2f s  speech %@ at sample %lld\n", time,
+                        event.kind == .speechStart ? "starts" : "ends", event.at))
+        default:
+            printError("earshot listen: \(event.kind.rawValue) at \(event.at)")
         }
     }
 
@@ -193,6 +239,7 @@ final class TokenSink: @unchecked Sendable {
         if flags.contains(.silence) { names.append("silence") }
         if flags.contains(.final) { names.append("final") }
         if flags.contains(.gapFilled) { names.append("gap-filled") }
+        if flags.contains(.speech) { names.append("speech") }
         return names
     }
 

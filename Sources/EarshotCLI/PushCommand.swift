@@ -2,6 +2,7 @@ import ArgumentParser
 import AudioCore
 import EarshotClient
 import Foundation
+import VoiceActivity
 
 /// `earshot push`: encode a WAV file through a running earshotd; in f32 the same bits as `earshot encode` (products
 /// compute each row alone, so thread counts and batching do not change the result).
@@ -11,7 +12,7 @@ public struct PushCommand: AsyncParsableCommand {
         abstract: "Encode a WAV file through a running earshotd (in f32, the same .npy as earshot encode).",
         discussion: """
             Sends the file's samples as they are (any rate and channel count); the daemon downmixes, resamples to \
-            16 kHz with libsamplerate's best sinc and encodes, exactly as `earshot encode` does offline.
+            16 kHz with libsamplerate's best sinc and encodes, exactly as `earshot encode` does offline.             With --events, the daemon's voice activity on the same stream is written as `earshot vad` prints it:             one {"start": N} or {"end": N} line per event, N a 16 kHz sample index (equal to `earshot vad` on the             same file, plus an end at the last sample if the file ends inside speech).
             """)
 
     @Option(help: "The daemon's socket (default: $EARSHOT_SOCKET, $XDG_RUNTIME_DIR/earshot/earshot.sock, /run/earshot/earshot.sock).")
@@ -26,31 +27,59 @@ public struct PushCommand: AsyncParsableCommand {
     @Option(help: "What to write: embeddings (D wide) or encoder (P wide).")
     var stage: EmbeddingKind = .embeddings
 
+    @Option(help: "Also write the stream's speech events here, as JSON lines in the format of earshot vad.")
+    var events: String?
+
     public init() {}
 
     public func run() async throws {
-        let result: FloatArray
+        let result: Result
         do {
-            result = try await PushCommand.encode(socket: socket, input: input, stage: stage)
+            result = try await PushCommand.run(socket: socket, input: input, stage: stage, speech: events != nil)
         } catch {
             printError("earshot push: \(error)")
             throw ExitCode.failure
         }
-        try CommandLineErrors.reporting { try NPY.write(result, path: output) }
+        try CommandLineErrors.reporting {
+            try NPY.write(result.tokens, path: output)
+            if let events {
+                let lines = result.events.map { $0.json + "\n" }.joined()
+                do {
+                    try lines.write(toFile: events, atomically: true, encoding: .utf8)
+                } catch {
+                    throw AudioFileError(path: events, "cannot write the events (\((error as NSError).localizedDescription))")
+                }
+            }
+        }
+    }
+
+    /// What a push brings back.
+    public struct Result: Sendable {
+        /// Every token, `[tokens, width]`.
+        public var tokens: FloatArray
+        /// The speech events, in order (empty unless asked for).
+        public var events: [SpeechEvent]
     }
 
     /// The work behind `earshot push`, callable from tests: every token of `input`, as `earshot encode` returns it.
-    /// The file is pushed as it is read, a piece at a time.
     public static func encode(socket: String?, input: String, stage: EmbeddingKind = .embeddings) async throws
         -> FloatArray {
+        try await run(socket: socket, input: input, stage: stage, speech: false).tokens
+    }
+
+    /// Every token of `input` and, with `speech`, the daemon's speech events on the pushed stream. The file is
+    /// pushed as it is read, a piece at a time.
+    public static func run(socket: String?, input: String, stage: EmbeddingKind = .embeddings, speech: Bool)
+        async throws -> Result {
         let info = try WAVReader(path: input).info
         guard info.frameCount > 0 else { throw AudioFileError(path: input, "no audio: the data chunk is empty") }
         let label = (input as NSString).lastPathComponent
         return try await EarshotConnection.withConnection(to: socket, clientName: "earshot push") { connection in
             let stream = try await connection.startPush(format: .f32le, sampleRate: info.sampleRate,
-                                                        channels: info.channels, kind: stage, label: label)
+                                                        channels: info.channels, kind: stage, label: label,
+                                                        speech: speech ? .events : .none)
             let width = connection.server.width(of: stage)
-            return try await withThrowingTaskGroup(of: FloatArray?.self) { group in
+            return try await withThrowingTaskGroup(of: Result?.self) { group in
                 // Push and read at once: the daemon applies backpressure to pushes until frames are read.
                 group.addTask {
                     let file = try WAVReader(path: input)
@@ -64,6 +93,7 @@ public struct PushCommand: AsyncParsableCommand {
                 group.addTask {
                     var values: [Float] = []
                     var tokens = 0
+                    var events: [SpeechEvent] = []
                     for try await message in connection.messages {
                         switch message {
                         case .embedding(let frame) where frame.stream == stream.id:
@@ -72,8 +102,12 @@ public struct PushCommand: AsyncParsableCommand {
                             }
                             values += frame.values
                             tokens += 1
+                        case .event(let event) where event.stream == stream.id && event.kind == .speechStart:
+                            events.append(.start(Int(event.at)))
+                        case .event(let event) where event.stream == stream.id && event.kind == .speechEnd:
+                            events.append(.end(Int(event.at)))
                         case .event(let event) where event.stream == stream.id && event.kind == .ended:
-                            return FloatArray(shape: [tokens, width], values: values)
+                            return Result(tokens: FloatArray(shape: [tokens, width], values: values), events: events)
                         case .error(let error):
                             throw error
                         default:
@@ -82,7 +116,7 @@ public struct PushCommand: AsyncParsableCommand {
                     }
                     throw EarshotError.unexpected("the connection closed before the stream ended")
                 }
-                var result: FloatArray?
+                var result: Result?
                 for try await value in group { if let value { result = value } }
                 return result!
             }

@@ -78,49 +78,6 @@ public struct VADCommand: ParsableCommand {
     }
 }
 
-/// Where the shipped Silero VAD weights are found when `--vad-model` is not given.
-public enum VADModelLocation {
-    /// The file `tools/vad/convert_silero.py` writes and the repository ships.
-    public static let fileName = "silero_vad_16k_v6.safetensors"
-
-    /// The places looked at, in order: `$EARSHOT_VAD_MODEL` alone when it is set (an explicit choice is not
-    /// second-guessed); else `<executable dir>/../share/earshot/silero-vad/` (an installed layout, prefix/bin and
-    /// prefix/share), then `models/silero-vad/` in the executable's directory and each directory above it (a
-    /// SwiftPM build inside a checkout: `.build/<triple>/<configuration>/earshot`).
-    public static func candidates(executable: URL, environment: [String: String]) -> [String] {
-        if let path = environment["EARSHOT_VAD_MODEL"], !path.isEmpty { return [path] }
-        var paths: [String] = []
-        var directory = executable.deletingLastPathComponent()
-        paths.append(directory.deletingLastPathComponent().appendingPathComponent("share/earshot/silero-vad/\(fileName)").path)
-        while true {
-            paths.append(directory.appendingPathComponent("models/silero-vad/\(fileName)").path)
-            let parent = directory.deletingLastPathComponent()
-            if parent.path == directory.path { break }
-            directory = parent
-        }
-        return paths
-    }
-
-    /// The first candidate that exists, for this process's executable and environment.
-    /// - Throws: ``VADModelNotFound`` listing every place looked at.
-    public static func resolve() throws -> String {
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        let paths = candidates(executable: executable, environment: ProcessInfo.processInfo.environment)
-        if paths.count == 1 { return paths[0] }   // $EARSHOT_VAD_MODEL: loading names it if it is not there
-        if let found = paths.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
-        throw VADModelNotFound(tried: paths)
-    }
-}
-
-/// No Silero VAD weights where `VADModelLocation` looks.
-public struct VADModelNotFound: Error, CustomStringConvertible {
-    public let tried: [String]
-    public var description: String {
-        "no Silero VAD weights (\(VADModelLocation.fileName)) found; give --vad-model or set EARSHOT_VAD_MODEL. "
-            + "Looked at: \(tried.joined(separator: ", "))"
-    }
-}
-
 /// The work behind `earshot vad`, callable from tests.
 public enum VoiceActivityRun {
     /// Every window's probability and every event of one stream fed `samples` (16 kHz mono) whole, then finished.

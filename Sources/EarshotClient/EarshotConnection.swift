@@ -129,12 +129,15 @@ public final class EarshotConnection: Sendable {
     ///   - start: from the next token (`.now`), or from the oldest the server holds (`.oldest`).
     ///   - payload: the value format on the wire (one of ``ServerInfo/payloadFormats``).
     ///   - kind: embeddings (width D) or encoder outputs (width P).
+    ///   - speech: every token (`.none`), every token plus speech events, or only speech tokens plus the events.
     /// - Returns: the subscription; its frames carry ``Subscription/id`` in ``EmbeddingFrame/stream``.
     public func subscribe(to name: String = "mic", from start: SubscriptionStart = .now, payload: PayloadFormat = .f32,
-                          kind: EmbeddingKind = .embeddings) async throws -> Subscription {
+                          kind: EmbeddingKind = .embeddings, speech: SpeechDelivery = .none) async throws
+        -> Subscription {
         let request = nextRequestID()
         let answer = try await ask(request, .subscribe(Subscribe(request: request, stream: name, start: start.wire,
-                                                                 payload: payload.wire, output: kind.wire)))
+                                                                 payload: payload.wire, output: kind.wire,
+                                                                 options: speech.wire)))
         guard case .subscribed(_, let id, let confirmed, let first) = answer else {
             throw EarshotError(.protocolViolation, "the server answered subscribe with \(answer.type.name)")
         }
@@ -147,17 +150,18 @@ public final class EarshotConnection: Sendable {
     }
 
     /// Opens a private stream for audio you push, in `format` at `sampleRate` with `channels` (any rate and channel
-    /// count: the server downmixes and resamples to 16 kHz mono, as `earshot encode` does).
+    /// count: the server downmixes and resamples to 16 kHz mono, as `earshot encode` does). `speech` as for
+    /// ``subscribe(to:from:payload:kind:speech:)``.
     public func startPush(format: SampleFormat = .f32le, sampleRate: Int = 16_000, channels: Int = 1,
                           payload: PayloadFormat = .f32, kind: EmbeddingKind = .embeddings,
-                          label: String = "") async throws -> PushedStream {
+                          label: String = "", speech: SpeechDelivery = .none) async throws -> PushedStream {
         guard sampleRate > 0, sampleRate <= Int(UInt32.max), channels > 0, channels <= Int(UInt16.max) else {
             throw EarshotError(.invalidArgument, "sample rate \(sampleRate) or channel count \(channels) is out of range")
         }
         let request = nextRequestID()
         let answer = try await ask(request, .pushStart(PushStart(
             request: request, format: format.wire, sampleRate: UInt32(sampleRate), channels: UInt16(channels),
-            payload: payload.wire, output: kind.wire, label: label)))
+            payload: payload.wire, output: kind.wire, label: label, options: speech.wire)))
         guard case .pushStarted(_, let id) = answer else {
             throw EarshotError(.protocolViolation, "the server answered pushStart with \(answer.type.name)")
         }

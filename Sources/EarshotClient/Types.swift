@@ -83,6 +83,26 @@ public struct EmbeddingFlags: OptionSet, Sendable, Hashable {
     public static let final = EmbeddingFlags(rawValue: TokenFlags.final.rawValue)
     /// Part of the token's audio is zeros inserted for audio lost upstream.
     public static let gapFilled = EmbeddingFlags(rawValue: TokenFlags.gapFilled.rawValue)
+    /// The token overlaps speech as the server's voice-activity detector knew it when the token was sent.
+    public static let speech = EmbeddingFlags(rawValue: TokenFlags.speech.rawValue)
+}
+
+/// What a subscription or pushed stream receives besides every token (docs/protocol.md, "Voice activity").
+public enum SpeechDelivery: Sendable, Hashable {
+    /// Every token; no speech events (what clients before voice activity get).
+    case none
+    /// Every token, plus ``EarshotEvent/Kind/speechStart`` and ``EarshotEvent/Kind/speechEnd`` events.
+    case events
+    /// Only tokens flagged ``EmbeddingFlags/speech`` (token indices skip), plus the speech events.
+    case speechOnly
+
+    var wire: StreamOptions {
+        switch self {
+        case .none: []
+        case .events: .speechEvents
+        case .speechOnly: .speechOnly
+        }
+    }
 }
 
 /// What the server said when the connection opened.
@@ -175,13 +195,13 @@ public struct EmbeddingFrame: Sendable, Equatable {
     /// The subscription or pushed stream id.
     public var stream: UInt32
     /// The token's index in its stream: 0, 1, 2, … A jump means frames were dropped (a ``EarshotEvent/Kind/lagged``
-    /// event came first).
+    /// event came first), or, with ``SpeechDelivery/speechOnly``, that the tokens between were not speech.
     public var token: Int
     /// The first of the token's samples on the stream's 16 kHz timeline.
     public var firstSample: Int
     /// When `firstSample` was captured (pushed audio: received), nanoseconds since the Unix epoch, server clock.
     public var captureTimeNanoseconds: Int64
-    /// Discontinuity, silence, final, gap-filled.
+    /// Discontinuity, silence, final, gap-filled, speech.
     public var flags: EmbeddingFlags
     /// How the values travelled (they are Float here either way).
     public var payload: PayloadFormat
@@ -211,13 +231,20 @@ public struct EarshotEvent: Sendable, Equatable {
         case discontinuity
         /// The stream ended; ``EarshotEvent/count`` tokens were produced in all. Nothing more of it follows.
         case ended
+        /// Speech starts at sample ``EarshotEvent/at`` (silero-vad `VADIterator`'s `start`). Only with a
+        /// ``SpeechDelivery`` other than `.none`.
+        case speechStart
+        /// Speech ends at sample ``EarshotEvent/at`` (`VADIterator`'s `end`, or the segment's end when it ends
+        /// inside speech). Only with a ``SpeechDelivery`` other than `.none`.
+        case speechEnd
     }
 
     /// The subscription or pushed stream id.
     public var stream: UInt32
     /// What happened.
     public var kind: Kind
-    /// A sample position (overrun, deviceLost, discontinuity) or a token index (lagged); 0 when unused.
+    /// A sample position (overrun, deviceLost, discontinuity, speechStart, speechEnd) or a token index (lagged); 0
+    /// when unused.
     public var at: Int64
     /// Samples lost (overrun, discontinuity), frames dropped (lagged) or tokens produced (ended).
     public var count: UInt64
@@ -233,6 +260,8 @@ public struct EarshotEvent: Sendable, Equatable {
         case .lagged: kind = .lagged
         case .discontinuity: kind = .discontinuity
         case .ended: kind = .ended
+        case .speechStart: kind = .speechStart
+        case .speechEnd: kind = .speechEnd
         }
         at = e.at
         count = e.count

@@ -5,6 +5,7 @@ import Gemma4Audio
 import Logging
 import ServiceLifecycle
 import UnixSignals
+import VoiceActivity
 import WireProtocol
 
 /// `earshotd` as a library call: validates the configuration, loads the model, opens the sources, then runs the
@@ -80,6 +81,7 @@ package enum Daemon {
             "layers": "\(c.layerCount)", "seconds": "\(ContinuousClock.now - loadStart)"])
 
         var scheduling = SchedulerConfiguration()
+        scheduling.voiceActivity = try Self.voiceActivity(configuration, logger: logger)
         scheduling.blockTokens = configuration.blockTokens
         scheduling.computeThreads = configuration.computeThreads
         scheduling.productThreads = configuration.productThreads
@@ -132,5 +134,28 @@ package enum Daemon {
             throw DaemonError("\(error)")
         }
         logger.info("stopped")
+    }
+
+    /// Voice activity as configured: the weights loaded once (from `vad-model`, else `VADModelLocation`'s lookup) and
+    /// `VADIterator`'s settings; nil when `vad = off`.
+    static func voiceActivity(_ configuration: DaemonConfiguration, logger: Logger) throws
+        -> VoiceActivityConfiguration? {
+        guard configuration.vad else {
+            logger.info("voice activity off")
+            return nil
+        }
+        let weights: SileroVADWeights
+        do {
+            let path = try configuration.vadModel ?? VADModelLocation.resolve()
+            weights = try SileroVADWeights(path: path)
+            logger.info("voice activity on", metadata: [
+                "weights": "\(path)", "threshold": "\(configuration.vadThreshold)",
+                "minSilenceMs": "\(configuration.vadMinSilenceMs)", "speechPadMs": "\(configuration.vadSpeechPadMs)"])
+        } catch {
+            throw DaemonError("cannot load the voice-activity weights: \(error) (or run without: --no-vad)")
+        }
+        return VoiceActivityConfiguration(weights: weights, events: SpeechEventConfiguration(
+            threshold: configuration.vadThreshold, minSilenceMs: configuration.vadMinSilenceMs,
+            speechPadMs: configuration.vadSpeechPadMs))
     }
 }

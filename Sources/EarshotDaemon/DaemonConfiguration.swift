@@ -36,6 +36,14 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var sendQueueFrames = 1024
     package var sendBufferBytes: Int?
     package var logLevel = "info"
+    /// Silero VAD on every stream (speech events, the `speech` flag); on by default.
+    package var vad = true
+    /// The VAD weights; nil: `VADModelLocation`'s lookup (as `earshot vad`).
+    package var vadModel: String?
+    /// `VADIterator`'s threshold, min silence and speech pad.
+    package var vadThreshold = 0.5
+    package var vadMinSilenceMs = 100
+    package var vadSpeechPadMs = 30
 
     package init() {}
 
@@ -121,6 +129,20 @@ package struct DaemonConfiguration: Sendable, Equatable {
             historySeconds = s
         case "send-queue-frames": sendQueueFrames = try int(1...1_000_000)
         case "send-buffer-bytes": sendBufferBytes = try int(1024...(64 << 20))
+        case "vad":
+            guard let on = ["on": true, "off": false, "true": true, "false": false][value] else {
+                throw DaemonError("\(at): vad must be on or off")
+            }
+            vad = on
+        case "vad-model": vadModel = value
+        case "vad-threshold":
+            guard let t = Double(value), Self.vadThresholdRange.contains(t) else {
+                throw DaemonError("\(at): vad-threshold must be from \(Self.vadThresholdRange.lowerBound) to "
+                                  + "\(Self.vadThresholdRange.upperBound)")
+            }
+            vadThreshold = t
+        case "vad-min-silence-ms": vadMinSilenceMs = try int(Self.vadMillisecondsRange)
+        case "vad-speech-pad-ms": vadSpeechPadMs = try int(Self.vadMillisecondsRange)
         case "log-level":
             guard Self.logLevels.contains(value) else {
                 throw DaemonError("\(at): log-level must be one of \(Self.logLevels.joined(separator: ", "))")
@@ -131,6 +153,9 @@ package struct DaemonConfiguration: Sendable, Equatable {
         }
     }
 
+    /// A threshold p with p − 0.15 (the silence threshold) still meaningful, and below 1.
+    package static let vadThresholdRange = 0.15...0.99
+    package static let vadMillisecondsRange = 0...10_000
     package static let helloTimeoutRange = 0.1...3600.0
     package static let idleTimeoutRange = 0.1...86_400.0
 

@@ -71,6 +71,21 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
+    @Flag(inversion: .prefixedNo, help: "Voice activity (Silero VAD) on every stream: speech events and the speech flag (default on).")
+    var vad: Bool?
+
+    @Option(help: "The Silero VAD weights (default: $EARSHOT_VAD_MODEL, else share/earshot/silero-vad/ beside the executable's prefix, else models/silero-vad/ above the executable).")
+    var vadModel: String?
+
+    @Option(help: "VAD speech threshold (default 0.5; silence is below threshold − 0.15).")
+    var vadThreshold: Double?
+
+    @Option(help: "VAD: milliseconds of silence that end speech (default 100).")
+    var vadMinSilenceMs: Int?
+
+    @Option(help: "VAD: milliseconds added before a start and after an end (default 30).")
+    var vadSpeechPadMs: Int?
+
     public init() {}
 
     /// The configuration after the config file and these options.
@@ -132,6 +147,24 @@ public struct EarshotdCommand: AsyncParsableCommand {
         if let historySeconds {
             guard historySeconds >= 0, historySeconds <= 3600 else { throw DaemonError("--history-seconds must be 0…3600") }
             c.historySeconds = historySeconds
+        }
+        if let vad { c.vad = vad }
+        if let vadModel { c.vadModel = vadModel }
+        if let vadThreshold {
+            let range = DaemonConfiguration.vadThresholdRange
+            guard range.contains(vadThreshold) else {
+                throw DaemonError("--vad-threshold must be \(range.lowerBound)…\(range.upperBound)")
+            }
+            c.vadThreshold = vadThreshold
+        }
+        for (name, value, path) in [("--vad-min-silence-ms", vadMinSilenceMs, \DaemonConfiguration.vadMinSilenceMs),
+                                    ("--vad-speech-pad-ms", vadSpeechPadMs, \DaemonConfiguration.vadSpeechPadMs)] {
+            guard let value else { continue }
+            let range = DaemonConfiguration.vadMillisecondsRange
+            guard range.contains(value) else {
+                throw DaemonError("\(name) must be \(range.lowerBound)…\(range.upperBound)")
+            }
+            c[keyPath: path] = value
         }
         if let logLevel {
             guard DaemonConfiguration.logLevels.contains(logLevel) else {

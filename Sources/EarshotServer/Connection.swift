@@ -118,7 +118,8 @@ final class Connection: Sendable {
         var machine = ConnectionStateMachine(liveStreams: Set(engine.liveStreams.map(\.name)),
                                              payloadTypes: Set(configuration.payloadTypes),
                                              maxPushedStreams: configuration.maxPushedStreams,
-                                             maxSubscriptions: configuration.maxSubscriptions)
+                                             maxSubscriptions: configuration.maxSubscriptions,
+                                             voiceActivity: engine.scheduler.configuration.voiceActivity != nil)
         var open: [UInt32: PushState] = [:]
         var subscriptions: [UInt32: StreamHub] = [:]
         var interleaved: [Float] = []
@@ -151,7 +152,7 @@ final class Connection: Sendable {
                     case .subscribe(let id, let m):
                         guard let stream = engine.liveStream(named: m.stream) else { continue }
                         let subscriber = StreamHub.Subscriber(outbox: outbox, stream: id, payload: m.payload,
-                                                              output: m.output)
+                                                              output: m.output, options: m.options)
                         let outbox = self.outbox
                         _ = stream.hub.subscribe(subscriber, start: m.start) { first in
                             outbox.push(.message(.subscribed(request: m.request, stream: id, name: m.stream,
@@ -162,7 +163,8 @@ final class Connection: Sendable {
                         subscriptions.removeValue(forKey: id)?.unsubscribe(outbox: outbox, stream: id,
                                                                            reason: "unsubscribed")
                     case .startPush(let id, let m):
-                        let sink = PushedStreamSink(outbox: outbox, stream: id, payload: m.payload, output: m.output) {
+                        let sink = PushedStreamSink(outbox: outbox, stream: id, payload: m.payload, output: m.output,
+                                                    options: m.options) {
                             [pushes] id in pushes.ended(id)
                         }
                         do {

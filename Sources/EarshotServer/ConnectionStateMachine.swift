@@ -45,6 +45,8 @@ struct ConnectionStateMachine {
     let maxPushedStreams: Int
     let maxSubscriptions: Int
     let supportedVersions: ClosedRange<UInt16>
+    /// The server runs voice activity: speech options may be asked for.
+    let voiceActivity: Bool
 
     private(set) var state = State.awaitingHello
     private var nextStreamID: UInt32 = 1
@@ -54,7 +56,8 @@ struct ConnectionStateMachine {
     private(set) var pushes: [UInt32: PushFormat] = [:]
 
     init(liveStreams: Set<String>, payloadTypes: Set<PayloadType>, maxPushedStreams: Int, maxSubscriptions: Int = 64,
-         supportedVersions: ClosedRange<UInt16> = Handshake.supportedVersions) {
+         supportedVersions: ClosedRange<UInt16> = Handshake.supportedVersions, voiceActivity: Bool = true) {
+        self.voiceActivity = voiceActivity
         self.liveStreams = liveStreams
         self.payloadTypes = payloadTypes
         self.maxPushedStreams = maxPushedStreams
@@ -82,6 +85,13 @@ struct ConnectionStateMachine {
         }
     }
 
+    /// Speech options cannot be served while the server's voice activity is off.
+    private func refuseSpeech(_ options: StreamOptions, request: UInt32) -> Action? {
+        guard !voiceActivity, !options.isEmpty else { return nil }
+        return .reject(request: request, ProtocolError(.voiceActivityOff,
+                                                       "voice activity is off on this server (earshotd --no-vad)"))
+    }
+
     private mutating func receivedWhileOpen(_ message: ClientMessage) -> Action {
         switch message {
         case .hello:
@@ -95,6 +105,7 @@ struct ConnectionStateMachine {
             guard payloadTypes.contains(m.payload) else {
                 return .reject(request: m.request, ProtocolError(.unsupportedPayload, "payload \(m.payload) is not offered"))
             }
+            if let refusal = refuseSpeech(m.options, request: m.request) { return refusal }
             guard subscriptions.count < maxSubscriptions else {
                 return .reject(request: m.request, ProtocolError(.tooManySubscriptions,
                                                                  "at most \(maxSubscriptions) subscriptions per connection"))
@@ -123,6 +134,7 @@ struct ConnectionStateMachine {
                 return .reject(request: m.request, ProtocolError(.badAudioFormat,
                                                                  "channel count \(m.channels) is outside 1…64"))
             }
+            if let refusal = refuseSpeech(m.options, request: m.request) { return refusal }
             let id = allocateID()
             pushes[id] = PushFormat(format: m.format, sampleRate: Int(m.sampleRate), channels: Int(m.channels))
             return .startPush(id: id, m)

@@ -72,6 +72,10 @@ package final class Engine: Sendable {
                             "tokens": s.tokensProduced])
         }
         object["streams"] = streams
+        object["voiceActivity"] = scheduler.configuration.voiceActivity.map {
+            ["on": true, "threshold": $0.events.threshold, "minSilenceMs": $0.events.minSilenceMs,
+             "speechPadMs": $0.events.speechPadMs] as [String: Any]
+        } ?? ["on": false]
         object["compute"] = ["threads": scheduler.configuration.computeThreads, "passes": stats.passes,
                              "tokensEncoded": stats.tokensEncoded,
                              "busySeconds": Double(stats.busyNanoseconds) * 1e-9] as [String: Any]

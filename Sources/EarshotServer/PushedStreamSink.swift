@@ -9,12 +9,15 @@ final class PushedStreamSink: TokenSink {
     let stream: UInt32
     let payload: PayloadType
     let output: OutputKind
+    /// Speech events and speech-only delivery.
+    let options: StreamOptions
     private let onEnded: @Sendable (UInt32) -> Void
     /// Set once the scheduled stream exists; cleared at the end (it holds this sink: the cycle is broken there).
     private let credit = Mutex<ScheduledStream?>(nil)
 
-    init(outbox: ClientOutbox, stream: UInt32, payload: PayloadType, output: OutputKind,
+    init(outbox: ClientOutbox, stream: UInt32, payload: PayloadType, output: OutputKind, options: StreamOptions = [],
          onEnded: @escaping @Sendable (UInt32) -> Void) {
+        self.options = options
         self.outbox = outbox
         self.stream = stream
         self.payload = payload
@@ -33,8 +36,9 @@ final class PushedStreamSink: TokenSink {
 
     func deliver(_ block: EncodedBlock) {
         guard let scheduled = credit.withLock({ $0 }) else { return }
-        scheduled.tokensQueued(block.count)
-        for row in 0..<block.count {
+        let rows = (0..<block.count).filter { options.receives(block.infos[$0].flags) }
+        scheduled.tokensQueued(rows.count)
+        for row in rows {
             let record = TokenRecord(block: block, row: row)
             if !outbox.push(.pushed(stream: stream, record: record, payload: payload, output: output,
                                     credit: scheduled)) {
@@ -44,6 +48,7 @@ final class PushedStreamSink: TokenSink {
     }
 
     func event(_ kind: EventKind, at: Int64, count: UInt64, message: String) {
+        guard options.receives(kind) else { return }
         outbox.push(.message(.event(StreamEvent(stream: stream, kind: kind, at: at, count: count, message: message))))
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Gemma4Audio
 import Resampling
 import Synchronization
+import VoiceActivity
 import WireProtocol
 
 /// One stream in the ``Scheduler``: an inbox that producers append to from any thread, and a ``StreamWorker`` that
@@ -63,7 +64,8 @@ final class ScheduledStream: PushCredit, @unchecked Sendable {
         self.sink = sink
         self.scheduler = scheduler
         worker = try StreamWorker(model: scheduler.model, blockTokens: scheduler.configuration.blockTokens,
-                                  inputRate: inputRate, maxGapFill: scheduler.configuration.maxGapFillSamples)
+                                  inputRate: inputRate, maxGapFill: scheduler.configuration.maxGapFillSamples,
+                                  voiceActivity: scheduler.configuration.voiceActivity)
     }
 
     // MARK: Producers
@@ -224,14 +226,22 @@ extension ScheduledStream.Shared {
     }
 }
 
-/// A stream's encoder side: the `EncoderStream`, the resampler for pushed audio, and the ``TokenTimeline``.
-/// Owned by one compute thread at a time.
+/// A stream's encoder side: the `EncoderStream`, the resampler for pushed audio, the ``TokenTimeline``, and the
+/// voice-activity detector of the current segment. Owned by one compute thread at a time.
+///
+/// Every 16 kHz sample the encoder accepts (filled gaps included) goes to the detector too. Its events go to the
+/// sink as they are computed and into the timeline (for the `speech` flag of the tokens described after them). A
+/// segment's end (a long gap, or `finish`) finishes its detector (the last partial window zero-padded) and, if speech
+/// is still open, ends it at one past the segment's last sample; a new segment gets a new detector at its start.
 final class StreamWorker {
     let encoder: EncoderStream
     private let model: Gemma4AudioModel
     private let resampler: Resampler?
     private var timeline = TokenTimeline()
     private let maxGapFill: Int
+    private let voiceActivity: VoiceActivityConfiguration?
+    /// The current segment's detector (nil without voice activity).
+    private var vad: SileroVADStream?
     /// `finish` was consumed.
     private(set) var isFinished = false
     private var endReported = false
@@ -239,31 +249,36 @@ final class StreamWorker {
     /// For status, read from other threads.
     let tokensProducedSnapshot = Mutex<UInt64>(0)
 
-    init(model: Gemma4AudioModel, blockTokens: Int, inputRate: Int, maxGapFill: Int) throws {
+    init(model: Gemma4AudioModel, blockTokens: Int, inputRate: Int, maxGapFill: Int,
+         voiceActivity: VoiceActivityConfiguration? = nil) throws {
         self.model = model
         encoder = EncoderStream(model: model, blockTokens: blockTokens)
         resampler = inputRate == 16_000 ? nil : try Resampler(inputRate: inputRate, outputRate: 16_000, quality: .best)
         self.maxGapFill = maxGapFill
+        self.voiceActivity = voiceActivity
+        startDetector()
     }
 
     /// Tokens of every segment so far.
     var tokensProduced: UInt64 { timeline.tokenBase + UInt64(encoder.tokensEncoded) }
 
-    /// Feeds the inbox to the encoder. Gaps in live audio are filled or end the segment (which encodes and emits
-    /// the old segment's tail alone, with `scratch`).
-    func consume(_ items: [ScheduledStream.InboxItem], scratch: EncoderScratch, sink: any TokenSink) {
+    /// Feeds the inbox to the encoder and the detector. Gaps in live audio are filled or end the segment (which
+    /// encodes and emits the old segment's tail alone, with `scratch`).
+    func consume(_ items: [ScheduledStream.InboxItem], scratch: EncoderScratch, vadScratch: SileroVADScratch,
+                 sink: any TokenSink) {
+        let detection = Detection(scratch: vadScratch, sink: sink)
         for item in items {
             guard !isFinished else { return }
             switch item {
             case .audio(let samples, let firstSample, let wall):
                 if let firstSample {
-                    consumeLive(samples, at: firstSample, wall: wall, scratch: scratch, sink: sink)
+                    consumeLive(samples, at: firstSample, wall: wall, scratch: scratch, detection: detection)
                 } else if let resampler {
                     resampled.removeAll(keepingCapacity: true)
                     try? resampler.process(samples, into: &resampled)
-                    feed(resampled, wall: wall)
+                    feed(resampled, wall: wall, detection)
                 } else {
-                    feed(samples, wall: wall)
+                    feed(samples, wall: wall, detection)
                 }
             case .event(let kind, let at, let count, let message):
                 sink.event(kind, at: at, count: count, message: message)
@@ -271,8 +286,9 @@ final class StreamWorker {
                 if let resampler {
                     resampled.removeAll(keepingCapacity: true)
                     try? resampler.finish(into: &resampled)
-                    feed(resampled, wall: ScheduledStream.now())
+                    feed(resampled, wall: ScheduledStream.now(), detection)
                 }
+                finishDetector(detection)
                 encoder.finish()
                 isFinished = true
             }
@@ -280,7 +296,7 @@ final class StreamWorker {
     }
 
     private func consumeLive(_ samples: [Float], at position: Int64, wall: Int64, scratch: EncoderScratch,
-                             sink: any TokenSink) {
+                             detection: Detection) {
         var samples = samples[...]
         let expected = timeline.nextPosition
         if position < expected {
@@ -292,35 +308,83 @@ final class StreamWorker {
             if timeline.fed == 0 && timeline.segmentCount == 1 && encoder.tokensEncoded == 0 {
                 // The stream's first audio starts late: begin the first segment there, no discontinuity.
                 timeline = TokenTimeline(startingAt: position)
+                startDetector()
             } else if gap <= Int64(maxGapFill) {
                 let zeros = [Float](repeating: 0, count: Int(gap))
                 zeros.withUnsafeBufferPointer {
                     timeline.feed($0, wallNanoseconds: wall - chunkNanoseconds, gapFilled: true)
                     encoder.accept($0)
+                    detect($0, detection)
                 }
             } else {
-                endSegment(scratch: scratch, sink: sink)
+                endSegment(scratch: scratch, detection: detection)
                 timeline.startSegment(at: position, tokensInSegment: encoder.tokensEncoded)
                 encoder.reset()
+                startDetector()
             }
         }
-        samples.withUnsafeBufferPointer { feed($0, wall: wall) }
+        samples.withUnsafeBufferPointer { feed($0, wall: wall, detection) }
     }
 
-    private func feed(_ samples: [Float], wall: Int64) {
-        samples.withUnsafeBufferPointer { feed($0, wall: wall) }
+    private func feed(_ samples: [Float], wall: Int64, _ detection: Detection) {
+        samples.withUnsafeBufferPointer { feed($0, wall: wall, detection) }
     }
 
-    private func feed(_ samples: UnsafeBufferPointer<Float>, wall: Int64) {
+    private func feed(_ samples: UnsafeBufferPointer<Float>, wall: Int64, _ detection: Detection) {
         guard !samples.isEmpty else { return }
         timeline.feed(samples, wallNanoseconds: wall)
         encoder.accept(samples)
+        detect(samples, detection)
+    }
+
+    // MARK: Voice activity
+
+    /// What the detector needs during one `consume`: the compute thread's scratch, and where events go.
+    struct Detection {
+        let scratch: SileroVADScratch
+        let sink: any TokenSink
+    }
+
+    /// A fresh detector whose window 0 starts at the current segment's first sample.
+    private func startDetector() {
+        vad = voiceActivity.map {
+            SileroVADStream(weights: $0.weights, events: $0.events, origin: Int(timeline.segmentStart))
+        }
+    }
+
+    /// Runs the detector over samples the encoder just accepted.
+    private func detect(_ samples: UnsafeBufferPointer<Float>, _ detection: Detection) {
+        vad?.accept(samples, scratch: detection.scratch) { window in
+            if let event = window.event { speech(event, detection) }
+        }
+    }
+
+    /// The segment ends: its last partial window, then the end of speech still open, at one past its last sample.
+    private func finishDetector(_ detection: Detection) {
+        guard let vad else { return }
+        vad.finish(scratch: detection.scratch) { window in
+            if let event = window.event { speech(event, detection) }
+        }
+        if vad.events.triggered { speech(.end(Int(timeline.nextPosition)), detection) }
+    }
+
+    /// Hands an event to the sink, and to the timeline for the `speech` flag.
+    private func speech(_ event: SpeechEvent, _ detection: Detection) {
+        switch event {
+        case .start(let at):
+            timeline.speechStarted(at: Int64(at))
+            detection.sink.event(.speechStart, at: Int64(at), count: 0, message: "")
+        case .end(let at):
+            timeline.speechEnded(at: Int64(at))
+            detection.sink.event(.speechEnd, at: Int64(at), count: 0, message: "")
+        }
     }
 
     /// Finishes the current segment and emits its tail (alone, outside the batched passes).
-    private func endSegment(scratch: EncoderScratch, sink: any TokenSink) {
+    private func endSegment(scratch: EncoderScratch, detection: Detection) {
+        finishDetector(detection)
         encoder.finish()
-        while model.encodePass([encoder], scratch: scratch) > 0 { emitOutput(to: sink) }
+        while model.encodePass([encoder], scratch: scratch) > 0 { emitOutput(to: detection.sink) }
     }
 
     /// Hands the tokens the last pass produced to `sink`, with their metadata.

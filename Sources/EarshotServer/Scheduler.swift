@@ -2,7 +2,19 @@ import Foundation
 import Gemma4Audio
 import Kernels
 import Synchronization
+import VoiceActivity
 import WireProtocol
+
+/// Voice activity on every stream: the weights every stream shares and `VADIterator`'s settings.
+public struct VoiceActivityConfiguration: Sendable {
+    public var weights: SileroVADWeights
+    public var events: SpeechEventConfiguration
+
+    public init(weights: SileroVADWeights, events: SpeechEventConfiguration = SpeechEventConfiguration()) {
+        self.weights = weights
+        self.events = events
+    }
+}
 
 /// How the scheduler batches and buffers.
 public struct SchedulerConfiguration: Sendable {
@@ -21,6 +33,8 @@ public struct SchedulerConfiguration: Sendable {
     public var pushBudgetSamples = 16_000 * 2
     /// Gaps in live audio up to this many samples are filled with zeros; longer ones start a new segment.
     public var maxGapFillSamples = 16_000
+    /// Silero VAD on every stream's 16 kHz samples (speech events, the `speech` flag); nil runs none.
+    public var voiceActivity: VoiceActivityConfiguration?
 
     public init() {}
 }
@@ -39,7 +53,8 @@ struct SchedulerStatistics: Sendable {
 /// batched passes: one `encodePass` takes the next ready block of each claimed stream, all stacked into the same
 /// GEMMs, until no block is ready. Results go to each stream's ``TokenSink``. A stream is owned by one thread at a
 /// time (its `EncoderStream` is not thread-safe); with several threads, streams that get work while another pass runs
-/// are taken by the next free thread.
+/// are taken by the next free thread. The voice-activity detector runs in `consume`, on the same samples as the
+/// encoder, with one `SileroVADScratch` per compute thread.
 ///
 /// Queue policies, by name:
 /// - **live backlog, oldest dropped**: a live stream whose unencoded audio exceeds `liveBacklogSamples` (the machine
@@ -151,6 +166,7 @@ final class Scheduler: @unchecked Sendable {
         OneDNNEngine.setThreadCount(1)
         let scratch = EncoderScratch(model: model, capacity: configuration.blockTokens * configuration.maxBatchStreams,
                                      threads: model.precision == .f32 ? configuration.productThreads : 1)
+        let vadScratch = SileroVADScratch()
         while true {
             var batch: [(ScheduledStream, [ScheduledStream.InboxItem])] = []
             condition.lock()
@@ -176,7 +192,7 @@ final class Scheduler: @unchecked Sendable {
             let began = DispatchTime.now().uptimeNanoseconds
             var passes = 0, tokens = 0
             for (stream, items) in batch {
-                stream.worker.consume(items, scratch: scratch, sink: stream.sink)
+                stream.worker.consume(items, scratch: scratch, vadScratch: vadScratch, sink: stream.sink)
             }
             var ready = batch.map(\.0).filter { $0.worker.encoder.hasReadyBlock }
             while !ready.isEmpty {

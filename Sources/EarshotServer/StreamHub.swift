@@ -13,6 +13,8 @@ final class StreamHub: TokenSink {
         let stream: UInt32
         let payload: PayloadType
         let output: OutputKind
+        /// Speech events and speech-only delivery.
+        var options: StreamOptions = []
     }
 
     private struct State {
@@ -47,6 +49,7 @@ final class StreamHub: TokenSink {
             if start == .oldest {
                 for k in 0..<held {
                     let record = s.history[(s.historyStart + k) % held]
+                    guard subscriber.options.receives(record.info.flags) else { continue }
                     subscriber.outbox.push(.live(stream: subscriber.stream, record: record,
                                                  payload: subscriber.payload, output: subscriber.output))
                 }
@@ -103,7 +106,7 @@ final class StreamHub: TokenSink {
                     }
                 }
                 for list in s.subscribers.values {
-                    for sub in list {
+                    for sub in list where sub.options.receives(record.info.flags) {
                         sub.outbox.push(.live(stream: sub.stream, record: record, payload: sub.payload, output: sub.output))
                     }
                 }
@@ -115,7 +118,7 @@ final class StreamHub: TokenSink {
     func event(_ kind: EventKind, at: Int64, count: UInt64, message: String) {
         state.withLock { s in
             for list in s.subscribers.values {
-                for sub in list {
+                for sub in list where sub.options.receives(kind) {
                     sub.outbox.push(.message(.event(StreamEvent(stream: sub.stream, kind: kind, at: at, count: count,
                                                                 message: message))))
                 }

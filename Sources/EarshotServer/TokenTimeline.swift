@@ -16,6 +16,12 @@ import WireProtocol
 ///
 /// For each token not yet emitted it keeps the peak |sample| (for `silence`), pending flags, and the wall-clock
 /// anchors of the chunks that brought its samples (for `captureTime`).
+///
+/// It also keeps the speech the voice-activity detector has reported so far (for `speech`): runs `[start, end)` on
+/// the timeline, the last one open while its end is undecided. A token is flagged when its span overlaps a run as
+/// known when ``info(localToken:final:)`` describes it. Worked: a start at 4 640 and nothing else yet flags every
+/// token from the one covering sample 4 640 (token 7, [4 480, 5 120)); once an end at 48 096 is reported, token 75
+/// ([48 000, 48 640)) is the last one flagged.
 struct TokenTimeline {
     static let samplesPerToken = 640
     static let sampleRate: Int64 = 16_000
@@ -37,6 +43,9 @@ struct TokenTimeline {
     private var flags: [TokenFlags] = []
     /// (local sample end, wall ns when that sample arrived), increasing; old ones pruned.
     private var anchors: [(end: Int64, wall: Int64)] = []
+    /// Speech runs on the timeline, increasing; `end` nil while open (only the last); runs ending before the last
+    /// described token are pruned.
+    private var speech: [(start: Int64, end: Int64?)] = []
 
     init() {}
 
@@ -76,6 +85,17 @@ struct TokenTimeline {
         anchors.append((end: fed, wall: wallNanoseconds))
     }
 
+    /// The voice-activity detector reported speech starting at timeline `position`.
+    mutating func speechStarted(at position: Int64) {
+        speech.append((start: position, end: nil))
+    }
+
+    /// The voice-activity detector reported the open speech run ending at timeline `position` (exclusive).
+    mutating func speechEnded(at position: Int64) {
+        guard let last = speech.indices.last, speech[last].end == nil else { return }
+        speech[last].end = position
+    }
+
     /// The next token to be fed gets `discontinuity` (used when a segment starts after a gap).
     mutating func markDiscontinuityAtNextSample() {
         let t = Int(fed) / Self.samplesPerToken
@@ -105,6 +125,9 @@ struct TokenTimeline {
         var f = flags[t - pendingBase]
         if peaks[t - pendingBase] < Self.silenceThreshold { f.insert(.silence) }
         if final { f.insert(.final) }
+        let start = segmentStart + first, end = start + Int64(Self.samplesPerToken)
+        speech.removeAll { $0.end.map { $0 <= start } ?? false }
+        if speech.contains(where: { $0.start < end && ($0.end.map { $0 > start } ?? true) }) { f.insert(.speech) }
         let info = TokenInfo(index: tokenBase + UInt64(t), firstSample: segmentStart + first,
                              captureTimeNanoseconds: wallTime(ofLocalSample: first), flags: f)
         release(before: t)

@@ -29,6 +29,34 @@ package enum StartPoint: UInt8, Sendable, CaseIterable {
     case oldest = 1
 }
 
+/// What a subscription or pushed stream receives besides every token: the optional trailing `options` byte of
+/// `subscribe` and `pushStart`. A body without the byte means no options (the v1 layout before voice activity), so
+/// older clients' bodies parse unchanged; the byte is written only when some option is set (a present 0 is
+/// malformed: each body has one encoding), so bodies without options still parse on older servers.
+package struct StreamOptions: OptionSet, Sendable, Hashable {
+    package let rawValue: UInt8
+    package init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// Send `speechStart` and `speechEnd` events (clients that do not ask never see these event kinds).
+    package static let speechEvents = StreamOptions(rawValue: 1 << 0)
+    /// Send only tokens flagged `speech` (token indices then skip), plus the speech events.
+    package static let speechOnly = StreamOptions(rawValue: 1 << 1)
+
+    /// Every option this build knows; other bits are malformed.
+    package static let known: StreamOptions = [.speechEvents, .speechOnly]
+
+    /// Speech events are wanted (asked for, or implied by `speechOnly`).
+    package var wantsSpeechEvents: Bool { !isDisjoint(with: [.speechEvents, .speechOnly]) }
+
+    /// Whether a receiver with these options gets an event of `kind`.
+    package func receives(_ kind: EventKind) -> Bool {
+        kind != .speechStart && kind != .speechEnd || wantsSpeechEvents
+    }
+
+    /// Whether a receiver with these options gets a token with `flags`.
+    package func receives(_ flags: TokenFlags) -> Bool { !contains(.speechOnly) || flags.contains(.speech) }
+}
+
 // MARK: Client → server
 
 package struct Subscribe: Sendable, Equatable {
@@ -38,14 +66,16 @@ package struct Subscribe: Sendable, Equatable {
     package var start: StartPoint
     package var payload: PayloadType
     package var output: OutputKind
+    package var options: StreamOptions
 
     package init(request: UInt32, stream: String, start: StartPoint = .now, payload: PayloadType = .f32,
-                 output: OutputKind = .embeddings) {
+                 output: OutputKind = .embeddings, options: StreamOptions = []) {
         self.request = request
         self.stream = stream
         self.start = start
         self.payload = payload
         self.output = output
+        self.options = options
     }
 }
 
@@ -58,9 +88,11 @@ package struct PushStart: Sendable, Equatable {
     package var output: OutputKind
     /// Free text for logs and status, e.g. a file name.
     package var label: String
+    package var options: StreamOptions
 
     package init(request: UInt32, format: PCMFormat, sampleRate: UInt32, channels: UInt16,
-                 payload: PayloadType = .f32, output: OutputKind = .embeddings, label: String = "") {
+                 payload: PayloadType = .f32, output: OutputKind = .embeddings, label: String = "",
+                 options: StreamOptions = []) {
         self.request = request
         self.format = format
         self.sampleRate = sampleRate
@@ -68,6 +100,7 @@ package struct PushStart: Sendable, Equatable {
         self.payload = payload
         self.output = output
         self.label = label
+        self.options = options
     }
 }
 
@@ -115,6 +148,7 @@ package enum ClientMessage: Sendable, Equatable {
                 w.u8(m.start.rawValue)
                 w.u8(m.payload.rawValue)
                 w.u8(m.output.rawValue)
+                if !m.options.isEmpty { w.u8(m.options.rawValue) }
             }
         case .unsubscribe(let stream):
             return Frame.encode(type: MessageType.unsubscribe.rawValue) { $0.u32(stream) }
@@ -127,6 +161,7 @@ package enum ClientMessage: Sendable, Equatable {
                 w.u8(m.payload.rawValue)
                 w.u8(m.output.rawValue)
                 w.string(m.label)
+                if !m.options.isEmpty { w.u8(m.options.rawValue) }
             }
         case .pushAudio(let stream, let pcm):
             return Frame.encode(type: MessageType.pushAudio.rawValue, capacity: 4 + pcm.count) { w in
@@ -163,7 +198,8 @@ package enum ClientMessage: Sendable, Equatable {
             let start = try Self.enumValue(StartPoint.self, try r.u8(), "start", type)
             let payload = try Self.enumValue(PayloadType.self, try r.u8(), "payload", type)
             let output = try Self.enumValue(OutputKind.self, try r.u8(), "output", type)
-            self = .subscribe(Subscribe(request: request, stream: stream, start: start, payload: payload, output: output))
+            self = .subscribe(Subscribe(request: request, stream: stream, start: start, payload: payload, output: output,
+                                        options: try Self.options(&r, type)))
         case .unsubscribe:
             self = .unsubscribe(stream: try r.u32())
         case .pushStart:
@@ -173,8 +209,10 @@ package enum ClientMessage: Sendable, Equatable {
             let channels = try r.u16()
             let payload = try Self.enumValue(PayloadType.self, try r.u8(), "payload", type)
             let output = try Self.enumValue(OutputKind.self, try r.u8(), "output", type)
+            let label = try r.string()
             self = .pushStart(PushStart(request: request, format: format, sampleRate: rate, channels: channels,
-                                        payload: payload, output: output, label: try r.string()))
+                                        payload: payload, output: output, label: label,
+                                        options: try Self.options(&r, type)))
         case .pushAudio:
             let stream = try r.u32()
             self = .pushAudio(stream: stream, pcm: r.rest())
@@ -188,6 +226,16 @@ package enum ClientMessage: Sendable, Equatable {
             preconditionFailure("server message types are excluded above")
         }
         try r.finish()
+    }
+
+    /// The optional trailing `options` byte: none when the body ends here.
+    static func options(_ r: inout ByteReader, _ type: MessageType) throws(ProtocolError) -> StreamOptions {
+        guard r.remaining > 0 else { return [] }
+        let options = StreamOptions(rawValue: try r.u8())
+        guard !options.isEmpty, StreamOptions.known.isSuperset(of: options) else {
+            throw ProtocolError(.malformedFrame, "\(type.name): unknown options bits 0x\(String(options.rawValue, radix: 16))")
+        }
+        return options
     }
 
     static func enumValue<T: RawRepresentable<UInt8>>(_: T.Type, _ raw: UInt8, _ field: String,
@@ -214,6 +262,9 @@ package struct TokenFlags: OptionSet, Sendable, Hashable {
     package static let final = TokenFlags(rawValue: 1 << 2)
     /// Part of the token's audio is zeros inserted for audio lost upstream.
     package static let gapFilled = TokenFlags(rawValue: 1 << 3)
+    /// The token's span overlaps speech as the voice-activity detector knew it when the token was sent: a closed
+    /// speech segment `[start, end)`, or an open one `[start, …)` (docs/protocol.md, "Voice activity").
+    package static let speech = TokenFlags(rawValue: 1 << 4)
 }
 
 /// The fixed part of an `embedding` frame.
@@ -299,6 +350,11 @@ package enum EventKind: UInt8, Sendable, CaseIterable {
     /// The stream ended (source finished, pushed stream ended, unsubscribed, server stopping): `count` is the
     /// number of tokens it produced; no more frames of it follow.
     case ended = 6
+    /// Speech starts at sample `at` (silero-vad `VADIterator`'s `start`). Only to clients that asked for speech.
+    case speechStart = 7
+    /// Speech ends at sample `at` (`VADIterator`'s `end`, or the segment's end when it ends inside speech). Only to
+    /// clients that asked for speech.
+    case speechEnd = 8
 }
 
 package struct StreamEvent: Sendable, Equatable {

@@ -32,6 +32,8 @@ package enum ErrorCode: UInt16, Sendable, CaseIterable {
     /// The client took too long: no `hello` in time, nothing sent while holding no stream, or a frame left
     /// unfinished.
     case timedOut = 15
+    /// Speech options (`subscribe`/`pushStart` options byte) asked of a server whose voice activity is off.
+    case voiceActivityOff = 16
 
     /// A short name, as in docs/protocol.md.
     package var name: String {
@@ -51,6 +53,7 @@ package enum ErrorCode: UInt16, Sendable, CaseIterable {
         case .internalError: "internal-error"
         case .tooManySubscriptions: "too-many-subscriptions"
         case .timedOut: "timed-out"
+        case .voiceActivityOff: "voice-activity-off"
         }
     }
 }

@@ -70,6 +70,36 @@ import Testing
         #expect(resolved.maxSubscriptions == 7 && resolved.helloTimeout == 1 && resolved.idleTimeout == 4)
     }
 
+    /// Voice activity: on by default with VADIterator's defaults; the config keys and the options (which win) set it.
+    @Test func voiceActivitySettings() throws {
+        var c = DaemonConfiguration()
+        #expect(c.vad && c.vadModel == nil && c.vadThreshold == 0.5 && c.vadMinSilenceMs == 100 && c.vadSpeechPadMs == 30)
+        try c.apply(configText: """
+            vad = off
+            vad-model = /opt/vad.safetensors
+            vad-threshold = 0.3
+            vad-min-silence-ms = 250
+            vad-speech-pad-ms = 50
+            """, path: "x.conf")
+        #expect(!c.vad && c.vadModel == "/opt/vad.safetensors" && c.vadThreshold == 0.3)
+        #expect(c.vadMinSilenceMs == 250 && c.vadSpeechPadMs == 50)
+        for line in ["vad = maybe", "vad-threshold = 1", "vad-threshold = 0.1", "vad-min-silence-ms = -1",
+                     "vad-speech-pad-ms = 10001"] {
+            #expect(throws: DaemonError.self) { try c.apply(configText: line, path: "x.conf") }
+        }
+        let off = try EarshotdCommand.parse(["--model", "m", "--source", "none", "--no-vad"]).resolved()
+        #expect(!off.vad)
+        let tuned = try EarshotdCommand.parse(["--model", "m", "--source", "none", "--vad", "--vad-model", "w",
+                                               "--vad-threshold", "0.6", "--vad-min-silence-ms", "300",
+                                               "--vad-speech-pad-ms", "0"]).resolved()
+        #expect(tuned.vad && tuned.vadModel == "w" && tuned.vadThreshold == 0.6)
+        #expect(tuned.vadMinSilenceMs == 300 && tuned.vadSpeechPadMs == 0)
+        #expect(throws: (any Error).self) {
+            try EarshotdCommand.parse(["--model", "m", "--source", "none", "--vad-threshold", "2"]).resolved()
+        }
+        #expect(try EarshotdCommand.parse(["--model", "m", "--source", "none"]).resolved().vad)
+    }
+
     /// SIGHUP applies log-level and names every other setting that changed (they wait for a restart).
     @Test func reloadNamesTheChangedSettings() {
         let running = DaemonConfiguration()

@@ -482,7 +482,7 @@ struct DaemonIntegrationTests {
         let d = Self.model.configuration.textHiddenSize
         var tokens = 0
         var worst: Float = 0
-        for line in listen.log.split(separator: "\n") where line.hasPrefix("{") {
+        for line in listen.log.split(separator: "\n") where line.hasPrefix("{\"token\"") {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
             let token = object["token"] as? Int ?? -1
             let values = (object["values"] as? [NSNumber] ?? []).map(\.floatValue)

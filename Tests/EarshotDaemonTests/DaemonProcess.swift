@@ -64,9 +64,10 @@ final class ChildProcess: @unchecked Sendable {
 
     /// Starts `executable` with `arguments`. `environment` adds to (or, with nil values, removes from) ours.
     /// `passing` puts that descriptor at 3 in the child (socket activation); `activation` then also sets LISTEN_FDS=1
-    /// and LISTEN_PID to the child's own pid (through `sh -c 'exec'`, which keeps the pid).
+    /// and LISTEN_PID to the child's own pid (through `sh -c 'exec'`, which keeps the pid). `stdin` is opened as
+    /// standard input (/dev/null by default).
     init(_ executable: String, _ arguments: [String], environment: [String: String?] = [:], logPath: String,
-         passing descriptor: Int32? = nil) throws {
+         passing descriptor: Int32? = nil, stdin: String = "/dev/null") throws {
         self.logPath = logPath
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
@@ -78,7 +79,7 @@ final class ChildProcess: @unchecked Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         if let descriptor { posix_spawn_file_actions_adddup2(&actions, descriptor, 3) }
@@ -141,7 +142,7 @@ final class Daemon: @unchecked Sendable {
     /// Starts earshotd and waits (≤ 20 s) until its socket answers. `config` is written to a file and passed.
     init(source: String = "none", model: String = Paths.model(), config: String? = nil, extra: [String] = [],
          environment: [String: String?] = [:], passing descriptor: Int32? = nil, socket: String? = nil,
-         waitForSocket: Bool = true) throws {
+         waitForSocket: Bool = true, stdin: String = "/dev/null") throws {
         self.socket = socket ?? scratch.file("d.sock")
         // f32: the tests compare with the exact offline encoder (`Gemma4AudioModel.load` defaults to f32).
         var arguments = ["--model", model, "--source", source, "--socket", self.socket, "--log-level", "debug",
@@ -152,7 +153,7 @@ final class Daemon: @unchecked Sendable {
             arguments += ["--config", path]
         }
         process = try ChildProcess(Paths.executable("earshotd"), arguments + extra, environment: environment,
-                                   logPath: scratch.file("earshotd.log"), passing: descriptor)
+                                   logPath: scratch.file("earshotd.log"), passing: descriptor, stdin: stdin)
         if waitForSocket {
             let deadline = Date(timeIntervalSinceNow: 20)
             while !UnixSocket.answers(self.socket) {

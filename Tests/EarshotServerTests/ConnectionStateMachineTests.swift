@@ -35,6 +35,29 @@ import WireProtocol
         }
     }
 
+    /// Without voice activity, a speech option is refused (not fatal) and allocates nothing; the same requests
+    /// without options, and any request to a server with voice activity, go through.
+    @Test func speechOptionsNeedVoiceActivity() {
+        var off = ConnectionStateMachine(liveStreams: ["mic"], payloadTypes: [.f32], maxPushedStreams: 1,
+                                         voiceActivity: false)
+        _ = off.received(.hello(Hello(clientName: "t")))
+        let subscribe = Subscribe(request: 1, stream: "mic", options: [.speechOnly])
+        let push = PushStart(request: 2, format: .f32le, sampleRate: 16000, channels: 1, options: [.speechEvents])
+        guard case .reject(1, let e1) = off.received(.subscribe(subscribe)),
+              case .reject(2, let e2) = off.received(.pushStart(push)) else {
+            Issue.record("a speech option was accepted with voice activity off"); return
+        }
+        #expect(e1.code == .voiceActivityOff && e2.code == .voiceActivityOff)
+        #expect(off.subscriptions.isEmpty && off.pushes.isEmpty)
+        guard case .subscribe = off.received(.subscribe(Subscribe(request: 3, stream: "mic"))) else {
+            Issue.record("a plain subscription was refused"); return
+        }
+        var on = open()
+        guard case .subscribe = on.received(.subscribe(subscribe)), case .startPush = on.received(.pushStart(push)) else {
+            Issue.record("a speech option was refused with voice activity on"); return
+        }
+    }
+
     @Test func helloThenWelcome() {
         var m = machine()
         #expect(m.received(.hello(Hello(versions: 1...4, clientName: "t"))) == .welcome(version: 1))

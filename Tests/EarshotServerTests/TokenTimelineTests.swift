@@ -51,6 +51,38 @@ import WireProtocol
         #expect(t.segmentCount == 2)
     }
 
+    /// The `speech` flag: a token overlaps a run as known when it is described. An open run flags everything from
+    /// its start on; its end, once known, stops the flag at the last token it overlaps; a later run starts again.
+    @Test func speechFlagsTheTokensOverlappingTheKnownRuns() {
+        var t = TokenTimeline()
+        feed(&t, [Float](repeating: 0.5, count: 640 * 100), wall: 0)
+        t.speechStarted(at: 4640)                                   // in token 7 = [4480, 5120)
+        var speech = (0..<10).map { t.info(localToken: $0, final: false).flags.contains(.speech) }
+        #expect(speech == [Bool](repeating: false, count: 7) + [true, true, true])
+        t.speechEnded(at: 48_096)                                   // token 75 = [48000, 48640) is the last
+        speech = (10..<80).map { t.info(localToken: $0, final: false).flags.contains(.speech) }
+        #expect(speech == [Bool](repeating: true, count: 66) + [false, false, false, false])
+        t.speechStarted(at: 51_200)                                 // exactly token 80's first sample
+        t.speechEnded(at: 51_840)                                   // exactly token 81's first sample: not 81
+        t.speechStarted(at: 53_759)                                 // the last sample of token 83
+        speech = (80..<86).map { t.info(localToken: $0, final: false).flags.contains(.speech) }
+        #expect(speech == [true, false, false, true, true, true])
+    }
+
+    /// Runs live on the timeline: across a new segment, the flag follows timeline positions.
+    @Test func speechRunsAreOnTheTimelineAcrossSegments() {
+        var t = TokenTimeline()
+        feed(&t, [Float](repeating: 0.5, count: 640 * 2), wall: 0)
+        t.speechStarted(at: 700)
+        t.speechEnded(at: 1280)
+        #expect((0..<2).map { t.info(localToken: $0, final: $0 == 1).flags.contains(.speech) } == [false, true])
+        t.startSegment(at: 100_000, tokensInSegment: 2)
+        feed(&t, [Float](repeating: 0.5, count: 640 * 2), wall: 0)
+        t.speechStarted(at: 100_640)
+        let flags = (0..<2).map { t.info(localToken: $0, final: false).flags }
+        #expect(flags == [[.discontinuity], [.speech]])
+    }
+
     @Test func wallTimeIsTheArrivalLessTheAudioAfter() {
         var t = TokenTimeline()
         // 320 samples (20 ms) arrive at t = 1 s, the next 320 at 1.02 s, and so on.

@@ -56,7 +56,9 @@ import Testing
             let bytes = message.encoded()
             let body = bytes[5...]
             if case .pushAudio = message { continue }               // its PCM runs to the end: any length parses
-            for cut in 0..<body.count {
+            // subscribe and pushStart end with an optional options byte: a body without it is the legacy layout.
+            let options = message.streamOptions
+            for cut in 0..<body.count where !(options.map { !$0.isEmpty && cut == body.count - 1 } ?? false) {
                 let frame = Frame(type: bytes[4], body: body.prefix(cut))
                 #expect(throws: ProtocolError.self) { try ClientMessage(frame: frame) }
             }
@@ -72,6 +74,37 @@ import Testing
                 #expect(throws: ProtocolError.self) { try ServerMessage(frame: frame) }
             }
         }
+    }
+
+    /// A v1 `subscribe` body from before voice activity (no options byte), byte for byte as docs/protocol.md's
+    /// session shows it, still parses; the options byte follows the legacy body exactly.
+    @Test func subscribeOptionsAreAnOptionalTrailingByte() throws {
+        let legacy: [UInt8] = [1, 0, 0, 0, 3, 0, 0x6d, 0x69, 0x63, 0, 0, 0]
+        let parsed = try ClientMessage(frame: Frame(type: 0x02, body: legacy[...]))
+        #expect(parsed == .subscribe(Subscribe(request: 1, stream: "mic")))
+        #expect(Array(parsed.encoded()[5...]) == legacy)
+        let speech = ClientMessage.subscribe(Subscribe(request: 1, stream: "mic", options: [.speechOnly])).encoded()
+        #expect(Array(speech[5...]) == legacy + [0x02])
+        for extra: UInt8 in [0x00, 0x04] {          // no options is no byte; bit 2 is unknown
+            do { _ = try ClientMessage(frame: Frame(type: 0x02, body: ArraySlice(legacy + [extra]))); Issue.record("accepted") }
+            catch { #expect(error.code == .malformedFrame) }
+        }
+        let push = ClientMessage.pushStart(PushStart(request: 2, format: .s16le, sampleRate: 16000, channels: 1,
+                                                     label: "a", options: [.speechEvents])).encoded()
+        //       request      format rate              channels payload output label       options
+        #expect(Array(push[5...]) == [2, 0, 0, 0, 0, 0x80, 0x3e, 0, 0, 1, 0, 0, 0, 1, 0, 0x61, 0x01])
+    }
+
+    /// Speech events and the speech flag, byte for byte.
+    @Test func speechEventsAndFlagLayout() throws {
+        let event = ServerMessage.event(StreamEvent(stream: 3, kind: .speechEnd, at: 48096)).encoded()
+        //                              stream      kind  at (48096 = 0xBBE0)      count                   message
+        #expect(Array(event[5...]) == [3, 0, 0, 0, 8, 0xE0, 0xBB, 0, 0, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 8) + [0, 0])
+        #expect(EventKind.speechStart.rawValue == 7)
+        #expect(TokenFlags.speech.rawValue == 0x10)
+        let e = embedding(payload: .f32)
+        #expect(e.header.flags == [.discontinuity, .final, .speech])
+        #expect(e.header.flags.rawValue == 0b1_0101)
     }
 
     @Test func longStringsAreCutAtACharacterBoundary() throws {
@@ -115,5 +148,16 @@ import Testing
         #expect(PayloadType.bfloat16Bits(Float(bitPattern: 0x3F80_8001)) == 0x3F81)
         #expect(PayloadType.bfloat16Bits(-.infinity) == 0xFF80)
         #expect(PayloadType.bfloat16Bits(.nan) & 0x7FC0 == 0x7FC0)
+    }
+}
+
+extension ClientMessage {
+    /// The options of a `subscribe` or `pushStart` (the messages with an optional trailing byte); nil for others.
+    var streamOptions: StreamOptions? {
+        switch self {
+        case .subscribe(let m): m.options
+        case .pushStart(let m): m.options
+        default: nil
+        }
     }
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A complete Earshot protocol v1 client in one file: standard library only (numpy optional).
 
-    python3 earshot_client.py listen [--socket PATH] [--stream mic] [--count N]
-    python3 earshot_client.py push --socket PATH --input speech.wav [--output out.npy]
+    python3 earshot_client.py listen [--socket PATH] [--stream mic] [--count N] [--speech events|only]
+    python3 earshot_client.py push --socket PATH --input speech.wav [--output out.npy] [--events ev.jsonl]
     python3 earshot_client.py status [--socket PATH]
 
 As a library:
@@ -43,8 +43,12 @@ WELCOME, SUBSCRIBED, PUSH_STARTED, EMBEDDING, EVENT, ERROR, PONG, STATUS_REPORT 
 PAYLOADS = {"f32": 0, "f16": 1, "bf16": 2}
 OUTPUTS = {"embeddings": 0, "encoder": 1}
 PCM_FORMATS = {"s16le": 0, "s32le": 1, "f32le": 2}
-EVENT_KINDS = {1: "overrun", 2: "deviceLost", 3: "deviceRestored", 4: "lagged", 5: "discontinuity", 6: "ended"}
-FLAG_NAMES = {1: "discontinuity", 2: "silence", 4: "final", 8: "gapFilled"}
+EVENT_KINDS = {1: "overrun", 2: "deviceLost", 3: "deviceRestored", 4: "lagged", 5: "discontinuity", 6: "ended",
+               7: "speechStart", 8: "speechEnd"}
+FLAG_NAMES = {1: "discontinuity", 2: "silence", 4: "final", 8: "gapFilled", 16: "speech"}
+# The optional trailing options byte of subscribe and pushStart (docs/protocol.md, "Voice activity"): none sends
+# no byte (the layout every server parses); "events" adds speechStart/speechEnd; "only" sends only speech tokens.
+SPEECH_OPTIONS = {"none": 0, "events": 1, "only": 2}
 
 
 def default_socket_path():
@@ -63,7 +67,7 @@ class EarshotError(Exception):
     CODES = {1: "malformed-frame", 2: "frame-too-large", 3: "unsupported-version", 4: "handshake-required",
              5: "unexpected-message", 6: "unknown-stream", 7: "too-many-clients", 8: "too-many-pushed-streams",
              9: "unsupported-payload", 10: "bad-audio-format", 11: "not-allowed", 12: "shutting-down",
-             13: "internal-error", 14: "too-many-subscriptions", 15: "timed-out"}
+             13: "internal-error", 14: "too-many-subscriptions", 15: "timed-out", 16: "voice-activity-off"}
 
     def __init__(self, message, code=None, fatal=True, request=0):
         super().__init__(f"server error {self.CODES.get(code, code)}: {message}" if code else message)
@@ -85,6 +89,12 @@ class Message:
 def _string(text):
     data = text.encode("utf-8")[:65535]
     return struct.pack("<H", len(data)) + data
+
+
+def _options(speech):
+    """The trailing options byte, or nothing when no option is set."""
+    bits = SPEECH_OPTIONS[speech]
+    return struct.pack("<B", bits) if bits else b""
 
 
 class _Reader:
@@ -158,22 +168,24 @@ class EarshotClient:
 
     # -- requests --------------------------------------------------------------------------------------------------
 
-    def subscribe(self, stream="mic", start="now", payload="f32", output="embeddings"):
-        """Subscribes to a live stream; returns {"id", "name", "first_token"}. start: "now" or "oldest"."""
+    def subscribe(self, stream="mic", start="now", payload="f32", output="embeddings", speech="none"):
+        """Subscribes to a live stream; returns {"id", "name", "first_token"}. start: "now" or "oldest".
+        speech: "none", "events" (plus speechStart/speechEnd events) or "only" (speech tokens and the events)."""
         request = self._request_id()
         self._send(SUBSCRIBE, struct.pack("<I", request) + _string(stream)
-                   + struct.pack("<BBB", 0 if start == "now" else 1, PAYLOADS[payload], OUTPUTS[output]))
+                   + struct.pack("<BBB", 0 if start == "now" else 1, PAYLOADS[payload], OUTPUTS[output])
+                   + _options(speech))
         r = _Reader(self._await_answer(SUBSCRIBED, request))
         _, sid = r.take("II")
         name = r.string()
         return {"id": sid, "name": name, "first_token": r.take("Q")}
 
     def start_push(self, sample_format="s16le", sample_rate=16000, channels=1, payload="f32",
-                   output="embeddings", label=""):
-        """Opens a pushed stream; returns its id."""
+                   output="embeddings", label="", speech="none"):
+        """Opens a pushed stream; returns its id. speech as for subscribe."""
         request = self._request_id()
         self._send(PUSH_START, struct.pack("<IBIHBB", request, PCM_FORMATS[sample_format], sample_rate, channels,
-                                           PAYLOADS[payload], OUTPUTS[output]) + _string(label))
+                                           PAYLOADS[payload], OUTPUTS[output]) + _string(label) + _options(speech))
         r = _Reader(self._await_answer(PUSH_STARTED, request))
         return r.take("II")[1]
 
@@ -325,7 +337,7 @@ def _save_npy(path, rows, width):
 
 def _listen(args):
     with EarshotClient(args.socket) as client:
-        sub = client.subscribe(args.stream, start=args.start, payload=args.payload)
+        sub = client.subscribe(args.stream, start=args.start, payload=args.payload, speech=args.speech)
         print(f"# {client.server['server']} model={client.server['model']} D={client.server['D']} "
               f"stream={sub['name']} id={sub['id']}", file=sys.stderr)
         seen = 0
@@ -349,14 +361,17 @@ def _listen(args):
 def _push(args):
     pcm, sample_format, rate, channels = _read_wav(args.input)
     with EarshotClient(args.socket) as client:
-        sid = client.start_push(sample_format, rate, channels, label=os.path.basename(args.input))
+        sid = client.start_push(sample_format, rate, channels, label=os.path.basename(args.input),
+                                speech="events" if args.events else "none")
         # Push on a thread while this one reads: the server applies backpressure, so both must go on at once.
         sender = threading.Thread(target=lambda: (client.push_audio(sid, pcm), client.end_push(sid)), daemon=True)
         sender.start()
-        rows = []
+        rows, events = [], []
         for m in client.messages():
             if m.kind == "embedding" and m.stream == sid:
                 rows.append(m.values)
+            elif m.kind in ("speechStart", "speechEnd") and m.stream == sid:
+                events.append(json.dumps({"start" if m.kind == "speechStart" else "end": m.at}))
             elif m.kind == "ended" and m.stream == sid:
                 break
         sender.join()
@@ -364,6 +379,9 @@ def _push(args):
     print(f"{len(rows)} tokens", file=sys.stderr)
     if args.output:
         _save_npy(args.output, rows, width)
+    if args.events:  # as `earshot vad` prints them: {"start": N} / {"end": N}
+        with open(args.events, "w") as f:
+            f.write("".join(line + "\n" for line in events))
 
 
 def _status(args):
@@ -380,9 +398,12 @@ def main():
     listen.add_argument("--start", choices=["now", "oldest"], default="now")
     listen.add_argument("--payload", choices=list(PAYLOADS), default="f32")
     listen.add_argument("--count", type=int, default=0, help="stop after N tokens")
+    listen.add_argument("--speech", choices=list(SPEECH_OPTIONS), default="none",
+                        help="events: also speech start/end events; only: speech tokens and the events")
     push = commands.add_parser("push", help="encode a WAV file through the daemon")
     push.add_argument("--input", required=True)
     push.add_argument("--output", help="write the embeddings as .npy")
+    push.add_argument("--events", help="write the speech events as JSON lines, as `earshot vad` prints them")
     commands.add_parser("status", help="print the server's status")
     args = parser.parse_args()
     try:
