@@ -18,11 +18,12 @@ import Kernels
 ///
 /// Frames past the end of a finished clip are invalid in the reference and set to 0 there; downstream stages
 /// (the SSCP) supply those zeros themselves, so this type never emits them.
+///
+/// The filter bank, FFT tables and window are built once per configuration and shared by every frontend (each
+/// stream has one), not rebuilt per stream.
 public struct LogMelFrontend: Sendable {
     public let configuration: LogMelConfiguration
-    private let filterBank: MelFilterBank
-    private let fft: RealFFT
-    private let window: [Float]                  // (frameLength,) periodic Hann, rounded to float32
+    private let tables: LogMelTables
 
     /// Samples kept for frames not yet released; `pending[0]` is absolute sample `pendingStart`.
     private var pending: [Float] = []
@@ -40,11 +41,8 @@ public struct LogMelFrontend: Sendable {
 
     public init(configuration: LogMelConfiguration = LogMelConfiguration()) {
         self.configuration = configuration
-        filterBank = MelFilterBank(configuration)
-        fft = RealFFT(length: configuration.fftLength)
-        window = (0..<configuration.frameLength).map {
-            Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(configuration.frameLength)))
-        }
+        tables = configuration == LogMelTables.standard.configuration
+            ? LogMelTables.standard : LogMelTables(configuration)
         windowed = [Float](repeating: 0, count: configuration.frameLength)
         real = [Double](repeating: 0, count: configuration.fftLength)
         imaginary = [Double](repeating: 0, count: configuration.fftLength)
@@ -110,13 +108,14 @@ public struct LogMelFrontend: Sendable {
     private mutating func computeFrame(_ index: Int, into out: UnsafeMutablePointer<Float>) {
         let length = configuration.frameLength
         let start = index * configuration.hopLength - configuration.leftPadding
+        let window = tables.window, filterBank = tables.filterBank
         for j in 0..<length {
             let absolute = start + j
             // float32 product, as the reference multiplies its float32 frames by a float32 window.
             windowed[j] = absolute < 0 ? 0 : pending[absolute - pendingStart] * window[j]
         }
         windowed.withUnsafeBufferPointer { input in
-            fft.magnitudes(of: input, real: &real, imaginary: &imaginary, into: &magnitudes)
+            tables.fft.magnitudes(of: input, real: &real, imaginary: &imaginary, into: &magnitudes)
         }
         let bins = configuration.melBins
         filterBank.weights.withUnsafeBufferPointer { weights in
@@ -130,4 +129,25 @@ public struct LogMelFrontend: Sendable {
             }
         }
     }
+}
+
+/// What every frontend of one configuration reads and never changes: the mel filter bank, the FFT's tables and the
+/// window. Arrays inside share their storage between copies, so frontends built from `standard` hold no copy.
+struct LogMelTables: Sendable {
+    let configuration: LogMelConfiguration
+    let filterBank: MelFilterBank
+    let fft: RealFFT
+    let window: [Float]                  // (frameLength,) periodic Hann, rounded to float32
+
+    init(_ configuration: LogMelConfiguration) {
+        self.configuration = configuration
+        filterBank = MelFilterBank(configuration)
+        fft = RealFFT(length: configuration.fftLength)
+        window = (0..<configuration.frameLength).map {
+            Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(configuration.frameLength)))
+        }
+    }
+
+    /// Gemma 4's configuration (`LogMelConfiguration()`), built on first use.
+    static let standard = LogMelTables(LogMelConfiguration())
 }
