@@ -30,16 +30,18 @@ void ek_pack(void *packed, ek_element_type type, size_t n, size_t k, size_t row_
         const unsigned char *in = (const unsigned char *)source + r * source_row_bytes;
         for (size_t k0 = 0; k0 < k; k0 += EK_KBLOCK) {
             const size_t kc = k - k0 < EK_KBLOCK ? k - k0 : EK_KBLOCK;
-            unsigned char *slice = out + (k0 * panels * EK_PANEL + panel * kc * EK_PANEL) * width;
-            for (size_t i = 0; i < kc; i++) {
-                unsigned char *to = slice + (i * EK_PANEL + lane) * width;
-                const unsigned char *from = in + (k0 + i) * source_width;
-                if (type == source_type) {
-                    memcpy(to, from, width);
-                } else {
-                    float value = widen(from, source_type);
-                    memcpy(to, &value, 4);
+            unsigned char *slice = out + (k0 * panels * EK_PANEL + panel * kc * EK_PANEL + lane) * width;
+            const unsigned char *from = in + k0 * source_width;
+            // Fixed-size copies, so that the compiler inlines them (the source may be unaligned).
+            if (type != source_type) {
+                for (size_t i = 0; i < kc; i++) {
+                    const float value = widen(from + i * source_width, source_type);
+                    memcpy(slice + i * EK_PANEL * 4, &value, 4);
                 }
+            } else if (width == 4) {
+                for (size_t i = 0; i < kc; i++) memcpy(slice + i * EK_PANEL * 4, from + i * 4, 4);
+            } else {
+                for (size_t i = 0; i < kc; i++) memcpy(slice + i * EK_PANEL * 2, from + i * 2, 2);
             }
         }
     }
