@@ -221,6 +221,49 @@ struct VoiceActivityDaemonTests {
         #expect(daemon.terminate()?.code == 0, "\(daemon.log)")
     }
 
+    /// The Python example's `listen --speech only`: VADIterator's events at their samples, and only speech-flagged
+    /// tokens.
+    @Test func pythonExampleListensToSpeechOnly() async throws {
+        guard let python = findExecutable("python3") else {
+            Issue.record("python3 is needed for examples/python")
+            return
+        }
+        let samples = try AudioInput.loadMono16k(path: Self.vadCase("pauses"))
+        let (daemon, writer) = try Self.liveFromFIFO()
+        let socket = daemon.socket
+        let listen = try ChildProcess(python, ["\(Paths.root)/examples/python/earshot_client.py", "--socket", socket,
+                                               "listen", "--speech", "only"],
+                                      logPath: daemon.scratch.file("python-listen.log"))
+        try await withTimeout(30, "the Python listener subscribing") {
+            try await EarshotConnection.withConnection(to: socket) { connection in
+                while true {
+                    let status = try JSONSerialization.jsonObject(with: Data(try await connection.status().utf8))
+                    let streams = (status as? [String: Any])?["streams"] as? [[String: Any]] ?? []
+                    if streams.first?["subscribers"] as? Int == 1 { return }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+        }
+        try Self.play(samples, into: writer)
+        #expect(listen.wait(timeout: 60).map(ChildProcess.exitCode) == 0, "\(listen.log)")
+        var events: [String] = [], tokens = 0
+        for line in listen.log.split(separator: "\n") where line.hasPrefix("{") {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+            switch object["event"] as? String {
+            case "speechStart": events.append(SpeechEvent.start(object["at"] as? Int ?? -1).json)
+            case "speechEnd": events.append(SpeechEvent.end(object["at"] as? Int ?? -1).json)
+            case nil:
+                tokens += 1
+                #expect((object["flags"] as? [String] ?? []).contains("speech"), "\(line)")
+            default:
+                break
+            }
+        }
+        #expect(events == (try Self.fixtureEvents("pauses")))
+        #expect(tokens > 0)
+        #expect(daemon.terminate()?.code == 0, "\(daemon.log)")
+    }
+
     /// `earshot listen`: jsonl has one `{"event":"speechStart"|"speechEnd","at":N,…}` line per event, in the order
     /// and at the samples of `VADIterator`; view shows each token as speech or silence, and with `--speech only`
     /// only speech tokens. Both listeners subscribe (the daemon's status says so) before the audio is written.
