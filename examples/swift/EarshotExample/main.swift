@@ -3,6 +3,7 @@
 //
 //     swift run EarshotExample                       # follow "mic" on the default socket
 //     swift run EarshotExample --socket /tmp/e.sock --stream line
+//     swift run EarshotExample --speech-only         # only the tokens the daemon's voice activity calls speech
 //     swift run EarshotExample --push-tone           # encode 2 s of a 440 Hz tone as a private stream
 import EarshotClient
 import Foundation
@@ -14,11 +15,14 @@ func option(_ name: String) -> String? {
 let socket = option("--socket")          // nil: $EARSHOT_SOCKET, then the usual places
 let streamName = option("--stream") ?? "mic"
 let pushTone = arguments.contains("--push-tone")
+let speechOnly = arguments.contains("--speech-only")
 
-/// One line per token: index, audio time, flags and the embedding's norm.
+/// One line per token: index, audio time, flags (`speech` where the daemon's voice activity detector found speech)
+/// and the embedding's norm.
 func show(_ frame: EmbeddingFrame) {
     let norm = frame.values.reduce(0) { $0 + $1 * $1 }.squareRoot()
-    let flags = [(EmbeddingFlags.discontinuity, "discontinuity"), (.silence, "silence"), (.final, "final")]
+    let flags = [(EmbeddingFlags.discontinuity, "discontinuity"), (.silence, "silence"), (.final, "final"),
+                 (.speech, "speech")]
         .filter { frame.flags.contains($0.0) }.map(\.1).joined(separator: " ")
     print(String(format: "token %5d  t=%7.2f s  |e|=%8.3f  %@", frame.token, frame.audioTime, norm, flags))
 }
@@ -57,12 +61,23 @@ do {
             return
         }
 
-        let subscription = try await connection.subscribe(to: streamName, from: .now)
+        // Speech start/end events too, and with --speech-only only the tokens inside speech; a daemon running
+        // without voice activity refuses speech options (voice-activity-off), so then follow every token without.
+        let subscription: Subscription
+        do {
+            subscription = try await connection.subscribe(to: streamName, from: .now,
+                                                          speech: speechOnly ? .speechOnly : .events)
+        } catch let error as EarshotError where error.serverCode == "voice-activity-off" && !speechOnly {
+            subscription = try await connection.subscribe(to: streamName, from: .now)
+        }
         print("following '\(subscription.name)' from token \(subscription.firstToken); Ctrl-C to stop")
         for try await message in connection.messages {
             switch message {
             case .embedding(let frame):
                 show(frame)
+            case .event(let event) where event.kind == .speechStart || event.kind == .speechEnd:
+                print("\(event.kind == .speechStart ? "speech starts" : "speech ends") at sample \(event.at) "
+                      + String(format: "(%.2f s)", Double(event.at) / 16_000))
             case .event(let event):
                 print("event: \(event.kind.rawValue) at \(event.at), count \(event.count) \(event.message)")
                 if event.kind == .ended { return }
