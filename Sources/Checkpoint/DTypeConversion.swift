@@ -11,8 +11,8 @@
 // that is an ordinary move, and the loops below vectorise (checked in the disassembly of a release build).
 
 /// Converts `count` elements of `dtype` starting at `source` (any alignment) into `destination[0 ..< count]`.
-func widen(_ dtype: TensorDType, from source: UnsafeRawPointer,
-           into destination: UnsafeMutablePointer<Float>, count: Int) {
+package func widen(_ dtype: TensorDType, from source: UnsafeRawPointer,
+                   into destination: UnsafeMutablePointer<Float>, count: Int) {
     switch dtype {
     case .f32: copyF32(from: source, into: destination, count: count)
     case .bf16: widenBF16(from: source, into: destination, count: count)

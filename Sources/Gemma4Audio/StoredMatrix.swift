@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Checkpoint
 import Kernels
 
 /// A `(rows, columns)` row-major weight matrix in the element type the checkpoint stores it in, read where it lies
@@ -70,21 +71,12 @@ struct StoredMatrix {
             return buffer
         }
         let out = FloatBuffer(count: rows * columns)
-        for r in 0..<rows {
-            let row = bytes + r * rowBytes, dst = out.base + r * columns
-            switch element {
-            case .f32:
-                UnsafeMutableRawPointer(dst).copyMemory(from: row, byteCount: rowBytes)
-            case .bf16:
-                for c in 0..<columns {
-                    dst[c] = Float(bitPattern: UInt32(row.loadUnaligned(fromByteOffset: 2 * c, as: UInt16.self)) << 16)
-                }
-            case .f16:
-                for c in 0..<columns {
-                    dst[c] = Float(Float16(bitPattern: row.loadUnaligned(fromByteOffset: 2 * c, as: UInt16.self)))
-                }
-            }
+        let dtype: TensorDType = switch element {
+        case .f32: .f32
+        case .bf16: .bf16
+        case .f16: .f16
         }
+        widen(dtype, from: bytes, into: out.base, count: rows * columns)   // Checkpoint's exact widening
         return out
     }
 
