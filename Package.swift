@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: C shims (a module map and a header each)
@@ -48,26 +50,44 @@ let package = Package(
         .target(name: "Gemma4Audio", dependencies: ["Kernels", "Checkpoint", "Frontend"], swiftSettings: numericSettings),
         .target(name: "VoiceActivity", dependencies: ["Kernels", "Checkpoint"], swiftSettings: numericSettings),
 
+        // MARK: Shared vocabulary and policies (no dependencies)
+        // Token flags, event kinds, delivery options and the typed status: what the scheduler, both protocols and the
+        // clients agree on.
+        .target(name: "EarshotTypes", swiftSettings: settings),
+        // The drop-oldest queue policy, written once for the live backlog, the send queues and capture.
+        .target(name: "QueuePolicies", swiftSettings: settings),
+
         // MARK: Async shell
-        .target(name: "AudioCapture", dependencies: ["CAlsa", "CPulseSimple", "AudioCore", "Resampling"],
+        .target(name: "AudioCapture", dependencies: ["CAlsa", "CPulseSimple", "AudioCore", "Resampling", "QueuePolicies"],
                 swiftSettings: settings),
 
+        // The encoding scheduler: compute threads, streams, fan-out, token timeline, queue policies, clients and
+        // the typed status. No NIO, no wire types: every transport is an adapter on top.
+        .target(name: "EncodingScheduler", dependencies: [
+            "EarshotTypes", "QueuePolicies", "Gemma4Audio", "Kernels", "Resampling", "VoiceActivity",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+        ], swiftSettings: settings),
+
         // MARK: Daemon, protocol and client
-        .target(name: "WireProtocol", swiftSettings: settings),
+        .target(name: "WireProtocol", dependencies: ["EarshotTypes"], swiftSettings: settings),
+        // The Unix-socket transport (SwiftNIO) and the Prometheus endpoint: thin adapters over the engine.
         .target(name: "EarshotServer", dependencies: [
-            "WireProtocol", "Gemma4Audio", "Kernels", "Resampling", "VoiceActivity",
+            "EncodingScheduler", "EarshotTypes", "QueuePolicies", "WireProtocol", "Resampling",
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: settings),
         .target(name: "EarshotClient", dependencies: [
-            "WireProtocol", "AudioCore",
+            "WireProtocol", "EarshotTypes", "AudioCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ], swiftSettings: settings),
         .target(name: "EarshotDaemon", dependencies: [
-            "EarshotServer", "AudioCapture", "Gemma4Audio", "WireProtocol", "VoiceActivity",
+            "EarshotServer", "EncodingScheduler", "AudioCapture", "Gemma4Audio", "WireProtocol", "VoiceActivity",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -97,8 +117,13 @@ let package = Package(
                     swiftSettings: settings),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling"], swiftSettings: settings),
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: settings),
+        .testTarget(name: "QueuePoliciesTests", dependencies: ["QueuePolicies"], swiftSettings: settings),
+        .testTarget(name: "EncodingSchedulerTests", dependencies: [
+            "EncodingScheduler", "EarshotTypes", "Gemma4Audio", "AudioCore", "Resampling", "VoiceActivity",
+        ], swiftSettings: settings),
         .testTarget(name: "EarshotServerTests", dependencies: [
-            "EarshotServer", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling", "VoiceActivity",
+            "EarshotServer", "EncodingScheduler", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
+            "VoiceActivity",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotDaemonTests", dependencies: [
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",

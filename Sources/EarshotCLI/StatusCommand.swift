@@ -2,7 +2,7 @@ import ArgumentParser
 import EarshotClient
 import Foundation
 
-/// `earshot status`: what a running earshotd is doing.
+/// `earshot status`: what a running earshotd is doing, once, as JSON, or live (`--watch`, which `earshot top` is).
 public struct StatusCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "status",
@@ -14,56 +14,123 @@ public struct StatusCommand: AsyncParsableCommand {
     @Flag(help: "Print the status object as JSON (docs/protocol.md, \"Status\").")
     var json = false
 
+    @Flag(help: "Refresh once a second until interrupted (what `earshot top` does).")
+    var watch = false
+
     public init() {}
 
     public func run() async throws {
-        let (text, latency): (String, Duration)
+        try await StatusCommand.show(socket: socket, json: json, watch: watch)
+    }
+
+    static func show(socket: String?, json: Bool, watch: Bool) async throws {
         do {
-            (text, latency) = try await EarshotConnection.withConnection(to: socket, clientName: "earshot status") {
-                connection in
-                let latency = try await connection.ping()
-                return (try await connection.status(), latency)
+            try await EarshotConnection.withConnection(to: socket, clientName: "earshot status") { connection in
+                var previous: DaemonStatus?
+                repeat {
+                    let latency = try await connection.ping()
+                    if json {
+                        print(try await connection.status())
+                    } else {
+                        let status = try await connection.statusReport()
+                        let text = StatusView.render(status, previous: previous, ping: latency)
+                        // Home and clear below: the view redraws in place without flicker.
+                        print(watch ? "\u{1B}[H\u{1B}[2J" + text : text)
+                        previous = status
+                    }
+                    if watch { try await Task.sleep(for: .seconds(1)) }
+                } while watch
             }
+        } catch is CancellationError {
+            return
         } catch {
             printError("earshot status: \(error)")
             throw ExitCode.failure
         }
-        if json {
-            print(text)
-            return
+    }
+}
+
+/// `earshot top`: the live view of `earshot status --watch`.
+public struct TopCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "top",
+        abstract: "A live view of a running earshotd: streams, clients, latency and load, refreshed once a second.")
+
+    @Option(help: "The daemon's socket (default: $EARSHOT_SOCKET, $XDG_RUNTIME_DIR/earshot/earshot.sock, /run/earshot/earshot.sock).")
+    var socket: String?
+
+    public init() {}
+
+    public func run() async throws {
+        try await StatusCommand.show(socket: socket, json: false, watch: true)
+    }
+}
+
+/// The status as a terminal table. With the previous status (a second earlier, under `--watch`), rates are shown.
+enum StatusView {
+    static func render(_ s: DaemonStatus, previous: DaemonStatus?, ping: Duration) -> String {
+        var lines: [String] = []
+        let pingMs = Double(ping.components.seconds) * 1e3 + Double(ping.components.attoseconds) * 1e-15
+        lines.append("\(s.server), protocol \(s.protocol), up \(Self.duration(s.uptimeSeconds)), "
+                     + String(format: "ping %.2f ms", pingMs))
+        lines.append("model   \(s.model.id)  D=\(s.model.D) P=\(s.model.P) layers=\(s.model.layers) "
+                     + "block=\(s.model.blockTokens) tokens")
+        let busy = 100 * s.compute.busySeconds / max(s.uptimeSeconds, 1e-9)
+        var compute = "compute \(s.compute.threads) thread(s), \(s.compute.tokensEncoded) tokens in "
+            + "\(s.compute.passes) passes, " + String(format: "%.1f%% busy, real-time factor %.3f", busy,
+                                                       s.compute.realTimeFactor)
+        if let previous, s.uptimeSeconds > previous.uptimeSeconds {
+            let rate = Double(s.compute.tokensEncoded - previous.compute.tokensEncoded)
+                / (s.uptimeSeconds - previous.uptimeSeconds)
+            compute += String(format: ", %.0f tokens/s", rate)
         }
-        print(StatusCommand.render(json: text, latency: latency))
+        lines.append(compute)
+        if s.latency.tokens > 0 {
+            lines.append(String(format: "latency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (last %d tokens)",
+                                s.latency.p50Ms, s.latency.p90Ms, s.latency.p99Ms, s.latency.maxMs, s.latency.tokens))
+        }
+        lines.append("voice activity " + (s.voiceActivity.on ? "on" : "off"))
+        lines.append("")
+        lines.append(Self.row(["STREAM", "KIND", "STATE", "AUDIO", "TOKENS", "SUBS", "BACKLOG", "SPEECH", "LOST"]))
+        for stream in s.streams {
+            let seconds = Double(stream.samples) / Double(max(stream.inputRate, 1))
+            let lost = stream.overrunSamples + stream.captureLostSamples
+            lines.append(Self.row([stream.name, stream.kind.rawValue, stream.state.rawValue, Self.duration(seconds),
+                                   "\(stream.tokens)", stream.subscribers.map(String.init) ?? "-",
+                                   String(format: "%.2f s", stream.backlogSeconds),
+                                   String(format: "%.1f s", stream.speechSeconds),
+                                   lost > 0 ? String(format: "%.2f s", Double(lost) / 16_000) : "0"]))
+        }
+        lines.append("")
+        lines.append("clients \(s.clients) of \(s.maxClients)")
+        if !s.connections.isEmpty {
+            lines.append(Self.row(["ID", "VIA", "CLIENT", "SUBS", "PUSHES", "QUEUED", "DROPPED", "PEER"]))
+            for c in s.connections {
+                lines.append(Self.row(["\(c.id)", c.transport.rawValue, c.name.isEmpty ? "-" : c.name,
+                                       "\(c.subscriptions)", "\(c.pushes)", "\(c.queuedFrames)", "\(c.droppedFrames)",
+                                       c.peer]))
+            }
+        }
+        let refusals = s.totals.refusals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        lines.append("totals  \(s.totals.connections) connections, \(s.totals.pushes) pushes, "
+                     + "\(s.totals.laggedFrames) lagged frames, \(s.totals.deviceLosses) device losses"
+                     + (refusals.isEmpty ? "" : ", refused: " + refusals.joined(separator: ", ")))
+        return lines.joined(separator: "\n")
     }
 
-    /// A readable summary of the status JSON.
-    static func render(json: String, latency: Duration) -> String {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
-            return json
-        }
-        var lines: [String] = []
-        let model = object["model"] as? [String: Any] ?? [:]
-        let compute = object["compute"] as? [String: Any] ?? [:]
-        lines.append("\(object["server"] ?? "earshotd"), protocol \(object["protocol"] ?? "?"), up "
-                     + String(format: "%.0f s", object["uptimeSeconds"] as? Double ?? 0)
-                     + String(format: ", ping %.2f ms", Double(latency.components.attoseconds) / 1e15
-                              + Double(latency.components.seconds) * 1e3))
-        lines.append("model   \(model["id"] ?? "?")  D=\(model["D"] ?? "?") P=\(model["P"] ?? "?") "
-                     + "layers=\(model["layers"] ?? "?") block=\(model["blockTokens"] ?? "?") tokens")
-        lines.append("clients \(object["clients"] ?? 0) of \(object["maxClients"] ?? "?")")
-        let busy = compute["busySeconds"] as? Double ?? 0
-        let uptime = max(object["uptimeSeconds"] as? Double ?? 1, 1e-9)
-        lines.append("compute \(compute["threads"] ?? "?") thread(s), \(compute["tokensEncoded"] ?? 0) tokens in "
-                     + "\(compute["passes"] ?? 0) passes, " + String(format: "%.1f%% busy", 100 * busy / uptime))
-        for stream in object["streams"] as? [[String: Any]] ?? [] {
-            let seconds = Double(stream["samples"] as? Int ?? 0) / Double(stream["inputRate"] as? Int ?? 16000)
-            var line = "stream  \(stream["name"] ?? "?") (\(stream["kind"] ?? "?")"
-            if let source = stream["source"] { line += ", \(source)" }
-            line += ") \(stream["state"] ?? "?"): " + String(format: "%.1f s", seconds)
-                + ", \(stream["tokens"] ?? 0) tokens"
-            if let subscribers = stream["subscribers"] { line += ", \(subscribers) subscriber(s)" }
-            if let overrun = stream["overrunSamples"] as? Int, overrun > 0 { line += ", \(overrun) samples overrun" }
-            lines.append(line)
-        }
-        return lines.joined(separator: "\n")
+    /// Columns padded to a fixed width (the last one free).
+    static func row(_ cells: [String]) -> String {
+        let widths = [16, 7, 12, 10, 8, 6, 9, 9, 8]
+        return cells.enumerated().map { i, cell in
+            i < cells.count - 1 && i < widths.count ? cell.padding(toLength: max(widths[i], cell.count + 1),
+                                                                    withPad: " ", startingAt: 0) : cell
+        }.joined()
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded(.down))
+        if s < 60 { return String(format: "%.1f s", seconds) }
+        if s < 3600 { return "\(s / 60) min \(s % 60) s" }
+        return "\(s / 3600) h \(s % 3600 / 60) min"
     }
 }

@@ -1,4 +1,5 @@
 import AudioCore
+@_exported import EarshotTypes
 import Foundation
 import NIOCore
 import NIOPosix
@@ -225,6 +226,16 @@ public final class EarshotConnection: Sendable {
             throw EarshotError(.protocolViolation, "the server answered status with \(answer.type.name)")
         }
         return json
+    }
+
+    /// The server's status as a typed value.
+    public func statusReport() async throws -> DaemonStatus {
+        let json = try await status()
+        do {
+            return try JSONDecoder().decode(DaemonStatus.self, from: Data(json.utf8))
+        } catch {
+            throw EarshotError(.protocolViolation, "the server's status does not decode: \(error)")
+        }
     }
 
     /// Round-trip time to the server.

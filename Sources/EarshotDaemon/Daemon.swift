@@ -1,5 +1,6 @@
 import AudioCapture
 import EarshotServer
+import EncodingScheduler
 import Foundation
 import Gemma4Audio
 import Logging
@@ -45,7 +46,6 @@ package enum Daemon {
         server.listenDescriptor = listenDescriptor
         server.socketMode = configuration.socketMode
         server.socketGroup = configuration.group
-        server.maxClients = configuration.maxClients
         server.maxPushedStreams = configuration.maxPushedStreams
         server.maxSubscriptions = configuration.maxSubscriptions
         server.helloTimeout = .milliseconds(Int64(configuration.helloTimeout * 1000))
@@ -87,7 +87,7 @@ package enum Daemon {
         scheduling.productThreads = configuration.productThreads
             ?? max(1, ProcessInfo.processInfo.activeProcessorCount / configuration.computeThreads)
         let engine = Engine(model: model, modelID: modelPath, scheduler: scheduling,
-                            historyTokens: Int(configuration.historySeconds * 25))
+                            historyTokens: Int(configuration.historySeconds * 25), maxClients: configuration.maxClients)
 
         var sourceServices: [LiveSourceService] = []
         for (entry, source) in captures {
@@ -100,7 +100,7 @@ package enum Daemon {
             }
             logger.info("capturing", metadata: ["stream": "\(entry.name)", "source": "\(entry.spec)",
                                                 "format": "\(session.deviceFormat)"])
-            sourceServices.append(LiveSourceService(session: session, stream: stream, logger: logger))
+            sourceServices.append(LiveSourceService(session: session, stream: stream, clock: engine.clock, logger: logger))
         }
 
         let notifier = SystemdNotifier()

@@ -1,5 +1,5 @@
 import AudioCapture
-import EarshotServer
+import EncodingScheduler
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -14,6 +14,7 @@ import WireProtocol
 struct LiveSourceService: Service {
     let session: CaptureSession
     let stream: LiveStream
+    let clock: any SchedulerClock
     let logger: Logger
     var finishTimeout: Duration = .milliseconds(500)
 
@@ -45,7 +46,7 @@ struct LiveSourceService: Service {
     private func handle(_ event: CaptureEvent) {
         switch event {
         case .audio(let chunk):
-            stream.submit(chunk.samples, firstSample: chunk.firstSample, wallNanoseconds: Self.now())
+            stream.submit(chunk.samples, firstSample: chunk.firstSample, wallNanoseconds: clock.wallNanoseconds())
         case .discontinuity(let d):
             logger.notice("audio lost upstream", metadata: [
                 "stream": "\(stream.name)", "reason": "\(d.reason.rawValue)", "at": "\(d.at)", "samples": "\(d.lostSamples)"])
@@ -62,11 +63,5 @@ struct LiveSourceService: Service {
             stream.report(.overrun, at: drop.firstSample, count: UInt64(max(0, drop.samples)),
                           message: "capture queue overflowed: audio discarded")
         }
-    }
-
-    static func now() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 }

@@ -1,3 +1,4 @@
+import EncodingScheduler
 import Foundation
 import Logging
 import NIOCore
@@ -28,21 +29,25 @@ final class Connection: Sendable {
     private let logger: Logger
     let outbox: ClientOutbox
     private let channel: any Channel
-    private let pushes = PushTracker()
+    private let pushes: PushTracker
     private let stopping = Atomic<Bool>(false)
-    private let status: @Sendable () -> [String: Any]
+    private let status: @Sendable () -> DaemonStatus
+    /// Live subscriptions held now, and the client's name from its `hello`, for status.
+    private let subscriptionCount = Atomic<Int>(0)
+    private let clientName = Mutex("")
     private let deadlines: Mutex<ConnectionDeadlines>
     /// Set by the watchdog when a deadline passed; the reader sends it as a fatal error.
     private let timedOut = Mutex<ProtocolError?>(nil)
 
     init(id: Int, channel: any Channel, engine: Engine, configuration: ServerConfiguration, logger: Logger,
-         status: @escaping @Sendable () -> [String: Any]) {
+         status: @escaping @Sendable () -> DaemonStatus) {
         self.id = id
         self.channel = channel
         self.engine = engine
         self.configuration = configuration
         self.logger = logger
         self.status = status
+        pushes = PushTracker(engine: engine)
         deadlines = Mutex(ConnectionDeadlines(hello: configuration.helloTimeout, idle: configuration.idleTimeout,
                                               connectedAt: .now))
         outbox = ClientOutbox(liveCapacity: configuration.sendQueueFrames, hardLimit: configuration.sendQueueHardLimit)
@@ -67,7 +72,7 @@ final class Connection: Sendable {
     }
 
     /// Sends one fatal error without reading anything (too many clients, peer not allowed), then closes.
-    func refuse(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ error: ProtocolError) async {
+    static func refuse(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ error: ProtocolError) async {
         _ = try? await channel.executeThenClose { inbound, outbound in
             // Answer the client's hello rather than race it: refused at once, a client still writing its hello
             // meets a closed socket (EPIPE) and never reads why. Wait for its first bytes, at most a second.
@@ -119,13 +124,14 @@ final class Connection: Sendable {
                                              payloadTypes: Set(configuration.payloadTypes),
                                              maxPushedStreams: configuration.maxPushedStreams,
                                              maxSubscriptions: configuration.maxSubscriptions,
-                                             voiceActivity: engine.scheduler.configuration.voiceActivity != nil)
+                                             voiceActivity: engine.voiceActivityIsOn)
         var open: [UInt32: PushState] = [:]
-        var subscriptions: [UInt32: StreamHub] = [:]
+        var subscriptions: [UInt32: (hub: StreamHub, subscriber: OutboxSubscriber)] = [:]
         var interleaved: [Float] = []
         var mono: [Float] = []
         defer {
-            for (id, hub) in subscriptions { hub.unsubscribe(outbox: outbox, stream: id, reason: "connection closing") }
+            for (_, s) in subscriptions { s.hub.unsubscribe(s.subscriber, reason: "connection closing") }
+            subscriptionCount.store(0, ordering: .relaxed)
             // Audio pushed without pushEnd is flushed at end of input, as if pushEnd had come.
             for (_, push) in open { push.scheduled.finish() }
         }
@@ -146,22 +152,26 @@ final class Connection: Sendable {
                         action = machine.decodingFailed(error)
                     }
                     switch action {
-                    case .welcome(let version):
+                    case .welcome(let version, let name):
                         deadlines.withLock { $0.helloCompleted() }
+                        clientName.withLock { $0 = String(name.prefix(128)) }
                         outbox.push(.message(.welcome(welcome(version: version))))
                     case .subscribe(let id, let m):
                         guard let stream = engine.liveStream(named: m.stream) else { continue }
-                        let subscriber = StreamHub.Subscriber(outbox: outbox, stream: id, payload: m.payload,
-                                                              output: m.output, options: m.options)
+                        let subscriber = OutboxSubscriber(outbox: outbox, stream: id, payload: m.payload,
+                                                          output: m.output, options: m.options)
                         let outbox = self.outbox
                         _ = stream.hub.subscribe(subscriber, start: m.start) { first in
                             outbox.push(.message(.subscribed(request: m.request, stream: id, name: m.stream,
                                                              firstToken: first)))
                         }
-                        subscriptions[id] = stream.hub
+                        subscriptions[id] = (stream.hub, subscriber)
+                        subscriptionCount.store(subscriptions.count, ordering: .relaxed)
                     case .unsubscribe(let id, _):
-                        subscriptions.removeValue(forKey: id)?.unsubscribe(outbox: outbox, stream: id,
-                                                                           reason: "unsubscribed")
+                        if let s = subscriptions.removeValue(forKey: id) {
+                            s.hub.unsubscribe(s.subscriber, reason: "unsubscribed")
+                        }
+                        subscriptionCount.store(subscriptions.count, ordering: .relaxed)
                     case .startPush(let id, let m):
                         let sink = PushedStreamSink(outbox: outbox, stream: id, payload: m.payload, output: m.output,
                                                     options: m.options) {
@@ -169,9 +179,8 @@ final class Connection: Sendable {
                         }
                         do {
                             let label = m.label.isEmpty ? "" : " \(m.label)"
-                            let scheduled = try engine.scheduler.addStream(name: "push \(self.id).\(id)\(label)",
-                                                                           kind: .pushed, inputRate: Int(m.sampleRate),
-                                                                           sink: sink)
+                            let scheduled = try engine.startPush(label: "push \(self.id).\(id)\(label)",
+                                                                 inputRate: Int(m.sampleRate), sink: sink)
                             sink.attach(scheduled)
                             pushes.started(id, scheduled)
                             open[id] = PushState(scheduled: scheduled,
@@ -197,13 +206,14 @@ final class Connection: Sendable {
                     case .endPush(let id):
                         open.removeValue(forKey: id)?.scheduled.finish()
                     case .pong(let nonce):
-                        outbox.push(.message(.pong(nonce: nonce, serverTimeNanoseconds: ScheduledStream.now())))
+                        outbox.push(.message(.pong(nonce: nonce, serverTimeNanoseconds: engine.clock.wallNanoseconds())))
                     case .status(let request):
                         outbox.push(.message(.status(request: request, json: statusJSON())))
                     case .reject(let request, let error):
                         outbox.push(.message(.error(ErrorMessage(request: request, code: error.code, fatal: false,
                                                                  message: error.message))))
                     case .fail(let request, let error):
+                        engine.clients.refused(reason: error.code.name)
                         logger.info("closing a client that broke the protocol", metadata: [
                             "connection": "\(self.id)", "error": "\(error)"])
                         outbox.push(.message(.error(ErrorMessage(request: request, code: error.code, fatal: true,
@@ -225,6 +235,7 @@ final class Connection: Sendable {
         machine.close()
         if let error = timedOut.withLock({ $0 }) {
             logger.info("closing a client that timed out", metadata: ["connection": "\(id)", "error": "\(error)"])
+            engine.clients.refused(reason: error.code.name)
             outbox.push(.message(.error(ErrorMessage(code: error.code, fatal: true, message: error.message))))
             for (_, push) in open { push.scheduled.cancel() }
             open.removeAll()
@@ -264,7 +275,6 @@ final class Connection: Sendable {
                                                          message: "the server is stopping"))))
             }
         }
-        for stream in engine.liveStreams { stream.hub.removeAll(of: outbox) }
         outbox.finish()
     }
 
@@ -274,13 +284,15 @@ final class Connection: Sendable {
         do {
             while let item = await outbox.next() {
                 switch item {
-                case .live(let stream, let record, let payload, let output):
+                case .live(let stream, let record, let payload, let output, let replayed):
                     try await outbound.write(ByteBuffer(bytes: record.frame(stream: stream, payload: payload,
                                                                              output: output)))
+                    if !replayed { engine.tokenSent(record.info) }
                 case .pushed(let stream, let record, let payload, let output, let credit):
                     defer { credit.tokenSent() }
                     try await outbound.write(ByteBuffer(bytes: record.frame(stream: stream, payload: payload,
                                                                              output: output)))
+                    engine.tokenSent(record.info)
                 case .message(let message):
                     try await outbound.write(ByteBuffer(bytes: message.encoded()))
                     if case .error(let e) = message, e.fatal {
@@ -292,6 +304,7 @@ final class Connection: Sendable {
             if outbox.overflowed {
                 // The client sends requests or pushes but never reads their answers: it cannot be served.
                 logger.notice("closing a client that does not read its answers", metadata: ["connection": "\(id)"])
+                engine.clients.refused(reason: "not-reading")
                 pushes.cancelAll()
                 channel.close(promise: nil)
             }
@@ -317,10 +330,14 @@ final class Connection: Sendable {
     }
 
     private func statusJSON() -> String {
-        let object = engine.statusObject(server: status())
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]),
-              let text = String(data: data, encoding: .utf8) else { return "{}" }
-        return text
+        StatusJSON.encode(status())
+    }
+
+    /// What this client is doing, for status.
+    var activity: ClientRegistry.Activity {
+        ClientRegistry.Activity(name: clientName.withLock { $0 }, subscriptions: subscriptionCount.load(ordering: .relaxed),
+                                pushes: pushes.activeCount, queuedFrames: outbox.pendingCount,
+                                droppedFrames: outbox.droppedTotal)
     }
 }
 
@@ -332,6 +349,12 @@ final class PushTracker: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Told of every stream that goes, for the life-time totals.
+    private let engine: Engine
+
+    init(engine: Engine) {
+        self.engine = engine
+    }
 
     /// Pushed streams not yet ended (flushing ones included).
     var activeCount: Int { state.withLock { $0.active.count } }
@@ -342,7 +365,7 @@ final class PushTracker: Sendable {
 
     func ended(_ id: UInt32) {
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            s.active[id] = nil
+            if let stream = s.active.removeValue(forKey: id) { engine.retire(stream) }
             guard s.active.isEmpty else { return [] }
             defer { s.waiters.removeAll() }
             return s.waiters
@@ -358,6 +381,7 @@ final class PushTracker: Sendable {
         }
         for stream in streams {
             stream.cancel()
+            engine.retire(stream)
             (stream.sink as? PushedStreamSink)?.detach()
         }
         for waiter in waiters { waiter.resume() }

@@ -24,7 +24,7 @@ struct ConnectionStateMachine {
     }
 
     enum Action: Equatable {
-        case welcome(version: UInt16)
+        case welcome(version: UInt16, clientName: String)
         case subscribe(id: UInt32, Subscribe)
         case unsubscribe(id: UInt32, name: String)
         case startPush(id: UInt32, PushStart)
@@ -76,7 +76,7 @@ struct ConnectionStateMachine {
             do {
                 let version = try Handshake.negotiate(hello.versions, supported: supportedVersions)
                 state = .open(version: version)
-                return .welcome(version: version)
+                return .welcome(version: version, clientName: hello.clientName)
             } catch {
                 return fail(0, error)
             }

@@ -1,3 +1,4 @@
+import EncodingScheduler
 import Synchronization
 import WireProtocol
 

@@ -15,7 +15,6 @@ package struct ServerConfiguration: Sendable {
     package var allowedUIDs: Set<UInt32> = []
     package var allowedGIDs: Set<UInt32> = []
 
-    package var maxClients = 64
     package var maxPushedStreams = 4
     /// Subscriptions one connection may hold; one more is refused with `too-many-subscriptions`.
     package var maxSubscriptions = 64

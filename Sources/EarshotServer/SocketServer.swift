@@ -1,3 +1,4 @@
+import EncodingScheduler
 import Foundation
 import Logging
 import NIOCore
@@ -21,7 +22,6 @@ package final class SocketServer: Service {
 
     private struct State {
         var connections: [Int: Connection] = [:]
-        var nextID = 1
         var listener: (any Channel)?
         var stopping = false
     }
@@ -124,31 +124,39 @@ package final class SocketServer: Service {
     }
 
     private func serve(_ accepted: Accepted) async {
-        let registration: (Connection, ProtocolError?)? = state.withLock { s in
-            let id = s.nextID
-            s.nextID += 1
+        let peer = accepted.peer.map(\.description) ?? "unknown peer"
+        let registration: Result<Connection, ProtocolError> = state.withLock { s in
+            if s.stopping { return .failure(ProtocolError(.shuttingDown, "the server is stopping")) }
+            if let refusal = admission(accepted.peer) { return .failure(refusal) }
+            let slot = ConnectionSlot()
+            let id: Int
+            do {
+                id = try engine.clients.admit(transport: .socket, peer: peer) { slot.activity }
+            } catch {
+                return .failure(ProtocolError(.tooManyClients,
+                                              "the server already serves \(engine.clients.maxClients) clients"))
+            }
             let connection = Connection(id: id, channel: accepted.channel.channel, engine: engine,
                                         configuration: configuration, logger: logger,
-                                        status: { [weak self] in self?.statusFields() ?? [:] })
-            if s.stopping { return (connection, ProtocolError(.shuttingDown, "the server is stopping")) }
-            if s.connections.count >= configuration.maxClients {
-                return (connection, ProtocolError(.tooManyClients,
-                                                   "the server already serves \(configuration.maxClients) clients"))
-            }
-            if let refusal = admission(accepted.peer) { return (connection, refusal) }
+                                        status: { [weak self] in self?.status() ?? Self.emptyStatus })
+            slot.connection = connection
             s.connections[id] = connection
-            return (connection, nil)
+            return .success(connection)
         }
-        guard let (connection, refusal) = registration else { return }
-        let peer = accepted.peer.map(\.description) ?? "unknown peer"
-        if let refusal {
+        let connection: Connection
+        switch registration {
+        case .failure(let refusal):
+            if refusal.code != .tooManyClients { engine.clients.refused(reason: refusal.code.name) }
             logger.notice("refused a client", metadata: ["peer": "\(peer)", "reason": "\(refusal)"])
-            await connection.refuse(accepted.channel, refusal)
+            await Connection.refuse(accepted.channel, refusal)
             return
+        case .success(let admitted):
+            connection = admitted
         }
         logger.info("client connected", metadata: ["connection": "\(connection.id)", "peer": "\(peer)"])
         await connection.run(accepted.channel)
         state.withLock { _ = $0.connections.removeValue(forKey: connection.id) }
+        engine.clients.left(connection.id, droppedFrames: connection.outbox.droppedTotal)
         logger.info("client disconnected", metadata: [
             "connection": "\(connection.id)", "droppedFrames": "\(connection.outbox.droppedTotal)"])
     }
@@ -165,10 +173,18 @@ package final class SocketServer: Service {
         return ProtocolError(.notAllowed, "uid \(peer.uid) gid \(peer.gid) is not on this server's allow-list")
     }
 
-    /// Fields of the status object the server owns.
-    private func statusFields() -> [String: Any] {
-        ["server": configuration.serverName, "clients": clientCount, "maxClients": configuration.maxClients,
-         "socket": configuration.socketPath]
+    /// The daemon's typed status, with this server's name and socket.
+    package func status() -> DaemonStatus {
+        engine.status(Engine.ServerFacts(serverName: configuration.serverName, socketPath: configuration.socketPath),
+                      protocolVersion: Int(Handshake.currentVersion))
+    }
+
+    private static var emptyStatus: DaemonStatus {
+        DaemonStatus(server: "", protocol: Int(Handshake.currentVersion), uptimeSeconds: 0,
+                     model: .init(id: "", D: 0, P: 0, blockTokens: 0, layers: 0), clients: 0, maxClients: 0,
+                     socket: "", streams: [], connections: [],
+                     compute: .init(threads: 0, passes: 0, tokensEncoded: 0, busySeconds: 0, realTimeFactor: 0),
+                     voiceActivity: .init(on: false), latency: .init(), totals: .init())
     }
 
     /// SO_PEERCRED of a connected Unix socket.
@@ -188,6 +204,19 @@ package final class SocketServer: Service {
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Groups:") }) else { return [] }
         return Set(line.dropFirst("Groups:".count).split(separator: " ").compactMap { UInt32($0.trimmingCharacters(in: .whitespaces)) })
     }
+}
+
+/// Lets the client registry read a connection's activity before the connection exists (its id comes first).
+private final class ConnectionSlot: @unchecked Sendable {
+    private let lock = NSLock()
+    private weak var _connection: Connection?
+
+    var connection: Connection? {
+        get { lock.withLock { _connection } }
+        set { lock.withLock { _connection = newValue } }
+    }
+
+    var activity: ClientRegistry.Activity { connection?.activity ?? ClientRegistry.Activity() }
 }
 
 /// `struct ucred` from <sys/socket.h> (hidden behind _GNU_SOURCE in Swift's Glibc module): pid, uid, gid.

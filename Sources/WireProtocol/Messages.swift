@@ -21,42 +21,6 @@ package enum MessageType: UInt8, Sendable, CaseIterable {
     package var name: String { "\(self)" }
 }
 
-/// Where a subscription starts.
-package enum StartPoint: UInt8, Sendable, CaseIterable {
-    /// With the next token encoded.
-    case now = 0
-    /// With the oldest token the stream still holds (up to `historyTokens` back), then live.
-    case oldest = 1
-}
-
-/// What a subscription or pushed stream receives besides every token: the optional trailing `options` byte of
-/// `subscribe` and `pushStart`. A body without the byte means no options (the v1 layout before voice activity), so
-/// older clients' bodies parse unchanged; the byte is written only when some option is set (a present 0 is
-/// malformed: each body has one encoding), so bodies without options still parse on older servers.
-package struct StreamOptions: OptionSet, Sendable, Hashable {
-    package let rawValue: UInt8
-    package init(rawValue: UInt8) { self.rawValue = rawValue }
-
-    /// Send `speechStart` and `speechEnd` events (clients that do not ask never see these event kinds).
-    package static let speechEvents = StreamOptions(rawValue: 1 << 0)
-    /// Send only tokens flagged `speech` (token indices then skip), plus the speech events.
-    package static let speechOnly = StreamOptions(rawValue: 1 << 1)
-
-    /// Every option this build knows; other bits are malformed.
-    package static let known: StreamOptions = [.speechEvents, .speechOnly]
-
-    /// Speech events are wanted (asked for, or implied by `speechOnly`).
-    package var wantsSpeechEvents: Bool { !isDisjoint(with: [.speechEvents, .speechOnly]) }
-
-    /// Whether a receiver with these options gets an event of `kind`.
-    package func receives(_ kind: EventKind) -> Bool {
-        kind != .speechStart && kind != .speechEnd || wantsSpeechEvents
-    }
-
-    /// Whether a receiver with these options gets a token with `flags`.
-    package func receives(_ flags: TokenFlags) -> Bool { !contains(.speechOnly) || flags.contains(.speech) }
-}
-
 // MARK: Client → server
 
 package struct Subscribe: Sendable, Equatable {
@@ -249,24 +213,6 @@ package enum ClientMessage: Sendable, Equatable {
 
 // MARK: Server → client
 
-/// Token flags (the `flags` field of an `embedding` frame).
-package struct TokenFlags: OptionSet, Sendable, Hashable {
-    package let rawValue: UInt16
-    package init(rawValue: UInt16) { self.rawValue = rawValue }
-
-    /// Audio is missing right before this token: it starts a new segment, or zeros stand in for lost audio.
-    package static let discontinuity = TokenFlags(rawValue: 1 << 0)
-    /// Every sample of the token's 40 ms is below one 16-bit step (|x| < 1/32768), or stands in for lost audio.
-    package static let silence = TokenFlags(rawValue: 1 << 1)
-    /// The last token of its segment, computed under the end-of-clip rule (the audio after it is unknown).
-    package static let final = TokenFlags(rawValue: 1 << 2)
-    /// Part of the token's audio is zeros inserted for audio lost upstream.
-    package static let gapFilled = TokenFlags(rawValue: 1 << 3)
-    /// The token's span overlaps speech as the voice-activity detector knew it when the token was sent: a closed
-    /// speech segment `[start, end)`, or an open one `[start, …)` (docs/protocol.md, "Voice activity").
-    package static let speech = TokenFlags(rawValue: 1 << 4)
-}
-
 /// The fixed part of an `embedding` frame.
 package struct EmbeddingHeader: Sendable, Equatable {
     /// The id `subscribed` or `pushStarted` gave.
@@ -332,29 +278,6 @@ package struct Embedding: Sendable, Equatable {
             header.payload.encode(values, into: &w)
         }
     }
-}
-
-/// What an `event` frame reports.
-package enum EventKind: UInt8, Sendable, CaseIterable {
-    /// The server fell behind real time on a live stream and discarded audio: `count` samples from `at`.
-    case overrun = 1
-    /// The stream's device went away at sample `at`; `message` says why. Capture keeps trying to reopen it.
-    case deviceLost = 2
-    /// The device is back; `message` is its format.
-    case deviceRestored = 3
-    /// This client read too slowly: the server dropped its `count` oldest frames of this stream, the first being
-    /// token `at`.
-    case lagged = 4
-    /// Audio was lost upstream: `count` samples from sample `at`; `message` says why.
-    case discontinuity = 5
-    /// The stream ended (source finished, pushed stream ended, unsubscribed, server stopping): `count` is the
-    /// number of tokens it produced; no more frames of it follow.
-    case ended = 6
-    /// Speech starts at sample `at` (silero-vad `VADIterator`'s `start`). Only to clients that asked for speech.
-    case speechStart = 7
-    /// Speech ends at sample `at` (`VADIterator`'s `end`, or the segment's end when it ends inside speech). Only to
-    /// clients that asked for speech.
-    case speechEnd = 8
 }
 
 package struct StreamEvent: Sendable, Equatable {

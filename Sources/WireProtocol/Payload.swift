@@ -108,16 +108,6 @@ package enum PayloadType: UInt8, Sendable, CaseIterable, CustomStringConvertible
     }
 }
 
-/// Which encoder output a subscription or pushed stream carries.
-package enum OutputKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
-    /// `embed_audio` rows, width D: what Gemma 4 feeds its language model (the default).
-    case embeddings = 0
-    /// `audio_tower` `output_proj` rows (`last_hidden_state`), width P.
-    case encoder = 1
-
-    package var description: String { self == .embeddings ? "embeddings" : "encoder" }
-}
-
 /// Raw PCM layouts a client may push (interleaved, little-endian).
 package enum PCMFormat: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// Signed 16-bit, scaled by 1/32768.

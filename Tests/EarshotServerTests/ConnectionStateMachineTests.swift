@@ -60,7 +60,7 @@ import WireProtocol
 
     @Test func helloThenWelcome() {
         var m = machine()
-        #expect(m.received(.hello(Hello(versions: 1...4, clientName: "t"))) == .welcome(version: 1))
+        #expect(m.received(.hello(Hello(versions: 1...4, clientName: "t"))) == .welcome(version: 1, clientName: "t"))
         #expect(m.state == .open(version: 1))
     }
 

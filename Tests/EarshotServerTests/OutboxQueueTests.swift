@@ -1,3 +1,4 @@
+import EncodingScheduler
 import Gemma4Audio
 import Testing
 @testable import EarshotServer
@@ -15,7 +16,7 @@ import WireProtocol
         var out: [String] = []
         while let item = q.pop() {
             switch item {
-            case .live(let s, let r, _, _), .pushed(let s, let r, _, _, _): out.append("\(s):\(r.info.index)")
+            case .live(let s, let r, _, _, _), .pushed(let s, let r, _, _, _): out.append("\(s):\(r.info.index)")
             case .message(.event(let e)) where e.kind == .lagged: out.append("lag \(e.stream) \(e.count)@\(e.at)")
             case .message(let m): out.append(m.type.name)
             }

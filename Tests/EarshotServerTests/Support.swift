@@ -1,78 +1,18 @@
 import AudioCore
 import Foundation
 import Gemma4Audio
-@testable import EarshotServer
-import Synchronization
-import WireProtocol
 
 /// Paths of the committed fixtures.
 enum Fixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures").path
-    static func model(_ name: String = "tiny-f32") -> String { "\(root)/models/\(name)" }
-    static func wav(_ name: String) -> String { "\(root)/cases/\(name)/input.wav" }
 
-    /// 16 kHz mono samples of a fixture case (the cases used here are already 16 kHz mono).
+    /// 16 kHz mono samples of a fixture case.
     static func samples(_ name: String) throws -> [Float] {
-        let (info, samples) = try WAV.read(path: wav(name))
+        let (info, samples) = try WAV.read(path: "\(root)/cases/\(name)/input.wav")
         precondition(info.sampleRate == 16_000 && info.channels == 1, "\(name) is not 16 kHz mono")
         return samples
     }
 
-    static let tiny: Gemma4AudioModel = try! Gemma4AudioModel.load(path: model())
-}
-
-/// A token with its values, as a sink received it.
-struct Received: Equatable {
-    var info: TokenInfo
-    var embedding: [Float]
-}
-
-/// A sink that records everything, thread-safe.
-final class RecordingSink: TokenSink {
-    struct State {
-        var tokens: [Received] = []
-        var events: [(EventKind, Int64, UInt64)] = []
-        var ended: UInt64?
-    }
-
-    let state = Mutex(State())
-
-    func deliver(_ block: EncodedBlock) {
-        state.withLock { s in
-            let d = block.tokens.embeddingWidth
-            for row in 0..<block.count {
-                s.tokens.append(Received(info: block.infos[row],
-                                         embedding: Array(block.tokens.embeddings[(row * d)..<((row + 1) * d)])))
-            }
-        }
-    }
-
-    func event(_ kind: EventKind, at: Int64, count: UInt64, message: String) {
-        state.withLock { $0.events.append((kind, at, count)) }
-    }
-
-    func ended(totalTokens: UInt64) {
-        state.withLock { $0.ended = totalTokens }
-    }
-
-    var tokens: [Received] { state.withLock { $0.tokens } }
-    var endedCount: UInt64? { state.withLock { $0.ended } }
-    var events: [(EventKind, Int64, UInt64)] { state.withLock { $0.events } }
-}
-
-/// Polls `condition` until it holds or `seconds` pass; returns whether it held.
-func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(5))
-    }
-    return condition()
-}
-
-/// The worst absolute difference between two equally long arrays (infinity if the lengths differ).
-func worstDifference(_ a: [Float], _ b: [Float]) -> Float {
-    guard a.count == b.count else { return .infinity }
-    return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+    static let tiny: Gemma4AudioModel = try! Gemma4AudioModel.load(path: "\(root)/models/tiny-f32")
 }

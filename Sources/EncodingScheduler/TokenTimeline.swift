@@ -22,9 +22,9 @@ import WireProtocol
 /// known when ``info(localToken:final:)`` describes it. Worked: a start at 4 640 and nothing else yet flags every
 /// token from the one covering sample 4 640 (token 7, [4 480, 5 120)); once an end at 48 096 is reported, token 75
 /// ([48 000, 48 640)) is the last one flagged.
-struct TokenTimeline {
-    static let samplesPerToken = 640
-    static let sampleRate: Int64 = 16_000
+package struct TokenTimeline {
+    package static let samplesPerToken = 640
+    package static let sampleRate: Int64 = 16_000
     /// A token whose samples all stay below one 16-bit step counts as silence.
     static let silenceThreshold: Float = 1.0 / 32768
 

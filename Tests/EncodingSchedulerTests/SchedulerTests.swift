@@ -4,13 +4,16 @@ import Resampling
 import Synchronization
 import Gemma4Audio
 import Testing
-@testable import EarshotServer
-import WireProtocol
+@testable import EncodingScheduler
+import EarshotTypes
 
 /// The scheduler against the fixture model: whatever the batching, chunking or thread count, every stream's tokens
 /// equal the offline encoder's; live gaps and overruns are handled; pushed streams get backpressure, not drops.
+/// Turns run on the test's own thread (``Scheduler/runUntilIdle(_:)``) with a virtual clock, except where threads are
+/// the point; nothing waits by sleeping.
 @Suite(.serialized) struct SchedulerTests {
     let model = Fixtures.tiny
+    let clock = VirtualClock()
 
     func scheduler(threads: Int = 1, block: Int = 12, productThreads: Int = 1,
                    configure: (inout SchedulerConfiguration) -> Void = { _ in }) -> Scheduler {
@@ -19,7 +22,12 @@ import WireProtocol
         c.productThreads = productThreads
         c.blockTokens = block
         configure(&c)
-        return Scheduler(model: model, configuration: c)
+        return Scheduler(model: model, configuration: c, clock: clock)
+    }
+
+    /// Takes every turn there is, here.
+    func runUntilIdle(_ s: Scheduler) {
+        s.runUntilIdle(ComputeContext(for: s))
     }
 
     /// Feeds `samples` as live audio in `chunk`-sample pieces at their timeline positions.
@@ -56,7 +64,7 @@ import WireProtocol
             }
         }
         for stream in streams { stream.finish() }
-        #expect(await eventually { sinks.allSatisfy { $0.endedCount != nil } })
+        for sink in sinks { await sink.untilEnded() }
         for (i, name) in cases.enumerated() {
             let offline = model.encode(audio[i])
             let got = sinks[i].tokens
@@ -74,15 +82,14 @@ import WireProtocol
 
     @Test func shortGapsAreFilledWithZerosAndFlagged() async throws {
         let s = scheduler(block: 4)
-        s.start()
-        defer { s.stop() }
         let sink = RecordingSink()
         let stream = try s.addStream(name: "mic", kind: .live, sink: sink)
         let audio = try Fixtures.samples("speech")
         feedLive(stream, Array(audio[0..<8000]), chunk: 400)
         feedLive(stream, Array(audio[12000...]), chunk: 400, from: 12000)   // 4 000 samples lost
         stream.finish()
-        #expect(await eventually { sink.endedCount != nil })
+        runUntilIdle(s)
+        #expect(sink.endedCount != nil)
         var filled = audio
         for k in 8000..<12000 { filled[k] = 0 }
         let offline = model.encode(filled)
@@ -97,8 +104,6 @@ import WireProtocol
 
     @Test func longGapsStartANewSegment() async throws {
         let s = scheduler(block: 12) { $0.maxGapFillSamples = 1000 }
-        s.start()
-        defer { s.stop() }
         let sink = RecordingSink()
         let stream = try s.addStream(name: "mic", kind: .live, sink: sink)
         let audio = try Fixtures.samples("speech")
@@ -106,7 +111,8 @@ import WireProtocol
         feedLive(stream, first, chunk: 320)
         feedLive(stream, second, chunk: 320, from: 500_000)
         stream.finish()
-        #expect(await eventually { sink.endedCount != nil })
+        runUntilIdle(s)
+        #expect(sink.endedCount != nil)
         let a = model.encode(first), b = model.encode(second)
         let got = sink.tokens
         #expect(got.count == a.count + b.count)
@@ -126,10 +132,9 @@ import WireProtocol
         let audio = try Fixtures.samples("speech")
         feedLive(stream, audio, chunk: 1600)     // 48 000 samples, 16 000 may wait
         #expect(stream.overrunSamples == 32_000)
-        s.start()
-        defer { s.stop() }
         stream.finish()
-        #expect(await eventually { sink.endedCount != nil })
+        runUntilIdle(s)
+        #expect(sink.endedCount != nil)
         #expect(sink.events.count == 1)
         #expect(sink.events.first?.0 == .overrun)
         #expect(sink.events.first?.1 == 0 && sink.events.first?.2 == 32_000)
@@ -154,70 +159,22 @@ import WireProtocol
                 await stream.submitPushed(Array(audio[2000...]))
                 parked.set(false)
             }
-            try await Task.sleep(for: .milliseconds(200))
+            while !stream.producerIsWaiting { await Task.yield() }
             #expect(parked.value)
-            s.start()
+            runUntilIdle(s)   // the compute side takes the audio: room again
             try await group.waitForAll()
         }
-        defer { s.stop() }
         #expect(!parked.value)
         stream.finish()
-        #expect(await eventually { sink.endedCount != nil })
+        runUntilIdle(s)
+        #expect(sink.endedCount != nil)
         let offline = model.encode(audio)
         #expect(sink.tokens.count == offline.count)
         #expect(worstDifference(sink.tokens.flatMap(\.embedding), offline.embeddings) <= 1e-5)
     }
 
-    /// A pushed stream that ended and whose frames were written leaves nothing behind: the scheduler forgets it,
-    /// and the stream, its encoder and its sink are freed while the connection's outbox lives on.
-    @Test func anEndedPushedStreamIsFreed() async throws {
-        let s = scheduler()
-        s.start()
-        defer { s.stop() }
-        let outbox = ClientOutbox(liveCapacity: 16, hardLimit: 1024)
-        weak var freedStream: ScheduledStream?
-        weak var freedSink: PushedStreamSink?
-        weak var freedEncoder: EncoderStream?
-        let ended = Flag()
-        let audio = Array(try Fixtures.samples("speech")[0..<24_000])
-        do {
-            let sink = PushedStreamSink(outbox: outbox, stream: 1, payload: .f32, output: .embeddings) { _ in
-                ended.set(false)
-            }
-            let stream = try s.addStream(name: "push", kind: .pushed, inputRate: 16_000, sink: sink)
-            sink.attach(stream)
-            freedStream = stream
-            freedSink = sink
-            freedEncoder = stream.worker.encoder
-            await stream.submitPushed(audio)
-            stream.finish()
-        }
-        // The connection's writer: writes every frame (giving the push budget back) until the stream's `ended`.
-        var tokens = 0
-        writing: while let item = await outbox.next() {
-            switch item {
-            case .pushed(_, _, _, _, let credit):
-                credit.tokenSent()
-                tokens += 1
-            case .message(.event(let event)) where event.kind == .ended:
-                break writing
-            default:
-                break
-            }
-        }
-        #expect(tokens == model.encode(audio).count)
-        #expect(!ended.value)
-        #expect(await eventually { s.activeStreams.isEmpty }, "the scheduler still holds the ended stream")
-        #expect(freedStream == nil, "the ended stream is still alive")
-        #expect(freedSink == nil, "the ended stream's sink is still alive")
-        #expect(freedEncoder == nil, "the ended stream's encoder is still alive")
-        #expect(!outbox.isClosed)
-    }
-
     @Test func pushedStreamsAtAnotherRateMatchOfflineResampling() async throws {
-        let s = scheduler()
-        s.start()
-        defer { s.stop() }
+        let s = scheduler() { $0.pushBudgetSamples = 1 << 30 }
         let sink = RecordingSink()
         // stereo44k: the daemon receives the file's own samples and downmixes + resamples like `earshot encode`.
         let (info, interleaved) = try AudioCore.WAV.read(path: Fixtures.wav("stereo44k"))
@@ -231,10 +188,90 @@ import WireProtocol
             offset = end
         }
         stream.finish()
-        #expect(await eventually { sink.endedCount != nil })
+        runUntilIdle(s)
+        #expect(sink.endedCount != nil)
         let offline = model.encode(try Resampling.Resampler.resample(mono, from: info.sampleRate, to: 16_000))
         #expect(sink.tokens.count == offline.count)
         #expect(worstDifference(sink.tokens.flatMap(\.embedding), offline.embeddings) <= 1e-5)
+    }
+
+    /// The health check reads the scheduler's clock: work that waits more than 10 s for a compute thread is
+    /// unhealthy, and a turn that takes it makes the scheduler healthy again.
+    @Test func workWaitingTooLongIsUnhealthy() throws {
+        let s = scheduler()
+        let stream = try s.addStream(name: "mic", kind: .live, sink: RecordingSink())
+        #expect(s.isHealthy())
+        stream.submitLive([Float](repeating: 0, count: 640), firstSample: 0, wall: 0)
+        clock.advance(by: .seconds(10))
+        #expect(s.isHealthy())
+        clock.advance(by: .seconds(1))
+        #expect(!s.isHealthy())
+        runUntilIdle(s)
+        #expect(s.isHealthy())
+    }
+
+    /// The real-time factor: compute time over audio time, both decayed with a 10 s time constant.
+    @Test func realTimeFactorFollowsRecentLoad() {
+        var stats = SchedulerStatistics()
+        #expect(stats.realTimeFactor == 0)
+        // 25 tokens (1 s of audio) took 0.5 s of compute.
+        stats.record(busyNanoseconds: 500_000_000, tokens: 25, passes: 3, at: 1_000_000_000)
+        #expect(stats.realTimeFactor == 0.5)
+        #expect(stats.passes == 3 && stats.tokensEncoded == 25)
+        // 10 s later the first second weighs e⁻¹; another second of audio took 0.1 s.
+        stats.record(busyNanoseconds: 100_000_000, tokens: 25, passes: 1, at: 11_000_000_000)
+        let decay = exp(-1.0)
+        #expect(abs(stats.realTimeFactor - (0.5 * decay + 0.1) / (decay + 1)) < 1e-12)
+    }
+
+    /// Status counts what the scheduler did, on the scheduler's clock.
+    @Test func engineStatusIsTyped() async throws {
+        var c = SchedulerConfiguration()
+        c.blockTokens = 12
+        let engine = Engine(model: model, modelID: "tiny", scheduler: c, historyTokens: 10, maxClients: 3,
+                            clock: clock)
+        let live = try engine.addLiveStream(name: "mic", source: "file:speech.wav")
+        let audio = try Fixtures.samples("speech")
+        live.submit(audio, firstSample: 0, wallNanoseconds: clock.wallNanoseconds())
+        live.report(.deviceLost, at: Int64(audio.count), message: "unplugged")
+        let sink = RecordingSink()
+        let push = try engine.startPush(label: "push 1.1", inputRate: 16_000, sink: sink)
+        let id = try engine.clients.admit(transport: .socket, peer: "pid 1 uid 0 gid 0") {
+            ClientRegistry.Activity(name: "test", subscriptions: 1, pushes: 1, queuedFrames: 2, droppedFrames: 5)
+        }
+        clock.advance(by: .seconds(3))
+        engine.scheduler.runUntilIdle(ComputeContext(for: engine.scheduler))
+        let status = engine.status(.init(serverName: "earshotd test", socketPath: "/tmp/s"), protocolVersion: 1)
+        let tokens = model.encode(audio).count
+        #expect(status.uptimeSeconds == 3)
+        #expect(status.model == .init(id: "tiny", D: model.configuration.textHiddenSize,
+                                      P: model.configuration.outputProjectionSize, blockTokens: 12,
+                                      layers: model.configuration.layerCount))
+        #expect(status.streams.map(\.name) == ["mic", "push 1.1"])
+        #expect(status.streams[0].state == .deviceLost && status.streams[0].deviceLosses == 1)
+        #expect(status.streams[0].samples == Int64(audio.count))
+        // Full blocks only: the stream has not finished, so the last partial block waits.
+        #expect(status.streams[0].tokens == UInt64(tokens / 12 * 12))
+        #expect(status.compute.tokensEncoded == tokens / 12 * 12)
+        #expect(status.connections == [.init(id: id, transport: .socket, peer: "pid 1 uid 0 gid 0", name: "test",
+                                             subscriptions: 1, pushes: 1, queuedFrames: 2, droppedFrames: 5)])
+        #expect(status.clients == 1 && status.maxClients == 3)
+        #expect(status.totals.pushes == 1 && status.totals.connections == 1 && status.totals.laggedFrames == 5)
+        #expect(status.totals.deviceLosses == 1)
+        engine.clients.left(id, droppedFrames: 5)
+        for _ in 0..<3 { _ = try engine.clients.admit(transport: .grpc, peer: "x") { .init() } }
+        #expect(throws: ClientRegistry.Refusal.tooManyClients(limit: 3)) {
+            try engine.clients.admit(transport: .grpc, peer: "y") { .init() }
+        }
+        let later = engine.status(.init(serverName: "earshotd test", socketPath: "/tmp/s"), protocolVersion: 1)
+        #expect(later.totals.laggedFrames == 5 && later.totals.refusals == ["too-many-clients": 1])
+        // The JSON keys are docs/protocol.md's.
+        let json = String(decoding: try JSONEncoder().encode(later), as: UTF8.self)
+        for key in ["\"uptimeSeconds\"", "\"blockTokens\"", "\"overrunSamples\"", "\"tokensEncoded\"", "\"maxClients\""] {
+            #expect(json.contains(key))
+        }
+        #expect(try JSONDecoder().decode(DaemonStatus.self, from: Data(json.utf8)) == later)
+        push.cancel()
     }
 }
 

@@ -1,6 +1,6 @@
 import Testing
-@testable import EarshotServer
-import WireProtocol
+@testable import EncodingScheduler
+import EarshotTypes
 
 /// The token ↔ sample bookkeeping: indices, positions, flags, wall-clock estimates.
 @Suite struct TokenTimelineTests {

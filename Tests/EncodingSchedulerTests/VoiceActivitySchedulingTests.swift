@@ -2,8 +2,8 @@ import AudioCore
 import Foundation
 import Testing
 import VoiceActivity
-@testable import EarshotServer
-import WireProtocol
+@testable import EncodingScheduler
+import EarshotTypes
 
 /// Voice activity in the scheduler: the events a stream's sink hears are silero-vad's `VADIterator` events on the
 /// stream's timeline, per segment; the `speech` flag marks the tokens overlapping the runs known when they are sent.
@@ -28,7 +28,7 @@ import WireProtocol
         return (samples, events)
     }
 
-    /// Every audio chunk and the finish are queued before the compute thread starts, so every window is computed
+    /// Every audio chunk and the finish are queued before the turn runs (here, synchronously), so every window is computed
     /// before any token is described: the flags then follow the complete runs, deterministically.
     func run(_ feed: (ScheduledStream) -> Void, configure: (inout SchedulerConfiguration) -> Void = { _ in })
         async throws -> RecordingSink {
@@ -41,9 +41,8 @@ import WireProtocol
         let stream = try scheduler.addStream(name: "mic", kind: .live, sink: sink)
         feed(stream)
         stream.finish()
-        scheduler.start()
-        defer { scheduler.stop() }
-        #expect(await eventually(60) { sink.endedCount != nil })
+        scheduler.runUntilIdle(ComputeContext(for: scheduler))
+        #expect(sink.endedCount != nil)
         return sink
     }
 

@@ -1,0 +1,29 @@
+import EncodingScheduler
+import WireProtocol
+
+/// One subscription of a socket client to a live stream: queues the hub's tokens and events on the connection's
+/// outbox, under the subscription's id, payload and output.
+final class OutboxSubscriber: StreamSubscriber {
+    let outbox: ClientOutbox
+    /// The id this subscription has on its connection.
+    let stream: UInt32
+    let payload: PayloadType
+    let output: OutputKind
+    let options: StreamOptions
+
+    init(outbox: ClientOutbox, stream: UInt32, payload: PayloadType, output: OutputKind, options: StreamOptions = []) {
+        self.outbox = outbox
+        self.stream = stream
+        self.payload = payload
+        self.output = output
+        self.options = options
+    }
+
+    func receive(_ token: TokenRecord, replayed: Bool) {
+        outbox.push(.live(stream: stream, record: token, payload: payload, output: output, replayed: replayed))
+    }
+
+    func receive(_ kind: EventKind, at: Int64, count: UInt64, message: String) {
+        outbox.push(.message(.event(StreamEvent(stream: stream, kind: kind, at: at, count: count, message: message))))
+    }
+}

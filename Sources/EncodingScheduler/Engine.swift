@@ -1,0 +1,223 @@
+import EarshotTypes
+import Gemma4Audio
+import Synchronization
+
+/// The daemon's encoding core, behind every transport: the model, the scheduler and its compute threads, the named
+/// live streams, the clients the transports serve, and the typed status. Transports (the Unix socket, gRPC) talk only
+/// to it; it never does I/O.
+package final class Engine: Sendable {
+    package let model: Gemma4AudioModel
+    /// Names the model in `welcome` and status.
+    package let modelID: String
+    package let scheduler: Scheduler
+    package let historyTokens: Int
+    /// Every transport's clients, for admission and status.
+    package let clients: ClientRegistry
+    /// Recent token latencies, for status.
+    package let latency = LatencyWindow()
+    private let live = Mutex<[LiveStream]>([])
+    /// What ended streams contributed to the life-time totals.
+    private let retired = Mutex(RetiredTotals())
+    private let startedAt: UInt64
+
+    private struct RetiredTotals {
+        var overrunSamples: UInt64 = 0
+        var speechSeconds = 0.0
+    }
+
+    package init(model: Gemma4AudioModel, modelID: String, scheduler configuration: SchedulerConfiguration,
+                 historyTokens: Int, maxClients: Int = 64, clock: any SchedulerClock = SystemClock(),
+                 metrics: EngineMetrics = EngineMetrics()) {
+        self.model = model
+        self.modelID = modelID
+        scheduler = Scheduler(model: model, configuration: configuration, clock: clock, metrics: metrics)
+        self.historyTokens = historyTokens
+        clients = ClientRegistry(maxClients: maxClients)
+        startedAt = clock.monotonicNanoseconds()
+    }
+
+    package var blockTokens: Int { scheduler.configuration.blockTokens }
+    package var clock: any SchedulerClock { scheduler.clock }
+    package var voiceActivityIsOn: Bool { scheduler.configuration.voiceActivity != nil }
+
+    // MARK: Live streams
+
+    /// Adds a named live stream fed by `source` (a description for status). Names are unique.
+    package func addLiveStream(name: String, source: String) throws -> LiveStream {
+        let hub = StreamHub(name: name, historyCapacity: historyTokens)
+        let scheduled = try scheduler.addStream(name: name, kind: .live, sink: hub)
+        let stream = LiveStream(name: name, source: source, hub: hub, scheduled: scheduled)
+        try live.withLock { list in
+            guard !list.contains(where: { $0.name == name }) else {
+                scheduled.cancel()
+                throw EngineError.duplicateStreamName(name)
+            }
+            list.append(stream)
+        }
+        return stream
+    }
+
+    package var liveStreams: [LiveStream] { live.withLock { $0 } }
+
+    package func liveStream(named name: String) -> LiveStream? { live.withLock { $0.first { $0.name == name } } }
+
+    // MARK: Pushed streams
+
+    /// Starts a stream of audio pushed by one client at `inputRate`; its tokens go to `sink`, which must give
+    /// back push credit (``ScheduledStream/tokenSent()``) as the transport writes them.
+    package func startPush(label: String, inputRate: Int, sink: any TokenSink) throws -> ScheduledStream {
+        let stream = try scheduler.addStream(name: label, kind: .pushed, inputRate: inputRate, sink: sink)
+        clients.pushStarted()
+        return stream
+    }
+
+    /// A pushed stream is gone: keep what it counted for the totals.
+    package func retire(_ stream: ScheduledStream) {
+        let overrun = UInt64(stream.overrunSamples), speech = stream.speechSeconds
+        retired.withLock {
+            $0.overrunSamples += overrun
+            $0.speechSeconds += speech
+        }
+    }
+
+    // MARK: Compute
+
+    /// False if work has waited more than 10 s for a compute thread.
+    package var isHealthy: Bool { scheduler.isHealthy() }
+
+    /// Starts the compute threads.
+    package func start() { scheduler.start() }
+
+    /// Stops the compute threads once they are done with what they hold.
+    @discardableResult
+    package func stop(timeout: Duration = .seconds(1)) -> Bool { scheduler.stop(timeout: timeout) }
+
+    // MARK: Status
+
+    /// A transport sent `token` now: its latency goes to status and the histogram. Replayed history is not sent
+    /// late, only re-sent, so transports report live tokens only.
+    package func tokenSent(_ token: TokenInfo) {
+        let nanoseconds = max(0, clock.wallNanoseconds() - token.audioEndNanoseconds)
+        latency.record(milliseconds: Double(nanoseconds) * 1e-6)
+        scheduler.metrics.tokenLatency.recordNanoseconds(nanoseconds)
+    }
+
+    /// What a transport adds to the status: its name and address.
+    package struct ServerFacts: Sendable {
+        package var serverName: String
+        package var socketPath: String
+        package init(serverName: String, socketPath: String) {
+            self.serverName = serverName
+            self.socketPath = socketPath
+        }
+    }
+
+    /// The whole typed status (docs/protocol.md, "Status").
+    package func status(_ facts: ServerFacts, protocolVersion: Int) -> DaemonStatus {
+        let c = model.configuration
+        let stats = scheduler.statistics
+        let uptime = Double(clock.monotonicNanoseconds() &- startedAt) * 1e-9
+        var streams = liveStreams.map(\.status)
+        let live = Set(liveStreams.map { ObjectIdentifier($0.scheduled) })
+        for s in scheduler.activeStreams where s.kind == .pushed && !live.contains(ObjectIdentifier(s)) && !s.isGone {
+            streams.append(DaemonStatus.Stream(
+                name: s.name, kind: .pushed, source: nil, state: .running, samples: s.samplesSubmitted,
+                inputRate: s.inputRate, tokens: s.tokensProduced, subscribers: nil, overrunSamples: s.overrunSamples,
+                captureLostSamples: 0, deviceLosses: 0, speechSeconds: s.speechSeconds,
+                backlogSeconds: Double(s.backlogSamples) / Double(s.inputRate)))
+        }
+        let vad = scheduler.configuration.voiceActivity.map {
+            DaemonStatus.VoiceActivity(on: true, threshold: $0.events.threshold, minSilenceMs: $0.events.minSilenceMs,
+                                       speechPadMs: $0.events.speechPadMs)
+        } ?? DaemonStatus.VoiceActivity(on: false)
+        let (connections, clientTotals) = clients.snapshot()
+        let retired = self.retired.withLock { $0 }
+        var totals = clientTotals
+        totals.overrunSamples = retired.overrunSamples + streams.reduce(0) { $0 + UInt64($1.overrunSamples) }
+        totals.speechSeconds = retired.speechSeconds + streams.reduce(0) { $0 + $1.speechSeconds }
+        totals.deviceLosses = UInt64(liveStreams.reduce(0) { $0 + $1.deviceLosses })
+        totals.captureLostSamples = UInt64(liveStreams.reduce(0) { $0 + $1.captureLostSamples })
+        return DaemonStatus(
+            server: facts.serverName, protocol: protocolVersion, uptimeSeconds: uptime,
+            model: .init(id: modelID, D: c.textHiddenSize, P: c.outputProjectionSize, blockTokens: blockTokens,
+                         layers: c.layerCount),
+            clients: connections.count, maxClients: clients.maxClients, socket: facts.socketPath, streams: streams,
+            connections: connections,
+            compute: .init(threads: scheduler.configuration.computeThreads, passes: stats.passes,
+                           tokensEncoded: stats.tokensEncoded, busySeconds: Double(stats.busyNanoseconds) * 1e-9,
+                           realTimeFactor: stats.realTimeFactor),
+            voiceActivity: vad, latency: latency.summary(), totals: totals)
+    }
+}
+
+/// A named live stream: what capture feeds and subscribers read.
+package final class LiveStream: Sendable {
+    package typealias State = DaemonStatus.StreamState
+
+    package let name: String
+    /// The source spec, for status.
+    package let source: String
+    package let hub: StreamHub
+    package let scheduled: ScheduledStream
+    private let state = Mutex((state: State.starting, deviceLosses: 0, captureLostSamples: Int64(0)))
+
+    init(name: String, source: String, hub: StreamHub, scheduled: ScheduledStream) {
+        self.name = name
+        self.source = source
+        self.hub = hub
+        self.scheduled = scheduled
+    }
+
+    /// 16 kHz mono audio at timeline position `firstSample`; `wallNanoseconds` is when its last sample arrived.
+    /// Never waits.
+    package func submit(_ samples: [Float], firstSample: Int64, wallNanoseconds: Int64) {
+        scheduled.submitLive(samples, firstSample: firstSample, wall: wallNanoseconds)
+    }
+
+    /// Passes an event to subscribers, in order with the audio around it.
+    package func report(_ kind: EventKind, at: Int64, count: UInt64 = 0, message: String = "") {
+        switch kind {
+        case .deviceLost: state.withLock { $0.state = .deviceLost; $0.deviceLosses += 1 }
+        case .overrun, .discontinuity: state.withLock { $0.captureLostSamples += Int64(count) }
+        case .deviceRestored: setState(.running)
+        default: break
+        }
+        scheduled.submitEvent(kind, at: at, count: count, message: message)
+    }
+
+    /// The source ended (or capture stops): the tail is encoded, subscribers get the last tokens and `ended`.
+    package func finish() {
+        scheduled.finish()
+    }
+
+    package var hasEnded: Bool { hub.hasEnded }
+    package var subscriberCount: Int { hub.subscriberCount }
+    package var tokensProduced: UInt64 { hub.tokensProduced }
+    package var deviceLosses: Int { state.withLock { $0.deviceLosses } }
+    /// Samples capture lost before the engine saw them (its queue overflowed, or the device dropped audio).
+    package var captureLostSamples: Int64 { state.withLock { $0.captureLostSamples } }
+
+    package func setState(_ new: State) { state.withLock { $0.state = new } }
+    package var currentState: State { hub.hasEnded ? .ended : state.withLock { $0.state } }
+
+    var status: DaemonStatus.Stream {
+        DaemonStatus.Stream(name: name, kind: .live, source: source, state: currentState,
+                            samples: scheduled.samplesSubmitted, inputRate: scheduled.inputRate,
+                            tokens: tokensProduced, subscribers: subscriberCount,
+                            overrunSamples: scheduled.overrunSamples, captureLostSamples: captureLostSamples,
+                            deviceLosses: deviceLosses,
+                            speechSeconds: scheduled.speechSeconds,
+                            backlogSeconds: Double(scheduled.backlogSamples) / Double(scheduled.inputRate))
+    }
+}
+
+/// A setup mistake.
+package enum EngineError: Error, CustomStringConvertible, Equatable {
+    case duplicateStreamName(String)
+
+    package var description: String {
+        switch self {
+        case .duplicateStreamName(let name): "two live streams are named '\(name)'"
+        }
+    }
+}

@@ -1,0 +1,246 @@
+import EarshotTypes
+import Gemma4Audio
+import QueuePolicies
+import Synchronization
+
+/// One stream in the ``Scheduler``: an inbox that producers append to from any thread, and a ``StreamWorker`` that
+/// only the compute thread holding the claim touches.
+package final class ScheduledStream: @unchecked Sendable {
+    package typealias Kind = DaemonStatus.StreamKind
+
+    package enum InboxItem {
+        /// Audio at the stream's input rate. `firstSample` (live streams) is its 16 kHz timeline position; nil means
+        /// "right after the previous audio". `wall` is when the last sample arrived (ns since the epoch).
+        case audio([Float], firstSample: Int64?, wall: Int64)
+        /// An event to pass on in order with the tokens.
+        case event(EventKind, at: Int64, count: UInt64, message: String)
+        /// No more audio: flush under the end-of-clip rule, then report `ended`.
+        case finish
+    }
+
+    /// **Live backlog, oldest dropped**: live audio is droppable, weighed in samples; a dropped chunk becomes an
+    /// `overrun` event at its position, and adjacent drops merge into one. Pushed audio and events are kept.
+    package enum BacklogPolicy: DropOldestPolicy {
+        package struct Overrun {
+            var at: Int64
+            var samples: UInt64
+        }
+
+        package static func droppableWeight(of item: InboxItem) -> Int? {
+            if case .audio(let samples, _?, _) = item { samples.count } else { nil }
+        }
+
+        package static func marker(for dropped: InboxItem) -> Overrun {
+            guard case .audio(let samples, let at, _) = dropped else { preconditionFailure("only live audio drops") }
+            return Overrun(at: at ?? 0, samples: UInt64(samples.count))
+        }
+
+        package static func merge(_ dropped: InboxItem, into marker: inout Overrun) -> Bool {
+            guard case .audio(let samples, _, _) = dropped else { return false }
+            marker.samples += UInt64(samples.count)
+            return true
+        }
+
+        package static var mergesAcrossKeptElements: Bool { false }
+
+        static let message = "encoder fell behind real time: audio discarded"
+    }
+
+    fileprivate struct Shared {
+        var inbox: DropOldestQueue<BacklogPolicy>
+        /// Input-rate samples in `inbox` (live and pushed).
+        var inboxSamples = 0
+        /// Tokens delivered to a pushed stream's transport but not yet written.
+        var unsentTokens = 0
+        var waiter: CheckedContinuation<Void, Never>?
+        var cancelled = false
+        var finishQueued = false
+        /// Samples accepted, at the input rate, and samples lost to overruns (16 kHz).
+        var samplesSubmitted: Int64 = 0
+        var overrunSamples: Int64 = 0
+        /// When the inbox last went from empty to non-empty (monotonic ns), for the health check.
+        var pendingSince: UInt64?
+    }
+
+    package let id: Int
+    package let name: String
+    package let kind: Kind
+    package let inputRate: Int
+    package let sink: any TokenSink
+    private unowned let scheduler: Scheduler
+    private let shared: Mutex<Shared>
+
+    /// Guarded by the scheduler's lock.
+    var claimed = false
+    /// Guarded by the scheduler's lock: ended or cancelled; the scheduler forgets it.
+    var done = false
+    /// Touched only by the compute thread that holds the claim.
+    let worker: StreamWorker
+
+    init(id: Int, name: String, kind: Kind, inputRate: Int, sink: any TokenSink, scheduler: Scheduler) throws {
+        self.id = id
+        self.name = name
+        self.kind = kind
+        self.inputRate = inputRate
+        self.sink = sink
+        self.scheduler = scheduler
+        shared = Mutex(Shared(inbox: DropOldestQueue(capacity: max(1, scheduler.configuration.liveBacklogSamples))))
+        worker = try StreamWorker(model: scheduler.model, blockTokens: scheduler.configuration.blockTokens,
+                                  inputRate: inputRate, maxGapFill: scheduler.configuration.maxGapFillSamples,
+                                  voiceActivity: scheduler.configuration.voiceActivity, clock: scheduler.clock)
+    }
+
+    // MARK: Producers
+
+    /// Live audio (16 kHz, at timeline position `firstSample`). Never waits: past the live backlog the oldest
+    /// queued audio is dropped and an `overrun` event takes its place.
+    package func submitLive(_ samples: [Float], firstSample: Int64, wall: Int64) {
+        let now = scheduler.clock.monotonicNanoseconds()
+        shared.withLock { s in
+            guard !s.cancelled, !s.finishQueued else { return }
+            s.noteWork(now: now)
+            let shed = s.inbox.push(.audio(samples, firstSample: firstSample, wall: wall))
+            s.inboxSamples += samples.count - shed.weight
+            s.samplesSubmitted += Int64(samples.count)
+            s.overrunSamples += Int64(shed.weight)
+        }
+        scheduler.wake()
+    }
+
+    /// Pushed audio at the input rate, right after the previous. Waits while the push budget is used up
+    /// (backpressure). Returns at once if the stream was cancelled.
+    package func submitPushed(_ samples: [Float]) async {
+        let wall = scheduler.clock.wallNanoseconds(), now = scheduler.clock.monotonicNanoseconds()
+        let accepted: Bool = shared.withLock { s in
+            guard !s.cancelled, !s.finishQueued else { return false }
+            s.noteWork(now: now)
+            s.inbox.push(.audio(samples, firstSample: nil, wall: wall))
+            s.inboxSamples += samples.count
+            s.samplesSubmitted += Int64(samples.count)
+            return true
+        }
+        guard accepted else { return }
+        scheduler.wake()
+        await waitForRoom()
+    }
+
+    /// An event to pass on in order with the audio around it.
+    package func submitEvent(_ kind: EventKind, at: Int64, count: UInt64 = 0, message: String = "") {
+        let now = scheduler.clock.monotonicNanoseconds()
+        shared.withLock { s in
+            guard !s.cancelled, !s.finishQueued else { return }
+            s.noteWork(now: now)
+            s.inbox.push(.event(kind, at: at, count: count, message: message))
+        }
+        scheduler.wake()
+    }
+
+    /// No more audio: the rest is encoded under the end-of-clip rule, then the sink hears `ended`.
+    package func finish() {
+        let now = scheduler.clock.monotonicNanoseconds()
+        let queued: Bool = shared.withLock { s in
+            guard !s.cancelled, !s.finishQueued else { return false }
+            s.finishQueued = true
+            s.noteWork(now: now)
+            s.inbox.push(.finish)
+            return true
+        }
+        if queued { scheduler.wake() }
+    }
+
+    /// Forgets the stream without finishing it (its client went away). Wakes a waiting producer.
+    package func cancel() {
+        let waiter = shared.withLock { s in
+            s.cancelled = true
+            s.inbox.removeAll()
+            s.inboxSamples = 0
+            return s.waiter.take()
+        }
+        waiter?.resume()
+        scheduler.wake()
+    }
+
+    package var isCancelled: Bool { shared.withLock { $0.cancelled } }
+    /// How long work has been waiting for a compute thread, in nanoseconds (0 if none waits).
+    func waitingNanoseconds(now: UInt64) -> UInt64 {
+        shared.withLock { s in s.pendingSince.map { now > $0 ? now - $0 : 0 } ?? 0 }
+    }
+    package var samplesSubmitted: Int64 { shared.withLock { $0.samplesSubmitted } }
+    package var overrunSamples: Int64 { shared.withLock { $0.overrunSamples } }
+    /// Unencoded audio waiting, in input-rate samples.
+    package var backlogSamples: Int { shared.withLock { $0.inboxSamples } }
+    /// Tokens produced so far (a snapshot the worker publishes after each pass).
+    package var tokensProduced: UInt64 { worker.published.withLock { $0.tokens } }
+    /// Seconds of ended speech runs so far.
+    package var speechSeconds: Double { worker.published.withLock { $0.speechSeconds } }
+    /// Ended (its end was reported) or cancelled: status counts it as gone.
+    package var isGone: Bool { isCancelled || worker.published.withLock { $0.ended } }
+    /// True while a pushed stream's producer waits for room.
+    package var producerIsWaiting: Bool { shared.withLock { $0.waiter != nil } }
+
+    // MARK: Compute side
+
+    /// Takes everything queued (the scheduler's lock is held; the stream's own lock is taken inside). Overrun
+    /// markers become `overrun` events where the audio was lost.
+    func takeInbox() -> [InboxItem] {
+        let (entries, waiter) = shared.withLock { s -> ([DropOldestQueue<BacklogPolicy>.Entry], CheckedContinuation<Void, Never>?) in
+            let entries = s.inbox.popAll()
+            s.inboxSamples = 0
+            s.pendingSince = nil
+            return (entries, usage(s) < budget ? s.waiter.take() : nil)
+        }
+        waiter?.resume()
+        return entries.map { entry in
+            switch entry {
+            case .element(let item): item
+            case .marker(let overrun): .event(.overrun, at: overrun.at, count: overrun.samples,
+                                              message: BacklogPolicy.message)
+            }
+        }
+    }
+
+    /// The transport wrote one of this (pushed) stream's tokens: room for more audio.
+    package func tokenSent() {
+        let waiter = shared.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.unsentTokens -= 1
+            return usage(s) < budget ? s.waiter.take() : nil
+        }
+        waiter?.resume()
+    }
+
+    /// The sink handed `count` tokens of a pushed stream to its transport.
+    package func tokensQueued(_ count: Int) {
+        shared.withLock { $0.unsentTokens += count }
+    }
+
+    // MARK: Budget
+
+    private var budget: Int { scheduler.configuration.pushBudgetSamples }
+
+    /// 16 kHz samples' worth of work outstanding.
+    private func usage(_ s: Shared) -> Int {
+        s.inboxSamples * 16_000 / inputRate + s.unsentTokens * TokenTimeline.samplesPerToken
+    }
+
+    private func waitForRoom() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready: Bool = shared.withLock { s in
+                    if s.cancelled || usage(s) < budget || Task.isCancelled { return true }
+                    s.waiter = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = shared.withLock { $0.waiter.take() }
+            waiter?.resume()
+        }
+    }
+}
+
+extension ScheduledStream.Shared {
+    mutating func noteWork(now: UInt64) {
+        if inbox.isEmpty { pendingSince = now }
+    }
+}

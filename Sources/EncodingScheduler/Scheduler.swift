@@ -1,0 +1,257 @@
+import CoreMetrics
+import EarshotTypes
+import Foundation
+import Gemma4Audio
+import Kernels
+import Synchronization
+import VoiceActivity
+
+/// Counters for status.
+package struct SchedulerStatistics: Sendable, Equatable {
+    package var passes = 0
+    package var tokensEncoded = 0
+    package var busyNanoseconds: UInt64 = 0
+    /// Compute and audio time over the recent past, each decayed with a 10 s time constant: their ratio is the
+    /// current real-time factor.
+    package var recentBusySeconds = 0.0
+    package var recentAudioSeconds = 0.0
+    /// When the decayed sums were last updated (monotonic ns).
+    var decayedAt: UInt64?
+
+    /// Compute seconds per second of audio over the recent past (below 1 keeps up); 0 before any audio.
+    package var realTimeFactor: Double { recentAudioSeconds > 0 ? recentBusySeconds / recentAudioSeconds : 0 }
+
+    mutating func record(busyNanoseconds busy: UInt64, tokens: Int, passes: Int, at now: UInt64) {
+        self.passes += passes
+        tokensEncoded += tokens
+        busyNanoseconds += busy
+        if let then = decayedAt, now > then {
+            let decay = exp(-Double(now - then) * 1e-9 / Self.timeConstantSeconds)
+            recentBusySeconds *= decay
+            recentAudioSeconds *= decay
+        }
+        decayedAt = now
+        recentBusySeconds += Double(busy) * 1e-9
+        recentAudioSeconds += Double(tokens * TokenTimeline.samplesPerToken) / Double(TokenTimeline.sampleRate)
+    }
+
+    static let timeConstantSeconds = 10.0
+}
+
+/// The engine's histograms, through swift-metrics (no-ops unless the daemon serves metrics). Everything else the
+/// metrics show is read from the typed status.
+package struct EngineMetrics: Sendable {
+    /// Wall time of one batched encoder pass.
+    let passDuration: CoreMetrics.Timer
+    /// From the end of a token's audio to its send.
+    let tokenLatency: CoreMetrics.Timer
+
+    package init(factory: any MetricsFactory = NOOPMetricsHandler.instance) {
+        passDuration = CoreMetrics.Timer(label: "earshot_encoder_pass_duration_seconds", dimensions: [],
+                                         factory: factory)
+        tokenLatency = CoreMetrics.Timer(label: "earshot_token_latency_seconds", dimensions: [], factory: factory)
+    }
+}
+
+/// What one compute thread owns: its encoder and voice-activity scratch.
+package final class ComputeContext {
+    let scratch: EncoderScratch
+    let vadScratch = SileroVADScratch()
+
+    package init(for scheduler: Scheduler) {
+        let c = scheduler.configuration
+        scratch = EncoderScratch(model: scheduler.model, capacity: c.blockTokens * c.maxBatchStreams,
+                                 threads: scheduler.model.precision == .f32 ? c.productThreads : 1)
+    }
+}
+
+/// Runs every stream's encoder on dedicated compute threads (never the cooperative pool).
+///
+/// Producers (capture, transports) append audio to a stream's inbox and return at once. A compute thread wakes and
+/// takes a **turn**: it claims every unclaimed stream with work, feeds each its audio (log-mel and SSCP run inside
+/// `accept`), then runs batched passes: one `encodePass` takes the next ready block of each claimed stream, all
+/// stacked into the same GEMMs, until no block is ready. Results go to each stream's ``TokenSink``. A stream is
+/// owned by one thread at a time (its `EncoderStream` is not thread-safe); with several threads, streams that get
+/// work while another pass runs are taken by the next free thread. The voice-activity detector runs in `consume`, on
+/// the same samples as the encoder, with one `SileroVADScratch` per compute thread.
+///
+/// Tests take turns themselves with ``runUntilIdle(_:)`` on their own thread and a ``VirtualClock``: no threads, no
+/// sleeps, the same code path.
+///
+/// Queue policies, by name:
+/// - **live backlog, oldest dropped** (``ScheduledStream/BacklogPolicy``): a live stream whose unencoded audio
+///   exceeds `liveBacklogSamples` (the machine cannot keep up) loses its oldest audio, reported as `overrun`;
+///   capture never waits.
+/// - **push budget, backpressure**: a pushed stream's producer waits (``ScheduledStream/submitPushed(_:)``) while its
+///   unencoded audio plus unsent tokens exceed `pushBudgetSamples`; nothing is dropped.
+package final class Scheduler: @unchecked Sendable {
+    package let model: Gemma4AudioModel
+    package let configuration: SchedulerConfiguration
+    package let clock: any SchedulerClock
+    let metrics: EngineMetrics
+
+    /// Guards `streams`, `stopping`, each stream's `claimed` and `done`, and wakes compute threads.
+    private let condition = NSCondition()
+    private var streams: [ScheduledStream] = []
+    private var stopping = false
+    private var nextStreamID = 1
+    private var threads: [Thread] = []
+    private var exited = 0
+    private let stats = Mutex(SchedulerStatistics())
+
+    package init(model: Gemma4AudioModel, configuration: SchedulerConfiguration, clock: any SchedulerClock = SystemClock(),
+                 metrics: EngineMetrics = EngineMetrics()) {
+        precondition((1...12).contains(configuration.blockTokens), "blockTokens must be 1…12")
+        precondition(configuration.computeThreads >= 1, "at least one compute thread")
+        self.model = model
+        self.configuration = configuration
+        self.clock = clock
+        self.metrics = metrics
+    }
+
+    // MARK: Streams
+
+    /// Registers a stream. `inputRate` is the rate its audio arrives at (16 kHz for live streams, which the capture
+    /// layer resamples; anything for pushed audio, resampled here with libsamplerate's best sinc).
+    package func addStream(name: String, kind: ScheduledStream.Kind, inputRate: Int = 16_000, sink: any TokenSink)
+        throws -> ScheduledStream {
+        condition.lock()
+        let id = nextStreamID
+        nextStreamID += 1
+        condition.unlock()
+        let stream = try ScheduledStream(id: id, name: name, kind: kind, inputRate: inputRate, sink: sink,
+                                         scheduler: self)
+        condition.lock()
+        streams.append(stream)
+        condition.unlock()
+        return stream
+    }
+
+    /// Streams currently scheduled (for status).
+    package var activeStreams: [ScheduledStream] {
+        condition.lock()
+        defer { condition.unlock() }
+        return streams
+    }
+
+    package var statistics: SchedulerStatistics { stats.withLock { $0 } }
+
+    /// False if some stream's work has waited longer than `limit` for a compute thread (stuck or hopelessly slow).
+    package func isHealthy(limit: Duration = .seconds(10)) -> Bool {
+        let now = clock.monotonicNanoseconds()
+        let limitNanoseconds = UInt64(limit.components.seconds) * 1_000_000_000
+        return activeStreams.allSatisfy { $0.waitingNanoseconds(now: now) <= limitNanoseconds }
+    }
+
+    /// Called by a stream when it has new work.
+    func wake() {
+        condition.lock()
+        condition.signal()
+        condition.unlock()
+    }
+
+    // MARK: Threads
+
+    /// Starts the compute threads.
+    package func start() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard threads.isEmpty, !stopping else { return }
+        for index in 0..<configuration.computeThreads {
+            let thread = Thread { [self] in
+                // oneDNN's OpenMP team (bf16) stays at one thread per compute thread: its threads spin-wait, and on
+                // a shared machine they would fight the compute threads for the cores.
+                OneDNNEngine.setThreadCount(1)
+                let context = ComputeContext(for: self)
+                while runTurn(context, waiting: true) {}
+                condition.lock()
+                exited += 1
+                condition.broadcast()
+                condition.unlock()
+            }
+            thread.name = "earshot-compute-\(index)"
+            thread.stackSize = 4 << 20
+            threads.append(thread)
+        }
+        for thread in threads { thread.start() }
+    }
+
+    /// Lets the threads finish the work they hold and stop; waits for them (at most `timeout`).
+    /// Returns false on timeout.
+    @discardableResult
+    package func stop(timeout: Duration = .seconds(2)) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        stopping = true
+        condition.broadcast()
+        let deadline = Date(timeIntervalSinceNow: Double(timeout.components.seconds)
+                            + Double(timeout.components.attoseconds) * 1e-18)
+        while exited < threads.count {
+            if !condition.wait(until: deadline) { return false }
+        }
+        return true
+    }
+
+    /// Takes turns on the calling thread until no stream has work: what a compute thread does, run synchronously
+    /// (tests, and tools that encode without threads). Returns the turns taken.
+    @discardableResult
+    package func runUntilIdle(_ context: ComputeContext) -> Int {
+        var turns = 0
+        while runTurn(context, waiting: false) { turns += 1 }
+        return turns
+    }
+
+    /// One turn: claims every unclaimed stream with work, encodes until none has a ready block, releases them.
+    /// With `waiting`, blocks until there is work and returns false only once the scheduler stops; without, returns
+    /// false at once when there is no work.
+    private func runTurn(_ context: ComputeContext, waiting: Bool) -> Bool {
+        var batch: [(ScheduledStream, [ScheduledStream.InboxItem])] = []
+        condition.lock()
+        while true {
+            streams.removeAll { $0.done && !$0.claimed }
+            for stream in streams where !stream.claimed {
+                if stream.isCancelled {
+                    stream.done = true
+                    continue
+                }
+                let items = stream.takeInbox()
+                if !items.isEmpty {
+                    stream.claimed = true
+                    batch.append((stream, items))
+                }
+            }
+            if !batch.isEmpty || stopping || !waiting { break }
+            condition.wait()
+        }
+        condition.unlock()
+        if batch.isEmpty { return false }
+
+        let began = clock.monotonicNanoseconds()
+        var passes = 0, tokens = 0
+        for (stream, items) in batch {
+            stream.worker.consume(items, scratch: context.scratch, vadScratch: context.vadScratch, sink: stream.sink)
+        }
+        var ready = batch.map(\.0).filter { $0.worker.encoder.hasReadyBlock }
+        while !ready.isEmpty {
+            let passBegan = clock.monotonicNanoseconds()
+            let encoded = model.encodePass(ready.map(\.worker.encoder), scratch: context.scratch)
+            precondition(encoded > 0, "a ready block must encode")
+            metrics.passDuration.recordNanoseconds(Int64(clock.monotonicNanoseconds() - passBegan))
+            passes += 1
+            tokens += encoded
+            for stream in ready { stream.worker.emitOutput(to: stream.sink) }
+            ready.removeAll { !$0.worker.encoder.hasReadyBlock }
+        }
+        var finished: [ScheduledStream] = []
+        for (stream, _) in batch where stream.worker.reportEndIfDrained(to: stream.sink) { finished.append(stream) }
+        let now = clock.monotonicNanoseconds()
+        stats.withLock { $0.record(busyNanoseconds: now - began, tokens: tokens, passes: passes, at: now) }
+
+        condition.lock()
+        for (stream, _) in batch { stream.claimed = false }
+        for stream in finished { stream.done = true }
+        condition.unlock()
+        // Work that arrived while these streams were claimed is picked up on the next turn.
+        return true
+    }
+}

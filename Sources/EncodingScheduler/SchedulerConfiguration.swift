@@ -1,0 +1,37 @@
+import Gemma4Audio
+import VoiceActivity
+
+/// Voice activity on every stream: the weights every stream shares and `VADIterator`'s settings.
+package struct VoiceActivityConfiguration: Sendable {
+    package var weights: SileroVADWeights
+    package var events: SpeechEventConfiguration
+
+    package init(weights: SileroVADWeights, events: SpeechEventConfiguration = SpeechEventConfiguration()) {
+        self.weights = weights
+        self.events = events
+    }
+}
+
+/// How the scheduler batches and buffers.
+package struct SchedulerConfiguration: Sendable {
+    /// Tokens per encoder pass per stream (1…12): a token waits for its block. 12 by default.
+    package var blockTokens = 12
+    /// Dedicated compute threads (each with its own scratch).
+    package var computeThreads = 1
+    /// Threads each compute thread's matrix products split their columns over (itself and `productThreads` − 1
+    /// workers). Results do not depend on it in f32; more threads lower one pass's latency.
+    package var productThreads = 1
+    /// Most streams stacked into one pass; more wait for the next pass.
+    package var maxBatchStreams = 8
+    /// Live streams: unencoded audio held before the oldest is discarded and reported as an `overrun`.
+    package var liveBacklogSamples = 16_000 * 4
+    /// Pushed streams: audio not yet encoded plus tokens not yet sent (in 16 kHz samples) before the pusher waits.
+    package var pushBudgetSamples = 16_000 * 2
+    /// Gaps in live audio up to this many samples are filled with zeros; longer ones start a new segment.
+    package var maxGapFillSamples = 16_000
+    /// Silero VAD on every stream's 16 kHz samples (speech events, the `speech` flag); nil runs none.
+    package var voiceActivity: VoiceActivityConfiguration?
+
+    package init() {}
+}
+

@@ -1,0 +1,211 @@
+import EarshotTypes
+import Gemma4Audio
+import Resampling
+import Synchronization
+import VoiceActivity
+
+/// A stream's encoder side: the `EncoderStream`, the resampler for pushed audio, the ``TokenTimeline``, and the
+/// voice-activity detector of the current segment. Owned by one compute thread at a time.
+///
+/// Every 16 kHz sample the encoder accepts (filled gaps included) goes to the detector too. Its events go to the
+/// sink as they are computed and into the timeline (for the `speech` flag of the tokens described after them). A
+/// segment's end (a long gap, or `finish`) finishes its detector (the last partial window zero-padded) and, if speech
+/// is still open, ends it at one past the segment's last sample; a new segment gets a new detector at its start.
+final class StreamWorker {
+    /// What other threads may read while a compute thread holds the stream.
+    struct Published {
+        var tokens: UInt64 = 0
+        var speechSeconds: Double = 0
+        /// The end was reported (the stream counts as gone).
+        var ended = false
+    }
+
+    let encoder: EncoderStream
+    private let model: Gemma4AudioModel
+    private let resampler: Resampler?
+    private var timeline = TokenTimeline()
+    private let maxGapFill: Int
+    private let voiceActivity: VoiceActivityConfiguration?
+    /// The current segment's detector (nil without voice activity).
+    private var vad: SileroVADStream?
+    /// `finish` was consumed.
+    private(set) var isFinished = false
+    private var endReported = false
+    private var resampled: [Float] = []
+    private let clock: any SchedulerClock
+    /// Where the open speech run started (timeline samples), for `speechSeconds`.
+    private var speechStart: Int64?
+    private var speechSamples: Int64 = 0
+    /// For status, read from other threads.
+    let published = Mutex(Published())
+
+    init(model: Gemma4AudioModel, blockTokens: Int, inputRate: Int, maxGapFill: Int,
+         voiceActivity: VoiceActivityConfiguration? = nil, clock: any SchedulerClock = SystemClock()) throws {
+        self.clock = clock
+        self.model = model
+        encoder = EncoderStream(model: model, blockTokens: blockTokens)
+        resampler = inputRate == 16_000 ? nil : try Resampler(inputRate: inputRate, outputRate: 16_000, quality: .best)
+        self.maxGapFill = maxGapFill
+        self.voiceActivity = voiceActivity
+        startDetector()
+    }
+
+    /// Tokens of every segment so far.
+    var tokensProduced: UInt64 { timeline.tokenBase + UInt64(encoder.tokensEncoded) }
+
+    /// Feeds the inbox to the encoder and the detector. Gaps in live audio are filled or end the segment (which
+    /// encodes and emits the old segment's tail alone, with `scratch`).
+    func consume(_ items: [ScheduledStream.InboxItem], scratch: EncoderScratch, vadScratch: SileroVADScratch,
+                 sink: any TokenSink) {
+        let detection = Detection(scratch: vadScratch, sink: sink)
+        for item in items {
+            guard !isFinished else { return }
+            switch item {
+            case .audio(let samples, let firstSample, let wall):
+                if let firstSample {
+                    consumeLive(samples, at: firstSample, wall: wall, scratch: scratch, detection: detection)
+                } else if let resampler {
+                    resampled.removeAll(keepingCapacity: true)
+                    try? resampler.process(samples, into: &resampled)
+                    feed(resampled, wall: wall, detection)
+                } else {
+                    feed(samples, wall: wall, detection)
+                }
+            case .event(let kind, let at, let count, let message):
+                sink.event(kind, at: at, count: count, message: message)
+            case .finish:
+                if let resampler {
+                    resampled.removeAll(keepingCapacity: true)
+                    try? resampler.finish(into: &resampled)
+                    feed(resampled, wall: clock.wallNanoseconds(), detection)
+                }
+                finishDetector(detection)
+                encoder.finish()
+                isFinished = true
+            }
+        }
+    }
+
+    private func consumeLive(_ samples: [Float], at position: Int64, wall: Int64, scratch: EncoderScratch,
+                             detection: Detection) {
+        var samples = samples[...]
+        let expected = timeline.nextPosition
+        if position < expected {
+            samples = samples.dropFirst(Int(min(Int64(samples.count), expected - position)))   // overlap: skip
+            if samples.isEmpty { return }
+        } else if position > expected {
+            let gap = position - expected
+            let chunkNanoseconds = Int64(samples.count) * 1_000_000_000 / 16_000
+            if timeline.fed == 0 && timeline.segmentCount == 1 && encoder.tokensEncoded == 0 {
+                // The stream's first audio starts late: begin the first segment there, no discontinuity.
+                timeline = TokenTimeline(startingAt: position)
+                startDetector()
+            } else if gap <= Int64(maxGapFill) {
+                let zeros = [Float](repeating: 0, count: Int(gap))
+                zeros.withUnsafeBufferPointer {
+                    timeline.feed($0, wallNanoseconds: wall - chunkNanoseconds, gapFilled: true)
+                    encoder.accept($0)
+                    detect($0, detection)
+                }
+            } else {
+                endSegment(scratch: scratch, detection: detection)
+                timeline.startSegment(at: position, tokensInSegment: encoder.tokensEncoded)
+                encoder.reset()
+                startDetector()
+            }
+        }
+        samples.withUnsafeBufferPointer { feed($0, wall: wall, detection) }
+    }
+
+    private func feed(_ samples: [Float], wall: Int64, _ detection: Detection) {
+        samples.withUnsafeBufferPointer { feed($0, wall: wall, detection) }
+    }
+
+    private func feed(_ samples: UnsafeBufferPointer<Float>, wall: Int64, _ detection: Detection) {
+        guard !samples.isEmpty else { return }
+        timeline.feed(samples, wallNanoseconds: wall)
+        encoder.accept(samples)
+        detect(samples, detection)
+    }
+
+    // MARK: Voice activity
+
+    /// What the detector needs during one `consume`: the compute thread's scratch, and where events go.
+    struct Detection {
+        let scratch: SileroVADScratch
+        let sink: any TokenSink
+    }
+
+    /// A fresh detector whose window 0 starts at the current segment's first sample.
+    private func startDetector() {
+        vad = voiceActivity.map {
+            SileroVADStream(weights: $0.weights, events: $0.events, origin: Int(timeline.segmentStart))
+        }
+    }
+
+    /// Runs the detector over samples the encoder just accepted.
+    private func detect(_ samples: UnsafeBufferPointer<Float>, _ detection: Detection) {
+        vad?.accept(samples, scratch: detection.scratch) { window in
+            if let event = window.event { speech(event, detection) }
+        }
+    }
+
+    /// The segment ends: its last partial window, then the end of speech still open, at one past its last sample.
+    private func finishDetector(_ detection: Detection) {
+        guard let vad else { return }
+        vad.finish(scratch: detection.scratch) { window in
+            if let event = window.event { speech(event, detection) }
+        }
+        if vad.events.triggered { speech(.end(Int(timeline.nextPosition)), detection) }
+    }
+
+    /// Hands an event to the sink, and to the timeline for the `speech` flag.
+    private func speech(_ event: SpeechEvent, _ detection: Detection) {
+        switch event {
+        case .start(let at):
+            speechStart = Int64(at)
+            timeline.speechStarted(at: Int64(at))
+            detection.sink.event(.speechStart, at: Int64(at), count: 0, message: "")
+        case .end(let at):
+            if let start = speechStart.take() { speechSamples += max(0, Int64(at) - start) }
+            timeline.speechEnded(at: Int64(at))
+            detection.sink.event(.speechEnd, at: Int64(at), count: 0, message: "")
+        }
+    }
+
+    /// Finishes the current segment and emits its tail (alone, outside the batched passes).
+    private func endSegment(scratch: EncoderScratch, detection: Detection) {
+        finishDetector(detection)
+        encoder.finish()
+        while model.encodePass([encoder], scratch: scratch) > 0 { emitOutput(to: detection.sink) }
+    }
+
+    /// Hands the tokens the last pass produced to `sink`, with their metadata.
+    func emitOutput(to sink: any TokenSink) {
+        let out = encoder.takeOutput()
+        guard out.count > 0 else { return }
+        let last = encoder.isFinished ? encoder.tokensSubsampled - 1 : -1
+        var infos: [TokenInfo] = []
+        infos.reserveCapacity(out.count)
+        for t in out.firstToken..<(out.firstToken + out.count) {
+            infos.append(timeline.info(localToken: t, final: t == last))
+        }
+        sink.deliver(EncodedBlock(tokens: out, infos: infos))
+        publish()
+    }
+
+    private func publish() {
+        let tokens = tokensProduced, speech = Double(speechSamples) / Double(TokenTimeline.sampleRate)
+        let ended = endReported
+        published.withLock { $0 = Published(tokens: tokens, speechSeconds: speech, ended: ended) }
+    }
+
+    /// After `finish`, once every token is out: tells the sink the stream ended (once). Returns true then.
+    func reportEndIfDrained(to sink: any TokenSink) -> Bool {
+        guard isFinished, !endReported, !encoder.hasReadyBlock, encoder.pendingTokenCount == 0 else { return false }
+        endReported = true
+        publish()
+        sink.ended(totalTokens: tokensProduced)
+        return true
+    }
+}

@@ -1,0 +1,102 @@
+import QueuePolicies
+import Testing
+
+/// The drop-oldest policy alone: weights, markers where the loss happened, merging rules, kept elements.
+@Suite struct DropOldestQueueTests {
+    /// Chunks of a stream (droppable, weighed by `samples`) and notes (kept); a drop leaves `lost`.
+    enum Item: Equatable {
+        case chunk(stream: Int, samples: Int)
+        case note(String)
+    }
+
+    struct Lost: Equatable {
+        var stream: Int
+        var samples: Int
+    }
+
+    enum Adjacent: DropOldestPolicy {
+        static func droppableWeight(of item: Item) -> Int? {
+            if case .chunk(_, let n) = item { n } else { nil }
+        }
+        static func marker(for dropped: Item) -> Lost {
+            guard case .chunk(let stream, let n) = dropped else { fatalError() }
+            return Lost(stream: stream, samples: n)
+        }
+        static func merge(_ dropped: Item, into marker: inout Lost) -> Bool {
+            guard case .chunk(let stream, let n) = dropped, stream == marker.stream else { return false }
+            marker.samples += n
+            return true
+        }
+        static var mergesAcrossKeptElements: Bool { false }
+    }
+
+    enum AcrossKept: DropOldestPolicy {
+        static func droppableWeight(of item: Item) -> Int? { Adjacent.droppableWeight(of: item) }
+        static func marker(for dropped: Item) -> Lost { Adjacent.marker(for: dropped) }
+        static func merge(_ dropped: Item, into marker: inout Lost) -> Bool { Adjacent.merge(dropped, into: &marker) }
+        static var mergesAcrossKeptElements: Bool { true }
+    }
+
+    func drain<P: DropOldestPolicy>(_ q: inout DropOldestQueue<P>) -> [String] where P.Element == Item, P.Marker == Lost {
+        var out: [String] = []
+        while let entry = q.pop() {
+            switch entry {
+            case .element(.chunk(let s, let n)): out.append("c\(s):\(n)")
+            case .element(.note(let t)): out.append(t)
+            case .marker(let lost): out.append("lost\(lost.stream):\(lost.samples)")
+            }
+        }
+        return out
+    }
+
+    @Test func staysWithinItsWeightByDroppingTheOldest() {
+        var q = DropOldestQueue<Adjacent>(capacity: 100)
+        #expect(q.push(.chunk(stream: 1, samples: 40)) == .init())
+        #expect(q.push(.chunk(stream: 1, samples: 40)) == .init())
+        #expect(q.push(.chunk(stream: 1, samples: 30)) == .init(count: 1, weight: 40))
+        #expect(q.droppableWeight == 70)
+        #expect(q.push(.chunk(stream: 1, samples: 50)) == .init(count: 1, weight: 40))
+        // Both drops sit at the front, merged into one marker.
+        #expect(drain(&q) == ["lost1:80", "c1:30", "c1:50"])
+        #expect(q.isEmpty && q.droppableWeight == 0 && q.droppableCount == 0)
+    }
+
+    @Test func theNewestElementIsKeptEvenWhenItAloneExceedsTheCapacity() {
+        var q = DropOldestQueue<Adjacent>(capacity: 10)
+        q.push(.chunk(stream: 1, samples: 5))
+        #expect(q.push(.chunk(stream: 1, samples: 50)) == .init(count: 1, weight: 5))
+        #expect(drain(&q) == ["lost1:5", "c1:50"])
+    }
+
+    @Test func keptElementsNeverDropAndBoundMergingWhenAdjacentOnly() {
+        var q = DropOldestQueue<Adjacent>(capacity: 10)
+        q.push(.chunk(stream: 1, samples: 10))
+        q.push(.note("deviceLost"))
+        q.push(.chunk(stream: 1, samples: 10))   // drops the first chunk
+        q.push(.chunk(stream: 1, samples: 10))   // drops the second: the note stands between the two losses
+        #expect(q.keptCount == 1)
+        #expect(drain(&q) == ["lost1:10", "deviceLost", "lost1:10", "c1:10"])
+    }
+
+    @Test func markersMergePerStreamAcrossKeptElementsWhenAllowed() {
+        var q = DropOldestQueue<AcrossKept>(capacity: 2)
+        q.push(.chunk(stream: 1, samples: 1))
+        q.push(.chunk(stream: 2, samples: 1))
+        q.push(.note("answer"))
+        for _ in 0..<4 {
+            q.push(.chunk(stream: 1, samples: 1))
+            q.push(.chunk(stream: 2, samples: 1))
+        }
+        // Each stream's losses merge into its first marker; the answer keeps its place.
+        #expect(drain(&q) == ["lost1:4", "lost2:4", "answer", "c1:1", "c2:1"])
+    }
+
+    @Test func popAllEmptiesAndCompactionKeepsOrder() {
+        var q = DropOldestQueue<Adjacent>(capacity: 1_000_000)
+        for k in 0..<1000 { q.push(.chunk(stream: 0, samples: k + 1)) }
+        for k in 0..<600 { #expect(q.pop().map { if case .element(.chunk(_, let n)) = $0 { n } else { -1 } } == k + 1) }
+        let rest = q.popAll()
+        #expect(rest.count == 400)
+        #expect(q.isEmpty && q.count == 0 && q.droppableWeight == 0)
+    }
+}
