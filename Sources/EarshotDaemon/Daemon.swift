@@ -86,8 +86,10 @@ package enum Daemon {
         scheduling.computeThreads = configuration.computeThreads
         scheduling.productThreads = configuration.productThreads
             ?? max(1, ProcessInfo.processInfo.activeProcessorCount / configuration.computeThreads)
+        let metrics = configuration.metricsAddress.map { _ in StatusMetrics() }
         let engine = Engine(model: model, modelID: modelPath, scheduler: scheduling,
-                            historyTokens: Int(configuration.historySeconds * 25), maxClients: configuration.maxClients)
+                            historyTokens: Int(configuration.historySeconds * 25), maxClients: configuration.maxClients,
+                            metrics: metrics.map { EngineMetrics(factory: $0.factory) } ?? EngineMetrics())
 
         var sourceServices: [LiveSourceService] = []
         for (entry, source) in captures {
@@ -119,6 +121,10 @@ package enum Daemon {
             // A file that plays out, or a device that gives up, ends its stream, not the daemon.
             services.append(.init(service: service, successTerminationBehavior: .ignore,
                                   failureTerminationBehavior: .ignore))
+        }
+        if let address = configuration.metricsAddress, let metrics {
+            services.append(.init(service: MetricsServer(host: address.host, port: address.port, metrics: metrics,
+                                                         logger: logger, status: { socketServer.status() })))
         }
         services.append(.init(service: watchdog))
         services.append(.init(service: ReloadService(resolve: resolve, running: configuration, level: level,

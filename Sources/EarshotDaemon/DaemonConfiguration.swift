@@ -44,6 +44,8 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var vadThreshold = 0.5
     package var vadMinSilenceMs = 100
     package var vadSpeechPadMs = 30
+    /// Where Prometheus metrics are served (`GET /metrics`); nil: not served.
+    package var metricsAddress: ListenAddress?
 
     package init() {}
 
@@ -143,6 +145,7 @@ package struct DaemonConfiguration: Sendable, Equatable {
             vadThreshold = t
         case "vad-min-silence-ms": vadMinSilenceMs = try int(Self.vadMillisecondsRange)
         case "vad-speech-pad-ms": vadSpeechPadMs = try int(Self.vadMillisecondsRange)
+        case "metrics-address": metricsAddress = try ListenAddress(parsing: value, option: "\(at): metrics-address")
         case "log-level":
             guard Self.logLevels.contains(value) else {
                 throw DaemonError("\(at): log-level must be one of \(Self.logLevels.joined(separator: ", "))")

@@ -86,6 +86,9 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Option(help: "VAD: milliseconds added before a start and after an end (default 30).")
     var vadSpeechPadMs: Int?
 
+    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default; e.g. 127.0.0.1:9464).")
+    var metricsAddress: String?
+
     public init() {}
 
     /// The configuration after the config file and these options.
@@ -144,6 +147,7 @@ public struct EarshotdCommand: AsyncParsableCommand {
             }
             c.idleTimeout = idleTimeout
         }
+        if let metricsAddress { c.metricsAddress = try ListenAddress(parsing: metricsAddress, option: "--metrics-address") }
         if let historySeconds {
             guard historySeconds >= 0, historySeconds <= 3600 else { throw DaemonError("--history-seconds must be 0…3600") }
             c.historySeconds = historySeconds
