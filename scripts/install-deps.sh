@@ -17,3 +17,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# promtool (from Debian's prometheus package) lints the metrics exposition in the tests. Only the tool is unpacked:
+# installing the package would also start a Prometheus server.
+if ! command -v promtool >/dev/null; then
+    echo "install-deps: unpacking promtool from Debian's prometheus package"
+    work=$(mktemp -d)
+    (cd "$work" && apt-get download -qq prometheus >/dev/null 2>&1 || { $SUDO apt-get update -qq && apt-get download -qq prometheus; })
+    dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+    $SUDO install -m 755 "$work/root/usr/bin/promtool" /usr/local/bin/promtool
+    rm -rf "$work"
+fi

@@ -15,6 +15,9 @@ trap 'rm -rf "$work"' EXIT
 for unit in earshotd.service earshotd.socket; do
     sed -e "s|/usr/local/bin/earshotd|$binary|" "$here/$unit" > "$work/$unit"
 done
+# The network drop-in is verified with the service it extends.
+mkdir -p "$work/earshotd.service.d"
+cp "$here/earshotd.service.d/network.conf" "$work/earshotd.service.d/"
 sed -e "s|%h/.local/bin/earshotd|$binary|" "$here/earshotd-user.service" > "$work/earshotd.service.user"
 mkdir -p "$work/user"
 mv "$work/earshotd.service.user" "$work/user/earshotd.service"
