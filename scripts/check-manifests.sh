@@ -6,7 +6,8 @@
 #                        under it is listed in kustomization.yaml's resources or lives in examples/
 #   4. kubernetes-validate --strict: every built-in object (the rendered kustomization and examples/) against the
 #                        OpenAPI schemas of the oldest and newest Kubernetes versions we claim, unknown fields refused
-#   5. ServiceMonitor and PrometheusRule against prometheus-operator's CRD schemas (scripts/lib/check_custom_resources.py)
+#   5. ServiceMonitor and PrometheusRule against prometheus-operator's CRD schemas
+#                        (scripts/lib/check_custom_resources.py)
 #   6. promtool check rules on the PrometheusRule's alert rules (PromQL syntax, templates)
 # The tools live in a venv outside the repository, $EARSHOT_TOOLS (default ~/.cache/earshot-tools), installed from
 # PyPI on first use, pinned; promtool is unpacked there from Debian's prometheus package (not installed: no service).
@@ -38,8 +39,9 @@ if [ -z "$promtool" ]; then
     if [ ! -x "$promtool" ]; then
         echo "check-manifests: unpacking promtool from Debian's prometheus package into $TOOLS/promtool"
         tmp="$(mktemp -d)"
-        if (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1) \
-            || { [ "$(id -u)" -eq 0 ] && apt-get update -qq && (cd "$tmp" && apt-get download prometheus >/dev/null); }; then
+        download() { (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1); }
+        # apt-get download needs the package lists; as root, fetch them once if it fails without.
+        if download || { [ "$(id -u)" -eq 0 ] && apt-get update -qq && download; }; then
             mkdir -p "$TOOLS/promtool"
             dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$TOOLS/promtool" ./usr/bin/promtool
         fi
@@ -58,8 +60,9 @@ check "no findings" "$VENV/bin/hadolint" deploy/container/Containerfile
 step "$("$VENV/bin/yamllint" --version): deploy/kubernetes"
 yamls=()
 while IFS= read -r f; do yamls+=("$f"); done < <(find deploy/kubernetes -name '*.yaml' | sort)
-check "${#yamls[@]} files, no findings" "$VENV/bin/yamllint" --strict -d '{extends: default, rules: {line-length:
-    {max: 120}, document-start: disable, comments: {min-spaces-from-content: 1}, truthy: {check-keys: false}}}' "${yamls[@]}"
+yamllint_config='{extends: default, rules: {line-length: {max: 120}, document-start: disable,
+    comments: {min-spaces-from-content: 1}, truthy: {check-keys: false}}}'
+check "${#yamls[@]} files, no findings" "$VENV/bin/yamllint" --strict -d "$yamllint_config" "${yamls[@]}"
 
 step "kustomization: deploy/kubernetes"
 work="$(mktemp -d)"
@@ -77,14 +80,15 @@ sys.exit(1 if problems else 0)
 PY
 if command -v kubectl >/dev/null; then
     if kubectl kustomize deploy/kubernetes > "$rendered"; then
-        echo "kubectl kustomize ($(kubectl version --client 2>/dev/null | awk '/Kustomize/ {print "kustomize " $3}')):" \
-            "$(grep -c '^kind:' "$rendered") objects"
+        kustomize="$(kubectl version --client 2>/dev/null | awk '/Kustomize/ {print "kustomize " $3}')"
+        echo "kubectl kustomize ($kustomize): $(grep -c '^kind:' "$rendered") objects"
     else
         fail=1
     fi
 else
     echo "kubectl not found: the kustomization is not rendered; validating its resource files as they are"
-    (cd deploy/kubernetes && "$VENV/bin/python" -c 'import yaml; print("".join("---\n" + open(r).read() for r in yaml.safe_load(open("kustomization.yaml"))["resources"]))') > "$rendered"
+    (cd deploy/kubernetes && "$VENV/bin/python" -c 'import yaml
+for r in yaml.safe_load(open("kustomization.yaml"))["resources"]: print("---\n" + open(r).read())') > "$rendered"
 fi
 
 for v in $K8S_VERSIONS; do
@@ -108,5 +112,6 @@ else
     echo "promtool not found and Debian's prometheus package could not be downloaded: alert expressions NOT checked"
 fi
 
-printf '\ncheck-manifests: %s in %d s\n' "$([ $fail -eq 0 ] && echo "all checks passed" || echo "FAILED")" $((SECONDS - start))
+result="all checks passed"; [ $fail -eq 0 ] || result="FAILED"
+printf '\ncheck-manifests: %s in %d s\n' "$result" $((SECONDS - start))
 exit $fail
