@@ -75,10 +75,9 @@ enum StatusView {
                      + String(format: "ping %.2f ms", pingMs))
         lines.append("model   \(s.model.id)  D=\(s.model.D) P=\(s.model.P) layers=\(s.model.layers) "
                      + "block=\(s.model.blockTokens) tokens")
-        let busy = 100 * s.compute.busySeconds / max(s.uptimeSeconds, 1e-9)
         var compute = "compute \(s.compute.threads) thread(s), \(s.compute.tokensEncoded) tokens in "
-            + "\(s.compute.passes) passes, " + String(format: "%.1f%% busy, real-time factor %.3f", busy,
-                                                       s.compute.realTimeFactor)
+            + "\(s.compute.passes) passes, " + String(format: "%.1f%% busy, real-time factor %.3f",
+                                                       100 * s.compute.utilization, s.compute.realTimeFactor)
         if let previous, s.uptimeSeconds > previous.uptimeSeconds {
             let rate = Double(s.compute.tokensEncoded - previous.compute.tokensEncoded)
                 / (s.uptimeSeconds - previous.uptimeSeconds)

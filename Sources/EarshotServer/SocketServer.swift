@@ -183,7 +183,8 @@ package final class SocketServer: Service {
         DaemonStatus(server: "", protocol: Int(Handshake.currentVersion), uptimeSeconds: 0,
                      model: .init(id: "", D: 0, P: 0, blockTokens: 0, layers: 0), clients: 0, maxClients: 0,
                      socket: "", streams: [], connections: [],
-                     compute: .init(threads: 0, passes: 0, tokensEncoded: 0, busySeconds: 0, realTimeFactor: 0),
+                     compute: .init(threads: 0, passes: 0, tokensEncoded: 0, busySeconds: 0, realTimeFactor: 0,
+                                   utilization: 0),
                      voiceActivity: .init(on: false), latency: .init(), totals: .init())
     }
 

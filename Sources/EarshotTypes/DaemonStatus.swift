@@ -149,16 +149,21 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
         public var tokensEncoded: Int
         /// Time the compute threads spent working.
         public var busySeconds: Double
-        /// Real-time factor over the last interval the scheduler measured: compute seconds per second of audio
-        /// encoded (below 1 keeps up). 0 before any audio.
+        /// Real-time factor over the last ~10 s: compute seconds per second of audio encoded (what a second of
+        /// audio costs; `threads / realTimeFactor` streams fit). 0 before any audio.
         public var realTimeFactor: Double
+        /// The fraction of the compute threads' time spent working over the last ~10 s (1: work waits, streams
+        /// fall behind real time).
+        public var utilization: Double
 
-        public init(threads: Int, passes: Int, tokensEncoded: Int, busySeconds: Double, realTimeFactor: Double) {
+        public init(threads: Int, passes: Int, tokensEncoded: Int, busySeconds: Double, realTimeFactor: Double,
+                    utilization: Double) {
             self.threads = threads
             self.passes = passes
             self.tokensEncoded = tokensEncoded
             self.busySeconds = busySeconds
             self.realTimeFactor = realTimeFactor
+            self.utilization = utilization
         }
     }
 

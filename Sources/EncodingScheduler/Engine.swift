@@ -145,7 +145,10 @@ package final class Engine: Sendable {
             connections: connections,
             compute: .init(threads: scheduler.configuration.computeThreads, passes: stats.passes,
                            tokensEncoded: stats.tokensEncoded, busySeconds: Double(stats.busyNanoseconds) * 1e-9,
-                           realTimeFactor: stats.realTimeFactor),
+                           realTimeFactor: stats.realTimeFactor,
+                           utilization: stats.utilization(now: clock.monotonicNanoseconds(),
+                                                          start: scheduler.startedAt,
+                                                          threads: scheduler.configuration.computeThreads)),
             voiceActivity: vad, latency: latency.summary(), totals: totals)
     }
 }

@@ -18,8 +18,19 @@ package struct SchedulerStatistics: Sendable, Equatable {
     /// When the decayed sums were last updated (monotonic ns).
     var decayedAt: UInt64?
 
-    /// Compute seconds per second of audio over the recent past (below 1 keeps up); 0 before any audio.
+    /// Compute seconds per second of audio over the recent past: what a second of audio costs (one stream keeps up
+    /// below 1; `threads / realTimeFactor` streams fit). 0 before any audio.
     package var realTimeFactor: Double { recentAudioSeconds > 0 ? recentBusySeconds / recentAudioSeconds : 0 }
+
+    /// The fraction of the compute threads' time spent working over the recent past (same decay), at `now`, for a
+    /// scheduler started at `start` with `threads` threads: near 1, work waits and the streams fall behind.
+    package func utilization(now: UInt64, start: UInt64, threads: Int) -> Double {
+        guard now > start else { return 0 }
+        let tau = Self.timeConstantSeconds
+        let busy = recentBusySeconds * exp(-Double(now - (decayedAt ?? now)) * 1e-9 / tau)
+        let wall = tau * (1 - exp(-Double(now - start) * 1e-9 / tau))
+        return min(1, busy / (wall * Double(max(1, threads))))
+    }
 
     mutating func record(busyNanoseconds busy: UInt64, tokens: Int, passes: Int, at now: UInt64) {
         self.passes += passes
@@ -98,6 +109,8 @@ package final class Scheduler: @unchecked Sendable {
     private var threads: [Thread] = []
     private var exited = 0
     private let stats = Mutex(SchedulerStatistics())
+    /// When the scheduler was made (monotonic ns), for utilization.
+    package let startedAt: UInt64
 
     package init(model: Gemma4AudioModel, configuration: SchedulerConfiguration, clock: any SchedulerClock = SystemClock(),
                  metrics: EngineMetrics = EngineMetrics()) {
@@ -107,6 +120,7 @@ package final class Scheduler: @unchecked Sendable {
         self.configuration = configuration
         self.clock = clock
         self.metrics = metrics
+        startedAt = clock.monotonicNanoseconds()
     }
 
     // MARK: Streams

@@ -222,6 +222,14 @@ import EarshotTypes
         stats.record(busyNanoseconds: 100_000_000, tokens: 25, passes: 1, at: 11_000_000_000)
         let decay = exp(-1.0)
         #expect(abs(stats.realTimeFactor - (0.5 * decay + 0.1) / (decay + 1)) < 1e-12)
+        // Utilization: the decayed busy time over the decayed wall time since the start (0), per thread.
+        let wall = 10 * (1 - exp(-1.1))
+        #expect(abs(stats.utilization(now: 11_000_000_000, start: 0, threads: 1) - (0.5 * decay + 0.1) / wall) < 1e-12)
+        #expect(abs(stats.utilization(now: 11_000_000_000, start: 0, threads: 2) - (0.5 * decay + 0.1) / wall / 2)
+                < 1e-12)
+        // Idle for 10 s more: the busy time decays, the window fills.
+        let idle = stats.utilization(now: 21_000_000_000, start: 0, threads: 1)
+        #expect(abs(idle - (0.5 * decay + 0.1) * decay / (10 * (1 - exp(-2.1)))) < 1e-12)
     }
 
     /// Status counts what the scheduler did, on the scheduler's clock.

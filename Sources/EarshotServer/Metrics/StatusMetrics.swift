@@ -48,8 +48,11 @@ package final class StatusMetrics: Sendable {
     private func update(from s: DaemonStatus) {
         gauge("earshot_uptime_seconds", "Seconds since the daemon started.", [], s.uptimeSeconds)
         gauge("earshot_realtime_factor",
-              "Compute seconds per second of audio encoded over the last ~10 s (above 1: falling behind real time).",
+              "Compute seconds per second of audio encoded, over the last ~10 s (the cost of a second of audio).",
               [], s.compute.realTimeFactor)
+        gauge("earshot_compute_utilization",
+              "Fraction of the compute threads' time spent encoding, over the last ~10 s (near 1: falling behind).",
+              [], s.compute.utilization)
         gauge("earshot_compute_threads", "Compute threads running the encoder.", [], Double(s.compute.threads))
         counter("earshot_tokens_encoded_total", "Tokens (40 ms each) the encoder produced.", [],
                 Double(s.compute.tokensEncoded))
