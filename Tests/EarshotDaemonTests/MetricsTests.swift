@@ -126,6 +126,33 @@ import Testing
         #expect(try Self.get(port: port, path: "/").status == "HTTP/1.0 404 Not Found")
     }
 
+    /// The fenced block of `language` that follows `heading` in a doc.
+    static func block(_ doc: String, after heading: String, language: String) throws -> String {
+        let text = try String(contentsOfFile: "\(Paths.root)/docs/\(doc)", encoding: .utf8)
+        guard let h = text.range(of: heading), let open = text.range(of: "```\(language)\n", range: h.upperBound..<text.endIndex),
+              let close = text.range(of: "```", range: open.upperBound..<text.endIndex) else {
+            throw TestFailure("docs/\(doc) has no ```\(language) block after '\(heading)'")
+        }
+        return String(text[open.upperBound..<close.lowerBound])
+    }
+
+    /// docs/protocol.md's example status is a DaemonStatus, and docs/operations.md's alert rules load in Prometheus.
+    @Test func theDocumentedStatusAndAlertRulesAreValid() throws {
+        let json = try Self.block("protocol.md", after: "## Status", language: "json")
+        let status = try JSONDecoder().decode(DaemonStatus.self, from: Data(json.utf8))
+        #expect(status.model.D == 1536 && status.streams.first?.name == "mic")
+        guard let promtool = Self.promtool else {
+            print("MetricsTests: promtool not found: docs/operations.md's alert rules were not checked")
+            return
+        }
+        let scratch = ScratchDirectory()
+        let rules = scratch.file("rules.yml")
+        try Self.block("operations.md", after: "### Alert rules", language: "yaml")
+            .write(toFile: rules, atomically: true, encoding: .utf8)
+        let check = try ChildProcess(promtool, ["check", "rules", rules], logPath: scratch.file("promtool.log"))
+        #expect(check.wait(timeout: 30).map(ChildProcess.exitCode) == 0, "promtool check rules: \(check.log)")
+    }
+
     @Test func aBadMetricsAddressIsRefusedByName() throws {
         let daemon = try Daemon(extra: ["--metrics-address", "localhost:http"], waitForSocket: false)
         let code = daemon.process.wait(timeout: 20).map(ChildProcess.exitCode)
