@@ -40,6 +40,8 @@ let package = Package(
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
 
         // MARK: Synchronous numeric core (no async, no logging)
+        // Bit-level number helpers every layer shares: binary16/bfloat16 ↔ binary32 and SplitMix64. No dependencies.
+        .target(name: "NumberBits", swiftSettings: numericSettings),
         .target(name: "AudioCore", swiftSettings: settings),
         .target(name: "Kernels", dependencies: ["CKernels", "CDNNL"], swiftSettings: numericSettings),
         .target(name: "Checkpoint", swiftSettings: settings),
@@ -87,6 +89,7 @@ let package = Package(
                           swiftSettings: settings),
 
         // MARK: Tests
+        .testTarget(name: "NumberBitsTests", dependencies: ["NumberBits"], swiftSettings: settings),
         .testTarget(name: "AudioCoreTests", dependencies: ["AudioCore"], swiftSettings: settings),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], swiftSettings: settings),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"], swiftSettings: settings),
