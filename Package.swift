@@ -43,8 +43,8 @@ let package = Package(
         // Bit-level number helpers every layer shares: binary16/bfloat16 ↔ binary32 and SplitMix64. No dependencies.
         .target(name: "NumberBits", swiftSettings: numericSettings),
         .target(name: "AudioCore", swiftSettings: settings),
-        .target(name: "Kernels", dependencies: ["CKernels", "CDNNL"], swiftSettings: numericSettings),
-        .target(name: "Checkpoint", swiftSettings: settings),
+        .target(name: "Kernels", dependencies: ["CKernels", "CDNNL", "NumberBits"], swiftSettings: numericSettings),
+        .target(name: "Checkpoint", dependencies: ["NumberBits"], swiftSettings: settings),
         .target(name: "Resampling", dependencies: ["CSampleRate"], swiftSettings: settings),
         .target(name: "Frontend", dependencies: ["Kernels"], swiftSettings: numericSettings),
         .target(name: "Gemma4Audio", dependencies: ["Kernels", "Checkpoint", "Frontend"], swiftSettings: numericSettings),
@@ -55,7 +55,7 @@ let package = Package(
                 swiftSettings: settings),
 
         // MARK: Daemon, protocol and client
-        .target(name: "WireProtocol", swiftSettings: settings),
+        .target(name: "WireProtocol", dependencies: ["NumberBits"], swiftSettings: settings),
         .target(name: "EarshotServer", dependencies: [
             "WireProtocol", "Gemma4Audio", "Kernels", "Resampling", "VoiceActivity",
             .product(name: "NIOCore", package: "swift-nio"),
