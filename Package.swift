@@ -47,7 +47,8 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["NumberBits"], swiftSettings: settings),
         .target(name: "Resampling", dependencies: ["CSampleRate"], swiftSettings: settings),
         .target(name: "Frontend", dependencies: ["Kernels"], swiftSettings: numericSettings),
-        .target(name: "Gemma4Audio", dependencies: ["Kernels", "Checkpoint", "Frontend"], swiftSettings: numericSettings),
+        .target(name: "Gemma4Audio", dependencies: ["Kernels", "Checkpoint", "Frontend", "NumberBits"],
+                swiftSettings: numericSettings),
         .target(name: "VoiceActivity", dependencies: ["Kernels", "Checkpoint"], swiftSettings: numericSettings),
 
         // MARK: Async shell
@@ -94,19 +95,20 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], swiftSettings: settings),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"], swiftSettings: settings),
         .testTarget(name: "FrontendTests", dependencies: ["Frontend", "AudioCore"], swiftSettings: settings),
-        .testTarget(name: "Gemma4AudioTests", dependencies: ["Gemma4Audio", "AudioCore", "Resampling"],
+        .testTarget(name: "Gemma4AudioTests", dependencies: ["Gemma4Audio", "AudioCore", "Resampling", "NumberBits"],
                     swiftSettings: settings),
         .testTarget(name: "VoiceActivityTests", dependencies: ["VoiceActivity", "Checkpoint", "AudioCore", "EarshotCLI"],
                     swiftSettings: settings),
-        .testTarget(name: "ResamplingTests", dependencies: ["Resampling"], swiftSettings: settings),
-        .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: settings),
+        .testTarget(name: "ResamplingTests", dependencies: ["Resampling", "NumberBits"], swiftSettings: settings),
+        .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "NumberBits"], swiftSettings: settings),
         .testTarget(name: "EarshotServerTests", dependencies: [
             "EarshotServer", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling", "VoiceActivity",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotDaemonTests", dependencies: [
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
-            "Frontend", "VoiceActivity", "earshotd",
+            "Frontend", "VoiceActivity", "earshotd", "NumberBits",
         ], swiftSettings: settings),
-        .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore"], swiftSettings: settings),
+        .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore", "NumberBits"],
+                    swiftSettings: settings),
     ]
 )
