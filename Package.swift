@@ -56,7 +56,7 @@ let package = Package(
                 swiftSettings: settings),
 
         // MARK: Daemon, protocol and client
-        .target(name: "WireProtocol", dependencies: ["NumberBits"], swiftSettings: settings),
+        .target(name: "WireProtocol", dependencies: ["AudioCore", "NumberBits"], swiftSettings: settings),
         .target(name: "EarshotServer", dependencies: [
             "WireProtocol", "Gemma4Audio", "Kernels", "Resampling", "VoiceActivity",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import AudioCore
 import NumberBits
 
 /// How an embedding's values travel: the client picks one of the types the server offers.
@@ -69,7 +70,8 @@ package enum OutputKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     package var description: String { self == .embeddings ? "embeddings" : "encoder" }
 }
 
-/// Raw PCM layouts a client may push (interleaved, little-endian).
+/// Raw PCM layouts a client may push (interleaved, little-endian). The raw values are the protocol's; the samples
+/// are AudioCore's ``PCMSampleFormat``.
 package enum PCMFormat: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// Signed 16-bit, scaled by 1/32768.
     case s16le = 0
@@ -78,35 +80,21 @@ package enum PCMFormat: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// binary32 as is.
     case f32le = 2
 
-    package var byteWidth: Int { self == .s16le ? 2 : 4 }
-
-    package var description: String {
+    /// How the samples are stored.
+    package var sampleFormat: PCMSampleFormat {
         switch self {
-        case .s16le: "s16le"
-        case .s32le: "s32le"
-        case .f32le: "f32le"
+        case .s16le: .s16le
+        case .s32le: .s32le
+        case .f32le: .f32le
         }
     }
 
+    package var byteWidth: Int { sampleFormat.byteWidth }
+
+    package var description: String { sampleFormat.rawValue }
+
     /// Appends the samples in `bytes` (whole samples only) as Float to `output`.
     package func decode(_ bytes: ArraySlice<UInt8>, into output: inout [Float]) {
-        let count = bytes.count / byteWidth
-        output.reserveCapacity(output.count + count)
-        bytes.withUnsafeBytes { raw in
-            switch self {
-            case .s16le:
-                for i in 0..<count {
-                    output.append(Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))) * (1 / 32768))
-                }
-            case .s32le:
-                for i in 0..<count {
-                    output.append(Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) * (1 / 2_147_483_648))
-                }
-            case .f32le:
-                for i in 0..<count {
-                    output.append(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
-                }
-            }
-        }
+        bytes.withUnsafeBytes { sampleFormat.decode($0, appendingTo: &output) }
     }
 }
