@@ -42,12 +42,15 @@ let package = Package(
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
 
         // MARK: Synchronous numeric core (no async, no logging)
+        // Bit-level number helpers every layer shares: binary16/bfloat16 ↔ binary32 and SplitMix64. No dependencies.
+        .target(name: "NumberBits", swiftSettings: numericSettings),
         .target(name: "AudioCore", swiftSettings: settings),
-        .target(name: "Kernels", dependencies: ["CKernels", "CDNNL"], swiftSettings: numericSettings),
-        .target(name: "Checkpoint", swiftSettings: settings),
+        .target(name: "Kernels", dependencies: ["CKernels", "CDNNL", "NumberBits"], swiftSettings: numericSettings),
+        .target(name: "Checkpoint", dependencies: ["NumberBits"], swiftSettings: settings),
         .target(name: "Resampling", dependencies: ["CSampleRate"], swiftSettings: settings),
         .target(name: "Frontend", dependencies: ["Kernels"], swiftSettings: numericSettings),
-        .target(name: "Gemma4Audio", dependencies: ["Kernels", "Checkpoint", "Frontend"], swiftSettings: numericSettings),
+        .target(name: "Gemma4Audio", dependencies: ["Kernels", "Checkpoint", "Frontend", "NumberBits"],
+                swiftSettings: numericSettings),
         .target(name: "VoiceActivity", dependencies: ["Kernels", "Checkpoint"], swiftSettings: numericSettings),
 
         // MARK: Shared vocabulary and policies (no dependencies)
@@ -69,7 +72,7 @@ let package = Package(
         ], swiftSettings: settings),
 
         // MARK: Daemon, protocol and client
-        .target(name: "WireProtocol", dependencies: ["EarshotTypes"], swiftSettings: settings),
+        .target(name: "WireProtocol", dependencies: ["EarshotTypes", "AudioCore", "NumberBits"], swiftSettings: settings),
         // The Unix-socket transport (SwiftNIO) and the Prometheus endpoint: thin adapters over the engine.
         .target(name: "EarshotServer", dependencies: [
             "EncodingScheduler", "EarshotTypes", "QueuePolicies", "WireProtocol", "Resampling",
@@ -107,16 +110,17 @@ let package = Package(
                           swiftSettings: settings),
 
         // MARK: Tests
+        .testTarget(name: "NumberBitsTests", dependencies: ["NumberBits"], swiftSettings: settings),
         .testTarget(name: "AudioCoreTests", dependencies: ["AudioCore"], swiftSettings: settings),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], swiftSettings: settings),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"], swiftSettings: settings),
         .testTarget(name: "FrontendTests", dependencies: ["Frontend", "AudioCore"], swiftSettings: settings),
-        .testTarget(name: "Gemma4AudioTests", dependencies: ["Gemma4Audio", "AudioCore", "Resampling"],
+        .testTarget(name: "Gemma4AudioTests", dependencies: ["Gemma4Audio", "AudioCore", "Resampling", "NumberBits"],
                     swiftSettings: settings),
         .testTarget(name: "VoiceActivityTests", dependencies: ["VoiceActivity", "Checkpoint", "AudioCore", "EarshotCLI"],
                     swiftSettings: settings),
-        .testTarget(name: "ResamplingTests", dependencies: ["Resampling"], swiftSettings: settings),
-        .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol"], swiftSettings: settings),
+        .testTarget(name: "ResamplingTests", dependencies: ["Resampling", "NumberBits"], swiftSettings: settings),
+        .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "NumberBits"], swiftSettings: settings),
         .testTarget(name: "QueuePoliciesTests", dependencies: ["QueuePolicies"], swiftSettings: settings),
         .testTarget(name: "EncodingSchedulerTests", dependencies: [
             "EncodingScheduler", "EarshotTypes", "Gemma4Audio", "AudioCore", "Resampling", "VoiceActivity",
@@ -127,8 +131,9 @@ let package = Package(
         ], swiftSettings: settings),
         .testTarget(name: "EarshotDaemonTests", dependencies: [
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
-            "Frontend", "VoiceActivity", "earshotd",
+            "Frontend", "VoiceActivity", "earshotd", "NumberBits",
         ], swiftSettings: settings),
-        .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore"], swiftSettings: settings),
+        .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore", "NumberBits"],
+                    swiftSettings: settings),
     ]
 )

@@ -6,9 +6,10 @@
 #
 # A target is a folder Fuzz/<Name>/ holding Harness.swift (an @_cdecl("LLVMFuzzerTestOneInput") entry point), a
 # file `modules` naming the Sources/ modules it is compiled with (one a line, dependencies first; the harness
-# becomes part of that one module, so it sees internal API), and a small seed corpus corpus/. The harness is
-# built with swiftc -sanitize=fuzzer,address in the scratch directory .build-fuzz (again only when a source is
-# newer than the binary), outside SwiftPM, so the package's own builds never see it. Each run starts from a
+# becomes part of the last one, so it sees that module's internal API; the ones before it are built as modules of
+# their own, so their `import`s resolve), and a small seed corpus corpus/. The harness is built with
+# swiftc -sanitize=fuzzer,address in the scratch directory .build-fuzz (again only when a source is newer than the
+# binary), outside SwiftPM, so the package's own builds never see it. Each run starts from a
 # temporary copy of the corpus (the committed one does not grow) and fails, non-zero, on the first crash, trap,
 # sanitizer report, leak or timeout; the input that did it is kept in .build-fuzz/artifacts/<Name>/.
 set -euo pipefail
@@ -22,24 +23,40 @@ usage() {
 scratch=.build-fuzz
 
 build() {   # build NAME: compiles the harness of Fuzz/NAME into .build-fuzz/FuzzNAME
-    local name=$1 module files=()
+    local name=$1 module modules=() files=() libraries
     if [ ! -f "Fuzz/$name/Harness.swift" ] || [ ! -f "Fuzz/$name/modules" ]; then
         echo "no fuzz target Fuzz/$name" >&2
         exit 2
     fi
     while read -r module; do
-        [ -n "$module" ] || continue
-        mapfile -t -O "${#files[@]}" files < <(find "Sources/$module" -name '*.swift' | sort)
+        [ -n "$module" ] && modules+=("$module")
     done <"Fuzz/$name/modules"
+    for module in "${modules[@]}"; do
+        mapfile -t -O "${#files[@]}" files < <(find "Sources/$module" -name '*.swift' | sort)
+    done
     mkdir -p "$scratch"
     if [ -x "$scratch/Fuzz$name" ] && [ -z "$(find "${files[@]}" "Fuzz/$name" -newer "$scratch/Fuzz$name" \
             -not -path "Fuzz/$name/corpus*" | head -n 1)" ]; then
         echo "Fuzz$name is up to date"
         return
     fi
-    echo "building Fuzz$name (${#files[@]} source files of $(tr '\n' ' ' <"Fuzz/$name/modules"))"
-    swiftc -parse-as-library -sanitize=fuzzer,address -O -g -swift-version 6 -package-name Earshot \
-        -module-name "Fuzz$name" "${files[@]}" "Fuzz/$name/Harness.swift" -o "$scratch/Fuzz$name" \
+    echo "building Fuzz$name (${#files[@]} source files of ${modules[*]})"
+    libraries=$scratch/modules-$name
+    rm -rf "$libraries"
+    mkdir -p "$libraries"
+    local flags=(-parse-as-library -sanitize=fuzzer,address -O -g -swift-version 6 -package-name Earshot)
+    local linked=() sources
+    for module in "${modules[@]::${#modules[@]}-1}"; do   # each dependency: a static library and its module
+        mapfile -t sources < <(find "Sources/$module" -name '*.swift' | sort)
+        swiftc "${flags[@]}" -I "$libraries" -module-name "$module" -emit-module \
+            -emit-module-path "$libraries/$module.swiftmodule" -emit-library -static \
+            -o "$libraries/lib$module.a" "${sources[@]}" >"$scratch/build-$name.log" 2>&1 \
+            || { cat "$scratch/build-$name.log" >&2; exit 1; }
+        linked+=("-l$module")
+    done
+    mapfile -t sources < <(find "Sources/${modules[-1]}" -name '*.swift' | sort)
+    swiftc "${flags[@]}" -I "$libraries" -L "$libraries" "${linked[@]}" -module-name "Fuzz$name" "${sources[@]}" \
+        "Fuzz/$name/Harness.swift" -o "$scratch/Fuzz$name" \
         >"$scratch/build-$name.log" 2>&1 || { cat "$scratch/build-$name.log" >&2; exit 1; }
 }
 

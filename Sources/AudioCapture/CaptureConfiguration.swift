@@ -1,3 +1,4 @@
+import AudioCore
 import Resampling
 
 /// How a ``CaptureSession`` treats its consumer.

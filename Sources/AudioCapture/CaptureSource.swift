@@ -1,3 +1,5 @@
+import AudioCore
+
 /// Where audio comes from. Parse a spec string with ``init(spec:)``.
 ///
 /// | spec | source |
@@ -5,7 +7,7 @@
 /// | `alsa:DEVICE` | ALSA PCM `DEVICE`: `alsa:default`, `alsa:hw:1,0`, `alsa:plughw:CARD=Mic,DEV=0` |
 /// | `pulse:SOURCE`, `pulse:` | PulseAudio (or PipeWire's pulse server) source `SOURCE`, or the default source |
 /// | `file:PATH.wav` | a WAV file, paced in real time unless ``CaptureConfiguration/realtime`` is false |
-/// | `stdin:FORMAT:RATE:CHANNELS` | raw interleaved PCM on standard input, FORMAT `s16le`, `s32le` or `f32le` |
+/// | `stdin:FORMAT:RATE:CHANNELS` | raw interleaved PCM on standard input, FORMAT a ``PCMSampleFormat`` (`s16le`, …) |
 public enum CaptureSource: Sendable, Equatable, CustomStringConvertible {
     case alsa(device: String)
     /// nil: the server's default source.
@@ -35,7 +37,8 @@ public enum CaptureSource: Sendable, Equatable, CustomStringConvertible {
                 throw CaptureError.badSpec(spec, "expected stdin:FORMAT:RATE:CHANNELS, e.g. stdin:s16le:48000:2")
             }
             guard let format = PCMSampleFormat(rawValue: parts[0].lowercased()) else {
-                throw CaptureError.badSpec(spec, "unknown sample format '\(parts[0])' (use s16le, s32le or f32le)")
+                throw CaptureError.badSpec(spec, "unknown sample format '\(parts[0])' (use "
+                                           + PCMSampleFormat.allCases.map(\.rawValue).joined(separator: ", ") + ")")
             }
             guard let rate = Int(parts[1]), (1000...768_000).contains(rate) else {
                 throw CaptureError.badSpec(spec, "sample rate '\(parts[1])' must be a whole number from 1000 to 768000")

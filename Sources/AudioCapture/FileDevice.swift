@@ -18,12 +18,7 @@ final class WAVFileDevice: CaptureDevice {
             throw .fatal(CaptureError(.unavailable, "cannot open \(path): \(error)"))
         }
         let info = reader.info
-        let sampleFormat: PCMSampleFormat = switch info.sampleFormat {
-        case .int16, .uint8: .s16le
-        case .int24, .int32: .s32le
-        case .float32, .float64: .f32le
-        }
-        format = StreamFormat(sampleFormat: sampleFormat, sampleRate: info.sampleRate, channels: info.channels)
+        format = StreamFormat(sampleFormat: info.sampleFormat, sampleRate: info.sampleRate, channels: info.channels)
         periodFrames = max(1, info.sampleRate * periodMilliseconds / 1000)
         self.realtime = realtime
     }
@@ -86,9 +81,9 @@ final class RawStreamDevice: CaptureDevice {
         let frames = pending.count / format.frameBytes
         guard frames > 0 else { return .frames(0) }
         let bytes = frames * format.frameBytes
+        samples.removeAll(keepingCapacity: true)
         pending.withUnsafeBytes {
-            format.sampleFormat.decode(UnsafeRawBufferPointer(rebasing: $0[0..<bytes]),
-                                       sampleCount: frames * format.channels, into: &samples)
+            format.sampleFormat.decode(UnsafeRawBufferPointer(rebasing: $0[0..<bytes]), appendingTo: &samples)
         }
         pending.removeFirst(bytes)
         return .frames(frames)

@@ -1,5 +1,6 @@
-/// Float samples to signed integer PCM: the one conversion every writer of integer audio uses (WAV files written
-/// by `earshot capture`, s16le/s32le streams pushed by `EarshotClient`).
+/// Float samples to signed integer PCM: the one conversion every writer of integer audio uses, through
+/// ``PCMSampleFormat/encode(_:appendingTo:)`` (WAV files written by `earshot capture`, s16le/s32le streams pushed by
+/// `EarshotClient`).
 public enum PCMQuantization {
     /// `x` scaled by 2^(bits − 1), rounded to nearest and saturated to the signed `bits`-bit range
     /// [−2^(bits−1), 2^(bits−1) − 1]; NaN gives 0. Safe for every Float (±3e38 and ±infinity saturate), and

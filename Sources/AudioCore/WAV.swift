@@ -1,28 +1,12 @@
-/// How a WAV file stores one sample.
-public enum WAVSampleFormat: Sendable, Equatable {
-    case uint8, int16, int24, int32, float32, float64
-
-    /// Bytes per sample.
-    public var byteWidth: Int {
-        switch self {
-        case .uint8: 1
-        case .int16: 2
-        case .int24: 3
-        case .int32, .float32: 4
-        case .float64: 8
-        }
-    }
-}
-
 /// The stream description of a WAV file.
 public struct WAVInfo: Sendable, Equatable {
     public var sampleRate: Int
     public var channels: Int
-    public var sampleFormat: WAVSampleFormat
+    public var sampleFormat: PCMSampleFormat
     /// Frames (one sample per channel) in the data chunk.
     public var frameCount: Int
 
-    public init(sampleRate: Int, channels: Int, sampleFormat: WAVSampleFormat, frameCount: Int) {
+    public init(sampleRate: Int, channels: Int, sampleFormat: PCMSampleFormat, frameCount: Int) {
         self.sampleRate = sampleRate
         self.channels = channels
         self.sampleFormat = sampleFormat
@@ -64,7 +48,9 @@ public final class WAVReader {
             throw AudioFileError(path: file.path, "file shrank while reading the data chunk")
         }
         nextFrame += frames
-        return WAVReader.decode(bytes, format: info.sampleFormat)
+        var samples: [Float] = []
+        bytes.withUnsafeBytes { info.sampleFormat.decode($0, appendingTo: &samples) }
+        return samples
     }
 
     // MARK: - Header
@@ -102,14 +88,14 @@ public final class WAVReader {
                           Int(readUInt16(fmt, 12)))
             case "data":
                 guard let format else { throw fail("data chunk comes before the fmt chunk") }
-                let sampleFormat: WAVSampleFormat
+                let sampleFormat: PCMSampleFormat
                 switch (format.tag, format.bits) {
-                case (1, 8): sampleFormat = .uint8
-                case (1, 16): sampleFormat = .int16
-                case (1, 24): sampleFormat = .int24
-                case (1, 32): sampleFormat = .int32
-                case (3, 32): sampleFormat = .float32
-                case (3, 64): sampleFormat = .float64
+                case (1, 8): sampleFormat = .u8
+                case (1, 16): sampleFormat = .s16le
+                case (1, 24): sampleFormat = .s24le
+                case (1, 32): sampleFormat = .s32le
+                case (3, 32): sampleFormat = .f32le
+                case (3, 64): sampleFormat = .f64le
                 default:
                     throw fail("unsupported WAV encoding (format tag \(format.tag), \(format.bits) bits per sample)")
                 }
@@ -135,48 +121,6 @@ public final class WAVReader {
         }
         throw fail(format == nil ? "no fmt chunk" : "no data chunk")
     }
-
-    // MARK: - Sample decoding
-
-    static func decode(_ bytes: [UInt8], format: WAVSampleFormat) -> [Float] {
-        let count = bytes.count / format.byteWidth
-        return [Float](unsafeUninitializedCapacity: count) { out, initialized in
-            bytes.withUnsafeBytes { raw in
-                switch format {
-                case .uint8:
-                    for i in 0..<count { out[i] = (Float(raw[i]) - 128) / 128 }
-                case .int16:
-                    for i in 0..<count {
-                        out[i] = Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)))
-                            / 32768
-                    }
-                case .int24:
-                    for i in 0..<count {
-                        let b = 3 * i
-                        let value = Int32(bitPattern: UInt32(raw[b]) << 8 | UInt32(raw[b + 1]) << 16
-                                          | UInt32(raw[b + 2]) << 24) >> 8
-                        out[i] = Float(value) / 8_388_608
-                    }
-                case .int32:
-                    for i in 0..<count {
-                        out[i] = Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
-                            / 2_147_483_648
-                    }
-                case .float32:
-                    for i in 0..<count {
-                        out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i,
-                                                                                          as: UInt32.self)))
-                    }
-                case .float64:
-                    for i in 0..<count {
-                        out[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(
-                            fromByteOffset: 8 * i, as: UInt64.self))))
-                    }
-                }
-            }
-            initialized = count
-        }
-    }
 }
 
 /// Whole-file WAV reading and writing.
@@ -190,7 +134,7 @@ public enum WAV {
     /// Writes interleaved samples as a WAV file. Integer formats round to nearest and saturate at full scale, NaN
     /// giving 0 (``PCMQuantization``); float formats store the samples as they are.
     public static func write(path: String, samples: [Float], sampleRate: Int, channels: Int,
-                             format: WAVSampleFormat = .int16) throws {
+                             format: PCMSampleFormat = .s16le) throws {
         guard channels > 0, samples.count % channels == 0 else {
             throw AudioFileError(path: path, "\(samples.count) samples do not divide into \(channels) channels")
         }
@@ -200,30 +144,16 @@ public enum WAV {
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(44 + dataBytes)
-        let isFloat = format == .float32 || format == .float64
         bytes += Array("RIFF".utf8); appendUInt32(&bytes, UInt32(36 + dataBytes)); bytes += Array("WAVE".utf8)
         bytes += Array("fmt ".utf8); appendUInt32(&bytes, 16)
-        appendUInt16(&bytes, isFloat ? 3 : 1)
+        appendUInt16(&bytes, format.isFloat ? 3 : 1)
         appendUInt16(&bytes, UInt16(channels))
         appendUInt32(&bytes, UInt32(sampleRate))
         appendUInt32(&bytes, UInt32(sampleRate * channels * format.byteWidth))
         appendUInt16(&bytes, UInt16(channels * format.byteWidth))
         appendUInt16(&bytes, UInt16(8 * format.byteWidth))
         bytes += Array("data".utf8); appendUInt32(&bytes, UInt32(dataBytes))
-        for sample in samples {
-            switch format {
-            case .uint8: bytes.append(UInt8(PCMQuantization.quantize(sample, bits: 8) + 128))
-            case .int16: appendUInt16(&bytes, UInt16(truncatingIfNeeded: PCMQuantization.quantize(sample, bits: 16)))
-            case .int24:
-                let v = UInt32(bitPattern: PCMQuantization.quantize(sample, bits: 24))
-                bytes += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF)]
-            case .int32: appendUInt32(&bytes, UInt32(bitPattern: PCMQuantization.quantize(sample, bits: 32)))
-            case .float32: appendUInt32(&bytes, sample.bitPattern)
-            case .float64:
-                let v = Double(sample).bitPattern
-                appendUInt32(&bytes, UInt32(truncatingIfNeeded: v)); appendUInt32(&bytes, UInt32(v >> 32))
-            }
-        }
+        format.encode(samples, appendingTo: &bytes)
         try writeFile(path: path, bytes: bytes)
     }
 }

@@ -17,7 +17,8 @@ static inline size_t ek_lane(ek_element_type type, size_t j) {
 }
 
 /// The float32 equal to a binary16 (exact, subnormals, infinities and NaN payloads included; the same method as
-/// Checkpoint's floatFromHalfBits: line the fields up, rescale by 2^112, or set the all-ones exponent).
+/// NumberBits' Float(float16Bits:), which C cannot call: line the fields up, rescale by 2^112, or set the all-ones
+/// exponent).
 static inline float ek_from_f16(uint16_t half) {
     uint32_t magnitude = half & 0x7FFFu, sign = (uint32_t)(half & 0x8000u) << 16, bits;
     if (magnitude >= 0x7C00u) {

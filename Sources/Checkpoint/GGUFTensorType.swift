@@ -1,3 +1,5 @@
+import NumberBits
+
 /// A ggml tensor element type (`enum ggml_type` in ggml's `ggml.h`), as a GGUF tensor info stores it.
 ///
 /// Every id ggml has ever assigned has a name here; ids it removed (Q4_2, the repacked Q4_0_x_y and IQ4_NL_x_y
@@ -94,7 +96,7 @@ private func dequantizeQ8_0(from source: UnsafeRawPointer, into destination: Uns
     let blockBytes = 34
     for block in 0 ..< count / 32 {
         let base = source + block &* blockBytes
-        let scale = floatFromHalfBits(base.loadUnaligned(as: UInt16.self))
+        let scale = Float(float16Bits: base.loadUnaligned(as: UInt16.self))
         let out = destination + block &* 32
         for j in 0 ..< 32 {
             out[j] = Float(base.load(fromByteOffset: 2 &+ j, as: Int8.self)) * scale

@@ -57,7 +57,7 @@ public struct CaptureCommand: AsyncParsableCommand {
             help: "Open the ALSA device from this configuration file alone (snd_pcm_open_lconf), not alsa.conf.")
     var alsaConfig: String?
 
-    @Option(name: .customLong("device-format"), help: "ALSA/PulseAudio: ask the device for s16le, s32le or f32le.")
+    @Option(name: .customLong("device-format"), help: "ALSA/PulseAudio: ask the device for this sample format: s16le, s32le, f32le, u8, s24le (or f64le, ALSA only).")
     var deviceFormat: String?
 
     @Option(name: .customLong("device-rate"), help: "ALSA/PulseAudio: ask the device for this sample rate.")
@@ -77,7 +77,8 @@ public struct CaptureCommand: AsyncParsableCommand {
             throw ValidationError("--quality must be one of \(ResamplerQuality.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let deviceFormat, PCMSampleFormat(rawValue: deviceFormat) == nil {
-            throw ValidationError("--device-format must be s16le, s32le or f32le")
+            let names = PCMSampleFormat.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("--device-format must be one of \(names)")
         }
         if !(1...1000).contains(periodMilliseconds) { throw ValidationError("--period-ms must be from 1 to 1000") }
     }
@@ -122,7 +123,7 @@ public struct CaptureCommand: AsyncParsableCommand {
         }
         session.stop()
 
-        let format: WAVSampleFormat = sampleFormat == .int16 ? .int16 : .float32
+        let format: PCMSampleFormat = sampleFormat == .int16 ? .s16le : .f32le
         try CommandLineErrors.reporting {
             try WAV.write(path: output, samples: recording.samples, sampleRate: rate, channels: 1, format: format)
         }

@@ -178,21 +178,7 @@ public final class EarshotConnection: Sendable {
             throw EarshotError(.invalidArgument, "\(samples.count) samples are not whole \(stream.channels)-channel frames")
         }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(samples.count * stream.format.byteWidth)
-        switch stream.format {
-        case .f32le:
-            for v in samples { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
-        case .s16le:
-            for v in samples {
-                let s = Int16(PCMQuantization.quantize(v, bits: 16))
-                withUnsafeBytes(of: s.littleEndian) { bytes.append(contentsOf: $0) }
-            }
-        case .s32le:
-            for v in samples {
-                let s = PCMQuantization.quantize(v, bits: 32)
-                withUnsafeBytes(of: s.littleEndian) { bytes.append(contentsOf: $0) }
-            }
-        }
+        stream.format.wire.sampleFormat.encode(samples, appendingTo: &bytes)
         try await push(pcm: bytes, to: stream)
     }
 

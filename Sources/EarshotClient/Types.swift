@@ -57,7 +57,7 @@ public enum SampleFormat: String, Sendable, CaseIterable {
     case f32le
 
     /// Bytes per sample.
-    public var byteWidth: Int { self == .s16le ? 2 : 4 }
+    public var byteWidth: Int { wire.byteWidth }
 
     var wire: PCMFormat {
         switch self {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// Everything `earshotd` is told, from its config file and then its command line (the command line wins).
 ///
@@ -35,7 +36,7 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var historySeconds = 30.0
     package var sendQueueFrames = 1024
     package var sendBufferBytes: Int?
-    package var logLevel = "info"
+    package var logLevel: Logger.Level = .info
     /// Silero VAD on every stream (speech events, the `speech` flag); on by default.
     package var vad = true
     /// The VAD weights; nil: `VADModelLocation`'s lookup (as `earshot vad`).
@@ -147,10 +148,11 @@ package struct DaemonConfiguration: Sendable, Equatable {
         case "vad-speech-pad-ms": vadSpeechPadMs = try int(Self.vadMillisecondsRange)
         case "metrics-address": metricsAddress = try ListenAddress(parsing: value, option: "\(at): metrics-address")
         case "log-level":
-            guard Self.logLevels.contains(value) else {
-                throw DaemonError("\(at): log-level must be one of \(Self.logLevels.joined(separator: ", "))")
+            guard let level = Logger.Level(rawValue: value) else {
+                let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+                throw DaemonError("\(at): log-level must be one of \(names)")
             }
-            logLevel = value
+            logLevel = level
         default:
             throw DaemonError("\(at): unknown setting '\(key)'")
         }
@@ -161,6 +163,4 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package static let vadMillisecondsRange = 0...10_000
     package static let helloTimeoutRange = 0.1...3600.0
     package static let idleTimeoutRange = 0.1...86_400.0
-
-    package static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 }

@@ -68,8 +68,8 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Option(help: "Seconds of tokens each live stream keeps for subscribers starting from the oldest.")
     var historySeconds: Double?
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String?
+    @Option(help: "The least severe messages logged.")
+    var logLevel: Logger.Level?
 
     @Flag(inversion: .prefixedNo, help: "Voice activity (Silero VAD) on every stream: speech events and the speech flag (default on).")
     var vad: Bool?
@@ -170,19 +170,14 @@ public struct EarshotdCommand: AsyncParsableCommand {
             }
             c[keyPath: path] = value
         }
-        if let logLevel {
-            guard DaemonConfiguration.logLevels.contains(logLevel) else {
-                throw DaemonError("--log-level must be one of \(DaemonConfiguration.logLevels.joined(separator: ", "))")
-            }
-            c.logLevel = logLevel
-        }
+        if let logLevel { c.logLevel = logLevel }
         return c
     }
 
     public func run() async throws {
         do {
             let configuration = try resolved()
-            let level = LiveLogLevel(Logger.Level(rawValue: configuration.logLevel) ?? .info)
+            let level = LiveLogLevel(configuration.logLevel)
             let logger = Logger(label: "earshotd") { LiveLevelLogHandler(label: $0, level: level) }
             // SIGHUP resolves the same arguments again, so the config file is re-read and the command line still wins.
             let arguments = Array(CommandLine.arguments.dropFirst())
@@ -212,3 +207,7 @@ extension EarshotdCommand {
         }
     }
 }
+
+/// `--log-level` takes swift-log's own level names (`Logger.Level`'s raw values), as the config file does. The
+/// conformance is retroactive: neither package declares it, and only earshotd's options parse levels.
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -77,9 +77,7 @@ struct ReloadService: Service {
             logger.error("SIGHUP: the configuration does not load; nothing changed", metadata: ["error": "\(error)"])
             return
         }
-        if let newLevel = Logger.Level(rawValue: fresh.logLevel), newLevel != level.value {
-            level.value = newLevel
-        }
+        if fresh.logLevel != level.value { level.value = fresh.logLevel }
         var unchanged = fresh
         unchanged.logLevel = running.logLevel
         let pending = Self.differences(running, unchanged)

@@ -1,7 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Kernels
+import NumberBits
 
 /// Deterministic random weights for a model of any size: what the demo and the benchmarks run when no checkpoint
 /// is at hand. Embeddings from such a model mean nothing; they only cost what real ones cost.
@@ -43,27 +41,5 @@ enum RandomWeights {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
         return hash
-    }
-}
-
-/// SplitMix64, with Box–Muller for normal draws.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Two independent N(0, 1) draws.
-    mutating func nextGaussianPair() -> (Float, Float) {
-        let u1 = (Double(next() >> 11) + 0.5) / 9_007_199_254_740_992   // (0, 1)
-        let u2 = Double(next() >> 11) / 9_007_199_254_740_992
-        let radius = (-2 * log(u1)).squareRoot()
-        return (Float(radius * cos(2 * .pi * u2)), Float(radius * sin(2 * .pi * u2)))
     }
 }

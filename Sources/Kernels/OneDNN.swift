@@ -1,4 +1,5 @@
 import CDNNL
+import NumberBits
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -217,12 +218,10 @@ public final class OneDNNMatrix: @unchecked Sendable {   // weights immutable; t
 }
 
 extension VectorOps {
-    /// The bf16 value nearest to `x` (ties to even), as a Float.
+    /// The bf16 value nearest to `x` (ties to even), as a Float (`Float.bfloat16Bits`; a NaN stays a NaN).
     @inlinable
     public static func roundedToBFloat16(_ x: Float) -> Float {
-        guard x.isFinite else { return x }
-        let bits = x.bitPattern
-        return Float(bitPattern: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000)
+        Float(bfloat16Bits: x.bfloat16Bits)
     }
 
     /// Splits each x into high = bf16(x) and low = bf16(x − high), as bf16 bits: high + low carries ~16 bits of
@@ -231,10 +230,8 @@ extension VectorOps {
     public static func splitToBFloat16(_ x: UnsafePointer<Float>, count: Int, high: UnsafeMutablePointer<UInt16>,
                                        low: UnsafeMutablePointer<UInt16>) {
         for i in 0..<count {
-            let h = roundedToBFloat16(x[i])
-            high[i] = UInt16(h.bitPattern >> 16)
-            let l = x[i].isFinite ? roundedToBFloat16(x[i] - h) : 0
-            low[i] = UInt16(l.bitPattern >> 16)
+            high[i] = x[i].bfloat16Bits
+            low[i] = x[i].isFinite ? (x[i] - Float(bfloat16Bits: high[i])).bfloat16Bits : 0
         }
     }
 }

@@ -9,7 +9,7 @@ import Resampling
         let dir = try temporaryDirectory("file")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let reference = randomInt16(count: 8000, seed: 41).map { Float($0) / 32768 }
-        try WAV.write(path: "\(dir)/a.wav", samples: reference, sampleRate: 16000, channels: 1, format: .int16)
+        try WAV.write(path: "\(dir)/a.wav", samples: reference, sampleRate: 16000, channels: 1, format: .s16le)
         var config = CaptureConfiguration()
         config.realtime = false
         let session = try await CaptureSession.start(.file(path: "\(dir)/a.wav"), configuration: config)
@@ -22,7 +22,7 @@ import Resampling
         let dir = try temporaryDirectory("file")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let interleaved = randomInt16(count: 4801 * 2, seed: 42).map { Float($0) / 32768 }
-        try WAV.write(path: "\(dir)/b.wav", samples: interleaved, sampleRate: 48000, channels: 2, format: .int16)
+        try WAV.write(path: "\(dir)/b.wav", samples: interleaved, sampleRate: 48000, channels: 2, format: .s16le)
         var config = CaptureConfiguration()
         config.realtime = false
         let session = try await CaptureSession.start(try CaptureSource(spec: "file:\(dir)/b.wav"), configuration: config)
@@ -39,7 +39,7 @@ import Resampling
         let dir = try temporaryDirectory("file")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try WAV.write(path: "\(dir)/c.wav", samples: [Float](repeating: 0.1, count: 8000), sampleRate: 16000,
-                      channels: 1, format: .float32)
+                      channels: 1, format: .f32le)
         let clock = ContinuousClock()
         let start = clock.now
         let session = try await CaptureSession.start(.file(path: "\(dir)/c.wav"))   // realtime by default

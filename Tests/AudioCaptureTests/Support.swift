@@ -1,4 +1,5 @@
 import Foundation
+import NumberBits
 import Synchronization
 import Testing
 @testable import AudioCapture
@@ -65,17 +66,10 @@ extension [CaptureEvent] {
     var discontinuities: [Discontinuity] { compactMap { if case .discontinuity(let d) = $0 { d } else { nil } } }
 }
 
-/// Repeatable pseudo-random 16-bit samples (SplitMix64), avoiding full scale.
+/// Repeatable pseudo-random 16-bit samples, avoiding full scale.
 func randomInt16(count: Int, seed: UInt64) -> [Int16] {
-    var state = seed
-    return (0..<count).map { _ in
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Int16(truncatingIfNeeded: Int64(z % 60000) - 30000)
-    }
+    var generator = SplitMix64(seed: seed)
+    return (0..<count).map { _ in Int16(truncatingIfNeeded: Int64(generator.next() % 60000) - 30000) }
 }
 
 /// Little-endian bytes of `samples`.

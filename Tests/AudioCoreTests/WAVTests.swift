@@ -31,7 +31,7 @@ struct WAVTests {
         let path = try write("a.wav", wavBytes(tag: 1, channels: 1, rate: 16_000, bits: 16,
                                                data: [0x00, 0x80, 0xFF, 0xFF, 0, 0, 1, 0, 0xFF, 0x7F]))
         let (info, samples) = try WAV.read(path: path)
-        #expect(info == WAVInfo(sampleRate: 16_000, channels: 1, sampleFormat: .int16, frameCount: 5))
+        #expect(info == WAVInfo(sampleRate: 16_000, channels: 1, sampleFormat: .s16le, frameCount: 5))
         let expected: [Float] = [-1, -1.0 / 32768, 0, 1.0 / 32768, 32767.0 / 32768]
         #expect(samples == expected)
     }
@@ -58,8 +58,8 @@ struct WAVTests {
         #expect(samples == [0.5, -0.5, 0.25, -0.25])
     }
 
-    @Test("write then read gives the values back", arguments: [WAVSampleFormat.int16, .int24, .int32, .float32])
-    func roundTrip(format: WAVSampleFormat) throws {
+    @Test("write then read gives the values back", arguments: [PCMSampleFormat.s16le, .s24le, .s32le, .f32le, .f64le])
+    func roundTrip(format: PCMSampleFormat) throws {
         let samples: [Float] = (0..<999).map { i -> Float in Float(sin(Double(i) * 0.01)) * 0.9 }
         let path = directory + "/rt-\(format).wav"
         try WAV.write(path: path, samples: samples, sampleRate: 16_000, channels: 1, format: format)
@@ -67,8 +67,8 @@ struct WAVTests {
         #expect(info.sampleFormat == format && info.frameCount == 999)
         let step: Float
         switch format {
-        case .int16: step = 1.0 / 32768
-        case .int24: step = 1.0 / 8_388_608
+        case .s16le: step = 1.0 / 32768
+        case .s24le: step = 1.0 / 8_388_608
         default: step = 1e-9
         }
         var worst: Float = 0
@@ -76,9 +76,9 @@ struct WAVTests {
         #expect(worst <= step / 2 + 1e-9)
     }
 
-    @Test("integer formats saturate any float, NaN giving 0", arguments: [WAVSampleFormat.uint8, .int16, .int24,
-                                                                          .int32])
-    func outOfRangeFloatsSaturate(format: WAVSampleFormat) throws {
+    @Test("integer formats saturate any float, NaN giving 0", arguments: [PCMSampleFormat.u8, .s16le, .s24le,
+                                                                          .s32le])
+    func outOfRangeFloatsSaturate(format: PCMSampleFormat) throws {
         let samples: [Float] = [3e38, -3e38, .infinity, -.infinity, .nan, 1, -1, 0.5, .greatestFiniteMagnitude]
         let path = directory + "/sat-\(format).wav"
         try WAV.write(path: path, samples: samples, sampleRate: 16_000, channels: 1, format: format)
@@ -100,7 +100,7 @@ struct WAVTests {
     @Test func incrementalReads() throws {
         let samples: [Float] = (0..<1000).map { i -> Float in Float(i % 200 - 100) / 128 }
         let path = directory + "/inc.wav"
-        try WAV.write(path: path, samples: samples, sampleRate: 16_000, channels: 2, format: .int16)
+        try WAV.write(path: path, samples: samples, sampleRate: 16_000, channels: 2, format: .s16le)
         let reader = try WAVReader(path: path)
         var back: [Float] = []
         while case let chunk = try reader.read(maxFrames: 37), !chunk.isEmpty { back += chunk }

@@ -24,7 +24,7 @@ struct CaptureCommandTests {
         capture.waitUntilExit()
         #expect(capture.terminationReason == .exit && capture.terminationStatus == 0, "\(messages)")
         let (info, written) = try WAV.read(path: output)
-        #expect(info.sampleFormat == .int16 && info.frameCount == samples.count)
+        #expect(info.sampleFormat == .s16le && info.frameCount == samples.count)
         let top: Float = 32767.0 / 32768
         #expect(Array(written.prefix(pattern.count)) == [top, -1, top, -1, 0, 0.5, 0, 0])
         #expect(written.allSatisfy { $0.isFinite && abs($0) <= 1 })

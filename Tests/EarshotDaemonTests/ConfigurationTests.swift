@@ -107,7 +107,7 @@ import Testing
         #expect(ReloadService.differences(running, fresh).isEmpty)
         fresh.maxClients = 9
         fresh.sources = ["file:a.wav"]
-        fresh.logLevel = "debug"
+        fresh.logLevel = .debug
         #expect(ReloadService.differences(running, fresh) == ["sources", "maxClients", "logLevel"])
     }
 

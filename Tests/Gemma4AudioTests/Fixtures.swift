@@ -38,18 +38,6 @@ func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
     return worst
 }
 
-/// A small deterministic generator (SplitMix64) for chunkings and synthetic audio.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Feeds `samples` to a fresh stream in the given chunk sizes (cycled), encoding whenever a block is ready.
 func encodeInChunks(_ model: Gemma4AudioModel, _ samples: [Float], chunks: [Int], blockTokens: Int,
                     threads: Int = 1) -> EncodedTokens {

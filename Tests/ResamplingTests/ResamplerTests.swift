@@ -1,18 +1,12 @@
 import Foundation
+import NumberBits
 import Testing
 @testable import Resampling
 
-/// A repeatable pseudo-random signal in [-0.9, 0.9) (SplitMix64).
+/// A repeatable pseudo-random signal in [-0.9, 0.9).
 func noise(count: Int, seed: UInt64) -> [Float] {
-    var state = seed
-    return (0..<count).map { _ in
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Float(Double(z >> 11) / Double(1 << 53) * 1.8 - 0.9)
-    }
+    var generator = SplitMix64(seed: seed)
+    return (0..<count).map { _ in Float(Double(generator.next() >> 11) / Double(1 << 53) * 1.8 - 0.9) }
 }
 
 /// Feeds `input` in chunks of the given sizes (cycled), then finishes.

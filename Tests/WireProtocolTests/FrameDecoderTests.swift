@@ -1,3 +1,4 @@
+import NumberBits
 import Testing
 @testable import WireProtocol
 
@@ -43,7 +44,7 @@ import Testing
     }
 
     @Test func randomSplits() throws {
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         let bytes = stream
         for _ in 0..<50 {
             var chunks: [ArraySlice<UInt8>] = []

@@ -43,8 +43,10 @@ final class ALSACaptureDevice: CaptureDevice {
         if frames < 0 { return try fault(Int32(frames), "snd_pcm_readi") }
         guard frames > 0 else { return .frames(0) }
         lastData = .now
+        samples.removeAll(keepingCapacity: true)
         raw.withUnsafeBytes {
-            format.sampleFormat.decode($0, sampleCount: frames * format.channels, into: &samples)
+            format.sampleFormat.decode(UnsafeRawBufferPointer(rebasing: $0[..<(frames * format.frameBytes)]),
+                                       appendingTo: &samples)
         }
         return .frames(frames)
     }

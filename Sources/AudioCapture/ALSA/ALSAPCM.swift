@@ -1,3 +1,4 @@
+import AudioCore
 import CAlsa
 import Foundation
 
@@ -147,9 +148,12 @@ final class ALSAPCM: PCMStream {
 
     static func alsaFormat(_ format: PCMSampleFormat) -> snd_pcm_format_t {
         switch format {
+        case .u8: SND_PCM_FORMAT_U8
         case .s16le: SND_PCM_FORMAT_S16_LE
+        case .s24le: SND_PCM_FORMAT_S24_3LE
         case .s32le: SND_PCM_FORMAT_S32_LE
         case .f32le: SND_PCM_FORMAT_FLOAT_LE
+        case .f64le: SND_PCM_FORMAT_FLOAT64_LE
         }
     }
 

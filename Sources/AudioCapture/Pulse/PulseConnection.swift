@@ -1,3 +1,4 @@
+import AudioCore
 import CPulseSimple
 
 /// A PulseAudio source as the server describes it.
@@ -118,7 +119,9 @@ final class PulseConnection {
         var specCopy = spec
         pa_sample_spec_snprint(&specText, specText.count, &specCopy)
         let format: PCMSampleFormat? = switch spec.format {
+        case PA_SAMPLE_U8: .u8
         case PA_SAMPLE_S16LE: .s16le
+        case PA_SAMPLE_S24LE: .s24le
         case PA_SAMPLE_S32LE: .s32le
         case PA_SAMPLE_FLOAT32LE: .f32le
         default: nil

@@ -1,3 +1,4 @@
+import AudioCore
 import CPulseSimple
 
 /// PulseAudio capture (`pulse:SOURCE`, `pulse:`) with the simple API: the one owner of a `pa_simple*`,
@@ -40,7 +41,10 @@ final class PulseSimpleDevice: CaptureDevice {
         let format = StreamFormat(sampleFormat: sampleFormat!, sampleRate: rate!, channels: channels!)
         let periodFrames = max(1, format.sampleRate * configuration.periodMilliseconds / 1000)
         let periodBytes = periodFrames * format.frameBytes
-        var spec = pa_sample_spec(format: paFormat(format.sampleFormat), rate: UInt32(format.sampleRate),
+        guard let paFormat = paFormat(format.sampleFormat) else {
+            throw .fatal(CaptureError(.unavailable, "PulseAudio has no \(format.sampleFormat.rawValue) samples"))
+        }
+        var spec = pa_sample_spec(format: paFormat, rate: UInt32(format.sampleRate),
                                   channels: UInt8(format.channels))
         var attributes = pa_buffer_attr(maxlength: UInt32.max, tlength: UInt32.max, prebuf: UInt32.max,
                                         minreq: UInt32.max, fragsize: UInt32(periodBytes))
@@ -52,11 +56,15 @@ final class PulseSimpleDevice: CaptureDevice {
         return PulseSimpleDevice(handle: handle, format: format, periodBytes: periodBytes)
     }
 
-    static func paFormat(_ format: PCMSampleFormat) -> pa_sample_format_t {
+    /// PulseAudio's name for `format`; nil for f64le, which PulseAudio does not have.
+    static func paFormat(_ format: PCMSampleFormat) -> pa_sample_format_t? {
         switch format {
+        case .u8: PA_SAMPLE_U8
         case .s16le: PA_SAMPLE_S16LE
+        case .s24le: PA_SAMPLE_S24LE
         case .s32le: PA_SAMPLE_S32LE
         case .f32le: PA_SAMPLE_FLOAT32LE
+        case .f64le: nil
         }
     }
 
@@ -65,7 +73,11 @@ final class PulseSimpleDevice: CaptureDevice {
         let result = raw.withUnsafeMutableBytes { pa_simple_read(handle, $0.baseAddress, periodBytes, &error) }
         if result < 0 { throw PulseError.failure(error, "pa_simple_read") }
         let frames = periodBytes / format.frameBytes
-        raw.withUnsafeBytes { format.sampleFormat.decode($0, sampleCount: frames * format.channels, into: &samples) }
+        samples.removeAll(keepingCapacity: true)
+        raw.withUnsafeBytes {
+            format.sampleFormat.decode(UnsafeRawBufferPointer(rebasing: $0[..<(frames * format.frameBytes)]),
+                                       appendingTo: &samples)
+        }
         return .frames(frames)
     }
 }
