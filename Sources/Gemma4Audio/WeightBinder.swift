@@ -27,7 +27,7 @@ struct WeightBinder {
     }
 
     /// Reads `name` as Float32, checking its shape.
-    mutating func tensor(_ name: String, shape: [Int]) throws -> FloatBuffer {
+    mutating func tensor(_ name: String, shape: [Int]) throws -> WeightBuffer {
         guard let source else { return RandomWeights.tensor(name, shape: shape, seed: randomSeed) }
         guard let info = source.info(name) else {
             throw ModelError.tensor(sourceName, name, "missing (expected shape \(shape))")
@@ -35,8 +35,7 @@ struct WeightBinder {
         guard info.shape == shape || (shape == [] && info.shape == [1]) else {
             throw ModelError.tensor(sourceName, name, "shape \(info.shape), expected \(shape)")
         }
-        let buffer = FloatBuffer(count: info.elementCount)
-        try source.read(name, into: buffer.buffer)
+        let buffer = try WeightBuffer(count: info.elementCount) { try source.read(name, into: $0) }
         try requireFinite(name, UnsafeRawPointer(buffer.base), count: buffer.count, element: .f32)
         used.insert(name)
         return buffer

@@ -1,8 +1,8 @@
-/// A fixed-size, 64-byte-aligned, zero-filled block of Float32 with one owner (see `PageBlock`).
+/// A fixed-size, 64-byte-aligned, zero-filled block of mutable Float32 with one owner (see `PageBlock`): a
+/// worker's scratch or one stream's state. Weights, written once and then shared, are a `WeightBuffer` instead.
 ///
-/// Used for weights (written once while loading, then only read, so sharing them across threads is safe) and
-/// for per-worker scratch and per-stream state (never shared). That split is the whole of its thread-safety story,
-/// hence `@unchecked Sendable`.
+/// `@unchecked Sendable` so that its owner (a stream, a worker's scratch) can move to another thread; two threads
+/// never use one buffer at once.
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let base: UnsafeMutablePointer<Float>
