@@ -39,7 +39,8 @@ public final class EncoderStream {
     /// Tokens encoded so far; the next encoded token has this index.
     public private(set) var tokensEncoded = 0
     public private(set) var isFinished = false
-    var layerCaches: [LayerCache]
+    /// Each layer's attention and conv context, `layerCount` of them; empty while a pass holds them (`PassSegment`).
+    private var layerStates: [LayerState]
 
     /// Encoded tokens not yet taken by `takeOutput()`.
     private var output = EncodedTokens()
@@ -51,7 +52,7 @@ public final class EncoderStream {
         frontend = LogMelFrontend()
         let c = model.configuration
         patches = FloatBuffer(count: c.sscpFrequencies[1] * 9 * c.subsamplingChannels[0])
-        layerCaches = (0..<model.configuration.layerCount).map { _ in LayerCache(config: model.configuration) }
+        layerStates = (0..<c.layerCount).map { _ in LayerState(config: c) }
         output = EncodedTokens(firstToken: 0, encoderWidth: model.configuration.outputProjectionSize,
                                embeddingWidth: model.configuration.textHiddenSize)
     }
@@ -90,6 +91,9 @@ public final class EncoderStream {
         isFinished = true
     }
 
+    /// Whether encoded tokens wait for `takeOutput()`.
+    public var hasOutput: Bool { output.count > 0 }
+
     /// Takes the tokens encoded since the last call.
     public func takeOutput() -> EncodedTokens {
         let taken = output
@@ -106,7 +110,7 @@ public final class EncoderStream {
         layer0Rows.removeAll(keepingCapacity: true); layer0Start = 0; layer0Computed = 0
         pendingTokens.removeAll(keepingCapacity: true)
         tokensSubsampled = 0; tokensEncoded = 0; isFinished = false
-        for i in layerCaches.indices { layerCaches[i].reset() }
+        for i in layerStates.indices { layerStates[i].reset() }
         output = EncodedTokens(firstToken: 0, encoderWidth: output.encoderWidth, embeddingWidth: output.embeddingWidth)
     }
 
@@ -181,13 +185,22 @@ public final class EncoderStream {
 
     // MARK: Hand-off to a pass
 
-    /// Copies this stream's next block of SSCP rows into `destination` `(count, F1·C1)`.
-    func copyNextBlock(count: Int, into destination: UnsafeMutablePointer<Float>) {
-        pendingTokens.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: count * model.configuration.sscpOutputWidth) }
+    /// Copies this stream's next block of SSCP rows into `destination` `(count, F1·C1)` and hands its layer states
+    /// to the pass, which gives them back through `completeBlock`.
+    func startBlock(count: Int, into destination: UnsafeMutablePointer<Float>) -> [LayerState] {
+        pendingTokens.withUnsafeBufferPointer {
+            destination.update(from: $0.baseAddress!, count: count * model.configuration.sscpOutputWidth)
+        }
+        precondition(!layerStates.isEmpty || model.configuration.layerCount == 0, "a stream twice in one pass")
+        var taken: [LayerState] = []
+        swap(&taken, &layerStates)        // moved, not shared: the pass is their only owner
+        return taken
     }
 
-    /// Records a pass's results for the `count` tokens taken by `copyNextBlock`.
-    func completeBlock(count: Int, encoder: UnsafePointer<Float>, embeddings: UnsafePointer<Float>) {
+    /// Records a pass's results for the `count` tokens taken by `startBlock`, with the layer states it advanced.
+    func completeBlock(count: Int, layers: [LayerState], encoder: UnsafePointer<Float>,
+                       embeddings: UnsafePointer<Float>) {
+        layerStates = layers
         pendingTokens.removeFirst(count * model.configuration.sscpOutputWidth)
         output.append(count: count, encoder: encoder, embeddings: embeddings)
         tokensEncoded += count
