@@ -152,8 +152,7 @@ public enum Encoding {
             collect()
         }
         func collect() {
-            while model.encodePass([stream], scratch: scratch) > 0 {
-                let tokens = stream.takeOutput()
+            model.drain([stream], scratch: scratch) { _, tokens in
                 s.onTokens?(tokens, fed)
                 result.append(tokens)
             }
