@@ -55,13 +55,13 @@ public final class Gemma4AudioModel: Sendable {
         if path.hasPrefix("random:") {
             let size = path.dropFirst("random:".count)
             guard let configuration = Gemma4AudioConfiguration.preset(String(size)) else {
-                throw ModelError("\(path): unknown random model size '\(size)' (use random:e2b or random:e4b)")
+                throw ModelError.unknownRandomSize(path: path, size: String(size))
             }
             return try Gemma4AudioModel(randomWeights: configuration, precision: precision)
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ModelError("\(path): no such file or directory")
+            throw ModelError.noSuchFile(path: path)
         }
         if isDirectory.boolValue { return try Gemma4AudioModel(huggingFaceDirectory: path, precision: precision) }
         if isGGUF(path: path) { return try Gemma4AudioModel(gguf: path, precision: precision) }   // or the magic
@@ -70,8 +70,7 @@ public final class Gemma4AudioModel: Sendable {
             return try Gemma4AudioModel(huggingFaceDirectory: (path as NSString).deletingLastPathComponent,
                                         precision: precision)
         }
-        throw ModelError("\(path): not a model (expected a Hugging Face model directory with config.json and "
-                         + "safetensors weights, or a llama.cpp mmproj .gguf)")
+        throw ModelError.notAModel(path: path)
     }
 
     /// Parameters, clamp bounds excluded.

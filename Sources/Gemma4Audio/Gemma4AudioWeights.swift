@@ -32,9 +32,8 @@ public struct Gemma4AudioWeights: Sendable {
             name.hasPrefix(prefix) ? Int(name.dropFirst(prefix.count).prefix { $0 != "." }) : nil
         })
         if let missing = (0..<count).first(where: { !present.contains($0) }) {
-            throw ModelError.config(sourceName, "the configuration has \(count) layers (num_hidden_layers, "
-                                    + "clip.audio.block_count in a GGUF), but the checkpoint holds \(present.count), "
-                                    + "with no tensor under \(prefix)\(missing).")
+            throw ModelError.missingLayer(source: sourceName, configured: count, present: present.count,
+                                          firstMissing: missing)
         }
     }
 
