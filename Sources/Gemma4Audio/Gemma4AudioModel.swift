@@ -102,8 +102,9 @@ public final class Gemma4AudioModel: Sendable {
             guard n > 0, rows + span <= scratch.capacity else { continue }
             let rowsBase = scratch.subsampled.base + rows * width
             rowsBase.update(repeating: 0, count: span * width)   // unused rows encode silence, never garbage
-            let layers = stream.startBlock(count: n, into: rowsBase + offset * width)
-            segments.append(PassSegment(stream: stream, start: rows + offset, count: n, layers: layers))
+            // The stream's layer states move into the segment (no second reference, so updating them copies nothing).
+            segments.append(PassSegment(stream: stream, start: rows + offset, count: n,
+                                        layers: stream.startBlock(count: n, into: rowsBase + offset * width)))
             rows += span
         }
         guard !segments.isEmpty else {
