@@ -94,7 +94,7 @@ struct Projection: Sendable {
         case .bf16:
             let engine = try OneDNNEngine.shared.get()
             let count = inFeatures * outFeatures
-            let weight = FloatBuffer(count: count)
+            let weight = FloatBuffer(count: count)            // (out, in)  the parts stacked, as float32
             var offset = 0
             for part in parts {
                 let floats = part.floats()
@@ -108,7 +108,7 @@ struct Projection: Sendable {
                 storage = .bf16(high: try OneDNNMatrix(weight.base, outFeatures: outFeatures, inFeatures: inFeatures,
                                                        elementType: .bf16, engine: engine), low: nil)
             } else {
-                let high = FloatBuffer(count: count), low = FloatBuffer(count: count)
+                let high = FloatBuffer(count: count), low = FloatBuffer(count: count)    // (out, in) each
                 for i in 0..<count {
                     let rounded = VectorOps.roundedToBFloat16(weight[i])
                     high[i] = rounded

@@ -95,9 +95,6 @@ struct WeightBinder {
         try tensor(name, shape: [])[0]
     }
 
-    /// Whether the source holds `name` (for optional tensors).
-    func contains(_ name: String) -> Bool { source.map { $0.info(name) != nil } ?? true }
-
     /// Fails on the first tensor under `prefixes` that binding did not read.
     func requireAllUsed(prefixes: [String]) throws {
         guard let source else { return }

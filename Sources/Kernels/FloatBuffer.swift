@@ -16,15 +16,7 @@ public final class FloatBuffer: @unchecked Sendable {
         base = block.base.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
-    /// A buffer holding a copy of `values`.
-    public convenience init(_ values: [Float]) {
-        self.init(count: values.count)
-        values.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: values.count) }
-    }
-
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base, count: count) }
-
-    public var array: [Float] { Array(UnsafeBufferPointer(start: base, count: count)) }
 
     public subscript(index: Int) -> Float {
         get { base[index] }

@@ -21,9 +21,5 @@ public final class WeightBuffer: @unchecked Sendable {
         self.init(count: values.count) { _ = $0.update(fromContentsOf: values) }
     }
 
-    public var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: base, count: count) }
-
-    public var array: [Float] { Array(buffer) }
-
     public subscript(index: Int) -> Float { base[index] }
 }
