@@ -33,7 +33,7 @@ public struct BenchCommand: ParsableCommand {
     var blockTokens: Int = 12
 
     @Option(help: "auto (the fastest that meets the accuracy bar here), f32 (exact, Earshot's kernels) or bf16 (oneDNN split bf16; needs native bf16).")
-    var precision: PrecisionChoice = .auto
+    var precision: PrecisionSetting = .auto
 
     @Flag(help: "Print the report as JSON on stdout (progress goes to stderr).")
     var json = false
@@ -44,7 +44,9 @@ public struct BenchCommand: ParsableCommand {
         guard (model == nil) != (random == nil) else { throw ValidationError("give exactly one of --model or --random") }
         guard seconds >= 1 else { throw ValidationError("--seconds must be at least 1") }
         guard streams >= 1, threads >= 1 else { throw ValidationError("--streams and --threads must be positive") }
-        guard (1...12).contains(blockTokens) else { throw ValidationError("--block-tokens must be 1…12") }
+        do { try Gemma4AudioConfiguration.validate(blockTokens: blockTokens) } catch {
+            throw ValidationError("--\(error)")
+        }
     }
 
     public func run() throws {
@@ -65,16 +67,5 @@ public struct BenchCommand: ParsableCommand {
     }
 }
 
-/// `--precision` on the command line: a `ComputePrecision`, or `auto` for the fastest one that meets the accuracy
-/// bar on this CPU (`ComputePrecision.fastestAccurate`).
-public enum PrecisionChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
-    case auto, f32, bf16
-
-    public var resolved: ComputePrecision {
-        switch self {
-        case .auto: .fastestAccurate
-        case .f32: .f32
-        case .bf16: .bf16
-        }
-    }
-}
+/// `--precision`, parsed by `PrecisionSetting(rawValue:)` (ArgumentParser's default for a String enum).
+extension PrecisionSetting: ExpressibleByArgument {}

@@ -104,7 +104,7 @@ public enum Benchmark {
             while offset + blockSamples <= all.count {
                 let start = ContinuousClock.now
                 live.accept(UnsafeBufferPointer(rebasing: all[offset..<offset + blockSamples]))
-                while model.encodePass([live], scratch: liveScratch) > 0 { _ = live.takeOutput() }
+                model.drain([live], scratch: liveScratch) { _, _ in }
                 latencies.append((ContinuousClock.now - start).seconds * 1000)
                 offset += blockSamples
             }
@@ -158,9 +158,7 @@ public enum Benchmark {
                     let piece = UnsafeBufferPointer(rebasing: all[tick * blockSamples..<(tick + 1) * blockSamples])
                     for stream in workSet.groups[w] { stream.accept(piece) }
                 }
-                while model.encodePass(workSet.groups[w], scratch: workSet.scratches[w]) > 0 {
-                    for stream in workSet.groups[w] { _ = stream.takeOutput() }
-                }
+                model.drain(workSet.groups[w], scratch: workSet.scratches[w]) { _, _ in }
             }
             times.append((ContinuousClock.now - start).seconds * 1000)
         }

@@ -50,7 +50,7 @@ public struct EncodeCommand: ParsableCommand {
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "auto: the fastest precision that meets the accuracy bar on this CPU (bf16 where oneDNN runs bf16 on AMX, else f32). f32: exact, Earshot's kernels, weights held as stored, matches transformers to float noise. bf16: oneDNN bf16 GEMMs with split products, per-token cosine ≥ 0.99999 against f32; needs native bf16 (AVX-512 BF16 or AMX).")
-    var precision: PrecisionChoice = .auto
+    var precision: PrecisionSetting = .auto
 
     @Flag(help: "With --stream: feed the audio at real-time speed, as a microphone would.")
     var realtime = false
@@ -62,7 +62,9 @@ public struct EncodeCommand: ParsableCommand {
 
     public func validate() throws {
         if stage != .mel && model == nil { throw ValidationError("--model is required for --stage \(stage.rawValue)") }
-        guard (1...12).contains(blockTokens) else { throw ValidationError("--block-tokens must be 1…12") }
+        do { try Gemma4AudioConfiguration.validate(blockTokens: blockTokens) } catch {
+            throw ValidationError("--\(error)")
+        }
         guard chunkMs > 0, chunkMs.isFinite else { throw ValidationError("--chunk-ms must be positive") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
@@ -152,8 +154,7 @@ public enum Encoding {
             collect()
         }
         func collect() {
-            while model.encodePass([stream], scratch: scratch) > 0 {
-                let tokens = stream.takeOutput()
+            model.drain([stream], scratch: scratch) { _, tokens in
                 s.onTokens?(tokens, fed)
                 result.append(tokens)
             }

@@ -65,12 +65,7 @@ package enum Daemon {
         let loadStart = ContinuousClock.now
         let model: Gemma4AudioModel
         do {
-            let precision: ComputePrecision = switch configuration.precision {
-            case "f32": .f32
-            case "bf16": .bf16
-            default: .fastestAccurate
-            }
-            model = try Gemma4AudioModel.load(path: modelPath, precision: precision)
+            model = try Gemma4AudioModel.load(path: modelPath, precision: configuration.precision.resolved)
         } catch {
             throw DaemonError("cannot load the model: \(error)")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Gemma4Audio
 import Logging
 
 /// Everything `earshotd` is told, from its config file and then its command line (the command line wins).
@@ -23,8 +24,9 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var computeThreads = 1
     /// Product threads per compute thread; nil: the online CPUs shared out among the compute threads.
     package var productThreads: Int?
-    /// `auto`, `f32` or `bf16` (see `ComputePrecision`; auto = the fastest that meets the accuracy bar here).
-    package var precision = "auto"
+    /// `auto`, `f32` or `bf16`: a `PrecisionSetting`'s raw value, only ever set through its parser (auto = the
+    /// fastest precision that meets the accuracy bar here).
+    package var precision = PrecisionSetting.auto
     package var maxClients = 64
     package var maxPushedStreams = 4
     package var maxSubscriptions = 64
@@ -111,12 +113,12 @@ package struct DaemonConfiguration: Sendable, Equatable {
             socketMode = mode
         case "allow-uid": allowUsers.append(value)
         case "allow-gid": allowGroups.append(value)
-        case "block-tokens": blockTokens = try int(1...12)
+        case "block-tokens":
+            guard let n = Int(value) else { throw DaemonError("\(at): block-tokens must be a whole number") }
+            do { try Gemma4AudioConfiguration.validate(blockTokens: n) } catch { throw DaemonError("\(at): \(error)") }
+            blockTokens = n
         case "precision":
-            guard ["auto", "f32", "bf16"].contains(value) else {
-                throw DaemonError("\(at): precision must be auto, f32 or bf16")
-            }
-            precision = value
+            do { precision = try PrecisionSetting.parse(value) } catch { throw DaemonError("\(at): \(error)") }
         case "compute-threads": computeThreads = try int(1...64)
         case "product-threads": productThreads = try int(1...64)
         case "max-clients": maxClients = try int(1...100_000)

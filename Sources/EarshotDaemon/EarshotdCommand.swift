@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Gemma4Audio
 import Logging
 
 /// `earshotd`: parses its options, merges the config file, sets up logging and runs ``Daemon``.
@@ -108,7 +109,9 @@ public struct EarshotdCommand: AsyncParsableCommand {
         if !allowUID.isEmpty { c.allowUsers = allowUID }
         if !allowGID.isEmpty { c.allowGroups = allowGID }
         if let blockTokens {
-            guard (1...12).contains(blockTokens) else { throw DaemonError("--block-tokens must be 1…12") }
+            do { try Gemma4AudioConfiguration.validate(blockTokens: blockTokens) } catch {
+                throw DaemonError("--\(error)")
+            }
             c.blockTokens = blockTokens
         }
         if let computeThreads {
@@ -120,10 +123,9 @@ public struct EarshotdCommand: AsyncParsableCommand {
             c.productThreads = productThreads
         }
         if let precision {
-            guard ["auto", "f32", "bf16"].contains(precision) else {
-                throw DaemonError("--precision must be auto, f32 or bf16")
+            do { c.precision = try PrecisionSetting.parse(precision) } catch {
+                throw DaemonError("--\(error)")
             }
-            c.precision = precision
         }
         if let maxClients {
             guard maxClients >= 1 else { throw DaemonError("--max-clients must be at least 1") }

@@ -114,7 +114,8 @@ package final class Scheduler: @unchecked Sendable {
 
     package init(model: Gemma4AudioModel, configuration: SchedulerConfiguration, clock: any SchedulerClock = SystemClock(),
                  metrics: EngineMetrics = EngineMetrics()) {
-        precondition((1...12).contains(configuration.blockTokens), "blockTokens must be 1…12")
+        precondition(Gemma4AudioConfiguration.blockTokensRange.contains(configuration.blockTokens),
+                     "blockTokens outside Gemma4AudioConfiguration.blockTokensRange")
         precondition(configuration.computeThreads >= 1, "at least one compute thread")
         self.model = model
         self.configuration = configuration

@@ -14,7 +14,8 @@ package struct VoiceActivityConfiguration: Sendable {
 
 /// How the scheduler batches and buffers.
 package struct SchedulerConfiguration: Sendable {
-    /// Tokens per encoder pass per stream (1…12): a token waits for its block. 12 by default.
+    /// Tokens per encoder pass per stream (`Gemma4AudioConfiguration.blockTokensRange`): a token waits for its
+    /// block. 12 by default.
     package var blockTokens = 12
     /// Dedicated compute threads (each with its own scratch).
     package var computeThreads = 1

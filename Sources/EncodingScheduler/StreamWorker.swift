@@ -177,12 +177,16 @@ final class StreamWorker {
     private func endSegment(scratch: EncoderScratch, detection: Detection) {
         finishDetector(detection)
         encoder.finish()
-        while model.encodePass([encoder], scratch: scratch) > 0 { emitOutput(to: detection.sink) }
+        model.drain([encoder], scratch: scratch) { _, tokens in emit(tokens, to: detection.sink) }
     }
 
     /// Hands the tokens the last pass produced to `sink`, with their metadata.
     func emitOutput(to sink: any TokenSink) {
-        let out = encoder.takeOutput()
+        emit(encoder.takeOutput(), to: sink)
+    }
+
+    /// Hands `out`, tokens of this stream's encoder, to `sink` with their metadata.
+    private func emit(_ out: EncodedTokens, to sink: any TokenSink) {
         guard out.count > 0 else { return }
         let last = encoder.isFinished ? encoder.tokensSubsampled - 1 : -1
         var infos: [TokenInfo] = []

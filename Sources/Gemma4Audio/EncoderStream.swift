@@ -1,9 +1,9 @@
-import Frontend
 import Kernels
 
-/// The state of one audio stream being encoded: log-mel framer, the SSCP rows still needed, each layer's
-/// K/V and conv cache, tokens waiting for their block, and encoded tokens not yet collected. Its size is fixed
-/// by the model, whatever the stream's length.
+/// One audio stream being encoded: its state (the log-mel framer and SSCP carry, `SubsamplingState`; each layer's
+/// K/V and conv context, `LayerState`), tokens waiting for their block, and encoded tokens not yet collected. Its
+/// size is fixed by the model, whatever the stream's length. The model's weights are shared and read-only; a
+/// worker's intermediates are its `EncoderScratch`.
 ///
 /// ## Geometry (16 kHz; hop 160; token = 4 frames = 640 samples = 40 ms)
 ///
@@ -26,20 +26,17 @@ public final class EncoderStream {
     /// Tokens per encoder pass (1 … scratch capacity; 12 by default): a token waits until its block is complete.
     public let blockTokens: Int
 
-    private var frontend: LogMelFrontend
-    private var melFrames: [Float] = []      // (·, 128)   frames from `melStart` on
-    private var melStart = 0
-    private var layer0Rows: [Float] = []     // (·, F0·C0) layer-0 rows from `layer0Start` on
-    private var layer0Start = 0
-    private var layer0Computed = 0           // layer-0 rows computed so far
+    // Per-stream state, carried from call to call: the frontend's and SSCP's (`input`), each layer's (`layerStates`).
+    private var input = SubsamplingState()
+    /// Each layer's attention and conv context, `layerCount` of them; empty while a pass holds them (`PassSegment`).
+    private var layerStates: [LayerState]
     private var pendingTokens: [Float] = []  // (·, F1·C1) SSCP output of tokens not yet encoded
     private let patches: FloatBuffer         // (F1, 9·C0) layer-1 im2col work space
     /// Tokens that have left the SSCP (subsampled).
-    public private(set) var tokensSubsampled = 0
+    public var tokensSubsampled: Int { input.tokensSubsampled }
     /// Tokens encoded so far; the next encoded token has this index.
     public private(set) var tokensEncoded = 0
     public private(set) var isFinished = false
-    var layerCaches: [LayerCache]
 
     /// Encoded tokens not yet taken by `takeOutput()`.
     private var output = EncodedTokens()
@@ -48,16 +45,15 @@ public final class EncoderStream {
         precondition(blockTokens >= 1, "blockTokens must be at least 1")
         self.model = model
         self.blockTokens = blockTokens
-        frontend = LogMelFrontend()
         let c = model.configuration
         patches = FloatBuffer(count: c.sscpFrequencies[1] * 9 * c.subsamplingChannels[0])
-        layerCaches = (0..<model.configuration.layerCount).map { _ in LayerCache(config: model.configuration) }
+        layerStates = (0..<c.layerCount).map { _ in LayerState(config: c) }
         output = EncodedTokens(firstToken: 0, encoderWidth: model.configuration.outputProjectionSize,
                                embeddingWidth: model.configuration.textHiddenSize)
     }
 
     /// Samples accepted so far.
-    public var samplesReceived: Int { frontend.samplesReceived }
+    public var samplesReceived: Int { input.frontend.samplesReceived }
     /// Tokens subsampled but not yet encoded.
     public var pendingTokenCount: Int { tokensSubsampled - tokensEncoded }
     /// Whether a pass would encode something now: a full block, or any remainder once finished.
@@ -68,14 +64,13 @@ public final class EncoderStream {
     /// Floats this stream holds besides its fixed caches: held samples, mel frames and layer-0 rows awaiting the
     /// SSCP, tokens awaiting their block, and output not yet taken. Bounded by the geometry, not the stream length.
     public var heldFloatCount: Int {
-        frontend.heldSampleCount + melFrames.count + layer0Rows.count + pendingTokens.count
-            + output.encoder.count + output.embeddings.count
+        input.heldFloatCount + pendingTokens.count + output.encoder.count + output.embeddings.count
     }
 
     /// Accepts 16 kHz mono samples in any chunk size and runs the frontend and the SSCP on them.
     public func accept(_ samples: UnsafeBufferPointer<Float>) {
         precondition(!isFinished, "accept(_:) after finish()")
-        frontend.accept(samples, into: &melFrames)
+        input.accept(samples)
         subsample(final: false)
     }
 
@@ -90,6 +85,9 @@ public final class EncoderStream {
         isFinished = true
     }
 
+    /// Whether encoded tokens wait for `takeOutput()`.
+    public var hasOutput: Bool { output.count > 0 }
+
     /// Takes the tokens encoded since the last call.
     public func takeOutput() -> EncodedTokens {
         let taken = output
@@ -101,93 +99,36 @@ public final class EncoderStream {
 
     /// Forgets everything: the next sample accepted is sample 0 of a new stream.
     public func reset() {
-        frontend.reset()
-        melFrames.removeAll(keepingCapacity: true); melStart = 0
-        layer0Rows.removeAll(keepingCapacity: true); layer0Start = 0; layer0Computed = 0
+        input.reset()
         pendingTokens.removeAll(keepingCapacity: true)
-        tokensSubsampled = 0; tokensEncoded = 0; isFinished = false
-        for i in layerCaches.indices { layerCaches[i].reset() }
+        tokensEncoded = 0; isFinished = false
+        for i in layerStates.indices { layerStates[i].reset() }
         output = EncodedTokens(firstToken: 0, encoderWidth: output.encoderWidth, embeddingWidth: output.embeddingWidth)
     }
 
-    // MARK: SSCP, incrementally
-
-    /// Runs both SSCP layers as far as the frames allow. With `final`, frames past the end are the reference's
-    /// zeros, layer-0 rows past the last valid frame are masked, and the tail is computed.
     private func subsample(final: Bool) {
-        let c = model.configuration
-        let bins = c.melBins
-        let width0 = c.sscpFrequencies[0] * c.subsamplingChannels[0]
-        let width1 = c.sscpOutputWidth
-        let frames = frontend.framesReleased
-        // Layer-0 row r reads frames 2r−1 … 2r+1; it is kept (unmasked) iff frame 2r is valid.
-        let rows0Kept = (frames + 1) / 2
-        // Outside `final`, row r waits for frame 2r+1: frames/2 rows are complete.
-        let layer0Goal = final ? rows0Kept : frames / 2
-        if layer0Goal > layer0Computed {
-            let base = layer0Rows.count
-            layer0Rows.append(contentsOf: repeatElement(0, count: (layer0Goal - layer0Computed) * width0))
-            melFrames.withUnsafeBufferPointer { mel in
-                layer0Rows.withUnsafeMutableBufferPointer { out in
-                    func frame(_ index: Int) -> UnsafePointer<Float>? {
-                        guard index >= 0, index < frames else { return nil }
-                        return mel.baseAddress! + (index - melStart) * bins
-                    }
-                    for r in layer0Computed..<layer0Goal {
-                        SubsampleConvProjection.layer0(model.weights.sscp,
-                                                       rows: (frame(2 * r - 1), frame(2 * r), frame(2 * r + 1)),
-                                                       config: c,
-                                                       into: out.baseAddress! + base + (r - layer0Computed) * width0)
-                    }
-                }
-            }
-            layer0Computed = layer0Goal
-        }
-        // Token t reads layer-0 rows 2t−1 … 2t+1; it is valid iff row 2t is kept.
-        let tokensValid = (rows0Kept + 1) / 2
-        let tokenGoal = final ? tokensValid : layer0Computed / 2
-        if tokenGoal > tokensSubsampled {
-            let base = pendingTokens.count
-            pendingTokens.append(contentsOf: repeatElement(0, count: (tokenGoal - tokensSubsampled) * width1))
-            layer0Rows.withUnsafeBufferPointer { rows in
-                pendingTokens.withUnsafeMutableBufferPointer { out in
-                    func row(_ index: Int) -> UnsafePointer<Float>? {
-                        guard index >= 0, index < min(layer0Computed, rows0Kept) else { return nil }
-                        return rows.baseAddress! + (index - layer0Start) * width0
-                    }
-                    for t in tokensSubsampled..<tokenGoal {
-                        SubsampleConvProjection.layer1(model.weights.sscp,
-                                                       rows: (row(2 * t - 1), row(2 * t), row(2 * t + 1)),
-                                                       config: c, precision: model.precision,
-                                                       patches: patches.base,
-                                                       into: out.baseAddress! + base + (t - tokensSubsampled) * width1)
-                    }
-                }
-            }
-            tokensSubsampled = tokenGoal
-        }
-        // Drop what no future row reads: frames before 2·layer0Computed − 1, rows before 2·tokensSubsampled − 1.
-        let keepFrame = max(0, 2 * layer0Computed - 1)
-        if keepFrame > melStart {
-            melFrames.removeFirst(min(keepFrame - melStart, melFrames.count / bins) * bins)
-            melStart = keepFrame
-        }
-        let keepRow = max(0, 2 * tokensSubsampled - 1)
-        if keepRow > layer0Start {
-            layer0Rows.removeFirst(min(keepRow - layer0Start, layer0Rows.count / width0) * width0)
-            layer0Start = keepRow
-        }
+        input.subsample(final: final, weights: model.weights.sscp, config: model.configuration,
+                        precision: model.precision, patches: patches.base, into: &pendingTokens)
     }
 
     // MARK: Hand-off to a pass
 
-    /// Copies this stream's next block of SSCP rows into `destination` `(count, F1·C1)`.
-    func copyNextBlock(count: Int, into destination: UnsafeMutablePointer<Float>) {
-        pendingTokens.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: count * model.configuration.sscpOutputWidth) }
+    /// Copies this stream's next block of SSCP rows into `destination` `(count, F1·C1)` and hands its layer states
+    /// to the pass, which gives them back through `completeBlock`.
+    func startBlock(count: Int, into destination: UnsafeMutablePointer<Float>) -> [LayerState] {
+        pendingTokens.withUnsafeBufferPointer {
+            destination.update(from: $0.baseAddress!, count: count * model.configuration.sscpOutputWidth)
+        }
+        precondition(!layerStates.isEmpty || model.configuration.layerCount == 0, "a stream twice in one pass")
+        var taken: [LayerState] = []
+        swap(&taken, &layerStates)        // moved, not shared: the pass is their only owner
+        return taken
     }
 
-    /// Records a pass's results for the `count` tokens taken by `copyNextBlock`.
-    func completeBlock(count: Int, encoder: UnsafePointer<Float>, embeddings: UnsafePointer<Float>) {
+    /// Records a pass's results for the `count` tokens taken by `startBlock`, with the layer states it advanced.
+    func completeBlock(count: Int, layers: [LayerState], encoder: UnsafePointer<Float>,
+                       embeddings: UnsafePointer<Float>) {
+        layerStates = layers
         pendingTokens.removeFirst(count * model.configuration.sscpOutputWidth)
         output.append(count: count, encoder: encoder, embeddings: embeddings)
         tokensEncoded += count

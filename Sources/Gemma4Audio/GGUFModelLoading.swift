@@ -65,8 +65,7 @@ public final class Gemma4GGUFCheckpoint: TensorSource {
         var perDimScales: [String: [Float]] = [:]
         for ggufName in file.tensorNames {
             guard let mapped = GGUFNames.huggingFaceName(ofGGUF: ggufName) else {
-                throw ModelError.tensor(path, ggufName, "not part of a Gemma 4 audio encoder: the name has no "
-                                        + "Hugging Face equivalent (spec §6)")
+                throw ModelError.unmappedGGUFTensor(source: path, tensor: TensorKey(ggufName))
             }
             let stored = file.tensor(ggufName)!
             var shape = stored.shape
@@ -78,8 +77,7 @@ public final class Gemma4GGUFCheckpoint: TensorSource {
             case .perDimScale:
                 let softplused = try file.floats(ggufName)
                 if let bad = softplused.first(where: { !($0 >= 0) || !$0.isFinite }) {
-                    throw ModelError.tensor(path, ggufName, "holds \(bad), which softplus never gives: the stored "
-                                            + "per_dim_scale must be softplus(x) ≥ 0 and finite")
+                    throw ModelError.invalidPerDimScale(source: path, tensor: TensorKey(ggufName), value: bad)
                 }
                 perDimScales[mapped.name] = softplused.map(inverseSoftplus)
             default:
@@ -110,7 +108,7 @@ public final class Gemma4GGUFCheckpoint: TensorSource {
 
     public func read(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
         guard let entry = entries[name] else {
-            throw ModelError.tensor(file.path, name, "no tensor of this name")
+            throw ModelError.noSuchTensor(source: file.path, tensor: TensorKey(name))
         }
         if let values = perDimScales[name], destination.count == values.count {
             _ = destination.update(fromContentsOf: values)
@@ -131,18 +129,12 @@ public final class Gemma4GGUFCheckpoint: TensorSource {
     /// "tensor 'model.audio_tower.layers.0.self_attn.q_proj.linear.weight': missing" reads
     /// "tensor 'a.blk.0.attn_q.weight' (HF 'model.audio_tower.layers.0.self_attn.q_proj.linear.weight'): missing".
     func describingGGUFNames(_ error: ModelError) -> ModelError {
-        // ModelError.tensor's form: "<source>: tensor '<name>': <reason>", the source being the file's path.
-        let lead = "\(file.path): tensor '"
-        guard error.description.hasPrefix(lead) else { return error }
-        let rest = error.description.dropFirst(lead.count)
-        guard let close = rest.range(of: "': ") else { return error }
-        let hfName = String(rest[..<close.lowerBound]), reason = rest[close.upperBound...]
-        guard let ggufName = ggufName(of: hfName) else { return error }
-        var stored = ""
-        if let tensor = file.tensor(ggufName) {
-            stored = "; the GGUF stores it as \(tensor.type.name), ne \(tensor.dimensions)"
+        guard error.tensorSource == file.path else { return error }
+        return error.mapTensor { key in
+            guard key.ggufName == nil, let ggufName = ggufName(of: key.name) else { return key }
+            let stored = file.tensor(ggufName).map { "\($0.type.name), ne \($0.dimensions)" }
+            return TensorKey(key.name, ggufName: ggufName, ggufStorage: stored)
         }
-        return ModelError("\(file.path): tensor '\(ggufName)' (HF '\(hfName)'): \(reason)\(stored)")
     }
 }
 
@@ -285,7 +277,7 @@ extension Gemma4AudioConfiguration {
     /// - Throws: ``ModelError`` naming the file and the key or tensor.
     public init(gguf file: GGUFFile) throws {
         let path = file.path
-        func fail(_ reason: String) -> ModelError { ModelError.config(path, reason) }
+        func fail(_ reason: String) -> ModelError { .invalidConfiguration(path: path, reason: reason) }
         let metadata = file.metadata
         guard let architecture = metadata["general.architecture"]?.stringValue else {
             throw fail("no general.architecture: not a llama.cpp mmproj GGUF")
@@ -410,7 +402,7 @@ public struct Gemma4AudioCheckpointSummary: Sendable {
     /// `config.json` / a `.safetensors` file in one.
     public init(path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw ModelError("\(path): no such file or directory")
+            throw ModelError.noSuchFile(path: path)
         }
         self.path = path
         var clamps = 0, parameters = 0, bytes = 0

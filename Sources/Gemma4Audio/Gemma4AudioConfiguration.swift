@@ -58,6 +58,17 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
         public static let textHiddenSize = 1...65_536
     }
 
+    /// Tokens per streaming encoder pass a caller may choose (`--block-tokens`, the daemon's `block-tokens`): from
+    /// 1 (40 ms latency) to 12, one attention chunk (480 ms), which also fills one bf16 row tile exactly
+    /// (`ComputePrecision.rowTile`). Offline passes take larger blocks internally.
+    public static let blockTokensRange = 1...12
+
+    /// Throws ``ModelError/blockTokensOutOfRange(_:)`` unless `blockTokens` lies in ``blockTokensRange``: the one
+    /// check of the setting, for every caller.
+    public static func validate(blockTokens: Int) throws(ModelError) {
+        guard blockTokensRange.contains(blockTokens) else { throw .blockTokensOutOfRange(blockTokens) }
+    }
+
     public var headDimension: Int { hiddenSize / headCount }
     /// Keys a query sees, itself included: distances `0 ..< attentionWindow` (HF masks `q − k < context_left − 1`).
     public var attentionWindow: Int { attentionContextLeft - 1 }
@@ -72,28 +83,29 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
 
     /// Reads `config.json` bytes. `path` only labels errors.
     public init(configJSON data: Data, path: String) throws {
+        func invalid(_ reason: String) -> ModelError { .invalidConfiguration(path: path, reason: reason) }
         let root: [String: Any]
         do {
             guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                throw ModelError.config(path, "config.json is not a JSON object")
+                throw invalid("config.json is not a JSON object")
             }
             root = object
         } catch let error as ModelError {
             throw error
         } catch {
-            throw ModelError.config(path, "config.json is not valid JSON (\(error.localizedDescription))")
+            throw invalid("config.json is not valid JSON (\(error.localizedDescription))")
         }
         guard let audio = root["audio_config"] as? [String: Any] else {
-            throw ModelError.config(path, "no 'audio_config' object: not a Gemma 4 model with an audio encoder")
+            throw invalid("no 'audio_config' object: not a Gemma 4 model with an audio encoder")
         }
         if let type = audio["model_type"] as? String, type != "gemma4_audio" {
-            throw ModelError.config(path, "audio_config.model_type is '\(type)', expected 'gemma4_audio'")
+            throw invalid("audio_config.model_type is '\(type)', expected 'gemma4_audio'")
         }
         func int(_ key: String, _ fallback: Int, within limits: ClosedRange<Int>? = nil,
                  _ object: [String: Any] = audio, _ scope: String = "audio_config") throws -> Int {
             guard let raw = object[key] else { return fallback }
             guard let number = raw as? NSNumber, number.doubleValue == Double(number.intValue) else {
-                throw ModelError.config(path, "\(scope).\(key) must be an integer, got \(raw)")
+                throw invalid("\(scope).\(key) must be an integer, got \(raw)")
             }
             if let limits { try Self.require(number.intValue, within: limits, "\(scope).\(key)", path: path) }
             return number.intValue
@@ -101,7 +113,7 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
         func float(_ key: String, _ fallback: Float) throws -> Float {
             guard let raw = audio[key] else { return fallback }
             guard let value = (raw as? NSNumber)?.doubleValue else {
-                throw ModelError.config(path, "audio_config.\(key) must be a number, got \(raw)")
+                throw invalid("audio_config.\(key) must be a number, got \(raw)")
             }
             return Float(value)
         }
@@ -120,14 +132,14 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
         outputProjectionSize = try int("output_proj_dims", outputProjectionSize, within: Limits.outputProjectionSize)
         if let raw = audio["use_clipped_linears"] {
             guard let flag = raw as? Bool else {
-                throw ModelError.config(path, "audio_config.use_clipped_linears must be true or false")
+                throw invalid("audio_config.use_clipped_linears must be true or false")
             }
             useClippedLinears = flag
         }
         if let raw = audio["subsampling_conv_channels"] {
             guard let channels = raw as? [NSNumber], channels.count == 2,
                   channels.allSatisfy({ $0.doubleValue == Double($0.intValue) }) else {
-                throw ModelError.config(path, "audio_config.subsampling_conv_channels must be two integers")
+                throw invalid("audio_config.subsampling_conv_channels must be two integers")
             }
             for channel in channels {
                 try Self.require(channel.intValue, within: Limits.subsamplingChannels,
@@ -136,10 +148,10 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
             subsamplingChannels = channels.map(\.intValue)
         }
         if let act = audio["hidden_act"] as? String, act != "silu" {
-            throw ModelError.config(path, "audio_config.hidden_act '\(act)' is not supported (Gemma 4 uses 'silu')")
+            throw invalid("audio_config.hidden_act '\(act)' is not supported (Gemma 4 uses 'silu')")
         }
         guard let text = root["text_config"] as? [String: Any], text["hidden_size"] != nil else {
-            throw ModelError.config(path, "no text_config.hidden_size: the embedding width D is unknown")
+            throw invalid("no text_config.hidden_size: the embedding width D is unknown")
         }
         textHiddenSize = try int("hidden_size", 0, within: Limits.textHiddenSize, text, "text_config")
         try validate(path: path)
@@ -148,15 +160,14 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
     /// Throws unless `value`, read from the field `field` of the file at `path`, lies within `limits`.
     static func require(_ value: Int, within limits: ClosedRange<Int>, _ field: String, path: String) throws {
         guard limits.contains(value) else {
-            throw ModelError.config(path, "\(field) is \(value), outside \(limits.lowerBound)…\(limits.upperBound) "
-                                    + "(the range this encoder accepts)")
+            throw ModelError.sizeOutOfRange(path: path, field: field, value: value, range: limits)
         }
     }
 
     /// Rejects settings this encoder cannot run exactly, and sizes outside ``Limits``, naming the field.
     public func validate(path: String) throws {
         func require(_ condition: Bool, _ reason: String) throws {
-            if !condition { throw ModelError.config(path, reason) }
+            if !condition { throw ModelError.invalidConfiguration(path: path, reason: reason) }
         }
         try require(subsamplingChannels.count == 2, "subsampling_conv_channels must be two integers")
         let sizes: [(Int, ClosedRange<Int>, String)] = [

@@ -55,13 +55,13 @@ public final class Gemma4AudioModel: Sendable {
         if path.hasPrefix("random:") {
             let size = path.dropFirst("random:".count)
             guard let configuration = Gemma4AudioConfiguration.preset(String(size)) else {
-                throw ModelError("\(path): unknown random model size '\(size)' (use random:e2b or random:e4b)")
+                throw ModelError.unknownRandomSize(path: path, size: String(size))
             }
             return try Gemma4AudioModel(randomWeights: configuration, precision: precision)
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ModelError("\(path): no such file or directory")
+            throw ModelError.noSuchFile(path: path)
         }
         if isDirectory.boolValue { return try Gemma4AudioModel(huggingFaceDirectory: path, precision: precision) }
         if isGGUF(path: path) { return try Gemma4AudioModel(gguf: path, precision: precision) }   // or the magic
@@ -70,8 +70,7 @@ public final class Gemma4AudioModel: Sendable {
             return try Gemma4AudioModel(huggingFaceDirectory: (path as NSString).deletingLastPathComponent,
                                         precision: precision)
         }
-        throw ModelError("\(path): not a model (expected a Hugging Face model directory with config.json and "
-                         + "safetensors weights, or a llama.cpp mmproj .gguf)")
+        throw ModelError.notAModel(path: path)
     }
 
     /// Parameters, clamp bounds excluded.
@@ -103,8 +102,9 @@ public final class Gemma4AudioModel: Sendable {
             guard n > 0, rows + span <= scratch.capacity else { continue }
             let rowsBase = scratch.subsampled.base + rows * width
             rowsBase.update(repeating: 0, count: span * width)   // unused rows encode silence, never garbage
-            stream.copyNextBlock(count: n, into: rowsBase + offset * width)
-            segments.append(PassSegment(stream: stream, start: rows + offset, count: n))
+            // The stream's layer states move into the segment (no second reference, so updating them copies nothing).
+            segments.append(PassSegment(stream: stream, start: rows + offset, count: n,
+                                        layers: stream.startBlock(count: n, into: rowsBase + offset * width)))
             rows += span
         }
         guard !segments.isEmpty else {
@@ -118,7 +118,7 @@ public final class Gemma4AudioModel: Sendable {
                                            into: scratch.hidden.base)
         scratch.profile?.add(.subsampling, since: start)
         for (index, layer) in weights.layers.enumerated() {
-            ConformerLayer.forward(layer, layer: index, rows: rows, segments: segments, config: c, scratch: scratch)
+            ConformerLayer.forward(layer, layer: index, rows: rows, segments: &segments, config: c, scratch: scratch)
         }
         // output_proj (with bias), then the embedder: scale-free RMSNorm, then P→D.
         start = ContinuousClock.now
@@ -131,11 +131,35 @@ public final class Gemma4AudioModel: Sendable {
         weights.embeddingProjection.apply(scratch.embedderInput.base, rows: rows, scratch: scratch,
                                           into: scratch.embedded.base)
         scratch.profile?.add(.output, since: start)
-        for segment in segments {
-            segment.stream.completeBlock(count: segment.count, encoder: encoded + segment.start * p,
-                                         embeddings: scratch.embedded.base + segment.start * d)
+        var encodedTokens = 0
+        for i in segments.indices {
+            let (stream, first, count) = (segments[i].stream, segments[i].start, segments[i].count)
+            var layers: [LayerState] = []
+            swap(&layers, &segments[i].layers)
+            stream.completeBlock(count: count, layers: layers, encoder: encoded + first * p,
+                                 embeddings: scratch.embedded.base + first * d)
+            encodedTokens += count
         }
-        return segments.reduce(0) { $0 + $1.count }
+        return encodedTokens
+    }
+
+    /// Runs passes over `streams` until none has a ready block, handing each stream's new tokens to `emit` (with the
+    /// stream's index in `streams`) after every pass that encoded some. The one loop every caller of `encodePass`
+    /// needs, whether it feeds one stream or a batch.
+    ///
+    /// - Returns: the tokens encoded, over all passes and streams.
+    @discardableResult
+    public func drain(_ streams: [EncoderStream], scratch: EncoderScratch,
+                      emit: (_ index: Int, _ tokens: EncodedTokens) throws -> Void) rethrows -> Int {
+        var total = 0
+        while true {
+            let encoded = encodePass(streams, scratch: scratch)
+            guard encoded > 0 else { return total }
+            total += encoded
+            for (index, stream) in streams.enumerated() where stream.hasOutput {
+                try emit(index, stream.takeOutput())
+            }
+        }
     }
 
     /// Tokens per pass when encoding a whole clip. Measured at E2B size: 96 beats 240 (the larger activations fall
@@ -167,12 +191,12 @@ public final class Gemma4AudioModel: Sendable {
             samples.withUnsafeBufferPointer { all in
                 for start in stride(from: 0, to: all.count, by: passSamples) {
                     stream.accept(UnsafeBufferPointer(rebasing: all[start..<min(all.count, start + passSamples)]))
-                    while encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
+                    drain([stream], scratch: scratch) { _, tokens in result.append(tokens) }
                 }
             }
         }
         stream.finish()
-        while encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
+        drain([stream], scratch: scratch) { _, tokens in result.append(tokens) }
         return result
     }
 }

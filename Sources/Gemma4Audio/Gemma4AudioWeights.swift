@@ -4,8 +4,9 @@ import Glibc
 import Checkpoint
 import Kernels
 
-/// Every weight of a Gemma 4 audio encoder and its embedder, immutable after loading, shared by all streams.
-/// Each field names the checkpoint key it is read from (spec §4); `A.` stands for `model.audio_tower.`.
+/// Every weight of a Gemma 4 audio encoder and its embedder, shared by all streams and threads. Immutable: structs of
+/// `let`s over `WeightBuffer`s and packed matrices, none of which can be written after loading. Each field names the
+/// checkpoint key it is read from (spec §4); `A.` stands for `model.audio_tower.`.
 public struct Gemma4AudioWeights: Sendable {
     /// The two prefixes a Gemma 4 checkpoint keeps the audio path under.
     public static let prefixes = ["model.audio_tower.", "model.embed_audio."]
@@ -13,7 +14,7 @@ public struct Gemma4AudioWeights: Sendable {
     let sscp: SubsampleWeights
     let layers: [ConformerLayerWeights]
     let outputProjection: Projection         // (P, H)   A.output_proj.weight
-    let outputBias: FloatBuffer              // (P,)     A.output_proj.bias
+    let outputBias: WeightBuffer             // (P,)     A.output_proj.bias
     let embeddingProjection: Projection      // (D, P)   model.embed_audio.embedding_projection.weight
 
     /// Binds every tensor of `source`; `sourceName` labels errors.
@@ -31,9 +32,8 @@ public struct Gemma4AudioWeights: Sendable {
             name.hasPrefix(prefix) ? Int(name.dropFirst(prefix.count).prefix { $0 != "." }) : nil
         })
         if let missing = (0..<count).first(where: { !present.contains($0) }) {
-            throw ModelError.config(sourceName, "the configuration has \(count) layers (num_hidden_layers, "
-                                    + "clip.audio.block_count in a GGUF), but the checkpoint holds \(present.count), "
-                                    + "with no tensor under \(prefix)\(missing).")
+            throw ModelError.missingLayer(source: sourceName, configured: count, present: present.count,
+                                          firstMissing: missing)
         }
     }
 
@@ -81,32 +81,35 @@ public struct Gemma4AudioWeights: Sendable {
 
 /// `subsample_conv_projection`: two 3×3 stride-2 Conv2d + channel LayerNorm + ReLU, then `input_proj_linear`.
 struct SubsampleWeights: Sendable {
-    let conv0: FloatBuffer        // (C0, 1, 3, 3)       layer0.conv.weight
+    let conv0: WeightBuffer       // (C0, 1, 3, 3)       layer0.conv.weight
     /// `conv0` tap-major, so each tap's loop over out-channels reads contiguous memory.
-    let conv0Taps: FloatBuffer    // (3, 3, C0)
-    let norm0: FloatBuffer        // (C0,)               layer0.norm.weight
-    let conv1: FloatBuffer        // (C1, C0, 3, 3)      layer1.conv.weight
+    let conv0Taps: WeightBuffer   // (3, 3, C0)          layer0.conv.weight, reordered
+    let norm0: WeightBuffer       // (C0,)               layer0.norm.weight
+    let conv1: WeightBuffer       // (C1, C0, 3, 3)      layer1.conv.weight
     /// `conv1` reordered to (C1, 3, 3, C0): one row per out-channel in the order of an im2col patch of
     /// frequency-major, channel-minor layer-0 rows, so layer 1 is one product per token…
-    let conv1Patches: FloatBuffer // (C1, 9·C0)
+    let conv1Patches: WeightBuffer // (C1, 9·C0)         layer1.conv.weight, reordered
     /// …and the same, packed for `Matmul` (bf16 precision).
-    let conv1Packed: PackedMatrix // (C1, 9·C0)
-    let norm1: FloatBuffer        // (C1,)               layer1.norm.weight
+    let conv1Packed: PackedMatrix // (C1, 9·C0)          layer1.conv.weight, reordered
+    let norm1: WeightBuffer       // (C1,)               layer1.norm.weight
     let inputProjection: Projection    // (H, F1·C1)     input_proj_linear.weight
 
     init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration,
          precision: ComputePrecision) throws {
         let (c0, c1) = (c.subsamplingChannels[0], c.subsamplingChannels[1])
-        conv0 = try binder.tensor(prefix + "layer0.conv.weight", shape: [c0, 1, 3, 3])
-        let taps = FloatBuffer(count: 9 * c0)
-        for o in 0..<c0 { for tap in 0..<9 { taps[tap * c0 + o] = conv0[o * 9 + tap] } }
-        conv0Taps = taps
+        let conv0 = try binder.tensor(prefix + "layer0.conv.weight", shape: [c0, 1, 3, 3])
+        self.conv0 = conv0
+        conv0Taps = WeightBuffer(count: 9 * c0) { taps in
+            for o in 0..<c0 { for tap in 0..<9 { taps[tap * c0 + o] = conv0[o * 9 + tap] } }
+        }
         norm0 = try binder.tensor(prefix + "layer0.norm.weight", shape: [c0])
-        conv1 = try binder.tensor(prefix + "layer1.conv.weight", shape: [c1, c0, 3, 3])
-        let patches = FloatBuffer(count: c1 * 9 * c0)
-        for o in 0..<c1 { for ch in 0..<c0 { for tap in 0..<9 {
-            patches[(o * 9 + tap) * c0 + ch] = conv1[(o * c0 + ch) * 9 + tap]
-        } } }
+        let conv1 = try binder.tensor(prefix + "layer1.conv.weight", shape: [c1, c0, 3, 3])
+        self.conv1 = conv1
+        let patches = WeightBuffer(count: c1 * 9 * c0) { patches in
+            for o in 0..<c1 { for ch in 0..<c0 { for tap in 0..<9 {
+                patches[(o * 9 + tap) * c0 + ch] = conv1[(o * c0 + ch) * 9 + tap]
+            } } }
+        }
         conv1Patches = patches
         conv1Packed = PackedMatrix(patches.base, outFeatures: c1, inFeatures: 9 * c0)
         norm1 = try binder.tensor(prefix + "layer1.norm.weight", shape: [c1])
@@ -122,10 +125,10 @@ struct SubsampleWeights: Sendable {
 
 /// `feed_forward1` / `feed_forward2`: RMSNorm → H→4H → SiLU → 4H→H → RMSNorm, added at `residual_weight`.
 struct FeedForwardWeights: Sendable {
-    let preNorm: FloatBuffer      // (H,)   pre_layer_norm.weight
+    let preNorm: WeightBuffer     // (H,)   pre_layer_norm.weight
     let up: ClippableLinear       // H→4H   ffw_layer_1
     let down: ClippableLinear     // 4H→H   ffw_layer_2
-    let postNorm: FloatBuffer     // (H,)   post_layer_norm.weight
+    let postNorm: WeightBuffer    // (H,)   post_layer_norm.weight
 
     init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration,
          precision: ComputePrecision) throws {
@@ -155,10 +158,10 @@ struct AttentionWeights: Sendable {
     let qkv: QKV
     let post: ClippableLinear     // post
     /// `q_scale · softplus(per_dim_scale)` per head channel, from `per_dim_scale` (headDim,).
-    let queryScale: FloatBuffer   // (headDim,)
+    let queryScale: WeightBuffer  // (headDim,)  per_dim_scale, softplus'd and scaled
     /// `relative_k_proj(pos_emb)` row for each distance d = 0 ..< window, computed once at load
     /// (`relative_k_proj.weight` (H, H) is not kept).
-    let relativeKeys: FloatBuffer // (window, H)
+    let relativeKeys: WeightBuffer // (window, H) relative_k_proj.weight applied to the position table
     let parameterCount: Int
 
     init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration,
@@ -186,9 +189,9 @@ struct AttentionWeights: Sendable {
         let relativeProjection = try binder.matrix(prefix + "relative_k_proj.weight", rows: h, columns: h)
 
         let qScale = Float(1 / Double(c.headDimension).squareRoot() / log(2.0))
-        let scale = FloatBuffer(count: c.headDimension)
-        for i in 0..<c.headDimension { scale[i] = qScale * VectorOps.softplus(perDimScale[i]) }
-        queryScale = scale
+        queryScale = WeightBuffer(count: c.headDimension) { scale in
+            for i in 0..<c.headDimension { scale[i] = qScale * VectorOps.softplus(perDimScale[i]) }
+        }
 
         // Sinusoidal table of HF's Gemma4AudioRelPositionalEncoding: row r is position p = rows−1−r, i.e. distance
         // p; [sin(p·inv) | cos(p·inv)] with inv[i] = exp(−i·ln(10⁴)/(H/2 − 1)), in float32 as torch computes it.
@@ -208,9 +211,11 @@ struct AttentionWeights: Sendable {
         Matmul.linear(table.base, rows: rows, weight: StoredMatrix.packed([relativeProjection]),
                       into: projected.base)
         let window = c.attentionWindow
-        let keys = FloatBuffer(count: window * h)          // (window, H), row d = distance d
-        for d in 0..<window { (keys.base + d * h).update(from: projected.base + (rows - 1 - d) * h, count: h) }
-        relativeKeys = keys
+        relativeKeys = WeightBuffer(count: window * h) { keys in          // (window, H), row d = distance d
+            for d in 0..<window {
+                (keys.baseAddress! + d * h).update(from: projected.base + (rows - 1 - d) * h, count: h)
+            }
+        }
         parameterCount = 4 * h * h + c.headDimension + h * h
     }
 
@@ -242,12 +247,12 @@ struct AttentionWeights: Sendable {
 
 /// `lconv1d`: RMSNorm → H→2H → GLU → causal depthwise conv → RMSNorm → SiLU → H→H, residual.
 struct LightConvWeights: Sendable {
-    let preNorm: FloatBuffer      // (H,)          pre_layer_norm.weight
+    let preNorm: WeightBuffer     // (H,)          pre_layer_norm.weight
     let start: ClippableLinear    // H→2H          linear_start
     /// depthwise_conv1d.weight (H, 1, K), transposed at load to tap-major so each tap's loop over channels reads
     /// contiguous memory.
-    let depthwise: FloatBuffer    // (K, H)
-    let convNorm: FloatBuffer     // (H,)          conv_norm.weight
+    let depthwise: WeightBuffer   // (K, H)        depthwise_conv1d.weight, transposed
+    let convNorm: WeightBuffer    // (H,)          conv_norm.weight
     let end: ClippableLinear      // H→H           linear_end
 
     init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration,
@@ -258,9 +263,9 @@ struct LightConvWeights: Sendable {
                                     clipped: c.useClippedLinears, precision: precision)
         let taps = c.convKernelSize
         let stored = try binder.tensor(prefix + "depthwise_conv1d.weight", shape: [h, 1, taps])   // (H, 1, K)
-        let tapMajor = FloatBuffer(count: taps * h)
-        for ch in 0..<h { for j in 0..<taps { tapMajor[j * h + ch] = stored[ch * taps + j] } }
-        depthwise = tapMajor
+        depthwise = WeightBuffer(count: taps * h) { tapMajor in
+            for ch in 0..<h { for j in 0..<taps { tapMajor[j * h + ch] = stored[ch * taps + j] } }
+        }
         convNorm = try binder.tensor(prefix + "conv_norm.weight", shape: [h])
         end = try ClippableLinear(&binder, prefix + "linear_end", inFeatures: h, outFeatures: h,
                                   clipped: c.useClippedLinears, precision: precision)
@@ -275,12 +280,12 @@ struct LightConvWeights: Sendable {
 /// One Conformer block, `A.layers.{i}.`.
 struct ConformerLayerWeights: Sendable {
     let feedForward1: FeedForwardWeights   // feed_forward1.
-    let preAttentionNorm: FloatBuffer      // (H,) norm_pre_attn.weight
+    let preAttentionNorm: WeightBuffer     // (H,) norm_pre_attn.weight
     let attention: AttentionWeights        // self_attn.
-    let postAttentionNorm: FloatBuffer     // (H,) norm_post_attn.weight
+    let postAttentionNorm: WeightBuffer    // (H,) norm_post_attn.weight
     let lightConv: LightConvWeights        // lconv1d.
     let feedForward2: FeedForwardWeights   // feed_forward2.
-    let outputNorm: FloatBuffer            // (H,) norm_out.weight
+    let outputNorm: WeightBuffer           // (H,) norm_out.weight
 
     init(_ binder: inout WeightBinder, _ prefix: String, config c: Gemma4AudioConfiguration,
          precision: ComputePrecision) throws {

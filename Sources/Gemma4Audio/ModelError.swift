@@ -1,13 +1,163 @@
 /// A model that cannot be loaded or used: a bad config, a missing or misshapen weight, an unsupported setting.
-/// The description names the file and, where there is one, the tensor or config field.
-public struct ModelError: Error, CustomStringConvertible, Sendable {
-    public let description: String
+/// Each case carries what went wrong as values; the description names the file and, where there is one, the tensor
+/// or config field.
+public enum ModelError: Error, CustomStringConvertible, Sendable, Equatable {
+    // MARK: Configuration
 
-    init(_ description: String) { self.description = description }
+    /// `config.json` or GGUF metadata the encoder cannot run; `reason` names the field.
+    case invalidConfiguration(path: String, reason: String)
+    /// A size field outside the range this encoder accepts (``Gemma4AudioConfiguration/Limits``).
+    case sizeOutOfRange(path: String, field: String, value: Int, range: ClosedRange<Int>)
+    /// The configuration has `configured` layers, the checkpoint tensors for only `present`, none for `firstMissing`.
+    case missingLayer(source: String, configured: Int, present: Int, firstMissing: Int)
 
-    static func config(_ path: String, _ reason: String) -> ModelError { ModelError("\(path): \(reason)") }
+    // MARK: Tensors
 
-    static func tensor(_ source: String, _ name: String, _ reason: String) -> ModelError {
-        ModelError("\(source): tensor '\(name)': \(reason)")
+    /// A tensor the model needs is not in the checkpoint.
+    case missingTensor(source: String, tensor: TensorKey, expectedShape: [Int])
+    case wrongShape(source: String, tensor: TensorKey, expected: [Int], actual: [Int])
+    /// Element `index` of the tensor's `count` is NaN or ±infinity.
+    case nonFiniteWeight(source: String, tensor: TensorKey, index: Int, count: Int, value: Float)
+    /// A tensor under the model's prefixes that binding did not read (`others`: how many more there are).
+    case unexpectedTensor(source: String, tensor: TensorKey, others: Int)
+    /// A GGUF audio tensor with no Hugging Face equivalent (spec §6).
+    case unmappedGGUFTensor(source: String, tensor: TensorKey)
+    /// A GGUF `per_dim_scale` value that softplus cannot give (negative, NaN or infinite).
+    case invalidPerDimScale(source: String, tensor: TensorKey, value: Float)
+    /// A read of a name the source does not present.
+    case noSuchTensor(source: String, tensor: TensorKey)
+
+    // MARK: Settings and paths
+
+    /// `ComputePrecision.bf16` cannot run on this CPU.
+    case bf16Unavailable(BF16Unavailability)
+    /// A `precision` setting other than ``PrecisionSetting``'s values.
+    case invalidPrecision(String)
+    /// Tokens per block outside ``Gemma4AudioConfiguration/blockTokensRange``.
+    case blockTokensOutOfRange(Int)
+    case unknownRandomSize(path: String, size: String)
+    case noSuchFile(path: String)
+    /// A path that is neither a Hugging Face model (directory, config.json, safetensors) nor a GGUF.
+    case notAModel(path: String)
+
+    /// Why bf16 cannot run.
+    public enum BF16Unavailability: Sendable, Equatable {
+        /// oneDNN could not be loaded or set up; its error.
+        case oneDNN(String)
+        /// oneDNN runs, but this CPU gives it `instructionSet`, without native bf16.
+        case noNativeBF16(instructionSet: String)
+    }
+
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let path, let reason):
+            return "\(path): \(reason)"
+        case .sizeOutOfRange(let path, let field, let value, let range):
+            return "\(path): \(field) is \(value), outside \(range.lowerBound)…\(range.upperBound) (the range this "
+                + "encoder accepts)"
+        case .missingLayer(let source, let configured, let present, let missing):
+            return "\(source): the configuration has \(configured) layers (num_hidden_layers, clip.audio.block_count "
+                + "in a GGUF), but the checkpoint holds \(present), with no tensor under "
+                + "model.audio_tower.layers.\(missing)."
+        case .missingTensor(let source, let tensor, let shape):
+            return tensor.describe(in: source, "missing (expected shape \(shape))")
+        case .wrongShape(let source, let tensor, let expected, let actual):
+            return tensor.describe(in: source, "shape \(actual), expected \(expected)")
+        case .nonFiniteWeight(let source, let tensor, let index, let count, let value):
+            return tensor.describe(in: source, "element \(index) of \(count) is \(value): a checkpoint's weights must "
+                                   + "be finite")
+        case .unexpectedTensor(let source, let tensor, let others):
+            let more = others > 0 ? " (and \(others) more)" : ""
+            return tensor.describe(in: source, "unexpected tensor: not part of a Gemma 4 audio encoder with this "
+                                   + "config\(more)")
+        case .unmappedGGUFTensor(let source, let tensor):
+            return tensor.describe(in: source, "not part of a Gemma 4 audio encoder: the name has no Hugging Face "
+                                   + "equivalent (spec §6)")
+        case .invalidPerDimScale(let source, let tensor, let value):
+            return tensor.describe(in: source, "holds \(value), which softplus never gives: the stored per_dim_scale "
+                                   + "must be softplus(x) ≥ 0 and finite")
+        case .noSuchTensor(let source, let tensor):
+            return tensor.describe(in: source, "no tensor of this name")
+        case .bf16Unavailable(.oneDNN(let error)):
+            return "precision bf16 is not available: \(error); use f32"
+        case .bf16Unavailable(.noNativeBF16(let instructionSet)):
+            return "precision bf16 needs a CPU on which oneDNN multiplies bf16 natively (AVX-512 BF16 or AMX); this "
+                + "one gives oneDNN \(instructionSet): use f32"
+        case .invalidPrecision(let value):
+            return "precision must be \(PrecisionSetting.choices), not '\(value)'"
+        case .blockTokensOutOfRange(let value):
+            let range = Gemma4AudioConfiguration.blockTokensRange
+            return "block-tokens must be \(range.lowerBound)…\(range.upperBound), not \(value)"
+        case .unknownRandomSize(let path, let size):
+            return "\(path): unknown random model size '\(size)' (use random:e2b or random:e4b)"
+        case .noSuchFile(let path):
+            return "\(path): no such file or directory"
+        case .notAModel(let path):
+            return "\(path): not a model (expected a Hugging Face model directory with config.json and safetensors "
+                + "weights, or a llama.cpp mmproj .gguf)"
+        }
+    }
+
+    /// The same error with its tensor's key replaced by `transform(key)`; errors without a tensor are unchanged.
+    func mapTensor(_ transform: (TensorKey) -> TensorKey) -> ModelError {
+        switch self {
+        case .missingTensor(let source, let t, let shape): .missingTensor(source: source, tensor: transform(t),
+                                                                          expectedShape: shape)
+        case .wrongShape(let source, let t, let expected, let actual):
+            .wrongShape(source: source, tensor: transform(t), expected: expected, actual: actual)
+        case .nonFiniteWeight(let source, let t, let index, let count, let value):
+            .nonFiniteWeight(source: source, tensor: transform(t), index: index, count: count, value: value)
+        case .unexpectedTensor(let source, let t, let others):
+            .unexpectedTensor(source: source, tensor: transform(t), others: others)
+        case .unmappedGGUFTensor(let source, let t): .unmappedGGUFTensor(source: source, tensor: transform(t))
+        case .invalidPerDimScale(let source, let t, let value):
+            .invalidPerDimScale(source: source, tensor: transform(t), value: value)
+        case .noSuchTensor(let source, let t): .noSuchTensor(source: source, tensor: transform(t))
+        case .invalidConfiguration, .sizeOutOfRange, .missingLayer, .bf16Unavailable, .invalidPrecision,
+             .blockTokensOutOfRange, .unknownRandomSize, .noSuchFile, .notAModel:
+            self
+        }
+    }
+
+    /// The source (file path) a tensor error is about; nil for other errors.
+    var tensorSource: String? {
+        switch self {
+        case .missingTensor(let source, _, _), .wrongShape(let source, _, _, _),
+             .nonFiniteWeight(let source, _, _, _, _), .unexpectedTensor(let source, _, _),
+             .unmappedGGUFTensor(let source, _), .invalidPerDimScale(let source, _, _),
+             .noSuchTensor(let source, _):
+            source
+        default:
+            nil
+        }
+    }
+}
+
+/// The name of a tensor in an error: the name it was bound under and, for a GGUF, the name the file stores it
+/// under and how.
+public struct TensorKey: Sendable, Equatable, CustomStringConvertible {
+    /// The Hugging Face checkpoint key (or, for a GGUF tensor with none, the GGUF name).
+    public var name: String
+    /// The GGUF name, when the tensor comes from a GGUF under `name`.
+    public var ggufName: String?
+    /// The GGUF's stored form ("BF16, ne [1024, 4096]"), when known.
+    public var ggufStorage: String?
+
+    public init(_ name: String, ggufName: String? = nil, ggufStorage: String? = nil) {
+        self.name = name
+        self.ggufName = ggufName
+        self.ggufStorage = ggufStorage
+    }
+
+    /// `'a.blk.0.attn_q.weight' (HF 'model.audio_tower.…')` for a GGUF tensor, else `'<name>'`.
+    public var description: String {
+        guard let ggufName else { return "'\(name)'" }
+        return "'\(ggufName)' (HF '\(name)')"
+    }
+
+    /// "<source>: tensor <key>: <reason>", and the GGUF's stored form after the reason.
+    func describe(in source: String, _ reason: String) -> String {
+        let stored = ggufStorage.map { "; the GGUF stores it as \($0)" } ?? ""
+        return "\(source): tensor \(self): \(reason)\(stored)"
     }
 }

@@ -29,11 +29,10 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
         do {
             _ = try OneDNNEngine.shared.get()
         } catch {
-            throw ModelError("precision bf16 is not available: \(error); use f32")
+            throw ModelError.bf16Unavailable(.oneDNN("\(error)"))
         }
         guard OneDNNEngine.hasNativeBF16 else {
-            throw ModelError("precision bf16 needs a CPU on which oneDNN multiplies bf16 natively (AVX-512 BF16 or "
-                             + "AMX); this one gives oneDNN \(OneDNNEngine.instructionSet): use f32")
+            throw ModelError.bf16Unavailable(.noNativeBF16(instructionSet: OneDNNEngine.instructionSet))
         }
     }
 
@@ -45,6 +44,31 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
 
     /// `rows` rounded up to whole tiles.
     func paddedRows(_ rows: Int) -> Int { (rows + rowTile - 1) / rowTile * rowTile }
+}
+
+/// The `precision` setting as operators write it (`earshot --precision`, `earshotd --precision` and its config file):
+/// a ``ComputePrecision``, or `auto` for the fastest one that meets the accuracy bar here. `init?(rawValue:)` is the
+/// one parser of the text; ``parse(_:)`` is the same, throwing.
+public enum PrecisionSetting: String, Sendable, CaseIterable {
+    case auto, f32, bf16
+
+    /// The values, for messages: "auto, f32 or bf16".
+    public static let choices = "auto, f32 or bf16"
+
+    /// `text` as a setting, or ``ModelError/invalidPrecision(_:)``.
+    public static func parse(_ text: String) throws(ModelError) -> PrecisionSetting {
+        guard let setting = PrecisionSetting(rawValue: text) else { throw .invalidPrecision(text) }
+        return setting
+    }
+
+    /// The precision to load with on this CPU (`auto`: ``ComputePrecision/fastestAccurate``).
+    public var resolved: ComputePrecision {
+        switch self {
+        case .auto: .fastestAccurate
+        case .f32: .f32
+        case .bf16: .bf16
+        }
+    }
 }
 
 /// A bias-free `nn.Linear` weight `(out, in)` in the form the chosen precision multiplies with.
@@ -70,7 +94,7 @@ struct Projection: Sendable {
         case .bf16:
             let engine = try OneDNNEngine.shared.get()
             let count = inFeatures * outFeatures
-            let weight = FloatBuffer(count: count)
+            let weight = FloatBuffer(count: count)            // (out, in)  the parts stacked, as float32
             var offset = 0
             for part in parts {
                 let floats = part.floats()
@@ -84,7 +108,7 @@ struct Projection: Sendable {
                 storage = .bf16(high: try OneDNNMatrix(weight.base, outFeatures: outFeatures, inFeatures: inFeatures,
                                                        elementType: .bf16, engine: engine), low: nil)
             } else {
-                let high = FloatBuffer(count: count), low = FloatBuffer(count: count)
+                let high = FloatBuffer(count: count), low = FloatBuffer(count: count)    // (out, in) each
                 for i in 0..<count {
                     let rounded = VectorOps.roundedToBFloat16(weight[i])
                     high[i] = rounded

@@ -9,14 +9,18 @@ import NumberBits
 /// clamp bounds ±1e4 (finite, so the clamp code runs, but never binding). Values are rounded to bf16, as released
 /// Gemma 4 checkpoints store them, so the model costs in memory and time what a real one does.
 enum RandomWeights {
-    static func tensor(_ name: String, shape: [Int], seed: UInt64) -> FloatBuffer {
-        let count = shape.reduce(1, *)
-        let buffer = FloatBuffer(count: count)
+    static func tensor(_ name: String, shape: [Int], seed: UInt64) -> WeightBuffer {
+        WeightBuffer(count: shape.reduce(1, *)) { fill($0, name: name, shape: shape, seed: seed) }
+    }
+
+    private static func fill(_ buffer: UnsafeMutableBufferPointer<Float>, name: String, shape: [Int],
+                             seed: UInt64) {
+        let count = buffer.count
         var generator = SplitMix64(seed: seed ^ fnv1a(name))
         let leaf = name.split(separator: ".").last.map(String.init) ?? name
         switch leaf {
-        case "input_min", "output_min": buffer[0] = -1e4; return buffer
-        case "input_max", "output_max": buffer[0] = 1e4; return buffer
+        case "input_min", "output_min": buffer[0] = -1e4; return
+        case "input_max", "output_max": buffer[0] = 1e4; return
         default: break
         }
         let (scale, offset): (Float, Float)
@@ -34,7 +38,6 @@ enum RandomWeights {
             if i + 1 < count { buffer[i + 1] = VectorOps.roundedToBFloat16(offset + scale * b) }
             i += 2
         }
-        return buffer
     }
 
     private static func fnv1a(_ text: String) -> UInt64 {

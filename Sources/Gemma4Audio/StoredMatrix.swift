@@ -5,7 +5,7 @@ import Checkpoint
 import Kernels
 
 /// A `(rows, columns)` row-major weight matrix in the element type the checkpoint stores it in, read where it lies
-/// (a mapped checkpoint file) or from a float32 buffer. Valid while `owner` lives; used only while loading.
+/// (a mapped checkpoint file) or from float32 weights. Valid while `owner` lives; used only while loading.
 struct StoredMatrix {
     let rows: Int
     let columns: Int
@@ -25,7 +25,7 @@ struct StoredMatrix {
         isFileMapped = true
     }
 
-    init(_ floats: FloatBuffer, rows: Int, columns: Int) {
+    init(_ floats: WeightBuffer, rows: Int, columns: Int) {
         precondition(floats.count == rows * columns)
         self.rows = rows
         self.columns = columns
@@ -36,7 +36,7 @@ struct StoredMatrix {
     }
 
     /// The bf16 bit patterns of `floats`, whose values must all be exactly bf16 (random weights are rounded so).
-    init(bfloat16Of floats: FloatBuffer, rows: Int, columns: Int) {
+    init(bfloat16Of floats: WeightBuffer, rows: Int, columns: Int) {
         precondition(floats.count == rows * columns)
         let copy = HalfWords(count: floats.count)
         for i in 0..<floats.count {
@@ -66,18 +66,18 @@ struct StoredMatrix {
     }
 
     /// The matrix widened to float32 (exact for every element type).
-    func floats() -> FloatBuffer {
-        if element == .f32, let buffer = owner as? FloatBuffer, UnsafeRawPointer(buffer.base) == bytes {
+    func floats() -> WeightBuffer {
+        if element == .f32, let buffer = owner as? WeightBuffer, UnsafeRawPointer(buffer.base) == bytes {
             return buffer
         }
-        let out = FloatBuffer(count: rows * columns)
         let dtype: TensorDType = switch element {
         case .f32: .f32
         case .bf16: .bf16
         case .f16: .f16
         }
-        widen(dtype, from: bytes, into: out.base, count: rows * columns)   // Checkpoint's exact widening
-        return out
+        return WeightBuffer(count: rows * columns) {   // Checkpoint's exact widening
+            widen(dtype, from: bytes, into: $0.baseAddress!, count: rows * columns)
+        }
     }
 
     /// Stacks matrices with the same column count into one packed `(Σ rows, columns)` matrix, in their stored

@@ -27,16 +27,16 @@ struct WeightBinder {
     }
 
     /// Reads `name` as Float32, checking its shape.
-    mutating func tensor(_ name: String, shape: [Int]) throws -> FloatBuffer {
+    mutating func tensor(_ name: String, shape: [Int]) throws -> WeightBuffer {
         guard let source else { return RandomWeights.tensor(name, shape: shape, seed: randomSeed) }
         guard let info = source.info(name) else {
-            throw ModelError.tensor(sourceName, name, "missing (expected shape \(shape))")
+            throw ModelError.missingTensor(source: sourceName, tensor: TensorKey(name), expectedShape: shape)
         }
         guard info.shape == shape || (shape == [] && info.shape == [1]) else {
-            throw ModelError.tensor(sourceName, name, "shape \(info.shape), expected \(shape)")
+            throw ModelError.wrongShape(source: sourceName, tensor: TensorKey(name), expected: shape,
+                                        actual: info.shape)
         }
-        let buffer = FloatBuffer(count: info.elementCount)
-        try source.read(name, into: buffer.buffer)
+        let buffer = try WeightBuffer(count: info.elementCount) { try source.read(name, into: $0) }
         try requireFinite(name, UnsafeRawPointer(buffer.base), count: buffer.count, element: .f32)
         used.insert(name)
         return buffer
@@ -85,8 +85,8 @@ struct WeightBinder {
         if let bad, let source {
             let value = StoredMatrix(rows: 1, columns: 1, element: element,
                                      mappedBytes: bytes + bad * element.byteWidth, source: source).floats()[0]
-            throw ModelError.tensor(sourceName, name, "element \(bad) of \(count) is \(value): a checkpoint's "
-                                    + "weights must be finite")
+            throw ModelError.nonFiniteWeight(source: sourceName, tensor: TensorKey(name), index: bad, count: count,
+                                             value: value)
         }
     }
 
@@ -95,9 +95,6 @@ struct WeightBinder {
         try tensor(name, shape: [])[0]
     }
 
-    /// Whether the source holds `name` (for optional tensors).
-    func contains(_ name: String) -> Bool { source.map { $0.info(name) != nil } ?? true }
-
     /// Fails on the first tensor under `prefixes` that binding did not read.
     func requireAllUsed(prefixes: [String]) throws {
         guard let source else { return }
@@ -105,9 +102,8 @@ struct WeightBinder {
             prefixes.contains { name.hasPrefix($0) } && !used.contains(name)
         }
         if let first = unexpected.first {
-            let more = unexpected.count > 1 ? " (and \(unexpected.count - 1) more)" : ""
-            throw ModelError.tensor(sourceName, first, "unexpected tensor: not part of a Gemma 4 audio encoder "
-                                    + "with this config\(more)")
+            throw ModelError.unexpectedTensor(source: sourceName, tensor: TensorKey(first),
+                                              others: unexpected.count - 1)
         }
     }
 }

@@ -1,8 +1,8 @@
-/// A fixed-size, 64-byte-aligned, zero-filled block of Float32 with one owner (see `PageBlock`).
+/// A fixed-size, 64-byte-aligned, zero-filled block of mutable Float32 with one owner (see `PageBlock`): a
+/// worker's scratch or one stream's state. Weights, written once and then shared, are a `WeightBuffer` instead.
 ///
-/// Used for weights (written once while loading, then only read, so sharing them across threads is safe) and
-/// for per-worker scratch and per-stream state (never shared). That split is the whole of its thread-safety story,
-/// hence `@unchecked Sendable`.
+/// `@unchecked Sendable` so that its owner (a stream, a worker's scratch) can move to another thread; two threads
+/// never use one buffer at once.
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let base: UnsafeMutablePointer<Float>
@@ -16,15 +16,7 @@ public final class FloatBuffer: @unchecked Sendable {
         base = block.base.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
-    /// A buffer holding a copy of `values`.
-    public convenience init(_ values: [Float]) {
-        self.init(count: values.count)
-        values.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: values.count) }
-    }
-
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base, count: count) }
-
-    public var array: [Float] { Array(UnsafeBufferPointer(start: base, count: count)) }
 
     public subscript(index: Int) -> Float {
         get { base[index] }

@@ -13,15 +13,15 @@ public final class SileroVADWeights: Sendable {
     /// `encoder.{i}.weight` [out, in, 3] as `(out, 3·in)`, tap-major.
     let encoderWeights: [PackedMatrix]       // (128, 3·129) (64, 3·128) (64, 3·64) (128, 3·64)
     /// `encoder.{i}.bias`.
-    let encoderBiases: [FloatBuffer]         // (128,) (64,) (64,) (128,)
+    let encoderBiases: [WeightBuffer]        // (128,) (64,) (64,) (128,)
     /// `lstm.weight_ih`, `lstm.weight_hh`: gates i, f, g, o.
     let lstmInputWeight: PackedMatrix        // (512, 128)
     let lstmHiddenWeight: PackedMatrix       // (512, 128)
     /// `lstm.bias_ih`, `lstm.bias_hh`.
-    let lstmInputBias: FloatBuffer           // (512,)
-    let lstmHiddenBias: FloatBuffer          // (512,)
+    let lstmInputBias: WeightBuffer          // (512,)
+    let lstmHiddenBias: WeightBuffer         // (512,)
     /// `decoder.weight` [1, 128, 1], `decoder.bias` [1].
-    let decoderWeight: FloatBuffer           // (128,)
+    let decoderWeight: WeightBuffer          // (128,)
     let decoderBias: Float
 
     /// The encoder's convolutions: (input channels, output channels, stride); kernel 3, padding 1 each.
@@ -74,7 +74,7 @@ public final class SileroVADWeights: Sendable {
         stftBasis = try read("stft.forward_basis").withUnsafeBufferPointer {
             PackedMatrix($0.baseAddress!, outFeatures: 2 * g.bins, inFeatures: g.fftSize)
         }
-        var weights: [PackedMatrix] = [], biases: [FloatBuffer] = []
+        var weights: [PackedMatrix] = [], biases: [WeightBuffer] = []
         for (i, (input, output, _)) in Self.encoderLayers.enumerated() {
             let torchLayout = try read("encoder.\(i).weight")   // [out, in, 3]
             var tapMajor = [Float](repeating: 0, count: torchLayout.count)   // [out, 3, in]
@@ -86,7 +86,7 @@ public final class SileroVADWeights: Sendable {
             weights.append(tapMajor.withUnsafeBufferPointer {
                 PackedMatrix($0.baseAddress!, outFeatures: output, inFeatures: 3 * input)
             })
-            biases.append(FloatBuffer(try read("encoder.\(i).bias")))
+            biases.append(WeightBuffer(try read("encoder.\(i).bias")))
         }
         encoderWeights = weights
         encoderBiases = biases
@@ -97,9 +97,9 @@ public final class SileroVADWeights: Sendable {
         }
         lstmInputWeight = try packed("lstm.weight_ih")
         lstmHiddenWeight = try packed("lstm.weight_hh")
-        lstmInputBias = FloatBuffer(try read("lstm.bias_ih"))
-        lstmHiddenBias = FloatBuffer(try read("lstm.bias_hh"))
-        decoderWeight = FloatBuffer(try read("decoder.weight"))
+        lstmInputBias = WeightBuffer(try read("lstm.bias_ih"))
+        lstmHiddenBias = WeightBuffer(try read("lstm.bias_hh"))
+        decoderWeight = WeightBuffer(try read("decoder.weight"))
         decoderBias = try read("decoder.bias")[0]
     }
 }

@@ -50,12 +50,12 @@ func encodeInChunks(_ model: Gemma4AudioModel, _ samples: [Float], chunks: [Int]
         while offset < all.count {
             let end = min(all.count, offset + chunks[index % chunks.count])
             stream.accept(UnsafeBufferPointer(rebasing: all[offset..<end]))
-            while model.encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
+            model.drain([stream], scratch: scratch) { _, tokens in result.append(tokens) }
             offset = end
             index += 1
         }
     }
     stream.finish()
-    while model.encodePass([stream], scratch: scratch) > 0 { result.append(stream.takeOutput()) }
+    model.drain([stream], scratch: scratch) { _, tokens in result.append(tokens) }
     return result
 }

@@ -300,6 +300,14 @@ struct GGUFModelTests {
                        "HF 'model.audio_tower.layers.1.self_attn.k_proj.linear.weight'", "missing"]) {
             _ = try Gemma4AudioModel.load(path: missing)
         }
+        // The same, as values: the HF key the binder asked for, with the GGUF name beside it.
+        #expect(throws: ModelError.missingTensor(
+            source: missing,
+            tensor: TensorKey("model.audio_tower.layers.1.self_attn.k_proj.linear.weight",
+                              ggufName: "a.blk.1.attn_k.weight"),
+            expectedShape: [64, 64])) {
+            try Gemma4AudioModel.load(path: missing)
+        }
         let missingClamp = try scratch.rewrite("clamp.gguf") { $0.removeTensor("a.blk.0.conv_pw2.output_max") }
         expectFailure([missingClamp, "tensor 'a.blk.0.conv_pw2.output_max'", "missing"]) {
             _ = try Gemma4AudioModel.load(path: missingClamp)

@@ -78,6 +78,12 @@ struct ModelLoadingTests {
         model.tensors[index].shape = [47]
         model.tensors[index].values.removeLast()
         try expectLoadError(model, mentioning: ["model.audio_tower.output_proj.bias", "[47]", "[48]"])
+        let path = try model.write()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: ModelError.wrongShape(source: path, tensor: TensorKey("model.audio_tower.output_proj.bias"),
+                                              expected: [48], actual: [47])) {
+            try Gemma4AudioModel.load(path: path)
+        }
     }
 
     @Test func unexpectedTensor() throws {

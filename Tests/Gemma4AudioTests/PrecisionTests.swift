@@ -70,3 +70,21 @@ struct PrecisionTests {
         #expect(ComputePrecision.fastestAccurate == .f32)
     }
 }
+
+/// The operator-facing settings have one parser and one validator each, with typed errors.
+@Suite struct SettingTests {
+    @Test func precisionSettingParsesOnlyItsValues() throws {
+        #expect(try PrecisionSetting.parse("bf16") == .bf16)
+        #expect(try PrecisionSetting.parse("auto").resolved == ComputePrecision.fastestAccurate)
+        #expect(throws: ModelError.invalidPrecision("fp16")) { try PrecisionSetting.parse("fp16") }
+        #expect("\(ModelError.invalidPrecision("fp16"))" == "precision must be auto, f32 or bf16, not 'fp16'")
+    }
+
+    @Test func blockTokensAreOneToTwelve() throws {
+        for n in [1, 12] { try Gemma4AudioConfiguration.validate(blockTokens: n) }
+        for n in [0, 13] {
+            #expect(throws: ModelError.blockTokensOutOfRange(n)) { try Gemma4AudioConfiguration.validate(blockTokens: n) }
+        }
+        #expect("\(ModelError.blockTokensOutOfRange(13))" == "block-tokens must be 1…12, not 13")
+    }
+}

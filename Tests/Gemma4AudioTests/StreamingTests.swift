@@ -50,7 +50,7 @@ struct StreamingTests {
         let scratch = EncoderScratch(model: model, capacity: 1)
         for n in 1...4000 {
             audio.withUnsafeBufferPointer { stream.accept(UnsafeBufferPointer(rebasing: $0[(n - 1)..<n])) }
-            while model.encodePass([stream], scratch: scratch) > 0 {}
+            model.drain([stream], scratch: scratch) { _, _ in }
             let expected = n >= 641 ? (n - 641) / 640 + 1 : 0
             if stream.tokensEncoded != expected {
                 Issue.record("after \(n) samples: \(stream.tokensEncoded) tokens, expected \(expected)")
@@ -90,7 +90,7 @@ struct StreamingTests {
             for piece in [1_237, 4_001, 10_762] {
                 let start = piece == 1_237 ? 0 : (piece == 4_001 ? 1_237 : 5_238)
                 second.withUnsafeBufferPointer { stream.accept(UnsafeBufferPointer(rebasing: $0[start..<start + piece])) }
-                while model.encodePass([stream], scratch: scratch) > 0 { tokens += stream.takeOutput().count }
+                model.drain([stream], scratch: scratch) { _, out in tokens += out.count }
                 if secondIndex < 60 { peakAfterFirstMinute = max(peakAfterFirstMinute, stream.heldFloatCount) }
                 else { peakLater = max(peakLater, stream.heldFloatCount) }
             }
@@ -118,14 +118,13 @@ struct StreamingTests {
         let batchedStreams = makeStreams()
         let batchScratch = EncoderScratch(model: model, capacity: 48)
         var batched = batchedStreams.map { _ in [Float]() }
-        while model.encodePass(batchedStreams, scratch: batchScratch) > 0 {
-            for (i, stream) in batchedStreams.enumerated() { batched[i] += stream.takeOutput().embeddings }
-        }
+        let encoded = model.drain(batchedStreams, scratch: batchScratch) { i, out in batched[i] += out.embeddings }
+        #expect(encoded * model.configuration.textHiddenSize == batched.reduce(0) { $0 + $1.count })
         let aloneStreams = makeStreams()
         let aloneScratch = EncoderScratch(model: model, capacity: 12)
         for (i, stream) in aloneStreams.enumerated() {
             var alone: [Float] = []
-            while model.encodePass([stream], scratch: aloneScratch) > 0 { alone += stream.takeOutput().embeddings }
+            model.drain([stream], scratch: aloneScratch) { _, out in alone += out.embeddings }
             let error = maxAbsDifference(batched[i], alone)
             print("[batch] stream \(i): \(alone.count / model.configuration.textHiddenSize) tokens, max |Δ| = \(error)")
             #expect(!alone.isEmpty)
@@ -141,12 +140,12 @@ struct StreamingTests {
         let stream = EncoderStream(model: model, blockTokens: 12)
         let scratch = EncoderScratch(model: model, capacity: 12)
         stream.accept(first)
-        while model.encodePass([stream], scratch: scratch) > 0 { _ = stream.takeOutput() }
+        model.drain([stream], scratch: scratch) { _, _ in }
         stream.reset()
         stream.accept(second)
         stream.finish()
         var tokens = EncodedTokens()
-        while model.encodePass([stream], scratch: scratch) > 0 { tokens.append(stream.takeOutput()) }
+        model.drain([stream], scratch: scratch) { _, out in tokens.append(out) }
         let fresh = model.encode(second)
         #expect(tokens.firstToken == 0)
         #expect(maxAbsDifference(tokens.embeddings, fresh.embeddings) <= 1e-5)
