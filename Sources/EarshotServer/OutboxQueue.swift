@@ -43,11 +43,11 @@ struct OutboxQueue {
             var firstToken: UInt64
         }
 
-        static func droppableWeight(of item: OutboxItem) -> Int? {
-            if case .live = item { 1 } else { nil }
+        static func lane(of item: OutboxItem) -> (index: Int, weight: Int)? {
+            if case .live = item { (0, 1) } else { nil }
         }
 
-        static func marker(for dropped: OutboxItem) -> Lag {
+        static func marker(for dropped: OutboxItem, followedBy later: some Sequence<OutboxItem>) -> Lag {
             guard case .live(let stream, let record, _, _, _) = dropped else { preconditionFailure("only live frames drop") }
             return Lag(stream: stream, count: 1, firstToken: record.info.index)
         }
@@ -58,7 +58,7 @@ struct OutboxQueue {
             return true
         }
 
-        static var mergesAcrossKeptElements: Bool { true }
+        static var mergesAcrossElements: Bool { true }
     }
 
     let hardLimit: Int
@@ -82,10 +82,10 @@ struct OutboxQueue {
 
     var isEmpty: Bool { queue.isEmpty }
     var pendingCount: Int { queue.count }
-    var liveCount: Int { queue.droppableCount }
+    var liveCount: Int { queue.count(inLane: 0) }
 
     mutating func push(_ item: OutboxItem) -> PushResult {
-        if LagPolicy.droppableWeight(of: item) == nil && queue.keptCount >= hardLimit { return .overLimit }
+        if LagPolicy.lane(of: item) == nil && queue.keptCount >= hardLimit { return .overLimit }
         let shed = queue.push(item)
         droppedTotal += UInt64(shed.count)
         return shed.count > 0 ? .enqueuedDroppingOldest : .enqueued

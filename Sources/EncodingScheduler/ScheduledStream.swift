@@ -26,11 +26,11 @@ package final class ScheduledStream: @unchecked Sendable {
             var samples: UInt64
         }
 
-        package static func droppableWeight(of item: InboxItem) -> Int? {
-            if case .audio(let samples, _?, _) = item { samples.count } else { nil }
+        package static func lane(of item: InboxItem) -> (index: Int, weight: Int)? {
+            if case .audio(let samples, _?, _) = item { (0, samples.count) } else { nil }
         }
 
-        package static func marker(for dropped: InboxItem) -> Overrun {
+        package static func marker(for dropped: InboxItem, followedBy later: some Sequence<InboxItem>) -> Overrun {
             guard case .audio(let samples, let at, _) = dropped else { preconditionFailure("only live audio drops") }
             return Overrun(at: at ?? 0, samples: UInt64(samples.count))
         }
@@ -41,7 +41,7 @@ package final class ScheduledStream: @unchecked Sendable {
             return true
         }
 
-        package static var mergesAcrossKeptElements: Bool { false }
+        package static var mergesAcrossElements: Bool { false }
 
         static let message = "encoder fell behind real time: audio discarded"
     }

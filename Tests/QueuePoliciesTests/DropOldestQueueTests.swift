@@ -15,10 +15,10 @@ import Testing
     }
 
     enum Adjacent: DropOldestPolicy {
-        static func droppableWeight(of item: Item) -> Int? {
-            if case .chunk(_, let n) = item { n } else { nil }
+        static func lane(of item: Item) -> (index: Int, weight: Int)? {
+            if case .chunk(_, let n) = item { (0, n) } else { nil }
         }
-        static func marker(for dropped: Item) -> Lost {
+        static func marker(for dropped: Item, followedBy later: some Sequence<Item>) -> Lost {
             guard case .chunk(let stream, let n) = dropped else { fatalError() }
             return Lost(stream: stream, samples: n)
         }
@@ -27,14 +27,49 @@ import Testing
             marker.samples += n
             return true
         }
-        static var mergesAcrossKeptElements: Bool { false }
+        static var mergesAcrossElements: Bool { false }
     }
 
     enum AcrossKept: DropOldestPolicy {
-        static func droppableWeight(of item: Item) -> Int? { Adjacent.droppableWeight(of: item) }
-        static func marker(for dropped: Item) -> Lost { Adjacent.marker(for: dropped) }
+        static func lane(of item: Item) -> (index: Int, weight: Int)? { Adjacent.lane(of: item) }
+        static func marker(for dropped: Item, followedBy later: some Sequence<Item>) -> Lost {
+            Adjacent.marker(for: dropped, followedBy: later)
+        }
         static func merge(_ dropped: Item, into marker: inout Lost) -> Bool { Adjacent.merge(dropped, into: &marker) }
-        static var mergesAcrossKeptElements: Bool { true }
+        static var mergesAcrossElements: Bool { true }
+    }
+
+    /// Chunks in lane 0 (by samples), notes in lane 1 (by count); a dropped note's marker names the next chunk.
+    enum TwoLanes: DropOldestPolicy {
+        static func lane(of item: Item) -> (index: Int, weight: Int)? {
+            switch item {
+            case .chunk(_, let n): (0, n)
+            case .note: (1, 1)
+            }
+        }
+        static func marker(for dropped: Item, followedBy later: some Sequence<Item>) -> Lost {
+            switch dropped {
+            case .chunk(let stream, let n): Lost(stream: stream, samples: n)
+            case .note: Lost(stream: later.lazy.compactMap { if case .chunk(let s, _) = $0 { s } else { nil } }
+                                .first(where: { _ in true }) ?? -1, samples: 0)
+            }
+        }
+        static func merge(_ dropped: Item, into marker: inout Lost) -> Bool {
+            if case .chunk(_, let n) = dropped { marker.samples += n }
+            return true
+        }
+        static var mergesAcrossElements: Bool { false }
+    }
+
+    @Test func eachLaneIsBoundedAlone() {
+        var q = DropOldestQueue<TwoLanes>(capacities: [100, 2])
+        q.push(.note("a"))
+        q.push(.note("b"))
+        q.push(.chunk(stream: 7, samples: 60))
+        q.push(.note("c"))                       // lane 1 over: "a" goes; its marker names the next chunk's stream
+        #expect(q.count(inLane: 1) == 2 && q.count(inLane: 0) == 1)
+        q.push(.chunk(stream: 8, samples: 60))   // lane 0 over: the first chunk goes, the notes stay
+        #expect(drain(&q) == ["lost7:0", "b", "lost7:60", "c", "c8:60"])
     }
 
     func drain<P: DropOldestPolicy>(_ q: inout DropOldestQueue<P>) -> [String] where P.Element == Item, P.Marker == Lost {
@@ -49,22 +84,24 @@ import Testing
         return out
     }
 
+    func shed<P: DropOldestPolicy>(_ s: DropOldestQueue<P>.Shed) -> [Int] { [s.count, s.weight] }
+
     @Test func staysWithinItsWeightByDroppingTheOldest() {
         var q = DropOldestQueue<Adjacent>(capacity: 100)
-        #expect(q.push(.chunk(stream: 1, samples: 40)) == .init())
-        #expect(q.push(.chunk(stream: 1, samples: 40)) == .init())
-        #expect(q.push(.chunk(stream: 1, samples: 30)) == .init(count: 1, weight: 40))
-        #expect(q.droppableWeight == 70)
-        #expect(q.push(.chunk(stream: 1, samples: 50)) == .init(count: 1, weight: 40))
+        #expect(q.push(.chunk(stream: 1, samples: 40)).count == 0)
+        #expect(q.push(.chunk(stream: 1, samples: 40)).count == 0)
+        #expect(shed(q.push(.chunk(stream: 1, samples: 30))) == [1, 40])
+        #expect(q.weight(inLane: 0) == 70)
+        #expect(shed(q.push(.chunk(stream: 1, samples: 50))) == [1, 40])
         // Both drops sit at the front, merged into one marker.
         #expect(drain(&q) == ["lost1:80", "c1:30", "c1:50"])
-        #expect(q.isEmpty && q.droppableWeight == 0 && q.droppableCount == 0)
+        #expect(q.isEmpty && q.weight(inLane: 0) == 0 && q.count(inLane: 0) == 0)
     }
 
     @Test func theNewestElementIsKeptEvenWhenItAloneExceedsTheCapacity() {
         var q = DropOldestQueue<Adjacent>(capacity: 10)
         q.push(.chunk(stream: 1, samples: 5))
-        #expect(q.push(.chunk(stream: 1, samples: 50)) == .init(count: 1, weight: 5))
+        #expect(shed(q.push(.chunk(stream: 1, samples: 50))) == [1, 5])
         #expect(drain(&q) == ["lost1:5", "c1:50"])
     }
 
@@ -97,6 +134,6 @@ import Testing
         for k in 0..<600 { #expect(q.pop().map { if case .element(.chunk(_, let n)) = $0 { n } else { -1 } } == k + 1) }
         let rest = q.popAll()
         #expect(rest.count == 400)
-        #expect(q.isEmpty && q.count == 0 && q.droppableWeight == 0)
+        #expect(q.isEmpty && q.count == 0 && q.weight(inLane: 0) == 0)
     }
 }
