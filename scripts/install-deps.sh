@@ -7,6 +7,7 @@ packages=(
     pkg-config
     libasound2-dev libpulse-dev libsamplerate0-dev libdnnl-dev                   # build: the C libraries
     alsa-utils pulseaudio sox espeak-ng                               # tests and demo: sound server, audio tools
+    openssl                                                           # tests: the gRPC tests' certificates
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -16,4 +17,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "install-deps: installing ${missing[*]}"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The gRPC example's Python packages (examples/python/requirements-grpc.txt): EarshotGRPCTests runs it against a live
+# server. Checked by importing the generated stubs, which refuse runtimes older than they were generated for.
+stubs="$(cd "$(dirname "$0")/.." && pwd)/examples/python"
+if ! python3 -c "import sys; sys.path.insert(0, '$stubs'); import numpy, earshot_grpc.earshot_pb2_grpc" 2>/dev/null; then
+    echo "install-deps: installing examples/python/requirements-grpc.txt"
+    python3 -m pip install --quiet --disable-pip-version-check -r "$stubs/requirements-grpc.txt"
 fi
