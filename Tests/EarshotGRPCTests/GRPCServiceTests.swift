@@ -82,6 +82,28 @@ import WireProtocol
         #expect(backend.cancelledSubscriptions.load(ordering: .relaxed) == 1)
     }
 
+    @Test func aSlowSubscriberLosesItsOldestTokensBehindALaggedEvent() async throws {
+        var configuration = loopback()
+        configuration.limits.liveQueueTokens = 2                 // the backend delivers 3 before the call can write
+        try await withServer(configuration) { port in
+            try await withEarshotClient(client(port)) { earshot, _ in
+                let seen = try await earshot.subscribe(.with { $0.stream = "mic" }) { response in
+                    var seen: [String] = []
+                    for try await message in response.messages {
+                        switch message.response {
+                        case .started: seen.append("started")
+                        case .token(let t): seen.append("token \(t.index)")
+                        case .event(let e): seen.append("\(e.kind) \(e.at) \(e.count)")
+                        case nil: seen.append("empty")
+                        }
+                    }
+                    return seen
+                }
+                #expect(seen == ["started", "lagged 0 1", "token 1", "token 2", "ended 0 3"])
+            }
+        }
+    }
+
     @Test func subscribeErrorsAreStatusCodes() async throws {
         try await withServer(loopback(), backend: TestBackend(voiceActivity: false)) { port in
             try await withEarshotClient(client(port)) { earshot, _ in
