@@ -27,7 +27,7 @@ PROTOC=${PROTOC:-protoc}
 PYTHON=${PYTHON:-python3}
 
 swift_out=Sources/EarshotGRPC/Generated
-rm -rf "$swift_out"
+rm -f "$swift_out"/*.pb.swift "$swift_out"/*.grpc.swift
 mkdir -p "$swift_out"
 for proto in earshot/v1/earshot.proto grpc/health/v1/health.proto; do
     "$PROTOC" -I proto \
