@@ -22,6 +22,9 @@ package struct GRPCServerConfiguration: Sendable, Equatable {
     /// Serve without TLS on a non-loopback address (a trusted network, or TLS terminated in front).
     package var allowPlaintextNonLoopback = false
     package var limits = GRPCCallLimits()
+    /// How long an HTTP/2 connection may hold no call before it is closed; nil: `limits.startTimeout` (the socket's
+    /// idle timeout).
+    package var connectionIdleTimeout: Duration?
     /// The largest request message (an audio chunk), in bytes: the socket's `maxFrameBytes`.
     package var maxRequestBytes = 1 << 20
 

@@ -26,7 +26,7 @@ package final class GRPCServerService: Service, Sendable {
             config: .defaults { config in
                 config.rpc.maxRequestPayloadSize = configuration.maxRequestBytes
                 // An HTTP/2 connection with no call for the idle timeout is closed, as an idle socket client is.
-                config.connection.maxIdleTime = configuration.limits.startTimeout
+                config.connection.maxIdleTime = configuration.connectionIdleTimeout ?? configuration.limits.startTimeout
             })
         var interceptors: [any ServerInterceptor] = []
         if let token = configuration.bearerToken { interceptors.append(BearerTokenInterceptor(token: token)) }

@@ -124,8 +124,9 @@ import WireProtocol
         }
     }
 
-    @Test func pushReturnsEveryTokenInOrderAndReleasesEveryCredit() async throws {
-        let backend = TestBackend()
+    @Test(arguments: [nil, 1, 8])
+    func pushReturnsEveryTokenInOrderAndReleasesEveryCredit(budget: Int?) async throws {
+        let backend = TestBackend(pushBudget: budget)
         let samples = (0..<4001).map { Float($0) * 0.001 - 1.7 }      // 1000 whole tokens and a partial one
         try await withServer(loopback(), backend: backend) { port in
             try await withEarshotClient(client(port)) { earshot, _ in
@@ -169,6 +170,11 @@ import WireProtocol
             }
         }
         #expect(backend.outstandingCredits.load(ordering: .relaxed) == 0)
+        if let budget {
+            // A piece of audio (up to 109 samples) may add up to 28 tokens at once; `append` then waits until the writer brings the
+            // unwritten count back within the budget: without credits released as written, this push would hang.
+            #expect(backend.mostUnwritten.load(ordering: .relaxed) <= budget + 28)
+        }
     }
 
     @Test func pushRefusesBadRequestsWithInvalidArgument() async throws {
@@ -203,7 +209,9 @@ import WireProtocol
 
     @Test func aPushThatNeverStartsTimesOut() async throws {
         var configuration = loopback()
-        configuration.limits.startTimeout = .milliseconds(200)
+        configuration.limits.startTimeout = .milliseconds(1500)
+        // The connection's idle timer, much shorter, must not cut a call that is open (it counts only call-less time).
+        configuration.connectionIdleTimeout = .milliseconds(200)
         try await withServer(configuration) { port in
             try await withEarshotClient(client(port)) { earshot, _ in
                 let (done, finished) = AsyncStream.makeStream(of: Void.self)

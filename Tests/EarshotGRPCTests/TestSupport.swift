@@ -13,10 +13,15 @@ import WireProtocol
 final class TestBackend: EmbeddingBackend {
     let model: BackendModel
     let liveTokens = 3
+    /// Pushed tokens a stream may have unwritten before `append` waits (nil: never waits), like the engine's budget.
+    let pushBudget: Int?
+    /// The most pushed tokens any stream had unwritten at once.
+    let mostUnwritten = Atomic<Int>(0)
     let outstandingCredits = Atomic<Int>(0)
     let cancelledSubscriptions = Atomic<Int>(0)
 
-    init(voiceActivity: Bool = true) {
+    init(voiceActivity: Bool = true, pushBudget: Int? = nil) {
+        self.pushBudget = pushBudget
         model = BackendModel(id: "test-model", embeddingWidth: 4, encoderWidth: 4, voiceActivity: voiceActivity)
     }
 
@@ -48,14 +53,17 @@ final class TestBackend: EmbeddingBackend {
 
     final class Credit: TokenCredit {
         let backend: TestBackend
+        let stream: Pushed
         let released = Atomic<Bool>(false)
-        init(backend: TestBackend) {
+        init(backend: TestBackend, stream: Pushed) {
             self.backend = backend
+            self.stream = stream
             backend.outstandingCredits.add(1, ordering: .relaxed)
         }
         func tokenSent() {
             precondition(!released.exchange(true, ordering: .relaxed), "a credit released twice")
             backend.outstandingCredits.subtract(1, ordering: .relaxed)
+            stream.released()
         }
     }
 
@@ -63,6 +71,9 @@ final class TestBackend: EmbeddingBackend {
         private struct State {
             var pending: [Float] = []
             var tokens: UInt64 = 0
+            var unwritten = 0
+            var cancelled = false
+            var waiter: CheckedContinuation<Void, Never>?
         }
         private let state = Mutex(State())
         private let format: PCMFormat
@@ -89,6 +100,27 @@ final class TestBackend: EmbeddingBackend {
                 return out
             }
             for (index, values) in ready { deliver(index, values, flags: []) }
+            // Backpressure: wait while more than the budget is unwritten (woken by `released` or `cancel`).
+            guard let budget = backend.pushBudget else { return }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let wait = state.withLock { s in
+                    guard s.unwritten > budget, !s.cancelled else { return false }
+                    s.waiter = continuation
+                    return true
+                }
+                if !wait { continuation.resume() }
+            }
+            try Task.checkCancellation()
+        }
+
+        func released() {
+            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                s.unwritten -= 1
+                guard s.unwritten <= (backend.pushBudget ?? .max) else { return nil }
+                defer { s.waiter = nil }
+                return s.waiter
+            }
+            waiter?.resume()
         }
 
         func finish() {
@@ -106,12 +138,30 @@ final class TestBackend: EmbeddingBackend {
             receiver.event(BackendEvent(kind: .ended, at: 0, count: count))
         }
 
-        func cancel() {}
+        func cancel() {
+            let waiter = state.withLock { s in
+                s.cancelled = true
+                defer { s.waiter = nil }
+                return s.waiter
+            }
+            waiter?.resume()
+        }
 
         private func deliver(_ index: UInt64, _ values: [Float], flags: TokenFlags) {
+            let unwritten = state.withLock { s in
+                s.unwritten += 1
+                return s.unwritten
+            }
+            var most = backend.mostUnwritten.load(ordering: .relaxed)
+            while unwritten > most {
+                let (exchanged, original) = backend.mostUnwritten.compareExchange(expected: most, desired: unwritten,
+                                                                                   ordering: .relaxed)
+                if exchanged { break }
+                most = original
+            }
             receiver.pushed(BackendToken(index: index, firstSample: Int64(index) * 640, captureTimeNanoseconds: 7,
                                          flags: flags, values: FloatTokenValues(values)),
-                            credit: Credit(backend: backend))
+                            credit: Credit(backend: backend, stream: self))
         }
     }
 }
