@@ -316,7 +316,7 @@ package nonisolated struct Earshot_V1_PushRequest: Sendable {
     set {request = .start(newValue)}
   }
 
-  /// PCM bytes in `start.format`: whole frames (channels × sample width), any count, any split.
+  /// PCM bytes in `start.format`: whole frames (channels × sample width) in each message, any number of them.
   package var audio: Data {
     get {
       if case .audio(let v)? = request {return v}
@@ -330,7 +330,7 @@ package nonisolated struct Earshot_V1_PushRequest: Sendable {
   package nonisolated enum OneOf_Request: Equatable, Sendable {
     /// First message, exactly once.
     case start(Earshot_V1_PushStart)
-    /// PCM bytes in `start.format`: whole frames (channels × sample width), any count, any split.
+    /// PCM bytes in `start.format`: whole frames (channels × sample width) in each message, any number of them.
     case audio(Data)
 
   }
