@@ -7,6 +7,7 @@ packages=(
     pkg-config
     libasound2-dev libpulse-dev libsamplerate0-dev libdnnl-dev                   # build: the C libraries
     alsa-utils pulseaudio sox espeak-ng                               # tests and demo: sound server, audio tools
+    openssl                                                           # tests: the gRPC tests' certificates
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -27,4 +28,12 @@ if ! command -v promtool >/dev/null; then
     dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
     $SUDO install -m 755 "$work/root/usr/bin/promtool" /usr/local/bin/promtool
     rm -rf "$work"
+fi
+
+# The gRPC example's Python packages (examples/python/requirements-grpc.txt): EarshotGRPCTests runs it against a live
+# server. Checked by importing the generated stubs, which refuse runtimes older than they were generated for.
+stubs="$(cd "$(dirname "$0")/.." && pwd)/examples/python"
+if ! python3 -c "import sys; sys.path.insert(0, '$stubs'); import numpy, earshot_grpc.earshot_pb2_grpc" 2>/dev/null; then
+    echo "install-deps: installing examples/python/requirements-grpc.txt"
+    python3 -m pip install --quiet --disable-pip-version-check -r "$stubs/requirements-grpc.txt"
 fi

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AudioCore
 import EarshotClient
+import EarshotGRPC
 import Foundation
 import VoiceActivity
 
@@ -12,7 +13,7 @@ public struct PushCommand: AsyncParsableCommand {
         abstract: "Encode a WAV file through a running earshotd (in f32, the same .npy as earshot encode).",
         discussion: """
             Sends the file's samples as they are (any rate and channel count); the daemon downmixes, resamples to \
-            16 kHz with libsamplerate's best sinc and encodes, exactly as `earshot encode` does offline.             With --events, the daemon's voice activity on the same stream is written as `earshot vad` prints it:             one {"start": N} or {"end": N} line per event, N a 16 kHz sample index (equal to `earshot vad` on the             same file, plus an end at the last sample if the file ends inside speech).
+            16 kHz with libsamplerate's best sinc and encodes, exactly as `earshot encode` does offline.             With --events, the daemon's voice activity on the same stream is written as `earshot vad` prints it:             one {"start": N} or {"end": N} line per event, N a 16 kHz sample index (equal to `earshot vad` on the             same file, plus an end at the last sample if the file ends inside speech).             With --grpc HOST:PORT the push goes over the daemon's gRPC service instead (docs/grpc.md; TLS with             --tls or --tls-ca, mutual TLS with --tls-cert and --tls-key, a bearer token with --token-file), with the             same output.
             """)
 
     @Option(help: "The daemon's socket (default: $EARSHOT_SOCKET, $XDG_RUNTIME_DIR/earshot/earshot.sock, /run/earshot/earshot.sock).")
@@ -30,12 +31,54 @@ public struct PushCommand: AsyncParsableCommand {
     @Option(help: "Also write the stream's speech events here, as JSON lines in the format of earshot vad.")
     var events: String?
 
+    @Option(help: ArgumentHelp("Push over gRPC to HOST:PORT instead of the socket (earshotd --grpc-address).",
+                               valueName: "HOST:PORT"))
+    var grpc: String?
+
+    @Flag(help: "gRPC: use TLS, trusting the system's CAs (implied by --tls-ca, --tls-cert, --tls-key).")
+    var tls = false
+
+    @Option(help: ArgumentHelp("gRPC TLS: trust this PEM CA for the daemon's certificate.", valueName: "FILE"))
+    var tlsCa: String?
+
+    @Option(help: ArgumentHelp("gRPC mutual TLS: this client's PEM certificate.", valueName: "FILE"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("gRPC mutual TLS: this client's PEM private key.", valueName: "FILE"))
+    var tlsKey: String?
+
+    @Option(help: ArgumentHelp("gRPC: a file holding the daemon's bearer token.", valueName: "FILE"))
+    var tokenFile: String?
+
     public init() {}
+
+    public func validate() throws {
+        if grpc == nil, tls || tlsCa != nil || tlsCert != nil || tlsKey != nil || tokenFile != nil {
+            throw ValidationError("--tls, --tls-ca, --tls-cert, --tls-key and --token-file go with --grpc")
+        }
+        if grpc != nil, socket != nil { throw ValidationError("--socket and --grpc exclude each other") }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+    }
+
+    /// The gRPC client's settings from the options.
+    func grpcOptions(_ address: String) throws -> GRPCClientOptions {
+        var options = try GRPCClientOptions(address: address)
+        options.tls = tls
+        options.caPath = tlsCa
+        options.certificatePath = tlsCert
+        options.keyPath = tlsKey
+        options.bearerToken = try tokenFile.map { try BearerTokenInterceptor.readToken(file: $0) }
+        return options
+    }
 
     public func run() async throws {
         let result: Result
         do {
-            result = try await PushCommand.run(socket: socket, input: input, stage: stage, speech: events != nil)
+            if let grpc {
+                result = try await GRPCPush.run(try grpcOptions(grpc), input: input, stage: stage, speech: events != nil)
+            } else {
+                result = try await PushCommand.run(socket: socket, input: input, stage: stage, speech: events != nil)
+            }
         } catch {
             printError("earshot push: \(error)")
             throw ExitCode.failure

@@ -62,6 +62,15 @@ package enum Daemon {
         }
         if listenDescriptor == nil { try SocketAccess.checkBindable(server.socketPath) }
 
+        // MARK: gRPC (issue #14) — settings checked here, before the model loads. Serving them needs the engine to
+        // conform to EarshotGRPC.EmbeddingBackend; then this block becomes
+        // `services.append(.init(service: try GRPCServerService(configuration: grpc, backend: …, logger: logger)))`
+        // after the socket server. Until that adapter exists, asking for gRPC fails rather than being ignored.
+        if let grpc = try configuration.grpcServerConfiguration() {
+            throw DaemonError("--grpc-address \(grpc.host):\(grpc.port): this build checks the gRPC settings but "
+                              + "does not serve gRPC yet (the engine's EmbeddingBackend adapter is pending)")
+        }
+
         let loadStart = ContinuousClock.now
         let model: Gemma4AudioModel
         do {

@@ -50,6 +50,19 @@ package struct DaemonConfiguration: Sendable, Equatable {
     /// Where Prometheus metrics are served (`GET /metrics`); nil: not served.
     package var metricsAddress: ListenAddress?
 
+    // gRPC beside the socket (issue #14; docs/grpc.md): off unless `grpcAddress` is set.
+    /// `HOST:PORT` (an IP literal or localhost; `[::]:PORT` for every interface).
+    package var grpcAddress: String?
+    /// PEM certificate chain and key: TLS on.
+    package var grpcTLSCert: String?
+    package var grpcTLSKey: String?
+    /// PEM CA: clients must present a certificate it signed (mutual TLS).
+    package var grpcClientCA: String?
+    /// A file holding the bearer token every call but health must carry.
+    package var grpcTokenFile: String?
+    /// Plain text on a non-loopback address (refused by default).
+    package var grpcAllowPlaintext = false
+
     package init() {}
 
     /// The default socket: `$XDG_RUNTIME_DIR/earshot/earshot.sock` for a user, `/run/earshot/earshot.sock` for root or
@@ -149,6 +162,16 @@ package struct DaemonConfiguration: Sendable, Equatable {
         case "vad-min-silence-ms": vadMinSilenceMs = try int(Self.vadMillisecondsRange)
         case "vad-speech-pad-ms": vadSpeechPadMs = try int(Self.vadMillisecondsRange)
         case "metrics-address": metricsAddress = try ListenAddress(parsing: value, option: "\(at): metrics-address")
+        case "grpc-address": grpcAddress = value
+        case "grpc-tls-cert": grpcTLSCert = value
+        case "grpc-tls-key": grpcTLSKey = value
+        case "grpc-client-ca": grpcClientCA = value
+        case "grpc-token-file": grpcTokenFile = value
+        case "grpc-allow-plaintext":
+            guard let on = ["on": true, "off": false, "true": true, "false": false][value] else {
+                throw DaemonError("\(at): grpc-allow-plaintext must be on or off")
+            }
+            grpcAllowPlaintext = on
         case "log-level":
             guard let level = Logger.Level(rawValue: value) else {
                 let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")

@@ -90,6 +90,26 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default; e.g. 127.0.0.1:9464).")
     var metricsAddress: String?
 
+    // MARK: gRPC (issue #14; docs/grpc.md)
+
+    @Option(help: "Also serve gRPC (proto/earshot/v1/earshot.proto) on HOST:PORT; off by default. Without TLS only a loopback address is allowed.")
+    var grpcAddress: String?
+
+    @Option(help: "gRPC TLS: the server's PEM certificate chain.")
+    var grpcTlsCert: String?
+
+    @Option(help: "gRPC TLS: the server's PEM private key.")
+    var grpcTlsKey: String?
+
+    @Option(help: "gRPC mutual TLS: clients must present a certificate signed by this PEM CA.")
+    var grpcClientCa: String?
+
+    @Option(help: "gRPC: a file holding the bearer token every call must carry (authorization: Bearer TOKEN); health checks are exempt.")
+    var grpcTokenFile: String?
+
+    @Flag(help: "gRPC: allow plain text on a non-loopback address (a trusted network, or TLS terminated in front).")
+    var grpcAllowPlaintext = false
+
     public init() {}
 
     /// The configuration after the config file and these options.
@@ -172,6 +192,12 @@ public struct EarshotdCommand: AsyncParsableCommand {
             }
             c[keyPath: path] = value
         }
+        if let grpcAddress { c.grpcAddress = grpcAddress }
+        if let grpcTlsCert { c.grpcTLSCert = grpcTlsCert }
+        if let grpcTlsKey { c.grpcTLSKey = grpcTlsKey }
+        if let grpcClientCa { c.grpcClientCA = grpcClientCa }
+        if let grpcTokenFile { c.grpcTokenFile = grpcTokenFile }
+        if grpcAllowPlaintext { c.grpcAllowPlaintext = true }
         if let logLevel { c.logLevel = logLevel }
         return c
     }

@@ -1,0 +1,34 @@
+import EarshotGRPC
+
+extension DaemonConfiguration {
+    /// The gRPC listener's settings (issue #14), or nil when `grpc-address` is not set: the address, TLS files and
+    /// token file checked and read, and the socket's limits (clients, send queue, idle timeout, frame size) carried
+    /// over so both transports admit and queue alike.
+    package func grpcServerConfiguration() throws(DaemonError) -> GRPCServerConfiguration? {
+        guard let grpcAddress else {
+            let stray = [("grpc-tls-cert", grpcTLSCert), ("grpc-tls-key", grpcTLSKey),
+                         ("grpc-client-ca", grpcClientCA), ("grpc-token-file", grpcTokenFile)]
+                .filter { $0.1 != nil }.map(\.0)
+            if !stray.isEmpty || grpcAllowPlaintext {
+                throw DaemonError("\((stray + (grpcAllowPlaintext ? ["grpc-allow-plaintext"] : [])).joined(separator: ", ")) "
+                                  + "without grpc-address: gRPC is off")
+            }
+            return nil
+        }
+        do {
+            var c = try GRPCServerConfiguration(address: grpcAddress)
+            c.tlsCertificatePath = grpcTLSCert
+            c.tlsKeyPath = grpcTLSKey
+            c.clientCAPath = grpcClientCA
+            c.allowPlaintextNonLoopback = grpcAllowPlaintext
+            if let grpcTokenFile { c.bearerToken = try BearerTokenInterceptor.readToken(file: grpcTokenFile) }
+            c.limits.maxCalls = maxClients
+            c.limits.liveQueueTokens = sendQueueFrames
+            c.limits.startTimeout = .milliseconds(Int64(idleTimeout * 1000))
+            c.maxRequestBytes = maxFrameBytes
+            return try c.validated()
+        } catch {
+            throw DaemonError("\(error)")
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import GRPCNIOTransportHTTP2Posix
+import NIOSSL
+
+/// Where and how the gRPC service listens (`earshotd --grpc-address HOST:PORT` and its companions; off by default).
+///
+/// Security rules, checked by ``validated()`` before anything listens:
+/// - TLS needs both `tlsCertificatePath` and `tlsKeyPath` (PEM); both must load.
+/// - `clientCAPath` (PEM) turns on mutual TLS: a client must present a certificate signed by that CA.
+/// - Without TLS the address must be loopback (127.0.0.0/8, ::1, localhost) unless `allowPlaintextNonLoopback`.
+/// - `bearerToken`, if set, is required of every call but the health service's.
+package struct GRPCServerConfiguration: Sendable, Equatable {
+    /// An IP literal or `localhost`; `0.0.0.0` or `::` for every interface.
+    package var host: String
+    /// 0 picks a free port (tests).
+    package var port: Int
+    package var tlsCertificatePath: String?
+    package var tlsKeyPath: String?
+    /// Clients must present a certificate this CA signed.
+    package var clientCAPath: String?
+    package var bearerToken: String?
+    /// Serve without TLS on a non-loopback address (a trusted network, or TLS terminated in front).
+    package var allowPlaintextNonLoopback = false
+    package var limits = GRPCCallLimits()
+    /// How long an HTTP/2 connection may hold no call before it is closed; nil: `limits.startTimeout` (the socket's
+    /// idle timeout).
+    package var connectionIdleTimeout: Duration?
+    /// The largest request message (an audio chunk), in bytes: the socket's `maxFrameBytes`.
+    package var maxRequestBytes = 1 << 20
+
+    package init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (loopback).
+    package init(address: String) throws(GRPCConfigurationError) {
+        let host: Substring
+        let portText: Substring
+        if address.hasPrefix("[") {
+            guard let close = address.firstIndex(of: "]"), address[address.index(after: close)...].hasPrefix(":") else {
+                throw GRPCConfigurationError("--grpc-address \(address): expected [IPv6]:PORT")
+            }
+            host = address[address.index(after: address.startIndex)..<close]
+            portText = address[address.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = address.lastIndex(of: ":"), address.firstIndex(of: ":") == colon else {
+                throw GRPCConfigurationError("--grpc-address \(address): expected HOST:PORT (an IPv6 host in brackets)")
+            }
+            host = address[..<colon]
+            portText = address[address.index(after: colon)...]
+        }
+        guard let port = Int(portText), (0...65535).contains(port) else {
+            throw GRPCConfigurationError("--grpc-address \(address): the port must be 0…65535")
+        }
+        self.init(host: host.isEmpty ? "127.0.0.1" : String(host), port: port)
+    }
+
+    package var usesTLS: Bool { tlsCertificatePath != nil || tlsKeyPath != nil }
+
+    /// The address to bind, or an error for a host that is not an IP literal or `localhost`.
+    package func socketAddress() throws(GRPCConfigurationError) -> GRPCNIOTransportCore.SocketAddress {
+        if host == "localhost" { return .ipv4(host: "127.0.0.1", port: port) }
+        if Self.isIPv4(host) { return .ipv4(host: host, port: port) }
+        if Self.isIPv6(host) { return .ipv6(host: host, port: port) }
+        throw GRPCConfigurationError("--grpc-address: '\(host)' is not an IP address (use an address, or localhost)")
+    }
+
+    /// Whether `host` only reaches this machine.
+    package var isLoopback: Bool {
+        if host == "localhost" || host == "::1" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, host, &v6) == 1 {
+            // ::1, or ::ffff:127.x.y.z
+            let bytes = withUnsafeBytes(of: v6) { Array($0) }
+            if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+            return bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127
+        }
+        return false
+    }
+
+    /// Checks the security rules and loads the TLS files once, so a mistake is a clear error at startup.
+    package func validated() throws(GRPCConfigurationError) -> Self {
+        _ = try socketAddress()
+        switch (tlsCertificatePath, tlsKeyPath) {
+        case (nil, nil):
+            if clientCAPath != nil {
+                throw GRPCConfigurationError("--grpc-client-ca needs TLS: pass --grpc-tls-cert and --grpc-tls-key")
+            }
+            if !isLoopback && !allowPlaintextNonLoopback {
+                throw GRPCConfigurationError("""
+                    --grpc-address \(host):\(port) is not loopback: serving it without TLS would expose embeddings \
+                    (and any bearer token) in clear. Pass --grpc-tls-cert and --grpc-tls-key, or \
+                    --grpc-allow-plaintext if the network is trusted.
+                    """)
+            }
+        case (let certificate?, let key?):
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(certificate)
+                if chain.isEmpty { throw GRPCConfigurationError("\(certificate): no certificate in the file") }
+            } catch let error as GRPCConfigurationError {
+                throw error
+            } catch {
+                throw GRPCConfigurationError("--grpc-tls-cert \(certificate): cannot load a PEM certificate (\(error))")
+            }
+            do {
+                _ = try NIOSSLPrivateKey(file: key, format: .pem)
+            } catch {
+                throw GRPCConfigurationError("--grpc-tls-key \(key): cannot load a PEM private key (\(error))")
+            }
+            if let clientCAPath {
+                do {
+                    if try NIOSSLCertificate.fromPEMFile(clientCAPath).isEmpty {
+                        throw GRPCConfigurationError("\(clientCAPath): no certificate in the file")
+                    }
+                } catch let error as GRPCConfigurationError {
+                    throw error
+                } catch {
+                    throw GRPCConfigurationError("--grpc-client-ca \(clientCAPath): cannot load a PEM certificate (\(error))")
+                }
+            }
+        default:
+            throw GRPCConfigurationError("TLS needs both --grpc-tls-cert and --grpc-tls-key")
+        }
+        if let bearerToken, bearerToken.isEmpty { throw GRPCConfigurationError("the bearer token is empty") }
+        return self
+    }
+
+    /// The transport's security: plaintext, TLS, or TLS requiring a client certificate from `clientCAPath`.
+    package var transportSecurity: HTTP2ServerTransport.Posix.TransportSecurity {
+        guard let certificate = tlsCertificatePath, let key = tlsKeyPath else { return .plaintext }
+        let chain: [TLSConfig.CertificateSource] = [.file(path: certificate, format: .pem)]
+        let privateKey: TLSConfig.PrivateKeySource = .file(path: key, format: .pem)
+        guard let clientCAPath else { return .tls(certificateChain: chain, privateKey: privateKey) }
+        return .mTLS(certificateChain: chain, privateKey: privateKey) { tls in
+            tls.trustRoots = .certificates([.file(path: clientCAPath, format: .pem)])
+            // Clients are identified by their certificate's chain, not by a host name.
+            tls.clientCertificateVerification = .noHostnameVerification
+        }
+    }
+
+    /// Whether `host` is an IPv6 address (not a name).
+    package var isIPv6Literal: Bool { Self.isIPv6(host) }
+
+    private static func isIPv4(_ host: String) -> Bool {
+        var a = in_addr()
+        return inet_pton(AF_INET, host, &a) == 1
+    }
+
+    private static func isIPv6(_ host: String) -> Bool {
+        var a = in6_addr()
+        return inet_pton(AF_INET6, host, &a) == 1
+    }
+}
+
+/// A gRPC setting that cannot work, in one line.
+package struct GRPCConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,67 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import ServiceLifecycle
+
+/// The gRPC listener as a `ServiceLifecycle.Service`: `earshot.v1.Earshot` and `grpc.health.v1.Health` on one
+/// HTTP/2 server. A graceful shutdown first turns health to NOT_SERVING and ends Watch calls, then stops accepting
+/// calls and lets the running ones finish (the service group's deadline cuts them short).
+package final class GRPCServerService: Service, Sendable {
+    package let configuration: GRPCServerConfiguration
+    /// Health, for whoever knows better (the daemon may report NOT_SERVING while its model is unhealthy).
+    package let health: HealthService
+    private let transport: HTTP2ServerTransport.Posix
+    private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    private let logger: Logger
+
+    /// Checks `configuration` (``GRPCServerConfiguration/validated()``); nothing listens until ``run()``.
+    package init(configuration: GRPCServerConfiguration, backend: any EmbeddingBackend, logger: Logger) throws {
+        self.configuration = try configuration.validated()
+        self.logger = logger
+        let earshot = EarshotService(backend: backend, limits: configuration.limits, logger: logger)
+        health = HealthService(services: [Earshot_V1_Earshot.descriptor.fullyQualifiedService])
+        transport = HTTP2ServerTransport.Posix(
+            address: try configuration.socketAddress(),
+            transportSecurity: configuration.transportSecurity,
+            config: .defaults { config in
+                config.rpc.maxRequestPayloadSize = configuration.maxRequestBytes
+                // An HTTP/2 connection with no call for the idle timeout is closed, as an idle socket client is.
+                config.connection.maxIdleTime = configuration.connectionIdleTimeout ?? configuration.limits.startTimeout
+            })
+        var interceptors: [any ServerInterceptor] = []
+        if let token = configuration.bearerToken { interceptors.append(BearerTokenInterceptor(token: token)) }
+        server = GRPCServer(transport: transport, services: [earshot, health], interceptors: interceptors)
+    }
+
+    /// The bound address, once listening (with port 0, the port picked). Throws if the server could not bind or
+    /// has stopped.
+    package var listeningAddress: GRPCNIOTransportCore.SocketAddress {
+        get async throws { try await transport.listeningAddress }
+    }
+
+    /// The bound TCP port, once listening.
+    package var listeningPort: Int {
+        get async throws {
+            let address = try await listeningAddress
+            if let v4 = address.ipv4 { return v4.port }
+            if let v6 = address.ipv6 { return v6.port }
+            throw GRPCConfigurationError("the gRPC server is not bound to a TCP port")
+        }
+    }
+
+    package func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await self.server.serve() }
+                let address = try await self.transport.listeningAddress
+                self.logger.info("grpc listening", metadata: [
+                    "address": "\(address)", "tls": "\(self.configuration.usesTLS)",
+                    "mtls": "\(self.configuration.clientCAPath != nil)",
+                    "token": "\(self.configuration.bearerToken != nil)"])
+            }
+        } onGracefulShutdown: {
+            self.health.shutDown()
+            self.server.beginGracefulShutdown()
+        }
+    }
+}

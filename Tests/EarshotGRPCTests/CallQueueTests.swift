@@ -1,0 +1,75 @@
+import EarshotGRPC
+import Synchronization
+import Testing
+import WireProtocol
+
+@Suite struct CallQueueTests {
+    private func token(_ index: UInt64) -> BackendToken {
+        BackendToken(index: index, firstSample: Int64(index) * 640, captureTimeNanoseconds: 0, flags: [],
+                     values: FloatTokenValues([Float(index)]))
+    }
+
+    private func describe(_ item: CallItem?) -> String {
+        switch item {
+        case .live(let t): "live \(t.index)"
+        case .pushed(let t, _): "pushed \(t.index)"
+        case .event(let e): "event \(e.kind)"
+        case .lagged(let count, let first): "lagged \(count) from \(first)"
+        case nil: "nil"
+        }
+    }
+
+    @Test func liveTokensDropOldestAndOneMarkerStandsForAdjacentDrops() {
+        var queue = CallQueue(liveCapacity: 2, hardLimit: 10)
+        #expect(queue.push(.live(token(0))) == .enqueued)
+        #expect(queue.push(.live(token(1))) == .enqueued)
+        #expect(queue.push(.live(token(2))) == .enqueuedDroppingOldest)
+        #expect(queue.push(.live(token(3))) == .enqueuedDroppingOldest)
+        #expect(queue.push(.event(BackendEvent(kind: .speechStart, at: 5))) == .enqueued)
+        #expect(queue.push(.live(token(4))) == .enqueuedDroppingOldest)
+        var popped: [String] = []
+        while let item = queue.pop() { popped.append(describe(item)) }
+        // Tokens 0, 1 and 2 stood next to each other, so one marker stands for all three; the event keeps its place.
+        #expect(popped == ["lagged 3 from 0", "live 3", "event speechStart", "live 4"])
+        #expect(queue.droppedTotal == 3)
+        #expect(queue.isEmpty)
+    }
+
+    @Test func pushedTokensAndEventsAreNeverDroppedButHaveAHardLimit() {
+        final class Credit: TokenCredit { func tokenSent() {} }
+        var queue = CallQueue(liveCapacity: 1, hardLimit: 3)
+        for i in 0..<3 { #expect(queue.push(.pushed(token(UInt64(i)), credit: Credit())) == .enqueued) }
+        #expect(queue.push(.event(BackendEvent(kind: .ended, at: 0))) == .overLimit)
+        #expect(queue.push(.live(token(9))) == .enqueued)
+        #expect(describe(queue.pop()) == "pushed 0")
+        #expect(queue.push(.event(BackendEvent(kind: .ended, at: 0))) == .enqueued)
+        #expect(queue.drain().map(describe) == ["pushed 1", "pushed 2", "live 9", "event ended"])
+    }
+
+    @Test func outboxHoldsItemsUntilOpenAndReleasesCreditsOfWhatItNeverWrote() async throws {
+        final class Counter: Sendable { let value = Atomic<Int>(0) }
+        final class Credit: TokenCredit {
+            let counter: Counter
+            init(_ counter: Counter) { self.counter = counter }
+            func tokenSent() { counter.value.add(1, ordering: .relaxed) }
+        }
+        let released = Counter()
+        let outbox = CallOutbox(liveCapacity: 4, hardLimit: 16)
+        outbox.pushed(token(0), credit: Credit(released))
+        outbox.pushed(token(1), credit: Credit(released))
+        outbox.open()
+        #expect(describe(try await outbox.next()) == "pushed 0")
+        outbox.close()
+        #expect(released.value.load(ordering: .relaxed) == 1)             // token 1, never written
+        outbox.pushed(token(2), credit: Credit(released))          // after the end: released at once
+        #expect(released.value.load(ordering: .relaxed) == 2)
+        #expect(try await outbox.next() == nil)
+    }
+
+    @Test func bearerTokensCompareWholly() {
+        #expect(BearerTokenInterceptor.constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
+        #expect(!BearerTokenInterceptor.constantTimeEqual(Array("abc".utf8), Array("abd".utf8)))
+        #expect(!BearerTokenInterceptor.constantTimeEqual(Array("abc".utf8), Array("abcd".utf8)))
+        #expect(!BearerTokenInterceptor.constantTimeEqual([], Array(repeating: 0, count: 256)))
+    }
+}

@@ -1,0 +1,119 @@
+import AudioCore
+import EarshotCLI
+import EarshotGRPC
+import Foundation
+import Testing
+
+/// The two clients of issue #14 against a live server with the scripted backend: `earshot push --grpc` and
+/// examples/python/grpc_push.py push the same WAV and must write the same .npy. (Against the real engine they are
+/// tested once the daemon serves gRPC.)
+@Suite struct GRPCClientTests {
+    /// 1001 samples of a 16-bit mono WAV: 250 whole tokens of the test backend and a zero-padded last one.
+    private static let samples: [Float] = (0..<1001).map { i in Float((i * 37) % 2001 - 1000) / 32768 }
+
+    /// The test backend's tokens for `samples`: rows of 4, the last padded with zeros.
+    private static var expected: FloatArray {
+        FloatArray(shape: [251, 4], values: samples + [Float](repeating: 0, count: 3))
+    }
+
+    private func wav(_ directory: String) throws -> String {
+        let path = directory + "/clip.wav"
+        try WAV.write(path: path, samples: Self.samples, sampleRate: 16000, channels: 1, format: .s16le)
+        return path
+    }
+
+    private func temporaryDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("earshot-grpc-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test func earshotPushOverGRPCReturnsEveryToken() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let input = try wav(directory)
+        let result = try await withServer(loopback()) { port in
+            try await GRPCPush.run(GRPCClientOptions(host: "127.0.0.1", port: port), input: input, stage: .encoder,
+                                   speech: true)
+        }
+        #expect(result.tokens == Self.expected)
+        #expect(result.events == [.start(0)])
+    }
+
+    @Test func theCommandLineWritesTheNpyAsOverTheSocket() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let input = try wav(directory)
+        let token = directory + "/token"
+        try "pass-word\n".write(toFile: token, atomically: true, encoding: .utf8)
+        var configuration = loopback()
+        configuration.bearerToken = "pass-word"
+        try await withServer(configuration) { port in
+            let push = try PushCommand.parse(["--grpc", "127.0.0.1:\(port)", "--token-file", token,
+                                              "--input", input, "--output", directory + "/out.npy",
+                                              "--events", directory + "/events.jsonl"])
+            try await push.run()
+        }
+        #expect(try NPY.read(path: directory + "/out.npy") == Self.expected)
+        #expect(try String(contentsOfFile: directory + "/events.jsonl", encoding: .utf8) == "{\"start\": 0}\n")
+        #expect(throws: (any Error).self) {
+            try PushCommand.parse(["--token-file", token, "--input", input, "--output", "x.npy"])     // no --grpc
+        }
+    }
+
+    /// Runs only where `python3` can import grpc and numpy (CI installs them: scripts/install-deps.sh).
+    @Test(.enabled(if: GRPCClientTests.pythonHasGRPC()))
+    func pythonExamplePushesAWavAndWritesTheNpy() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let input = try wav(directory)
+        let output = directory + "/out.npy"
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples/python/grpc_push.py").path
+        let printed = try await withServer(loopback()) { port in
+            try await Self.pythonOffThePool([script, "--address", "127.0.0.1:\(port)", "--input", input, "--output", output,
+                             "--stage", "encoder", "--events"])
+        }
+        #expect(try NPY.read(path: output) == Self.expected)
+        #expect(printed.contains(#""event": "speech_start""#))
+        #expect(printed.contains(#""event": "ended""#))
+    }
+
+    /// `python(_:)` on a Dispatch thread: the server's handlers need the cooperative pool while the child runs.
+    private static func pythonOffThePool(_ arguments: [String]) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try python(arguments) }) }
+        }
+    }
+
+    static func pythonHasGRPC() -> Bool {
+        (try? python(["-c", "import grpc, numpy, google.protobuf"])) != nil
+    }
+
+    /// Runs python3 with `arguments`; its standard output, or an error with its standard error.
+    private static func python(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3"] + arguments
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        // Read both pipes to the end before waiting, so a chatty child cannot fill one and stall.
+        let group = DispatchGroup()
+        nonisolated(unsafe) var errorData = Data()
+        group.enter()
+        DispatchQueue.global().async {
+            errorData = errors.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TestFailure("python3 \(arguments.joined(separator: " ")): \(String(decoding: errorData, as: UTF8.self))")
+        }
+        return String(decoding: outputData, as: UTF8.self)
+    }
+}
