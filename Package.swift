@@ -73,7 +73,7 @@ let package = Package(
         // The encoding scheduler: compute threads, streams, fan-out, token timeline, queue policies, clients and
         // the typed status. No NIO, no wire types: every transport is an adapter on top.
         .target(name: "EncodingScheduler", dependencies: [
-            "EarshotTypes", "QueuePolicies", "Gemma4Audio", "Kernels", "Resampling", "VoiceActivity",
+            "EarshotTypes", "QueuePolicies", "AudioCore", "Gemma4Audio", "Kernels", "Resampling", "VoiceActivity",
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ], swiftSettings: settings),
 
@@ -149,7 +149,8 @@ let package = Package(
         ], swiftSettings: settings),
         .testTarget(name: "EarshotDaemonTests", dependencies: [
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
-            "Frontend", "VoiceActivity", "earshotd", "NumberBits",
+            "Frontend", "VoiceActivity", "earshotd", "EarshotGRPC",
+            .product(name: "GRPCCore", package: "grpc-swift-2"), "NumberBits",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotGRPCTests", dependencies: [
             "EarshotGRPC", "WireProtocol", "AudioCore", "EarshotCLI",

@@ -1,4 +1,5 @@
 import AudioCapture
+import EarshotGRPC
 import EarshotServer
 import EncodingScheduler
 import Foundation
@@ -62,14 +63,8 @@ package enum Daemon {
         }
         if listenDescriptor == nil { try SocketAccess.checkBindable(server.socketPath) }
 
-        // MARK: gRPC (issue #14) — settings checked here, before the model loads. Serving them needs the engine to
-        // conform to EarshotGRPC.EmbeddingBackend; then this block becomes
-        // `services.append(.init(service: try GRPCServerService(configuration: grpc, backend: …, logger: logger)))`
-        // after the socket server. Until that adapter exists, asking for gRPC fails rather than being ignored.
-        if let grpc = try configuration.grpcServerConfiguration() {
-            throw DaemonError("--grpc-address \(grpc.host):\(grpc.port): this build checks the gRPC settings but "
-                              + "does not serve gRPC yet (the engine's EmbeddingBackend adapter is pending)")
-        }
+        // gRPC's settings are checked (and its TLS files read) before the model loads.
+        let grpc = try configuration.grpcServerConfiguration()
 
         let loadStart = ContinuousClock.now
         let model: Gemma4AudioModel
@@ -121,6 +116,15 @@ package enum Daemon {
             .init(service: ComputeService(engine: engine, logger: logger)),
             .init(service: socketServer),
         ]
+        if let grpc {
+            let backend = EngineBackend(engine: engine, payloads: server.payloadTypes) { socketServer.status() }
+            do {
+                services.append(.init(service: try GRPCServerService(configuration: grpc, backend: backend,
+                                                                     logger: logger)))
+            } catch {
+                throw DaemonError("--grpc-address \(grpc.host):\(grpc.port): \(error)")
+            }
+        }
         for service in sourceServices {
             // A file that plays out, or a device that gives up, ends its stream, not the daemon.
             services.append(.init(service: service, successTerminationBehavior: .ignore,

@@ -114,7 +114,7 @@ final class Connection: Sendable {
     /// Per-connection reader state.
     private struct PushState {
         let scheduled: ScheduledStream
-        let format: ConnectionStateMachine.PushFormat
+        var decoder: PushedAudioDecoder
     }
 
     /// Reads and acts until the input ends or a fatal error; returns the fatal error, if any.
@@ -127,8 +127,6 @@ final class Connection: Sendable {
                                              voiceActivity: engine.voiceActivityIsOn)
         var open: [UInt32: PushState] = [:]
         var subscriptions: [UInt32: (hub: StreamHub, subscriber: OutboxSubscriber)] = [:]
-        var interleaved: [Float] = []
-        var mono: [Float] = []
         defer {
             for (_, s) in subscriptions { s.hub.unsubscribe(s.subscriber, reason: "connection closing") }
             subscriptionCount.store(0, ordering: .relaxed)
@@ -184,25 +182,17 @@ final class Connection: Sendable {
                             sink.attach(scheduled)
                             pushes.started(id, scheduled)
                             open[id] = PushState(scheduled: scheduled,
-                                                 format: .init(format: m.format, sampleRate: Int(m.sampleRate),
-                                                               channels: Int(m.channels)))
+                                                 decoder: PushedAudioDecoder(format: m.format.sampleFormat,
+                                                                             channels: Int(m.channels)))
                             outbox.push(.message(.pushStarted(request: m.request, stream: id)))
                         } catch {
                             outbox.push(.message(.error(ErrorMessage(request: m.request, code: .badAudioFormat,
                                                                      fatal: false, message: "\(error)"))))
                         }
-                    case .pushAudio(let id, let pcm, let format):
-                        guard let push = open[id], !pcm.isEmpty else { continue }
-                        interleaved.removeAll(keepingCapacity: true)
-                        format.format.decode(pcm, into: &interleaved)
-                        if format.channels == 1 {
-                            swap(&mono, &interleaved)
-                        } else {
-                            mono.removeAll(keepingCapacity: true)
-                            interleaved.withUnsafeBufferPointer { Downmix.toMono($0, channels: format.channels, into: &mono) }
-                        }
-                        await push.scheduled.submitPushed(mono)   // backpressure: waits while the budget is used up
-                        mono = []
+                    case .pushAudio(let id, let pcm, _):
+                        guard let scheduled = open[id]?.scheduled, !pcm.isEmpty,
+                              let mono = open[id]?.decoder.mono(pcm) else { continue }
+                        await scheduled.submitPushed(mono)   // backpressure: waits while the budget is used up
                     case .endPush(let id):
                         open.removeValue(forKey: id)?.scheduled.finish()
                     case .pong(let nonce):

@@ -2,8 +2,8 @@ import EarshotTypes
 import Foundation
 
 /// The status as the socket's `statusReport` carries it: JSON with sorted keys.
-enum StatusJSON {
-    static func encode(_ status: DaemonStatus) -> String {
+package enum StatusJSON {
+    package static func encode(_ status: DaemonStatus) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         guard let data = try? encoder.encode(status) else { return "{}" }

@@ -1,0 +1,234 @@
+import EarshotGRPC
+import EarshotServer
+import EarshotTypes
+import EncodingScheduler
+import Synchronization
+import WireProtocol
+
+/// The engine behind the gRPC service: subscriptions on the live streams' hubs, pushed streams on the scheduler, both
+/// admitted through the engine's one client registry (the socket's clients and gRPC calls share `max-clients`).
+/// Tokens and events reach the call's queue through the same sink and subscriber contracts as the socket's.
+final class EngineBackend: EmbeddingBackend {
+    private let engine: Engine
+    let model: BackendModel
+    private let status: @Sendable () -> DaemonStatus
+
+    init(engine: Engine, payloads: [PayloadType], status: @escaping @Sendable () -> DaemonStatus) {
+        self.engine = engine
+        let c = engine.model.configuration
+        model = BackendModel(id: engine.modelID, embeddingWidth: c.textHiddenSize, encoderWidth: c.outputProjectionSize,
+                             payloads: Set(payloads), voiceActivity: engine.voiceActivityIsOn)
+        self.status = status
+    }
+
+    func statusJSON() -> String { StatusJSON.encode(status()) }
+
+    func subscribe(_ request: SubscribeParameters, receiver: any StreamReceiver) throws(BackendRefusal)
+        -> any BackendSubscription {
+        try check(payload: request.payload, options: request.options)
+        guard let stream = engine.liveStream(named: request.stream) else {
+            throw BackendRefusal(.unknownStream, "no live stream named '\(request.stream)'")
+        }
+        let subscriber = ReceiverSubscriber(receiver: receiver, output: request.output, options: request.options,
+                                            engine: engine)
+        let client = try admit { ClientRegistry.Activity(name: "grpc Subscribe \(request.stream)", subscriptions: 1) }
+        let first = stream.hub.subscribe(subscriber, start: request.start)
+        return HubSubscription(stream: request.stream, firstToken: first, hub: stream.hub, subscriber: subscriber,
+                               client: client)
+    }
+
+    func startPush(_ request: PushParameters, receiver: any StreamReceiver) throws(BackendRefusal) -> any PushedStream {
+        try check(payload: request.payload, options: request.options)
+        let client = try admit { ClientRegistry.Activity(name: "grpc Push", pushes: 1) }
+        let sink = ReceiverPushSink(receiver: receiver, output: request.output, options: request.options,
+                                    engine: engine, client: client)
+        let label = request.label.isEmpty ? "grpc push" : "grpc push \(request.label)"
+        do {
+            let scheduled = try engine.startPush(label: label, inputRate: request.sampleRate, sink: sink)
+            sink.attach(scheduled)
+            return EnginePush(scheduled: scheduled, sink: sink, engine: engine,
+                              decoder: PushedAudioDecoder(format: request.format.sampleFormat,
+                                                          channels: request.channels))
+        } catch {
+            client.leave()
+            throw BackendRefusal(.badAudioFormat, "\(error)")
+        }
+    }
+
+    private func check(payload: PayloadType, options: StreamOptions) throws(BackendRefusal) {
+        guard model.payloads.contains(payload) else {
+            throw BackendRefusal(.unsupported, "payload \(payload) is not offered")
+        }
+        if options.wantsSpeechEvents && !engine.voiceActivityIsOn {
+            throw BackendRefusal(.voiceActivityOff, "speech options need voice activity, which this daemon runs without")
+        }
+    }
+
+    private func admit(_ activity: @escaping @Sendable () -> ClientRegistry.Activity) throws(BackendRefusal)
+        -> RegisteredClient {
+        do {
+            let id = try engine.clients.admit(transport: .grpc, peer: "grpc call", activity: activity)
+            return RegisteredClient(id: id, engine: engine)
+        } catch {
+            throw BackendRefusal(.limitReached, "the server already serves \(engine.clients.maxClients) clients")
+        }
+    }
+}
+
+/// A gRPC call's place in the client registry, left once (whichever of end and cancel comes first).
+final class RegisteredClient: Sendable {
+    private let id: Int
+    private let engine: Engine
+    private let gone = Atomic(false)
+
+    init(id: Int, engine: Engine) {
+        self.id = id
+        self.engine = engine
+    }
+
+    func leave() {
+        if !gone.exchange(true, ordering: .relaxed) { engine.clients.left(id, droppedFrames: 0) }
+    }
+}
+
+/// A token's row of an encoded block, encoded when the call's writer takes it: that moment is the token's send, so
+/// its latency is recorded there (replayed history is not).
+struct RowValues: TokenValues {
+    let record: TokenRecord
+    let output: OutputKind
+    let replayed: Bool
+    let engine: Engine
+
+    var width: Int { output == .embeddings ? record.block.tokens.embeddingWidth : record.block.tokens.encoderWidth }
+
+    func encoded(as payload: PayloadType) -> [UInt8] {
+        var writer = ByteWriter(capacity: width * payload.byteWidth)
+        record.withValues(output) { payload.encode($0, into: &writer) }
+        if !replayed { engine.tokenSent(record.info) }
+        return writer.bytes
+    }
+}
+
+extension BackendToken {
+    init(_ record: TokenRecord, output: OutputKind, replayed: Bool, engine: Engine) {
+        let info = record.info
+        self.init(index: info.index, firstSample: info.firstSample, captureTimeNanoseconds: info.captureTimeNanoseconds,
+                  flags: info.flags, values: RowValues(record: record, output: output, replayed: replayed,
+                                                       engine: engine))
+    }
+}
+
+/// One gRPC subscription on a live stream's hub.
+final class ReceiverSubscriber: StreamSubscriber {
+    private let receiver: any StreamReceiver
+    private let output: OutputKind
+    let options: StreamOptions
+    private let engine: Engine
+
+    init(receiver: any StreamReceiver, output: OutputKind, options: StreamOptions, engine: Engine) {
+        self.receiver = receiver
+        self.output = output
+        self.options = options
+        self.engine = engine
+    }
+
+    func receive(_ token: TokenRecord, replayed: Bool) {
+        receiver.live(BackendToken(token, output: output, replayed: replayed, engine: engine))
+    }
+
+    func receive(_ kind: EventKind, at: Int64, count: UInt64, message: String) {
+        receiver.event(BackendEvent(kind: kind, at: at, count: count, message: message))
+    }
+}
+
+struct HubSubscription: BackendSubscription {
+    let stream: String
+    let firstToken: UInt64
+    let hub: StreamHub
+    let subscriber: ReceiverSubscriber
+    let client: RegisteredClient
+
+    func cancel() {
+        hub.remove(subscriber)
+        client.leave()
+    }
+}
+
+extension ScheduledStream: TokenCredit {}
+
+/// A gRPC push's tokens: never dropped, each holding push credit until the call writes it.
+final class ReceiverPushSink: TokenSink {
+    private let receiver: any StreamReceiver
+    private let output: OutputKind
+    private let options: StreamOptions
+    private let engine: Engine
+    let client: RegisteredClient
+    /// Set once the scheduled stream exists; cleared at the end (it holds this sink: the cycle is broken there).
+    private let stream = Mutex<ScheduledStream?>(nil)
+
+    init(receiver: any StreamReceiver, output: OutputKind, options: StreamOptions, engine: Engine,
+         client: RegisteredClient) {
+        self.receiver = receiver
+        self.output = output
+        self.options = options
+        self.engine = engine
+        self.client = client
+    }
+
+    func attach(_ scheduled: ScheduledStream) { stream.withLock { $0 = scheduled } }
+
+    /// Forgets the stream (the call went away); returns it if it was still attached.
+    func detach() -> ScheduledStream? { stream.withLock { $0.take() } }
+
+    func deliver(_ block: EncodedBlock) {
+        guard let scheduled = stream.withLock({ $0 }) else { return }
+        let rows = (0..<block.count).filter { options.receives(block.infos[$0].flags) }
+        scheduled.tokensQueued(rows.count)
+        for row in rows {
+            receiver.pushed(BackendToken(TokenRecord(block: block, row: row), output: output, replayed: false,
+                                         engine: engine), credit: scheduled)
+        }
+    }
+
+    func event(_ kind: EventKind, at: Int64, count: UInt64, message: String) {
+        guard options.receives(kind) else { return }
+        receiver.event(BackendEvent(kind: kind, at: at, count: count, message: message))
+    }
+
+    func ended(totalTokens: UInt64) {
+        receiver.event(BackendEvent(kind: .ended, at: 0, count: totalTokens, message: "pushed stream flushed"))
+        if let scheduled = detach() { engine.retire(scheduled) }
+        client.leave()
+    }
+}
+
+/// The call's side of a gRPC push.
+final class EnginePush: PushedStream {
+    private let scheduled: ScheduledStream
+    private let sink: ReceiverPushSink
+    private let engine: Engine
+    private let decoder: Mutex<PushedAudioDecoder>
+
+    init(scheduled: ScheduledStream, sink: ReceiverPushSink, engine: Engine, decoder: PushedAudioDecoder) {
+        self.scheduled = scheduled
+        self.sink = sink
+        self.engine = engine
+        self.decoder = Mutex(decoder)
+    }
+
+    func append(_ pcm: [UInt8]) async throws {
+        guard !pcm.isEmpty else { return }
+        let mono = decoder.withLock { $0.mono(pcm) }
+        await scheduled.submitPushed(mono)   // backpressure: waits while the budget is used up
+        try Task.checkCancellation()
+    }
+
+    func finish() { scheduled.finish() }
+
+    /// Harmless after the end: the sink has let go of the stream then.
+    func cancel() {
+        scheduled.cancel()
+        if sink.detach() != nil { engine.retire(scheduled) }
+        sink.client.leave()
+    }
+}
