@@ -119,8 +119,9 @@ package enum Daemon {
         if let grpc {
             let backend = EngineBackend(engine: engine, payloads: server.payloadTypes) { socketServer.status() }
             do {
-                services.append(.init(service: try GRPCServerService(configuration: grpc, backend: backend,
-                                                                     logger: logger)))
+                let service = try GRPCServerService(configuration: grpc, backend: backend, logger: logger)
+                services.append(.init(service: service))
+                services.append(.init(service: GRPCHealthFollower(health: service.health) { engine.isHealthy }))
             } catch {
                 throw DaemonError("--grpc-address \(grpc.host):\(grpc.port): \(error)")
             }

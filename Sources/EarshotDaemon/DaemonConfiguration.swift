@@ -1,4 +1,5 @@
 import Foundation
+import EarshotTypes
 import Gemma4Audio
 import Logging
 
@@ -62,6 +63,8 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var grpcTokenFile: String?
     /// Plain text on a non-loopback address (refused by default).
     package var grpcAllowPlaintext = false
+    /// A plain-text listener serving only gRPC health (for Kubernetes probes); nil: none.
+    package var grpcHealthAddress: ListenAddress?
 
     package init() {}
 
@@ -161,8 +164,15 @@ package struct DaemonConfiguration: Sendable, Equatable {
             vadThreshold = t
         case "vad-min-silence-ms": vadMinSilenceMs = try int(Self.vadMillisecondsRange)
         case "vad-speech-pad-ms": vadSpeechPadMs = try int(Self.vadMillisecondsRange)
-        case "metrics-address": metricsAddress = try ListenAddress(parsing: value, option: "\(at): metrics-address")
+        case "metrics-address":
+            do { metricsAddress = try ListenAddress(parsing: value, option: "\(at): metrics-address") } catch {
+                throw DaemonError(error.description)
+            }
         case "grpc-address": grpcAddress = value
+        case "grpc-health-address":
+            do { grpcHealthAddress = try ListenAddress(parsing: value, option: "\(at): grpc-health-address") } catch {
+                throw DaemonError(error.description)
+            }
         case "grpc-tls-cert": grpcTLSCert = value
         case "grpc-tls-key": grpcTLSKey = value
         case "grpc-client-ca": grpcClientCA = value

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EarshotTypes
 import Foundation
 import Gemma4Audio
 import Logging
@@ -110,6 +111,9 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Flag(help: "gRPC: allow plain text on a non-loopback address (a trusted network, or TLS terminated in front).")
     var grpcAllowPlaintext = false
 
+    @Option(help: "gRPC: also serve only the health service, in plain text, on HOST:PORT (for Kubernetes grpc probes, which speak neither TLS nor tokens).")
+    var grpcHealthAddress: String?
+
     public init() {}
 
     /// The configuration after the config file and these options.
@@ -169,7 +173,11 @@ public struct EarshotdCommand: AsyncParsableCommand {
             }
             c.idleTimeout = idleTimeout
         }
-        if let metricsAddress { c.metricsAddress = try ListenAddress(parsing: metricsAddress, option: "--metrics-address") }
+        if let metricsAddress {
+            do { c.metricsAddress = try ListenAddress(parsing: metricsAddress, option: "--metrics-address") } catch {
+                throw DaemonError(error.description)
+            }
+        }
         if let historySeconds {
             guard historySeconds >= 0, historySeconds <= 3600 else { throw DaemonError("--history-seconds must be 0…3600") }
             c.historySeconds = historySeconds
@@ -198,6 +206,11 @@ public struct EarshotdCommand: AsyncParsableCommand {
         if let grpcClientCa { c.grpcClientCA = grpcClientCa }
         if let grpcTokenFile { c.grpcTokenFile = grpcTokenFile }
         if grpcAllowPlaintext { c.grpcAllowPlaintext = true }
+        if let grpcHealthAddress {
+            do { c.grpcHealthAddress = try ListenAddress(parsing: grpcHealthAddress, option: "--grpc-health-address") } catch {
+                throw DaemonError(error.description)
+            }
+        }
         if let logLevel { c.logLevel = logLevel }
         return c
     }

@@ -1,4 +1,5 @@
 import EarshotGRPC
+import ServiceLifecycle
 
 extension DaemonConfiguration {
     /// The gRPC listener's settings (issue #14), or nil when `grpc-address` is not set: the address, TLS files and
@@ -7,7 +8,8 @@ extension DaemonConfiguration {
     package func grpcServerConfiguration() throws(DaemonError) -> GRPCServerConfiguration? {
         guard let grpcAddress else {
             let stray = [("grpc-tls-cert", grpcTLSCert), ("grpc-tls-key", grpcTLSKey),
-                         ("grpc-client-ca", grpcClientCA), ("grpc-token-file", grpcTokenFile)]
+                         ("grpc-client-ca", grpcClientCA), ("grpc-token-file", grpcTokenFile),
+                         ("grpc-health-address", grpcHealthAddress?.description)]
                 .filter { $0.1 != nil }.map(\.0)
             if !stray.isEmpty || grpcAllowPlaintext {
                 throw DaemonError("\((stray + (grpcAllowPlaintext ? ["grpc-allow-plaintext"] : [])).joined(separator: ", ")) "
@@ -21,6 +23,7 @@ extension DaemonConfiguration {
             c.tlsKeyPath = grpcTLSKey
             c.clientCAPath = grpcClientCA
             c.allowPlaintextNonLoopback = grpcAllowPlaintext
+            c.healthAddress = grpcHealthAddress
             if let grpcTokenFile { c.bearerToken = try BearerTokenInterceptor.readToken(file: grpcTokenFile) }
             c.limits.maxCalls = maxClients
             c.limits.liveQueueTokens = sendQueueFrames
@@ -29,6 +32,24 @@ extension DaemonConfiguration {
             return try c.validated()
         } catch {
             throw DaemonError("\(error)")
+        }
+    }
+}
+
+/// Keeps gRPC health's overall status ("", what liveness probes ask) on the engine's own health check, the one the
+/// systemd watchdog uses: NOT_SERVING while work waits more than 10 s for a compute thread. Checked once a second.
+struct GRPCHealthFollower: Service {
+    let health: HealthService
+    let isHealthy: @Sendable () -> Bool
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            health.set(isHealthy() ? .serving : .notServing)
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+            } catch {
+                return
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+import EarshotTypes
 import Foundation
 import GRPCNIOTransportHTTP2Posix
 import NIOSSL
@@ -27,33 +28,23 @@ package struct GRPCServerConfiguration: Sendable, Equatable {
     package var connectionIdleTimeout: Duration?
     /// The largest request message (an audio chunk), in bytes: the socket's `maxFrameBytes`.
     package var maxRequestBytes = 1 << 20
+    /// A second, plain-text listener that serves only `grpc.health.v1.Health` (Kubernetes' `grpc:` probes speak
+    /// neither TLS nor bearer tokens). It tells only whether the daemon serves, so it may listen on any address.
+    package var healthAddress: ListenAddress?
 
     package init(host: String, port: Int) {
         self.host = host
         self.port = port
     }
 
-    /// Parses `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (loopback).
+    /// Parses `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (loopback): ``ListenAddress``'s rules.
     package init(address: String) throws(GRPCConfigurationError) {
-        let host: Substring
-        let portText: Substring
-        if address.hasPrefix("[") {
-            guard let close = address.firstIndex(of: "]"), address[address.index(after: close)...].hasPrefix(":") else {
-                throw GRPCConfigurationError("--grpc-address \(address): expected [IPv6]:PORT")
-            }
-            host = address[address.index(after: address.startIndex)..<close]
-            portText = address[address.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = address.lastIndex(of: ":"), address.firstIndex(of: ":") == colon else {
-                throw GRPCConfigurationError("--grpc-address \(address): expected HOST:PORT (an IPv6 host in brackets)")
-            }
-            host = address[..<colon]
-            portText = address[address.index(after: colon)...]
+        do {
+            let parsed = try ListenAddress(parsing: address, option: "--grpc-address")
+            self.init(host: parsed.host, port: parsed.port)
+        } catch {
+            throw GRPCConfigurationError(error.description)
         }
-        guard let port = Int(portText), (0...65535).contains(port) else {
-            throw GRPCConfigurationError("--grpc-address \(address): the port must be 0…65535")
-        }
-        self.init(host: host.isEmpty ? "127.0.0.1" : String(host), port: port)
     }
 
     package var usesTLS: Bool { tlsCertificatePath != nil || tlsKeyPath != nil }
@@ -67,19 +58,7 @@ package struct GRPCServerConfiguration: Sendable, Equatable {
     }
 
     /// Whether `host` only reaches this machine.
-    package var isLoopback: Bool {
-        if host == "localhost" || host == "::1" { return true }
-        var v4 = in_addr()
-        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, host, &v6) == 1 {
-            // ::1, or ::ffff:127.x.y.z
-            let bytes = withUnsafeBytes(of: v6) { Array($0) }
-            if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
-            return bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127
-        }
-        return false
-    }
+    package var isLoopback: Bool { ListenAddress(host: host, port: port).isLoopback }
 
     /// Checks the security rules and loads the TLS files once, so a mistake is a clear error at startup.
     package func validated() throws(GRPCConfigurationError) -> Self {

@@ -12,6 +12,8 @@ package final class GRPCServerService: Service, Sendable {
     package let health: HealthService
     private let transport: HTTP2ServerTransport.Posix
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    /// The health-only plain-text listener, if configured.
+    private let healthServer: (transport: HTTP2ServerTransport.Posix, server: GRPCServer<HTTP2ServerTransport.Posix>)?
     private let logger: Logger
 
     /// Checks `configuration` (``GRPCServerConfiguration/validated()``); nothing listens until ``run()``.
@@ -31,6 +33,22 @@ package final class GRPCServerService: Service, Sendable {
         var interceptors: [any ServerInterceptor] = []
         if let token = configuration.bearerToken { interceptors.append(BearerTokenInterceptor(token: token)) }
         server = GRPCServer(transport: transport, services: [earshot, health], interceptors: interceptors)
+        let health = self.health
+        healthServer = try configuration.healthAddress.map { address in
+            let transport = HTTP2ServerTransport.Posix(
+                address: try GRPCServerConfiguration(host: address.host, port: address.port).socketAddress(),
+                transportSecurity: .plaintext)
+            return (transport, GRPCServer(transport: transport, services: [health]))
+        }
+    }
+
+    /// The health-only listener's TCP port, once listening (nil without one).
+    package var healthPort: Int? {
+        get async throws {
+            guard let healthServer else { return nil }
+            let address = try await healthServer.transport.listeningAddress
+            return address.ipv4?.port ?? address.ipv6?.port
+        }
     }
 
     /// The bound address, once listening (with port 0, the port picked). Throws if the server could not bind or
@@ -53,6 +71,13 @@ package final class GRPCServerService: Service, Sendable {
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await self.server.serve() }
+                if let health = self.healthServer {
+                    group.addTask { try await health.server.serve() }
+                    group.addTask {
+                        let address = try await health.transport.listeningAddress
+                        self.logger.info("grpc health listening", metadata: ["address": "\(address)", "tls": "false"])
+                    }
+                }
                 let address = try await self.transport.listeningAddress
                 self.logger.info("grpc listening", metadata: [
                     "address": "\(address)", "tls": "\(self.configuration.usesTLS)",
@@ -62,6 +87,7 @@ package final class GRPCServerService: Service, Sendable {
         } onGracefulShutdown: {
             self.health.shutDown()
             self.server.beginGracefulShutdown()
+            self.healthServer?.server.beginGracefulShutdown()
         }
     }
 }

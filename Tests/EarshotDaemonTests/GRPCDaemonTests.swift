@@ -121,6 +121,38 @@ import Testing
         #expect(tokens == offline)
     }
 
+    /// `--grpc-health-address`: a plain-text listener that answers health checks (what Kubernetes probes use) and
+    /// nothing else, while the service itself needs a bearer token.
+    @Test func aHealthOnlyListenerAnswersProbesAndNothingElse() async throws {
+        let port = try MetricsTests.freePort(), healthPort = try MetricsTests.freePort()
+        let scratch = ScratchDirectory()
+        try "s3cret\n".write(toFile: scratch.file("token"), atomically: true, encoding: .utf8)
+        let daemon = try Daemon(extra: ["--grpc-address", "127.0.0.1:\(port)", "--grpc-token-file", scratch.file("token"),
+                                        "--grpc-health-address", "127.0.0.1:\(healthPort)"])
+        defer { _ = daemon.terminate() }
+        try Self.waitForListener(healthPort, daemon: daemon)
+        try await withTimeout(30, "the health listener") {
+            try await withEarshotClient(GRPCClientOptions(host: "127.0.0.1", port: healthPort)) { earshot, health in
+                for service in ["", "earshot.v1.Earshot"] {
+                    let answer = try await health.check(.with { $0.service = service })
+                    #expect(answer.status == .serving, "health of '\(service)'")
+                }
+                // Only health is served here: the Earshot service is not.
+                await #expect(throws: RPCError.self) { _ = try await earshot.status(.init()) }
+            }
+            // The main listener wants the token (health checks excepted).
+            try await withEarshotClient(GRPCClientOptions(host: "127.0.0.1", port: port)) { earshot, health in
+                #expect(try await health.check(.with { $0.service = "" }).status == .serving)
+                do {
+                    _ = try await earshot.status(.init())
+                    Issue.record("Status without the token was answered")
+                } catch let error as RPCError {
+                    #expect(error.code == .unauthenticated)
+                }
+            }
+        }
+    }
+
     @Test func socketClientsAndGRPCCallsShareOneClientLimit() async throws {
         let port = try MetricsTests.freePort()
         let daemon = try Daemon(source: "mic=file:\(Paths.wav("long24bit"))",
