@@ -1,3 +1,4 @@
+import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 
@@ -49,6 +50,12 @@ package struct GRPCClientOptions: Sendable {
         }
         let config = HTTP2ClientTransport.Posix.Config.defaults { config in
             if let serverName { config.http2.authority = serverName }
+        }
+        // An IP literal is its own target: a DNS target would put the address in TLS's SNI, which must be a name.
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 {
+            return try HTTP2ClientTransport.Posix(target: .ipv4(address: host, port: port), transportSecurity: security,
+                                                  config: config)
         }
         if GRPCServerConfiguration(host: host, port: port).isIPv6Literal {
             return try HTTP2ClientTransport.Posix(target: .ipv6(address: host, port: port), transportSecurity: security,
