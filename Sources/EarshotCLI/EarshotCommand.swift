@@ -7,7 +7,7 @@ public struct EarshotCommand: AsyncParsableCommand {
         abstract: "Gemma 4 audio embeddings, offline and live.",
         subcommands: [EncodeCommand.self, VADCommand.self, InspectCommand.self, BenchCommand.self,
                       CaptureCommand.self, DevicesCommand.self,
-                      ListenCommand.self, PushCommand.self, StatusCommand.self, TopCommand.self])
+                      ListenCommand.self, PushCommand.self, LoadCommand.self, StatusCommand.self, TopCommand.self])
 
     public init() {}
 }

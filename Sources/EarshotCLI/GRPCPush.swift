@@ -10,8 +10,8 @@ import WireProtocol
 package enum GRPCPush {
     /// Pushes `input` as f32le at its own rate and channel count, reading responses while it sends (the daemon
     /// stops reading audio when the caller does not read), and returns what ``PushCommand/Result`` holds.
-    package static func run(_ options: GRPCClientOptions, input: String, stage: EmbeddingKind, speech: Bool)
-        async throws -> PushCommand.Result {
+    package static func run(_ options: GRPCClientOptions, input: String, stage: EmbeddingKind, speech: Bool,
+                            timeline: PushTimeline? = nil) async throws -> PushCommand.Result {
         let info = try WAVReader(path: input).info
         guard info.frameCount > 0 else { throw AudioFileError(path: input, "no audio: the data chunk is empty") }
         let label = (input as NSString).lastPathComponent
@@ -34,6 +34,7 @@ package enum GRPCPush {
                     var bytes = ByteWriter(capacity: piece.count * 4)
                     for sample in piece { bytes.f32(sample) }
                     try await writer.write(.with { $0.audio = Data(bytes.bytes) })
+                    timeline?.sent(frames: piece.count / info.channels)
                 }
                 // Returning half-closes the request stream: the end of the audio.
             }, onResponse: { response in
@@ -53,6 +54,7 @@ package enum GRPCPush {
                             throw CommandError("token \(token.index) is not \(width) f32 values")
                         }
                         values += PayloadType.f32.decode([UInt8](token.values)[...], count: width)
+                        timeline?.received(token: tokens)
                         tokens += 1
                     case .event(let event):
                         switch event.kind {

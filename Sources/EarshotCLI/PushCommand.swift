@@ -114,6 +114,12 @@ public struct PushCommand: AsyncParsableCommand {
     /// pushed as it is read, a piece at a time.
     public static func run(socket: String?, input: String, stage: EmbeddingKind = .embeddings, speech: Bool)
         async throws -> Result {
+        try await run(socket: socket, input: input, stage: stage, speech: speech, timeline: nil)
+    }
+
+    /// ``run(socket:input:stage:speech:)``, telling `timeline` when audio goes out and tokens come in.
+    static func run(socket: String?, input: String, stage: EmbeddingKind, speech: Bool, timeline: PushTimeline?)
+        async throws -> Result {
         let info = try WAVReader(path: input).info
         guard info.frameCount > 0 else { throw AudioFileError(path: input, "no audio: the data chunk is empty") }
         let label = (input as NSString).lastPathComponent
@@ -129,6 +135,7 @@ public struct PushCommand: AsyncParsableCommand {
                     let frames = Mono16kReader.pieceFrames(channels: info.channels)
                     while case let piece = try file.read(maxFrames: frames), !piece.isEmpty {
                         try await connection.push(piece, to: stream)
+                        timeline?.sent(frames: piece.count / info.channels)
                     }
                     try await connection.endPush(stream)
                     return nil
@@ -144,6 +151,7 @@ public struct PushCommand: AsyncParsableCommand {
                                 throw EarshotError.unexpected("token \(frame.token) arrived where \(tokens) was due")
                             }
                             values += frame.values
+                            timeline?.received(token: tokens)
                             tokens += 1
                         case .event(let event) where event.stream == stream.id && event.kind == .speechStart:
                             events.append(.start(Int(event.at)))

@@ -69,6 +69,25 @@ import Testing
         #expect(try Self.bytes(s.file("grpc-p.npy")) == Self.bytes(s.file("encode-p.npy")))
     }
 
+    /// The bounded loopback load test: 50 concurrent pushes over each transport, every result bit for bit
+    /// `earshot encode`'s (the command exits 1 otherwise). Figures at real size: docs/grpc.md, "Load".
+    @Test func fiftyConcurrentPushesOverEachTransportAllEqualTheOfflineEncoding() throws {
+        let port = try MetricsTests.freePort()
+        let daemon = try Daemon(extra: ["--grpc-address", "127.0.0.1:\(port)", "--max-clients", "64"])
+        defer { _ = daemon.terminate() }
+        try Self.waitForListener(port, daemon: daemon)
+        let s = daemon.scratch
+        let input = Paths.wav("speech")
+        try Self.earshot(["encode", "--model", Paths.model(), "--input", input, "--output", s.file("encode.npy"),
+                          "--precision", "f32"], in: s, "encode")
+        for transport in [["--socket", daemon.socket], ["--grpc", "127.0.0.1:\(port)"]] {
+            try Self.earshot(["load", "--clients", "50", "--input", input, "--reference", s.file("encode.npy"),
+                              "--json"] + transport, in: s, "load-\(transport[0].dropFirst(2))")
+            let report = try String(contentsOfFile: s.file("load-\(transport[0].dropFirst(2)).log"), encoding: .utf8)
+            #expect(report.contains("\"identical\": true") && report.contains("\"matchesReference\": true"), "\(report)")
+        }
+    }
+
     /// examples/python/grpc_push.py against a live earshotd (CI installs grpcio: scripts/install-deps.sh).
     @Test func thePythonGRPCExampleWritesTheBytesOfEncode() throws {
         guard (try? ChildProcess("/usr/bin/env", ["python3", "-c", "import grpc, numpy, google.protobuf"],
