@@ -1,4 +1,4 @@
-import WireProtocol
+import EarshotTypes
 
 /// Maps an encoder's local tokens to the stream's timeline, as a plain value (no I/O, tested alone).
 ///
