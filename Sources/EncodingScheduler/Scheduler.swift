@@ -79,11 +79,12 @@ package final class ComputeContext {
 /// Runs every stream's encoder on dedicated compute threads (never the cooperative pool).
 ///
 /// Producers (capture, transports) append audio to a stream's inbox and return at once. A compute thread wakes and
-/// takes a **turn**: it claims every unclaimed stream with work, feeds each its audio (log-mel and SSCP run inside
-/// `accept`), then runs batched passes: one `encodePass` takes the next ready block of each claimed stream, all
-/// stacked into the same GEMMs, until no block is ready. Results go to each stream's ``TokenSink``. A stream is
-/// owned by one thread at a time (its `EncoderStream` is not thread-safe); with several threads, streams that get
-/// work while another pass runs are taken by the next free thread. The voice-activity detector runs in `consume`, on
+/// takes a **turn**: it claims up to `maxBatchStreams` unclaimed streams with work (round robin), feeds each its
+/// audio (log-mel and SSCP run inside `accept`), then runs batched passes: one `encodePass` takes the next ready
+/// block of each claimed stream, all stacked into the same GEMMs, until no block is ready. Results go to each
+/// stream's ``TokenSink``. A stream is owned by one thread at a time (its `EncoderStream` is not thread-safe); with
+/// several threads, the streams one turn leaves (past `maxBatchStreams`, or with work that arrived during a pass)
+/// are taken by the next free thread. The voice-activity detector runs in `consume`, on
 /// the same samples as the encoder, with one `SileroVADScratch` per compute thread.
 ///
 /// Tests take turns themselves with ``runUntilIdle(_:)`` on their own thread and a ``VirtualClock``: no threads, no
@@ -106,6 +107,8 @@ package final class Scheduler: @unchecked Sendable {
     private var streams: [ScheduledStream] = []
     private var stopping = false
     private var nextStreamID = 1
+    /// Where the next turn's claim scan starts in `streams`.
+    private var nextClaim = 0
     private var threads: [Thread] = []
     private var exited = 0
     private let stats = Mutex(SchedulerStatistics())
@@ -224,7 +227,14 @@ package final class Scheduler: @unchecked Sendable {
         condition.lock()
         while true {
             streams.removeAll { $0.done && !$0.claimed }
-            for stream in streams where !stream.claimed {
+            // At most one pass's worth of streams per turn, so other compute threads find the rest; the scan starts
+            // where the last turn's stopped, so no stream waits behind the same others turn after turn.
+            let count = streams.count
+            var scanned = 0
+            while scanned < count && batch.count < configuration.maxBatchStreams {
+                let stream = streams[(nextClaim + scanned) % count]
+                scanned += 1
+                guard !stream.claimed else { continue }
                 if stream.isCancelled {
                     stream.done = true
                     continue
@@ -235,6 +245,9 @@ package final class Scheduler: @unchecked Sendable {
                     batch.append((stream, items))
                 }
             }
+            if count > 0 { nextClaim = (nextClaim + scanned) % count }
+            // A full batch may have left work behind: another thread may take it now.
+            if batch.count == configuration.maxBatchStreams { condition.signal() }
             if !batch.isEmpty || stopping || !waiting { break }
             condition.wait()
         }

@@ -22,7 +22,8 @@ package struct SchedulerConfiguration: Sendable {
     /// Threads each compute thread's matrix products split their columns over (itself and `productThreads` − 1
     /// workers). Results do not depend on it in f32; more threads lower one pass's latency.
     package var productThreads = 1
-    /// Most streams stacked into one pass; more wait for the next pass.
+    /// Most streams one compute thread claims per turn and stacks into its passes; others wait for another thread
+    /// or the next turn.
     package var maxBatchStreams = 8
     /// Live streams: unencoded audio held before the oldest is discarded and reported as an `overrun`.
     package var liveBacklogSamples = 16_000 * 4

@@ -195,6 +195,28 @@ import EarshotTypes
         #expect(worstDifference(sink.tokens.flatMap(\.embedding), offline.embeddings) <= 1e-5)
     }
 
+    /// A turn claims at most `maxBatchStreams` streams, round robin, so other compute threads get the rest and no
+    /// stream is left behind; the tokens do not depend on how the streams were grouped.
+    @Test func aTurnClaimsAtMostOneBatchOfStreams() throws {
+        let s = scheduler(block: 4) { $0.maxBatchStreams = 2 }
+        let audio = try Fixtures.samples("short")
+        var sinks: [RecordingSink] = []
+        for k in 0..<5 {
+            let sink = RecordingSink()
+            sinks.append(sink)
+            let stream = try s.addStream(name: "s\(k)", kind: .live, sink: sink)
+            stream.submitLive(audio, firstSample: 0, wall: 0)
+            stream.finish()
+        }
+        let turns = s.runUntilIdle(ComputeContext(for: s))
+        #expect(turns == 3)   // 2 + 2 + 1 streams
+        let offline = model.encode(audio)
+        for sink in sinks {
+            #expect(sink.endedCount == UInt64(offline.count))
+            #expect(sink.tokens.flatMap(\.embedding) == offline.embeddings)
+        }
+    }
+
     /// The health check reads the scheduler's clock: work that waits more than 10 s for a compute thread is
     /// unhealthy, and a turn that takes it makes the scheduler healthy again.
     @Test func workWaitingTooLongIsUnhealthy() throws {
