@@ -97,7 +97,7 @@ let package = Package(
         ], swiftSettings: settings),
         // gRPC beside the socket: the service against a narrow backend protocol, TLS, bearer token, health.
         .target(name: "EarshotGRPC", dependencies: [
-            "WireProtocol", "EarshotTypes",
+            "WireProtocol", "EarshotTypes", "QueuePolicies",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

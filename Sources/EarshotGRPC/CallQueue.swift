@@ -1,3 +1,4 @@
+import QueuePolicies
 import WireProtocol
 
 /// What a call's writer sends, in order.
@@ -25,25 +26,40 @@ package enum CallItem: Sendable {
 ///
 /// The gRPC service has one stream per call, so unlike the socket's queue there is no stream id.
 package struct CallQueue {
-    package let liveCapacity: Int
-    package let hardLimit: Int
+    /// Live tokens drop (lane 0, one each); a dropped token leaves a `lagged` marker, and a drop right after a marker
+    /// merges into it. Everything else is kept.
+    package enum LagPolicy: DropOldestPolicy {
+        package struct Lag {
+            var count: UInt64
+            var firstToken: UInt64
+        }
 
-    private enum Entry {
-        case item(CallItem)
-        case popped
+        package static func lane(of item: CallItem) -> (index: Int, weight: Int)? {
+            if case .live = item { (0, 1) } else { nil }
+        }
+
+        package static func marker(for dropped: CallItem, followedBy later: some Sequence<CallItem>) -> Lag {
+            guard case .live(let token) = dropped else { preconditionFailure("only live tokens drop") }
+            return Lag(count: 1, firstToken: token.index)
+        }
+
+        package static func merge(_ dropped: CallItem, into lag: inout Lag) -> Bool {
+            lag.count += 1
+            return true
+        }
+
+        package static var mergesAcrossElements: Bool { false }
     }
 
-    private var entries: [Entry] = []
-    private var head = 0
-    package private(set) var liveCount = 0
-    package private(set) var otherCount = 0
+    package let hardLimit: Int
+    private var queue: DropOldestQueue<LagPolicy>
     /// Live tokens dropped over the call's life.
     package private(set) var droppedTotal: UInt64 = 0
 
     package init(liveCapacity: Int, hardLimit: Int) {
         precondition(liveCapacity > 0 && hardLimit > 0, "queue limits must be positive")
-        self.liveCapacity = liveCapacity
         self.hardLimit = hardLimit
+        queue = DropOldestQueue(capacity: liveCapacity)
     }
 
     package enum PushResult: Equatable {
@@ -54,44 +70,23 @@ package struct CallQueue {
         case overLimit
     }
 
-    package var isEmpty: Bool { head == entries.count }
+    package var isEmpty: Bool { queue.isEmpty }
+    package var liveCount: Int { queue.count(inLane: 0) }
 
     package mutating func push(_ item: CallItem) -> PushResult {
-        switch item {
-        case .live:
-            var result = PushResult.enqueued
-            if liveCount >= liveCapacity, dropOldestLive() { result = .enqueuedDroppingOldest }
-            entries.append(.item(item))
-            liveCount += 1
-            return result
-        case .lagged:
-            // Markers are made by the queue itself; one pushed from outside is kept, uncounted, like them.
-            entries.append(.item(item))
-            return .enqueued
-        case .pushed, .event:
-            guard otherCount < hardLimit else { return .overLimit }
-            entries.append(.item(item))
-            otherCount += 1
-            return .enqueued
-        }
+        if LagPolicy.lane(of: item) == nil && queue.keptCount >= hardLimit { return .overLimit }
+        let shed = queue.push(item)
+        droppedTotal += UInt64(shed.count)
+        return shed.count > 0 ? .enqueuedDroppingOldest : .enqueued
     }
 
     /// The next item to send, oldest first.
     package mutating func pop() -> CallItem? {
-        while head < entries.count {
-            let entry = entries[head]
-            entries[head] = .popped
-            head += 1
-            guard case .item(let item) = entry else { continue }
-            switch item {
-            case .live: liveCount -= 1
-            case .lagged: break
-            case .pushed, .event: otherCount -= 1
-            }
-            compactIfWorthIt()
-            return item
+        switch queue.pop() {
+        case nil: nil
+        case .element(let item): item
+        case .marker(let lag): .lagged(count: lag.count, firstToken: lag.firstToken)
         }
-        return nil
     }
 
     /// Everything still queued, in order, leaving the queue empty (to release the credits of a call that ended).
@@ -99,35 +94,5 @@ package struct CallQueue {
         var items: [CallItem] = []
         while let item = pop() { items.append(item) }
         return items
-    }
-
-    /// Replaces the oldest queued live token with a `lagged` marker, merged into a marker right before it.
-    private mutating func dropOldestLive() -> Bool {
-        guard let index = entries[head...].firstIndex(where: {
-            if case .item(.live) = $0 { return true }
-            return false
-        }), case .item(.live(let token)) = entries[index] else { return false }
-        liveCount -= 1
-        droppedTotal += 1
-        // Merge with a marker that directly precedes it (only popped slots or nothing between).
-        var previous = index - 1
-        while previous >= head, case .popped = entries[previous] { previous -= 1 }
-        if previous >= head, case .item(.lagged(let count, let first)) = entries[previous] {
-            entries[previous] = .item(.lagged(count: count + 1, firstToken: first))
-            entries[index] = .popped
-        } else {
-            entries[index] = .item(.lagged(count: 1, firstToken: token.index))
-        }
-        return true
-    }
-
-    private mutating func compactIfWorthIt() {
-        if head == entries.count {
-            entries.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head >= 1024, head * 2 >= entries.count {
-            entries.removeFirst(head)
-            head = 0
-        }
     }
 }

@@ -21,9 +21,9 @@ public protocol DropOldestPolicy {
 /// earlier marker where the policy allows, so the consumer learns at the point of the gap what it lost. Elements in
 /// no lane are never dropped and not bounded here (their owner bounds them).
 ///
-/// Used for a live stream's audio backlog (the encoder fell behind: `overrun`), a client's send queue (the client
-/// reads too slowly: `lagged`) and the capture queue (the consumer fell behind: `dropped`, with a second lane that
-/// caps device events). A plain value: no locks, no I/O.
+/// Used for a live stream's audio backlog (the encoder fell behind: `overrun`), a socket client's and a gRPC call's
+/// send queue (the client reads too slowly: `lagged`) and the capture queue (the consumer fell behind: `dropped`,
+/// with a second lane that caps device events). A plain value: no locks, no I/O.
 public struct DropOldestQueue<Policy: DropOldestPolicy> {
     public enum Entry {
         case element(Policy.Element)

@@ -179,9 +179,16 @@ import Testing
         defer { _ = daemon.terminate() }
         try Self.waitForListener(port, daemon: daemon)
         let socket = daemon.socket, scratch = daemon.scratch
+        // The harness's readiness probes may still hold the slots for a moment: wait until a holder gets in alone.
+        let admitted = Date(timeIntervalSinceNow: 10)
+        while Date() < admitted {
+            let alone = try? await EarshotConnection.withConnection(to: socket) { try await $0.statusReport().clients == 1 }
+            if alone == true { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
         try await withTimeout(60, "the shared limit") {
             try await EarshotConnection.withConnection(to: socket, clientName: "holder") { holder in
-                // The harness's readiness probe may still hold a slot for a moment: wait until the holder is alone.
+                // Our own probe above may still be leaving: wait until the holder is alone.
                 while try await holder.statusReport().clients != 1 { try await Task.sleep(for: .milliseconds(10)) }
                 try await withEarshotClient(GRPCClientOptions(host: "127.0.0.1", port: port)) { earshot, _ in
                     try await earshot.subscribe(.with { $0.stream = "mic" }) { response in
