@@ -10,10 +10,12 @@ demo: deps release
 ## Seconds of libFuzzer per fuzz target in `make test`.
 FUZZ_SECONDS ?= 45
 
-## Every test (the command CI runs): the test suite, then a bounded fuzzing run of every target in Fuzz/.
+## Every test (the command CI runs): the test suite, the deployment manifests' checks, then a bounded fuzzing run of
+## every target in Fuzz/.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	scripts/check-manifests.sh
 	scripts/fuzz.sh all $(FUZZ_SECONDS)
 
 deps:
