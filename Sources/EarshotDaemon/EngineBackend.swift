@@ -31,7 +31,10 @@ final class EngineBackend: EmbeddingBackend {
         }
         let subscriber = ReceiverSubscriber(receiver: receiver, output: request.output, options: request.options,
                                             engine: engine)
-        let client = try admit { ClientRegistry.Activity(name: "grpc Subscribe \(request.stream)", subscriptions: 1) }
+        let client = try admit(receiver) { queued, dropped in
+            ClientRegistry.Activity(name: "grpc Subscribe \(request.stream)", subscriptions: 1, queuedFrames: queued,
+                                    droppedFrames: dropped)
+        }
         let first = stream.hub.subscribe(subscriber, start: request.start)
         return HubSubscription(stream: request.stream, firstToken: first, hub: stream.hub, subscriber: subscriber,
                                client: client)
@@ -39,7 +42,9 @@ final class EngineBackend: EmbeddingBackend {
 
     func startPush(_ request: PushParameters, receiver: any StreamReceiver) throws(BackendRefusal) -> any PushedStream {
         try check(payload: request.payload, options: request.options)
-        let client = try admit { ClientRegistry.Activity(name: "grpc Push", pushes: 1) }
+        let client = try admit(receiver) { queued, _ in
+            ClientRegistry.Activity(name: "grpc Push", pushes: 1, queuedFrames: queued)
+        }
         let sink = ReceiverPushSink(receiver: receiver, output: request.output, options: request.options,
                                     engine: engine, client: client)
         let label = request.label.isEmpty ? "grpc push" : "grpc push \(request.label)"
@@ -64,11 +69,17 @@ final class EngineBackend: EmbeddingBackend {
         }
     }
 
-    private func admit(_ activity: @escaping @Sendable () -> ClientRegistry.Activity) throws(BackendRefusal)
-        -> RegisteredClient {
+    /// A place in the client registry for a call whose queue is `receiver`; `activity` describes the call from its
+    /// queue's length and dropped tokens.
+    private func admit(_ receiver: any StreamReceiver,
+                       _ activity: @escaping @Sendable (_ queued: Int, _ dropped: UInt64) -> ClientRegistry.Activity)
+        throws(BackendRefusal) -> RegisteredClient {
+        let queue = receiver as? CallOutbox
         do {
-            let id = try engine.clients.admit(transport: .grpc, peer: "grpc call", activity: activity)
-            return RegisteredClient(id: id, engine: engine)
+            let id = try engine.clients.admit(transport: .grpc, peer: "grpc call") { [weak queue] in
+                activity(queue?.pendingCount ?? 0, queue?.droppedTotal ?? 0)
+            }
+            return RegisteredClient(id: id, engine: engine, queue: queue)
         } catch {
             throw BackendRefusal(.limitReached, "the server already serves \(engine.clients.maxClients) clients")
         }
@@ -79,15 +90,18 @@ final class EngineBackend: EmbeddingBackend {
 final class RegisteredClient: Sendable {
     private let id: Int
     private let engine: Engine
+    /// The call's queue, for the live tokens it dropped (they join the life-time lagged total).
+    private weak let queue: CallOutbox?
     private let gone = Atomic(false)
 
-    init(id: Int, engine: Engine) {
+    init(id: Int, engine: Engine, queue: CallOutbox?) {
         self.id = id
         self.engine = engine
+        self.queue = queue
     }
 
     func leave() {
-        if !gone.exchange(true, ordering: .relaxed) { engine.clients.left(id, droppedFrames: 0) }
+        if !gone.exchange(true, ordering: .relaxed) { engine.clients.left(id, droppedFrames: queue?.droppedTotal ?? 0) }
     }
 }
 

@@ -28,6 +28,8 @@ package final class CallOutbox: StreamReceiver {
 
     /// Live tokens dropped so far.
     package var droppedTotal: UInt64 { state.withLock { $0.queue.droppedTotal } }
+    /// Items waiting to be written.
+    package var pendingCount: Int { state.withLock { $0.queue.count } }
 
     // MARK: StreamReceiver (compute threads)
 

@@ -71,6 +71,8 @@ package struct CallQueue {
     }
 
     package var isEmpty: Bool { queue.isEmpty }
+    /// Entries waiting (lag markers included).
+    package var count: Int { queue.count }
     package var liveCount: Int { queue.count(inLane: 0) }
 
     package mutating func push(_ item: CallItem) -> PushResult {
