@@ -36,6 +36,7 @@ public struct StatusCommand: AsyncParsableCommand {
                         let text = StatusView.render(status, previous: previous, ping: latency)
                         // Home and clear below: the view redraws in place without flicker.
                         print(watch ? "\u{1B}[H\u{1B}[2J" + text : text)
+                        fflush(nil)   // a refresh shows at once, on a pipe too (nil: Swift 6 rejects `stdout`)
                         previous = status
                     }
                     if watch { try await Task.sleep(for: .seconds(1)) }
@@ -103,11 +104,12 @@ enum StatusView {
         lines.append("")
         lines.append("clients \(s.clients) of \(s.maxClients)")
         if !s.connections.isEmpty {
-            lines.append(Self.row(["ID", "VIA", "CLIENT", "SUBS", "PUSHES", "QUEUED", "DROPPED", "PEER"]))
+            let widths = [5, 8, 24, 6, 8, 8, 9]
+            lines.append(Self.row(["ID", "VIA", "CLIENT", "SUBS", "PUSHES", "QUEUED", "DROPPED", "PEER"], widths: widths))
             for c in s.connections {
                 lines.append(Self.row(["\(c.id)", c.transport.rawValue, c.name.isEmpty ? "-" : c.name,
                                        "\(c.subscriptions)", "\(c.pushes)", "\(c.queuedFrames)", "\(c.droppedFrames)",
-                                       c.peer]))
+                                       c.peer], widths: widths))
             }
         }
         let refusals = s.totals.refusals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
@@ -117,10 +119,9 @@ enum StatusView {
         return lines.joined(separator: "\n")
     }
 
-    /// Columns padded to a fixed width (the last one free).
-    static func row(_ cells: [String]) -> String {
-        let widths = [16, 7, 12, 10, 8, 6, 9, 9, 8]
-        return cells.enumerated().map { i, cell in
+    /// Columns padded to `widths` (the last one free).
+    static func row(_ cells: [String], widths: [Int] = [16, 7, 12, 10, 8, 6, 9, 9, 8]) -> String {
+        cells.enumerated().map { i, cell in
             i < cells.count - 1 && i < widths.count ? cell.padding(toLength: max(widths[i], cell.count + 1),
                                                                     withPad: " ", startingAt: 0) : cell
         }.joined()

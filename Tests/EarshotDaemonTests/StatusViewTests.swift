@@ -1,0 +1,41 @@
+import EarshotClient
+@testable import EarshotCLI
+import Testing
+
+/// `earshot status` / `earshot top`'s rendering of the typed status: every stream and client gets a row, and with a
+/// previous status (a refresh) the token rate appears.
+@Suite struct StatusViewTests {
+    func status(uptime: Double, tokens: Int) -> DaemonStatus {
+        DaemonStatus(
+            server: "earshotd 0.1", protocol: 1, uptimeSeconds: uptime,
+            model: .init(id: "tiny", D: 96, P: 48, blockTokens: 12, layers: 2), clients: 1, maxClients: 64,
+            socket: "/run/earshot/earshot.sock",
+            streams: [.init(name: "mic", kind: .live, source: "pulse:", state: .running, samples: 160_000,
+                            inputRate: 16_000, tokens: UInt64(tokens), subscribers: 2, overrunSamples: 8000,
+                            captureLostSamples: 0, deviceLosses: 0, speechSeconds: 4.5, backlogSeconds: 0.25)],
+            connections: [.init(id: 7, transport: .grpc, peer: "grpc call", name: "grpc Push", subscriptions: 0,
+                                pushes: 1, queuedFrames: 3, droppedFrames: 0)],
+            compute: .init(threads: 1, passes: 20, tokensEncoded: tokens, busySeconds: 1, realTimeFactor: 0.05,
+                           utilization: 0.125),
+            voiceActivity: .init(on: true, threshold: 0.5, minSilenceMs: 100, speechPadMs: 30),
+            latency: .init(tokens: 100, p50Ms: 480, p90Ms: 500, p99Ms: 520, maxMs: 530),
+            totals: .init(connections: 3, pushes: 1, refusals: ["timed-out": 2], laggedFrames: 5))
+    }
+
+    @Test func everyStreamAndClientHasARowAndRefreshesShowRates() {
+        let text = StatusView.render(status(uptime: 11, tokens: 275), previous: status(uptime: 10, tokens: 250),
+                                     ping: .milliseconds(2))
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("compute 1 thread(s), 275 tokens in 20 passes, 12.5% busy") })
+        #expect(lines.contains { $0.hasSuffix("25 tokens/s") })
+        #expect(lines.contains { $0.hasPrefix("latency p50 480.0 ms, p90 500.0 ms, p99 520.0 ms") })
+        #expect(lines.contains {
+            $0.hasPrefix("mic") && $0.contains("running") && $0.contains("10.0 s") && $0.contains("0.25 s")
+                && $0.hasSuffix("0.50 s")
+        })
+        #expect(lines.contains { $0.hasPrefix("7") && $0.contains("grpc") && $0.contains("grpc Push") })
+        #expect(lines.last == "totals  3 connections, 1 pushes, 5 lagged frames, 0 device losses, refused: timed-out 2")
+        // Once, without a previous status: no rate.
+        #expect(!StatusView.render(status(uptime: 11, tokens: 275), previous: nil, ping: .zero).contains("tokens/s"))
+    }
+}
