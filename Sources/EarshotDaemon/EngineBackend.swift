@@ -45,13 +45,17 @@ final class EngineBackend: EmbeddingBackend {
         let client = try admit(receiver) { queued, _ in
             ClientRegistry.Activity(name: "grpc Push", pushes: 1, queuedFrames: queued)
         }
-        let sink = ReceiverPushSink(receiver: receiver, output: request.output, options: request.options,
-                                    engine: engine, client: client)
+        let engine = self.engine
+        let sink = PushedStreamSink(receiver: CallPushReceiver(receiver: receiver, output: request.output, engine: engine),
+                                    options: request.options) { stream in
+            if let stream { engine.retire(stream) }
+            client.leave()
+        }
         let label = request.label.isEmpty ? "grpc push" : "grpc push \(request.label)"
         do {
             let scheduled = try engine.startPush(label: label, inputRate: request.sampleRate, sink: sink)
             sink.attach(scheduled)
-            return EnginePush(scheduled: scheduled, sink: sink, engine: engine,
+            return EnginePush(scheduled: scheduled, sink: sink, client: client, engine: engine,
                               decoder: PushedAudioDecoder(format: request.format.sampleFormat,
                                                           channels: request.channels))
         } catch {
@@ -170,62 +174,41 @@ struct HubSubscription: BackendSubscription {
 
 extension ScheduledStream: TokenCredit {}
 
-/// A gRPC push's tokens: never dropped, each holding push credit until the call writes it.
-final class ReceiverPushSink: TokenSink {
+/// A gRPC push's queue: tokens and events to the call's receiver (its queue always takes them).
+final class CallPushReceiver: PushedStreamReceiver {
     private let receiver: any StreamReceiver
     private let output: OutputKind
-    private let options: StreamOptions
     private let engine: Engine
-    let client: RegisteredClient
-    /// Set once the scheduled stream exists; cleared at the end (it holds this sink: the cycle is broken there).
-    private let stream = Mutex<ScheduledStream?>(nil)
 
-    init(receiver: any StreamReceiver, output: OutputKind, options: StreamOptions, engine: Engine,
-         client: RegisteredClient) {
+    init(receiver: any StreamReceiver, output: OutputKind, engine: Engine) {
         self.receiver = receiver
         self.output = output
-        self.options = options
         self.engine = engine
-        self.client = client
     }
 
-    func attach(_ scheduled: ScheduledStream) { stream.withLock { $0 = scheduled } }
-
-    /// Forgets the stream (the call went away); returns it if it was still attached.
-    func detach() -> ScheduledStream? { stream.withLock { $0.take() } }
-
-    func deliver(_ block: EncodedBlock) {
-        guard let scheduled = stream.withLock({ $0 }) else { return }
-        let rows = (0..<block.count).filter { options.receives(block.infos[$0].flags) }
-        scheduled.tokensQueued(rows.count)
-        for row in rows {
-            receiver.pushed(BackendToken(TokenRecord(block: block, row: row), output: output, replayed: false,
-                                         engine: engine), credit: scheduled)
-        }
+    func pushed(_ token: TokenRecord, credit: ScheduledStream) -> Bool {
+        receiver.pushed(BackendToken(token, output: output, replayed: false, engine: engine), credit: credit)
+        return true
     }
 
     func event(_ kind: EventKind, at: Int64, count: UInt64, message: String) {
-        guard options.receives(kind) else { return }
         receiver.event(BackendEvent(kind: kind, at: at, count: count, message: message))
-    }
-
-    func ended(totalTokens: UInt64) {
-        receiver.event(BackendEvent(kind: .ended, at: 0, count: totalTokens, message: "pushed stream flushed"))
-        if let scheduled = detach() { engine.retire(scheduled) }
-        client.leave()
     }
 }
 
 /// The call's side of a gRPC push.
 final class EnginePush: PushedStream {
     private let scheduled: ScheduledStream
-    private let sink: ReceiverPushSink
+    private let sink: PushedStreamSink
+    private let client: RegisteredClient
     private let engine: Engine
     private let decoder: Mutex<PushedAudioDecoder>
 
-    init(scheduled: ScheduledStream, sink: ReceiverPushSink, engine: Engine, decoder: PushedAudioDecoder) {
+    init(scheduled: ScheduledStream, sink: PushedStreamSink, client: RegisteredClient, engine: Engine,
+         decoder: PushedAudioDecoder) {
         self.scheduled = scheduled
         self.sink = sink
+        self.client = client
         self.engine = engine
         self.decoder = Mutex(decoder)
     }
@@ -243,6 +226,6 @@ final class EnginePush: PushedStream {
     func cancel() {
         scheduled.cancel()
         if sink.detach() != nil { engine.retire(scheduled) }
-        sink.client.leave()
+        client.leave()
     }
 }

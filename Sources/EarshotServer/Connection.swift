@@ -171,10 +171,10 @@ final class Connection: Sendable {
                         }
                         subscriptionCount.store(subscriptions.count, ordering: .relaxed)
                     case .startPush(let id, let m):
-                        let sink = PushedStreamSink(outbox: outbox, stream: id, payload: m.payload, output: m.output,
-                                                    options: m.options) {
-                            [pushes] id in pushes.ended(id)
-                        }
+                        let sink = PushedStreamSink(
+                            receiver: OutboxPushReceiver(outbox: outbox, stream: id, payload: m.payload,
+                                                         output: m.output),
+                            options: m.options) { [pushes] _ in pushes.ended(id) }
                         do {
                             let label = m.label.isEmpty ? "" : " \(m.label)"
                             let scheduled = try engine.startPush(label: "push \(self.id).\(id)\(label)",

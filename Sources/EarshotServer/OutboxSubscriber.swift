@@ -27,3 +27,28 @@ final class OutboxSubscriber: StreamSubscriber {
         outbox.push(.message(.event(StreamEvent(stream: stream, kind: kind, at: at, count: count, message: message))))
     }
 }
+
+/// A socket client's pushed stream: its tokens and events queued on the connection's outbox under the stream's id,
+/// payload and output.
+final class OutboxPushReceiver: PushedStreamReceiver {
+    let outbox: ClientOutbox
+    /// The stream's id on its connection.
+    let stream: UInt32
+    let payload: PayloadType
+    let output: OutputKind
+
+    init(outbox: ClientOutbox, stream: UInt32, payload: PayloadType, output: OutputKind) {
+        self.outbox = outbox
+        self.stream = stream
+        self.payload = payload
+        self.output = output
+    }
+
+    func pushed(_ token: TokenRecord, credit: ScheduledStream) -> Bool {
+        outbox.push(.pushed(stream: stream, record: token, payload: payload, output: output, credit: credit))
+    }
+
+    func event(_ kind: EventKind, at: Int64, count: UInt64, message: String) {
+        outbox.push(.message(.event(StreamEvent(stream: stream, kind: kind, at: at, count: count, message: message))))
+    }
+}

@@ -21,7 +21,8 @@ import WireProtocol
         let ended = Flag()
         let audio = Array(try Fixtures.samples("speech")[0..<24_000])
         do {
-            let sink = PushedStreamSink(outbox: outbox, stream: 1, payload: .f32, output: .embeddings) { _ in
+            let sink = PushedStreamSink(receiver: OutboxPushReceiver(outbox: outbox, stream: 1, payload: .f32,
+                                                                     output: .embeddings)) { _ in
                 ended.set(false)
             }
             let stream = try s.addStream(name: "push", kind: .pushed, inputRate: 16_000, sink: sink)
