@@ -81,7 +81,7 @@ let package = Package(
         .target(name: "WireProtocol", dependencies: ["EarshotTypes", "AudioCore", "NumberBits"], swiftSettings: settings),
         // The Unix-socket transport (SwiftNIO) and the Prometheus endpoint: thin adapters over the engine.
         .target(name: "EarshotServer", dependencies: [
-            "EncodingScheduler", "EarshotTypes", "QueuePolicies", "WireProtocol", "Resampling",
+            "EncodingScheduler", "EarshotTypes", "QueuePolicies", "WireProtocol", "AudioCore", "Resampling",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -97,7 +97,7 @@ let package = Package(
         ], swiftSettings: settings),
         // gRPC beside the socket: the service against a narrow backend protocol, TLS, bearer token, health.
         .target(name: "EarshotGRPC", dependencies: [
-            "WireProtocol", "EarshotTypes", "QueuePolicies",
+            "WireProtocol", "EarshotTypes", "QueuePolicies", "AudioCore",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

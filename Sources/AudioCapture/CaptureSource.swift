@@ -40,11 +40,14 @@ public enum CaptureSource: Sendable, Equatable, CustomStringConvertible {
                 throw CaptureError.badSpec(spec, "unknown sample format '\(parts[0])' (use "
                                            + PCMSampleFormat.allCases.map(\.rawValue).joined(separator: ", ") + ")")
             }
-            guard let rate = Int(parts[1]), (1000...768_000).contains(rate) else {
-                throw CaptureError.badSpec(spec, "sample rate '\(parts[1])' must be a whole number from 1000 to 768000")
+            let rates = PCMStreamLimits.sampleRates, counts = PCMStreamLimits.channels
+            guard let rate = Int(parts[1]), rates.contains(rate) else {
+                throw CaptureError.badSpec(spec, "sample rate '\(parts[1])' must be a whole number from "
+                                           + "\(rates.lowerBound) to \(rates.upperBound)")
             }
-            guard let channels = Int(parts[2]), (1...64).contains(channels) else {
-                throw CaptureError.badSpec(spec, "channel count '\(parts[2])' must be from 1 to 64")
+            guard let channels = Int(parts[2]), counts.contains(channels) else {
+                throw CaptureError.badSpec(spec, "channel count '\(parts[2])' must be from \(counts.lowerBound) to "
+                                           + "\(counts.upperBound)")
             }
             self = .stdin(StreamFormat(sampleFormat: format, sampleRate: rate, channels: channels))
         default:

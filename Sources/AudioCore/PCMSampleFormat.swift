@@ -80,3 +80,10 @@ public enum PCMSampleFormat: String, Sendable, CaseIterable {
         }
     }
 }
+
+/// The PCM streams Earshot accepts from outside (pushed audio over either transport, standard input): the rates
+/// libsamplerate takes to 16 kHz and the channel counts downmixing averages. Written once for every door.
+public enum PCMStreamLimits {
+    public static let sampleRates = 1000...768_000
+    public static let channels = 1...64
+}

@@ -215,7 +215,7 @@ final class EnginePush: PushedStream {
 
     func append(_ pcm: [UInt8]) async throws {
         guard !pcm.isEmpty else { return }
-        let mono = decoder.withLock { $0.mono(pcm) }
+        let mono = decoder.withLock { $0.mono(pcm[...]) }
         await scheduled.submitPushed(mono)   // backpressure: waits while the budget is used up
         try Task.checkCancellation()
     }

@@ -1,3 +1,4 @@
+import AudioCore
 import Foundation
 import GRPCCore
 import WireProtocol
@@ -138,11 +139,14 @@ extension PushParameters {
     /// Checks a `start` message against docs/protocol.md's ranges.
     package init(_ start: Earshot_V1_PushStart) throws(RPCError) {
         let format = try PCMFormat(start.format)
-        guard (1000...768_000).contains(start.sampleRate) else {
-            throw RPCError(code: .invalidArgument, message: "sample_rate must be 1000…768000, not \(start.sampleRate)")
+        let rates = PCMStreamLimits.sampleRates, channels = PCMStreamLimits.channels
+        guard rates.contains(Int(start.sampleRate)) else {
+            throw RPCError(code: .invalidArgument,
+                           message: "sample_rate must be \(rates.lowerBound)…\(rates.upperBound), not \(start.sampleRate)")
         }
-        guard (1...64).contains(start.channels) else {
-            throw RPCError(code: .invalidArgument, message: "channels must be 1…64, not \(start.channels)")
+        guard channels.contains(Int(start.channels)) else {
+            throw RPCError(code: .invalidArgument,
+                           message: "channels must be \(channels.lowerBound)…\(channels.upperBound), not \(start.channels)")
         }
         self.init(format: format, sampleRate: Int(start.sampleRate), channels: Int(start.channels),
                   payload: try PayloadType(start.payload), output: try OutputKind(start.output), label: start.label,

@@ -1,3 +1,4 @@
+import AudioCore
 import WireProtocol
 
 /// The protocol rules for one connection, as a plain value: it takes each decoded client message and says what to
@@ -126,13 +127,14 @@ struct ConnectionStateMachine {
             guard payloadTypes.contains(m.payload) else {
                 return .reject(request: m.request, ProtocolError(.unsupportedPayload, "payload \(m.payload) is not offered"))
             }
-            guard (1000...768_000).contains(m.sampleRate) else {
-                return .reject(request: m.request, ProtocolError(.badAudioFormat,
-                                                                 "sample rate \(m.sampleRate) is outside 1000…768000"))
+            let rates = PCMStreamLimits.sampleRates, channels = PCMStreamLimits.channels
+            guard rates.contains(Int(m.sampleRate)) else {
+                return .reject(request: m.request, ProtocolError(.badAudioFormat, "sample rate \(m.sampleRate) is "
+                                                                 + "outside \(rates.lowerBound)…\(rates.upperBound)"))
             }
-            guard (1...64).contains(m.channels) else {
-                return .reject(request: m.request, ProtocolError(.badAudioFormat,
-                                                                 "channel count \(m.channels) is outside 1…64"))
+            guard channels.contains(Int(m.channels)) else {
+                return .reject(request: m.request, ProtocolError(.badAudioFormat, "channel count \(m.channels) is "
+                                                                 + "outside \(channels.lowerBound)…\(channels.upperBound)"))
             }
             if let refusal = refuseSpeech(m.options, request: m.request) { return refusal }
             let id = allocateID()

@@ -138,7 +138,9 @@ package final class SocketServer: Service {
             }
             let connection = Connection(id: id, channel: accepted.channel.channel, engine: engine,
                                         configuration: configuration, logger: logger,
-                                        status: { [weak self] in self?.status() ?? Self.emptyStatus })
+                                        status: { [engine, facts] in
+                                            engine.status(facts, protocolVersion: Int(Handshake.currentVersion))
+                                        })
             slot.connection = connection
             s.connections[id] = connection
             return .success(connection)
@@ -173,19 +175,14 @@ package final class SocketServer: Service {
         return ProtocolError(.notAllowed, "uid \(peer.uid) gid \(peer.gid) is not on this server's allow-list")
     }
 
-    /// The daemon's typed status, with this server's name and socket.
-    package func status() -> DaemonStatus {
-        engine.status(Engine.ServerFacts(serverName: configuration.serverName, socketPath: configuration.socketPath),
-                      protocolVersion: Int(Handshake.currentVersion))
+    /// What this server adds to the status: its name and socket.
+    private var facts: Engine.ServerFacts {
+        Engine.ServerFacts(serverName: configuration.serverName, socketPath: configuration.socketPath)
     }
 
-    private static var emptyStatus: DaemonStatus {
-        DaemonStatus(server: "", protocol: Int(Handshake.currentVersion), uptimeSeconds: 0,
-                     model: .init(id: "", D: 0, P: 0, blockTokens: 0, layers: 0), clients: 0, maxClients: 0,
-                     socket: "", streams: [], connections: [],
-                     compute: .init(threads: 0, passes: 0, tokensEncoded: 0, busySeconds: 0, realTimeFactor: 0,
-                                   utilization: 0),
-                     voiceActivity: .init(on: false), latency: .init(), totals: .init())
+    /// The daemon's typed status, with this server's name and socket.
+    package func status() -> DaemonStatus {
+        engine.status(facts, protocolVersion: Int(Handshake.currentVersion))
     }
 
     /// SO_PEERCRED of a connected Unix socket.

@@ -117,9 +117,9 @@ package final class Engine: Sendable {
         let c = model.configuration
         let stats = scheduler.statistics
         let uptime = Double(clock.monotonicNanoseconds() &- startedAt) * 1e-9
+        let liveStreams = self.liveStreams
         var streams = liveStreams.map(\.status)
-        let live = Set(liveStreams.map { ObjectIdentifier($0.scheduled) })
-        for s in scheduler.activeStreams where s.kind == .pushed && !live.contains(ObjectIdentifier(s)) && !s.isGone {
+        for s in scheduler.activeStreams where s.kind == .pushed && !s.isGone {
             streams.append(DaemonStatus.Stream(
                 name: s.name, kind: .pushed, source: nil, state: .running, samples: s.samplesSubmitted,
                 inputRate: s.inputRate, tokens: s.tokensProduced, subscribers: nil, overrunSamples: s.overrunSamples,

@@ -18,11 +18,9 @@ package struct PushedAudioDecoder {
     package var frameBytes: Int { format.byteWidth * channels }
 
     /// The mono samples of `pcm` (a whole number of frames): decoded, then channels averaged.
-    package mutating func mono(_ pcm: some Collection<UInt8>) -> [Float] {
+    package mutating func mono(_ pcm: ArraySlice<UInt8>) -> [Float] {
         interleaved.removeAll(keepingCapacity: true)
-        var bytes = Array(pcm)
-        bytes.withUnsafeBytes { format.decode($0, appendingTo: &interleaved) }
-        bytes = []
+        pcm.withUnsafeBytes { format.decode($0, appendingTo: &interleaved) }
         if channels == 1 { return interleaved }
         var mono: [Float] = []
         interleaved.withUnsafeBufferPointer { Downmix.toMono($0, channels: channels, into: &mono) }

@@ -7,34 +7,14 @@ import Testing
 /// the daemon's own status.
 @Suite(.serialized) struct MetricsTests {
     /// A TCP port nobody listens on right now.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw TestFailure("no free port: errno \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freePort() throws -> Int { try LoopbackTCP.freePort() }
 
     /// One HTTP/1.0 GET on loopback: the status line and the body.
     static func get(port: Int, path: String) throws -> (status: String, body: String) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
+        guard let fd = LoopbackTCP.connect(port) else {
+            throw TestFailure("cannot connect to 127.0.0.1:\(port): errno \(errno)")
         }
-        guard connected else { throw TestFailure("cannot connect to 127.0.0.1:\(port): errno \(errno)") }
+        defer { close(fd) }
         guard UnixSocket.send(fd, Array("GET \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)) else {
             throw TestFailure("cannot send the request")
         }
