@@ -4,9 +4,15 @@
 #   scripts/soak.sh [SECONDS]        (default 3600: one accelerated hour)
 #
 # Runs earshotd on an E2B-size model with one live stream fed from standard input as fast as the pipe takes it
-# (no real-time pacing: the encoder runs flat out and the live-backlog policy drops what it cannot take), 10
-# listeners subscribed to it, and one client pushing a 3 s clip back to back. VmRSS of earshotd is sampled every
-# INTERVAL seconds into a CSV; at the end a summary compares RSS after the warm-up with RSS at the end.
+# (no real-time pacing: the encoder runs flat out), and against it, all at once:
+#   - LISTENERS clients subscribed to the live stream, reading and discarding;
+#   - STALLED clients subscribed from `oldest` that never read a byte (the lag policy must skip them);
+#   - one socket client and GRPC_PUSHERS gRPC clients pushing a 3 s clip back to back;
+#   - IDLE bare TCP connections to the gRPC and metrics ports that never send a byte, reopened whenever the daemon
+#     closes one (its handshake and idle deadlines must close them; its connection caps must hold);
+#   - a Prometheus scrape every INTERVAL seconds.
+# VmRSS and open descriptors of earshotd are sampled every INTERVAL seconds into a CSV; at the end a summary compares
+# RSS after the warm-up with RSS at the end, and reads the daemon's own status (audio lost, frames dropped, refusals).
 #
 # Environment:
 #   EARSHOTD   earshotd to run (default .build/release/earshotd; built with `swift build -c release` if missing)
@@ -16,12 +22,18 @@
 #   INTERVAL   seconds between RSS samples (default 5)
 #   WARMUP     seconds before the baseline sample (default: a tenth of the run, at least 60, at most 600)
 #   LISTENERS  subscribed clients (default 10)
+#   STALLED    subscribed clients that never read (default 20)
+#   GRPC_PUSHERS  gRPC clients pushing back to back (default 2; needs examples/python/requirements-grpc.txt)
+#   IDLE       idle TCP connections held open against the gRPC and the metrics port, each (default 50)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 duration=${1:-3600}
 interval=${INTERVAL:-5}
 listeners=${LISTENERS:-10}
+stalled=${STALLED:-20}
+grpc_pushers=${GRPC_PUSHERS:-2}
+idle=${IDLE:-50}
 warmup=${WARMUP:-$(( duration / 10 < 60 ? 60 : (duration / 10 > 600 ? 600 : duration / 10) ))}
 if [[ -z "${MODEL:-}" ]]; then
     if [[ -f /tmp/e2b16/model/config.json ]]; then MODEL=/tmp/e2b16/model; else MODEL=random:e2b; fi
@@ -34,6 +46,9 @@ out=${OUT:-.build-soak/run-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
 socket=$(mktemp -u /tmp/earshot-soak-XXXXXX.sock)
 clip=Tests/Fixtures/cases/speech/input.wav
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+grpc_port=$(free_port)
+metrics_port=$(free_port)
 pids=()
 
 cleanup() {
@@ -59,6 +74,7 @@ while True:
         n += 1
     out.write(block)
 ' 2> /dev/null | "$earshotd" --model "$MODEL" --source stdin:s16le:16000:1 --socket "$socket" --log-level notice \
+    --grpc-address "127.0.0.1:$grpc_port" --metrics-address "127.0.0.1:$metrics_port" \
     > "$out/earshotd.log" 2>&1 &
 daemon=$!   # the pipeline's last command: earshotd
 for _ in $(seq 1 600); do
@@ -66,7 +82,8 @@ for _ in $(seq 1 600); do
     sleep 1
 done
 [[ -S "$socket" ]] || { echo "soak: earshotd did not start; see $out/earshotd.log" >&2; exit 1; }
-echo "soak: earshotd pid $daemon, model $MODEL, $duration s, $listeners listeners + a back-to-back pusher; $out"
+echo "soak: earshotd pid $daemon, model $MODEL, $duration s, $listeners listeners, $stalled stalled subscribers," \
+     "1 socket + $grpc_pushers gRPC pushers, $idle idle connections per TCP port; $out"
 
 # Listeners: hello, subscribe to "mic", then read and discard (cheap: the daemon, not Python, is under test).
 for _ in $(seq 1 "$listeners"); do
@@ -103,7 +120,90 @@ while True:
 ' "$socket" "$clip" > "$out/pushes.log" 2>&1 &
 pids+=($!)
 
-echo "seconds,rss_kib,pushes" > "$out/rss.csv"
+# Stalled subscribers: subscribe from the oldest token in the history, then never read.
+for _ in $(seq 1 "$stalled"); do
+    python3 -u -c '
+import socket, struct, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(sys.argv[1])
+def frame(kind, body): return struct.pack("<IB", 1 + len(body), kind) + body
+s.sendall(frame(1, b"EARS" + struct.pack("<HHH", 1, 1, 0)))
+s.sendall(frame(2, struct.pack("<IH", 1, 3) + b"mic" + bytes([1, 0, 0])))
+time.sleep(1e9)
+' "$socket" 2>> "$out/stalled.log" &
+    pids+=($!)
+done
+
+# gRPC pushers: the clip back to back, each push checked for a full set of tokens.
+for n in $(seq 1 "$grpc_pushers"); do
+    python3 -u -c '
+import sys, wave
+sys.path.insert(0, "examples/python")
+import grpc
+from earshot_grpc import earshot_pb2, earshot_pb2_grpc
+w = wave.open(sys.argv[2])
+pcm, rate, channels = w.readframes(w.getnframes()), w.getframerate(), w.getnchannels()
+def requests():
+    yield earshot_pb2.PushRequest(start=earshot_pb2.PushStart(format=earshot_pb2.PCM_FORMAT_S16LE, sample_rate=rate,
+        channels=channels, payload=earshot_pb2.PAYLOAD_F32, output=earshot_pb2.OUTPUT_EMBEDDINGS, label="soak-grpc"))
+    for offset in range(0, len(pcm), 32000):
+        yield earshot_pb2.PushRequest(audio=pcm[offset:offset + 32000])
+pushes = failures = 0
+with grpc.insecure_channel(sys.argv[1], options=[("grpc.max_receive_message_length", 16 << 20)]) as ch:
+    stub = earshot_pb2_grpc.EarshotStub(ch)
+    while True:
+        try:
+            tokens = sum(1 for r in stub.Push(requests()) if r.WhichOneof("response") == "token")
+            pushes += 1
+        except grpc.RpcError as error:
+            failures += 1
+            print("failure", error.code().name, error.details(), flush=True)
+        if pushes % 10 == 0:
+            print(pushes, flush=True)
+' "127.0.0.1:$grpc_port" "$clip" > "$out/grpc-pushes-$n.log" 2>&1 &
+    pids+=($!)
+done
+
+# Idle connections: bare TCP to the gRPC and metrics ports, never a byte sent; reopened when the daemon closes one.
+python3 -u -c '
+import selectors, socket, sys, time
+ports, count = [int(p) for p in sys.argv[1:3]], int(sys.argv[3])
+sel = selectors.DefaultSelector()
+opened = closed = refused = 0
+def open_one(port):
+    global opened, refused
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    except OSError:
+        refused += 1
+        return
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ, port)
+    opened += 1
+for port in ports:
+    for _ in range(count):
+        open_one(port)
+last = time.monotonic()
+while True:
+    for key, _ in sel.select(timeout=1):
+        s, port = key.fileobj, key.data
+        try:
+            data = s.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            sel.unregister(s)
+            s.close()
+            closed += 1
+            open_one(port)
+    if time.monotonic() - last >= 10:
+        last = time.monotonic()
+        print(f"opened {opened} closed-by-daemon {closed} refused {refused}", flush=True)
+' "$grpc_port" "$metrics_port" "$idle" > "$out/idle.log" 2>&1 &
+pids+=($!)
+
+echo "seconds,rss_kib,fds,pushes" > "$out/rss.csv"
 start=$(date +%s)
 baseline=""
 while true; do
@@ -111,8 +211,11 @@ while true; do
     elapsed=$(( now - start ))
     kill -0 "$daemon" 2>/dev/null || { echo "soak: earshotd exited; see $out/earshotd.log" >&2; exit 1; }
     rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status")
+    fds=$(ls "/proc/$daemon/fd" 2>/dev/null | wc -l)
     pushes=$(tail -1 "$out/pushes.log" 2>/dev/null || true)
-    echo "$elapsed,$rss,${pushes:-0}" >> "$out/rss.csv"
+    curl -fsS "http://127.0.0.1:$metrics_port/metrics" > "$out/metrics.txt" 2>> "$out/scrape.log" \
+        || echo "$elapsed scrape failed" >> "$out/scrape.log"
+    echo "$elapsed,$rss,$fds,${pushes:-0}" >> "$out/rss.csv"
     if [[ -z "$baseline" && $elapsed -ge $warmup ]]; then baseline=$rss; baseline_at=$elapsed; fi
     (( elapsed >= duration )) && break
     sleep "$interval"
@@ -126,5 +229,24 @@ change=$(awk -v a="$baseline" -v b="$end_rss" 'BEGIN {printf "%+.2f", (b - a) * 
     echo "RSS after warm-up (t = ${baseline_at} s): $baseline KiB"
     echo "RSS at the end (t = ${elapsed} s): $end_rss KiB"
     echo "change: $change %   peak after warm-up: $peak KiB"
-    echo "pushes completed: ${pushes:-0} (counted in tens)"
+    echo "socket pushes completed: ${pushes:-0} (counted in tens)"
+    for f in "$out"/grpc-pushes-*.log; do
+        echo "gRPC pushes completed ($(basename "$f" .log)): $(grep -v failure "$f" | tail -1) (in tens)," \
+             "failures: $(grep -c failure "$f" || true)"
+    done
+    echo "idle connections: $(tail -1 "$out/idle.log")"
+    echo "descriptors: max $(awk -F, 'NR > 1 && $3 > m {m = $3} END {print m}' "$out/rss.csv")"
+    echo "failed scrapes: $(grep -c failed "$out/scrape.log" 2>/dev/null || true)"
+    python3 -c '
+import json, sys
+sys.path.insert(0, "examples/python")
+from earshot_client import EarshotClient
+with EarshotClient(sys.argv[1], client_name="soak status", timeout=30) as c:
+    s = c.status()
+print("status:", json.dumps({k: s[k] for k in ("totals",) if k in s})[:2000])
+for st in s.get("streams", []):
+    if st.get("kind") == "live":
+        print("live stream", st["name"], "tokens", st["tokens"], "overrun samples", st["overrunSamples"],
+              "capture lost samples", st["captureLostSamples"])
+' "$socket" || echo "status: unavailable"
 } | tee "$out/summary.txt"
