@@ -4,7 +4,8 @@
 #   scripts/soak.sh [SECONDS]        (default 3600: one accelerated hour)
 #
 # Runs earshotd on an E2B-size model with one live stream fed from standard input as fast as the pipe takes it
-# (no real-time pacing: the encoder runs flat out and the live-backlog policy drops what it cannot take), 10
+# (no real-time pacing, and `?realtime` delivery: the encoder runs flat out and the live-backlog policy drops what
+# it cannot take, instead of making the writer wait as a stdin source does by default), 10
 # listeners subscribed to it, and one client pushing a 3 s clip back to back. VmRSS of earshotd is sampled every
 # INTERVAL seconds into a CSV; at the end a summary compares RSS after the warm-up with RSS at the end.
 #
@@ -58,7 +59,7 @@ while True:
         block += struct.pack("<h", int(6000 * math.sin(phase)))
         n += 1
     out.write(block)
-' 2> /dev/null | "$earshotd" --model "$MODEL" --source stdin:s16le:16000:1 --socket "$socket" --log-level notice \
+' 2> /dev/null | "$earshotd" --model "$MODEL" --source "stdin:s16le:16000:1?realtime" --socket "$socket" --log-level notice \
     > "$out/earshotd.log" 2>&1 &
 daemon=$!   # the pipeline's last command: earshotd
 for _ in $(seq 1 600); do
