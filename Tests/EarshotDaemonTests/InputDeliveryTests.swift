@@ -73,6 +73,52 @@ struct InputDeliveryTests {
         #expect(daemon.terminate()?.code == 0)
     }
 
+    /// `file:CLIP?loop`: a 0.45 s clip at 22.05 kHz, played three times and more in real time, is one stream: the
+    /// tokens count on from 0 with no gap marker or event at the seams, and equal, bit for bit, `earshot encode` of
+    /// the clip written out three times (tokens 0…31: their audio ends before the end-of-file flush of that file).
+    @Test func aLoopedFileIsOneStreamAcrossTheSeams() async throws {
+        let scratch = ScratchDirectory()
+        let rate = 22_050
+        let clip = Self.testSignal(frames: rate * 45 / 100, rate: rate).map { Float($0) / 32768 }
+        try WAV.write(path: scratch.file("clip.wav"), samples: clip, sampleRate: rate, channels: 1, format: .s16le)
+        try WAV.write(path: scratch.file("thrice.wav"), samples: clip + clip + clip, sampleRate: rate, channels: 1,
+                      format: .s16le)
+        let daemon = try Daemon(source: "file:\(scratch.file("clip.wav"))?loop", extra: ["--no-vad"])
+        let socket = daemon.socket
+        let wanted = 32
+        let (frames, kinds) = try await withTimeout(60, "the looped stream") {
+            try await EarshotConnection.withConnection(to: socket) { connection in
+                let subscription = try await connection.subscribe(to: "mic", from: .oldest)
+                var frames: [EmbeddingFrame] = []
+                var kinds: [String] = []
+                for try await message in connection.messages {
+                    switch message {
+                    case .embedding(let frame) where frame.stream == subscription.id:
+                        frames.append(frame)
+                    case .event(let event) where event.stream == subscription.id:
+                        kinds.append("\(event.kind)")
+                    default:
+                        break
+                    }
+                    if frames.count >= wanted { break }
+                }
+                return (frames, kinds)
+            }
+        }
+        #expect(kinds.isEmpty, "no event at the seams: \(kinds)")
+        #expect(frames.map(\.token) == Array(0..<wanted))
+        #expect(frames.map(\.firstSample) == (0..<wanted).map { $0 * 640 })
+        #expect(frames.allSatisfy { $0.flags.isDisjoint(with: [.discontinuity, .gapFilled, .final]) })
+        let encoded = try Encoding.run(modelPath: Paths.model(), inputPath: scratch.file("thrice.wav"),
+                                       stage: .embeddings, streaming: nil)
+        let width = encoded.values.count / encoded.shape[0]
+        #expect(encoded.shape[0] >= wanted)
+        let worst = worstDifference(frames.flatMap(\.values), Array(encoded.values.prefix(wanted * width)))
+        #expect(worst == 0, "worst |looped − earshot encode of three copies| = \(worst)")
+        #expect(daemon.log.contains("delivery=real-time"), "\(daemon.log)")
+        #expect(daemon.terminate()?.code == 0)
+    }
+
     /// A deterministic 16-bit signal: a swept tone over pseudo-random noise, never full scale.
     static func testSignal(frames: Int, rate: Int) -> [Int16] {
         var state: UInt64 = 0x5EED
