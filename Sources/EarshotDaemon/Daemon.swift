@@ -80,6 +80,9 @@ package enum Daemon {
         if let metrics = configuration.metricsAddress { listeners.append(("--metrics-address", metrics)) }
         try ListenerCheck.checkBindable(listeners)
 
+        // The VAD weights are small and their file may be missing: read them before the model, not after.
+        let voiceActivity = try Self.voiceActivity(configuration, logger: logger)
+
         let loadStart = ContinuousClock.now
         let model: Gemma4AudioModel
         do {
@@ -94,7 +97,7 @@ package enum Daemon {
             "layers": "\(c.layerCount)", "seconds": "\(ContinuousClock.now - loadStart)"])
 
         var scheduling = SchedulerConfiguration()
-        scheduling.voiceActivity = try Self.voiceActivity(configuration, logger: logger)
+        scheduling.voiceActivity = voiceActivity
         scheduling.blockTokens = configuration.blockTokens
         scheduling.liveBacklogSamples = Int(configuration.liveBacklogSeconds * 16_000)
         scheduling.computeThreads = configuration.computeThreads

@@ -214,6 +214,8 @@ struct InputDeliveryTests {
          "--grpc-health-address 127.0.0.1:PORT: cannot listen"),
         (["--source", "none", "--grpc-address", "127.0.0.1:FREE", "--metrics-address", "127.0.0.1:FREE"],
          "--metrics-address 127.0.0.1:FREE: --grpc-address already uses this address"),
+        (["--source", "none", "--vad-model", "/no/such/vad.safetensors"],
+         "cannot load the voice-activity weights: /no/such/vad.safetensors"),
     ])
     func startupChecksComeBeforeTheModel(arguments: [String], message: String) throws {
         let scratch = ScratchDirectory()
