@@ -1,3 +1,5 @@
+import Foundation
+
 /// Live audio a stream lost, turned into warnings a person can read: at most one line per `interval` per stream,
 /// each saying how much was lost since the previous line and why. A plain value on a given clock (the caller passes
 /// monotonic nanoseconds), so tests drive it with a virtual clock.
@@ -29,11 +31,7 @@ struct LossWarnings {
                 + samples.keys.sorted().map { ($0.rawValue, Self.format(Double(samples[$0]!) / 16_000)) }
         }
 
-        static func format(_ seconds: Double) -> String {
-            var text = String(Int((seconds * 1000).rounded()))
-            while text.count < 4 { text = "0" + text }
-            return String(text.dropLast(3)) + "." + String(text.suffix(3))
-        }
+        static func format(_ seconds: Double) -> String { String(format: "%.3f", seconds) }
     }
 
     let intervalNanoseconds: UInt64
