@@ -177,10 +177,11 @@ struct InputDeliveryTests {
             if k == 600 { feed.yield(.dropped(QueueDrop(chunks: 2, samples: 640, firstSample: Int64(k * 320)))) }
         }
         feed.finish()
-        let log = LogLines()
+        let log = KeptLogLines()
         let logger = Logger(label: "test") { _ in log }
-        var service = LiveSourceService(events: Ticking(events: events, clock: clock), stopCapture: {},
-                                        delivery: .realTime, stream: stream, clock: clock, logger: logger)
+        var service = LiveSourceService(events: CaptureEventsOnVirtualClock(events: events, clock: clock),
+                                        stopCapture: {}, delivery: .realTime, stream: stream, clock: clock,
+                                        logger: logger)
         service.finishTimeout = .zero   // no compute thread will end the stream
         try await service.run()
         let lines = log.lines.filter { $0.hasPrefix("warning live audio lost") }
@@ -274,7 +275,7 @@ struct InputDeliveryTests {
 }
 
 /// Capture events with the virtual clock moving 20 ms per audio chunk, as a microphone's would.
-struct Ticking: AsyncSequence, Sendable {
+struct CaptureEventsOnVirtualClock: AsyncSequence, Sendable {
     typealias Element = CaptureEvent
     let events: AsyncThrowingStream<CaptureEvent, any Error>
     let clock: VirtualClock
@@ -293,7 +294,7 @@ struct Ticking: AsyncSequence, Sendable {
 }
 
 /// A log handler that keeps "level message key=value …" lines.
-final class LogLines: LogHandler, @unchecked Sendable {
+final class KeptLogLines: LogHandler, @unchecked Sendable {
     private let lock = NSLock()
     private var kept: [String] = []
     var metadata: Logger.Metadata = [:]
