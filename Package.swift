@@ -108,7 +108,7 @@ let package = Package(
         ], exclude: ["Generated/README.md"], swiftSettings: settings),
         .target(name: "EarshotDaemon", dependencies: [
             "EarshotServer", "EncodingScheduler", "EarshotGRPC", "EarshotTypes", "AudioCapture", "Gemma4Audio",
-            "WireProtocol", "VoiceActivity",
+            "WireProtocol", "VoiceActivity", "QueuePolicies",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -143,6 +143,7 @@ let package = Package(
         .testTarget(name: "QueuePoliciesTests", dependencies: ["QueuePolicies"], swiftSettings: settings),
         .testTarget(name: "EncodingSchedulerTests", dependencies: [
             "EncodingScheduler", "EarshotTypes", "Gemma4Audio", "AudioCore", "Resampling", "VoiceActivity",
+            "QueuePolicies",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotServerTests", dependencies: [
             "EarshotServer", "EncodingScheduler", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
@@ -151,7 +152,8 @@ let package = Package(
         .testTarget(name: "EarshotDaemonTests", dependencies: [
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
             "Frontend", "VoiceActivity", "earshotd", "EarshotGRPC",
-            .product(name: "GRPCCore", package: "grpc-swift-2"), "NumberBits",
+            .product(name: "GRPCCore", package: "grpc-swift-2"), "NumberBits", "QueuePolicies", "AudioCapture",
+            "EncodingScheduler",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotGRPCTests", dependencies: [
             "EarshotGRPC", "WireProtocol", "AudioCore", "EarshotCLI",
@@ -159,7 +161,7 @@ let package = Package(
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: settings),
-        .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore", "NumberBits"],
+        .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore", "NumberBits", "QueuePolicies"],
                     swiftSettings: settings),
     ]
 )

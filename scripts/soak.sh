@@ -3,8 +3,10 @@
 #
 #   scripts/soak.sh [SECONDS]        (default 3600: one accelerated hour)
 #
-# Runs earshotd on an E2B-size model with one live stream fed from standard input as fast as the pipe takes it
-# (no real-time pacing: the encoder runs flat out), and against it, all at once:
+# Runs earshotd on an E2B-size model with two live streams: "mic", fed from standard input as fast as the pipe takes
+# it with `?realtime` delivery (the encoder runs flat out and the live-backlog policy drops what it cannot take,
+# instead of making the writer wait as a stdin source does by default), and "room", a clip looped and paced in real
+# time, which must lose nothing. Against them, all at once:
 #   - LISTENERS clients subscribed to the live stream, reading and discarding;
 #   - STALLED clients subscribed from `oldest` that never read a byte (the lag policy must skip them);
 #   - one socket client and GRPC_PUSHERS gRPC clients pushing a 3 s clip back to back;
@@ -73,7 +75,8 @@ while True:
         block += struct.pack("<h", int(6000 * math.sin(phase)))
         n += 1
     out.write(block)
-' 2> /dev/null | "$earshotd" --model "$MODEL" --source stdin:s16le:16000:1 --socket "$socket" --log-level notice \
+' 2> /dev/null | "$earshotd" --model "$MODEL" --source "mic=stdin:s16le:16000:1?realtime" \
+    --source "room=file:$clip?loop" --socket "$socket" --log-level notice \
     --grpc-address "127.0.0.1:$grpc_port" --metrics-address "127.0.0.1:$metrics_port" \
     > "$out/earshotd.log" 2>&1 &
 daemon=$!   # the pipeline's last command: earshotd

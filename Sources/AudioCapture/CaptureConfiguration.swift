@@ -1,4 +1,5 @@
 import AudioCore
+import QueuePolicies
 import Resampling
 
 /// How a ``CaptureSession`` treats its consumer.
@@ -27,8 +28,13 @@ public struct CaptureConfiguration: Sendable {
     /// For `file:` sources: true paces the file in real time, like a microphone; false reads it as fast as
     /// the consumer takes it (with ``QueuePolicy/backpressure(capacity:)`` unless ``queue`` says otherwise).
     public var realtime = true
-    /// nil: newest-wins with 50 chunks (1 s at 20 ms) for live sources and real-time files, backpressure for
-    /// fast files and standard input.
+    /// For `file:` sources: at the end, start again from the beginning, for ever (`file:PATH?loop`). The copies
+    /// follow each other on one timeline with no gap and no discontinuity.
+    public var loop = false
+    /// nil: the source's own (``delivery(for:)``); `stdin:…?realtime` sets ``DeliveryPolicy/realTime``.
+    public var delivery: DeliveryPolicy?
+    /// nil: 50 chunks (1 s at 20 ms) under the source's ``delivery(for:)``: newest-wins in real time,
+    /// backpressure otherwise.
     public var queue: QueuePolicy?
     /// How much audio one device read asks for, in milliseconds (ALSA period, PulseAudio fragment, file chunk).
     public var periodMilliseconds = 20
@@ -58,13 +64,25 @@ public struct CaptureConfiguration: Sendable {
 
     public init() {}
 
-    /// The policy in force for `source`.
+    /// How `source`'s audio is delivered when its consumer falls behind, chosen here once for capture and for
+    /// whatever queues the audio meets later (the daemon's live backlog): ALSA, PulseAudio and files paced in real
+    /// time are real time (what cannot be kept is dropped, oldest first, and reported); files read as fast as
+    /// possible and standard input wait (a pipe's writer blocks; nothing is lost). ``delivery`` overrides it.
+    public func delivery(for source: CaptureSource) -> DeliveryPolicy {
+        if let delivery { return delivery }
+        switch source {
+        case .alsa, .pulse: return .realTime
+        case .file: return realtime ? .realTime : .backpressure
+        case .stdin: return .backpressure
+        }
+    }
+
+    /// The capture queue's policy for `source`: ``queue`` if set, else 50 chunks under ``delivery(for:)``.
     func queuePolicy(for source: CaptureSource) -> QueuePolicy {
         if let queue { return queue }
-        switch source {
-        case .alsa, .pulse: return .newestWins(capacity: 50)
-        case .file: return realtime ? .newestWins(capacity: 50) : .backpressure(capacity: 50)
-        case .stdin: return .backpressure(capacity: 50)
+        switch delivery(for: source) {
+        case .realTime: return .newestWins(capacity: 50)
+        case .backpressure: return .backpressure(capacity: 50)
         }
     }
 }

@@ -40,6 +40,34 @@ public final class CaptureSession: AsyncSequence, Sendable {
         return try await start(source: source, configuration: configuration, opener: opener)
     }
 
+    /// Checks, without starting a session, what can be checked before a long setup (the daemon runs it before the
+    /// model loads): a `file:` source opens with the opener a session would use and its first period decodes, then
+    /// it is closed; `stdin:` needs an open standard input. Devices (ALSA, PulseAudio) are opened only by ``start``.
+    public static func check(_ source: CaptureSource, configuration: CaptureConfiguration = .init())
+        throws(CaptureError)
+    {
+        switch source {
+        case .file:
+            var once = configuration
+            once.realtime = false   // no pacing: the first period at once
+            once.loop = false
+            let opener = try DeviceFactory.opener(for: source, configuration: once)
+            var samples: [Float] = []
+            do throws(DeviceFailure) {
+                _ = try opener().read(into: &samples)
+            } catch {
+                switch error {
+                case .lost(let reason): throw CaptureError(.unavailable, reason)
+                case .fatal(let error): throw error
+                }
+            }
+        case .stdin:
+            guard fcntl(0, F_GETFD) != -1 else { throw CaptureError(.unavailable, "standard input is closed") }
+        case .alsa, .pulse:
+            break
+        }
+    }
+
     /// Starts a session on any device: the seam tests use to inject faults.
     static func start(source: CaptureSource, configuration: CaptureConfiguration, opener: @escaping DeviceOpener)
         async throws -> CaptureSession

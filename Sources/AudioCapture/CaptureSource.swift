@@ -1,6 +1,7 @@
 import AudioCore
+import QueuePolicies
 
-/// Where audio comes from. Parse a spec string with ``init(spec:)``.
+/// Where audio comes from. Parse a spec string with ``init(spec:)`` (or, with options, ``SourceSpec``).
 ///
 /// | spec | source |
 /// |---|---|
@@ -15,7 +16,7 @@ public enum CaptureSource: Sendable, Equatable, CustomStringConvertible {
     case file(path: String)
     case stdin(StreamFormat)
 
-    /// Parses a source spec (see the table above).
+    /// Parses a source spec without options (see the table above; ``SourceSpec`` parses `?OPTIONS` too).
     public init(spec: String) throws(CaptureError) {
         guard let colon = spec.firstIndex(of: ":") else {
             throw CaptureError.badSpec(spec, "expected KIND:ARGUMENT with KIND alsa, pulse, file or stdin")
@@ -64,4 +65,58 @@ public enum CaptureSource: Sendable, Equatable, CustomStringConvertible {
         case .stdin(let f): "stdin:\(f.sampleFormat.rawValue):\(f.sampleRate):\(f.channels)"
         }
     }
+}
+
+/// A source spec with its options: `KIND:ARGUMENT[?OPTION[,OPTION…]]`, what `--source` takes.
+///
+/// | option | for | effect |
+/// |---|---|---|
+/// | `loop` | `file:` | at the end, play the file again from the start, for ever, on one unbroken timeline |
+/// | `fast` | `file:` | read as fast as the consumer takes it instead of in real time (so with backpressure) |
+/// | `realtime` | `stdin:` | real-time delivery: never make the writer wait; drop the oldest audio when behind |
+///
+/// Options are read after the last `?` of a `file:` or `stdin:` spec (so a file path cannot contain `?`); ALSA and
+/// PulseAudio names are taken verbatim. An unknown option is an error that names it.
+public struct SourceSpec: Sendable, Equatable, CustomStringConvertible {
+    public var source: CaptureSource
+    /// `file:…?loop`: see ``CaptureConfiguration/loop``.
+    public var loop = false
+    /// `file:…?fast` gives false (not paced); nil keeps the configuration's ``CaptureConfiguration/realtime``.
+    public var realtime: Bool?
+    /// `stdin:…?realtime` gives ``DeliveryPolicy/realTime``; nil keeps the source's own.
+    public var delivery: DeliveryPolicy?
+    /// The spec as given.
+    public let text: String
+
+    /// Options each kind takes.
+    static let options: [String: [String]] = ["file": ["loop", "fast"], "stdin": ["realtime"]]
+
+    public init(_ spec: String) throws(CaptureError) {
+        text = spec
+        let kind = spec.firstIndex(of: ":").map { spec[..<$0].lowercased() } ?? ""
+        guard let known = Self.options[kind], let mark = spec.lastIndex(of: "?") else {
+            source = try CaptureSource(spec: spec)
+            return
+        }
+        source = try CaptureSource(spec: String(spec[..<mark]))
+        for option in spec[spec.index(after: mark)...].split(separator: ",", omittingEmptySubsequences: false) {
+            switch (kind, option.lowercased()) {
+            case ("file", "loop"): loop = true
+            case ("file", "fast"): realtime = false
+            case ("stdin", "realtime"): delivery = .realTime
+            default:
+                throw CaptureError.badSpec(spec, "unknown \(kind): option '\(option)' (use "
+                                           + known.joined(separator: ", ") + "; a path cannot contain '?')")
+            }
+        }
+    }
+
+    /// Sets what the options say on `configuration`.
+    public func apply(to configuration: inout CaptureConfiguration) {
+        if loop { configuration.loop = true }
+        if let realtime { configuration.realtime = realtime }
+        if let delivery { configuration.delivery = delivery }
+    }
+
+    public var description: String { text }
 }

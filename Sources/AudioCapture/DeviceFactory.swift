@@ -12,10 +12,12 @@ enum DeviceFactory {
         case .pulse(let name):
             return { () throws(DeviceFailure) in try PulseSimpleDevice.open(source: name, configuration: configuration) }
         case .file(let path):
-            return { () throws(DeviceFailure) in
+            let open: DeviceOpener = { () throws(DeviceFailure) in
                 try WAVFileDevice(path: path, realtime: configuration.realtime,
                                   periodMilliseconds: configuration.periodMilliseconds)
             }
+            guard configuration.loop else { return open }
+            return { () throws(DeviceFailure) in try LoopingDevice(path: path, open: open) }
         case .stdin(let format):
             return { () throws(DeviceFailure) in
                 RawStreamDevice(descriptor: 0, format: format, periodMilliseconds: configuration.periodMilliseconds)

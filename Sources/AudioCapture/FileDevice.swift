@@ -14,8 +14,10 @@ final class WAVFileDevice: CaptureDevice {
     init(path: String, realtime: Bool, periodMilliseconds: Int) throws(DeviceFailure) {
         do {
             reader = try WAVReader(path: path)
+        } catch let error as AudioFileError {
+            throw .fatal(CaptureError(.unavailable, error.description))   // it names the path once
         } catch {
-            throw .fatal(CaptureError(.unavailable, "cannot open \(path): \(error)"))
+            throw .fatal(CaptureError(.unavailable, "\(path): \(error)"))
         }
         let info = reader.info
         format = StreamFormat(sampleFormat: info.sampleFormat, sampleRate: info.sampleRate, channels: info.channels)

@@ -67,3 +67,27 @@ func writeFile(path: String, bytes: [UInt8]) throws {
 }
 
 func errnoDescription() -> String { String(cString: strerror(errno)) }
+
+/// Checks on a path a command will write to at the end of a long run, made before the run starts.
+public enum OutputPath {
+    /// Fails, naming the path, if a file cannot be created or replaced at `path`: its directory is missing or not
+    /// writable, or `path` is a directory or an existing file that is not writable. Creates nothing.
+    public static func checkWritable(_ path: String) throws {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard (info.st_mode & S_IFMT) != S_IFDIR else { throw AudioFileError(path: path, "is a directory") }
+            guard access(path, W_OK) == 0 else {
+                throw AudioFileError(path: path, "cannot be written: \(errnoDescription())")
+            }
+            return
+        }
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let shown = directory.isEmpty ? "/" : directory
+        guard stat(shown, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw AudioFileError(path: path, "directory '\(shown)' does not exist")
+        }
+        guard access(shown, W_OK | X_OK) == 0 else {
+            throw AudioFileError(path: path, "directory '\(shown)' is not writable: \(errnoDescription())")
+        }
+    }
+}

@@ -13,8 +13,9 @@ public struct CaptureCommand: AsyncParsableCommand {
             Sources (--source):
               alsa:DEVICE        ALSA PCM: alsa:default, alsa:hw:1,0, alsa:plughw:1,0
               pulse:[SOURCE]     PulseAudio/PipeWire source; pulse: is the default one
-              file:PATH.wav      WAV file, paced in real time (--fast: no pacing)
-              stdin:FMT:RATE:CH  raw PCM on standard input; FMT s16le, s32le, f32le
+              file:PATH.wav      WAV file, paced in real time (--fast or file:PATH.wav?fast: no pacing;
+                                 file:PATH.wav?loop: play it again and again, until --seconds)
+              stdin:FMT:RATE:CH  raw PCM on standard input; FMT s16le, s32le, f32le, u8, s24le, f64le
             Run `earshot devices` to see what ALSA and PulseAudio offer.
 
             The file's sample k is capture-timeline sample k: audio lost on the way (an overrun, a device that went \
@@ -84,7 +85,9 @@ public struct CaptureCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        let captureSource = try CommandLineErrors.reporting { try CaptureSource(spec: source) }
+        let spec = try CommandLineErrors.reporting { try SourceSpec(source) }
+        let captureSource = spec.source
+        try CommandLineErrors.reporting { try OutputPath.checkWritable(output) }   // before recording, not after
         var config = CaptureConfiguration()
         config.quality = ResamplerQuality(rawValue: quality) ?? .best
         config.realtime = !fast
@@ -93,6 +96,7 @@ public struct CaptureCommand: AsyncParsableCommand {
         config.deviceRate = deviceRate
         config.deviceChannels = deviceChannels
         config.periodMilliseconds = periodMilliseconds
+        spec.apply(to: &config)
         if backpressure { config.queue = .backpressure(capacity: 50) }
         if let alsaConfig {
             config.alsaConfiguration = try CommandLineErrors.reporting {

@@ -20,7 +20,8 @@ public struct EncodeCommand: ParsableCommand {
             at a time: memory stays bounded at any file length, but for the result. A file shorter than its header \
             says is refused.
             With --stream, the file is fed through the streaming encoder in --chunk-ms pieces; the output is \
-            bit-identical to the offline one.
+            bit-identical to the offline one. The input is opened and --output's directory checked before the \
+            model loads, so a mistyped path fails at once.
             """)
 
     public enum Stage: String, ExpressibleByArgument, CaseIterable, Sendable { case mel, encoder, embeddings }
@@ -78,6 +79,8 @@ public struct EncodeCommand: ParsableCommand {
             if view { streaming?.onTokens = TokenView.print }
         }
         let settings = streaming
+        // Before the model loads (seconds for a real one): a result that could not be written fails now.
+        try CommandLineErrors.reporting { try OutputPath.checkWritable(output) }
         let result = try CommandLineErrors.reporting {
             try Encoding.run(modelPath: model, inputPath: input, stage: stage, streaming: settings,
                              precision: precision.resolved, threads: threads)
@@ -102,7 +105,7 @@ public enum Encoding {
     }
 
     /// Encodes the WAV file at `inputPath` as it is read (``Mono16kReader``): memory stays bounded at any file
-    /// length, but for the result itself.
+    /// length, but for the result itself. The file is opened (and its header read) before the model loads.
     public static func run(modelPath: String?, inputPath: String, stage: EncodeCommand.Stage,
                            streaming: Streaming?, precision: ComputePrecision = .f32,
                            threads: Int = 1) throws -> FloatArray {

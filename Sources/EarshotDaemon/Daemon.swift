@@ -1,6 +1,7 @@
 import AudioCapture
 import EarshotGRPC
 import EarshotServer
+import EarshotTypes
 import EncodingScheduler
 import Foundation
 import Gemma4Audio
@@ -10,9 +11,10 @@ import UnixSignals
 import VoiceActivity
 import WireProtocol
 
-/// `earshotd` as a library call: validates the configuration, loads the model, opens the sources, then runs the
-/// services (compute → socket server → one per source → watchdog → SIGHUP reload) in a `ServiceGroup` until a stop
-/// signal, which drains and stops them in reverse order.
+/// `earshotd` as a library call: validates the configuration and checks everything it can without the model (each
+/// file source opens and decodes, the socket path and the TCP ports are free, the VAD weights load), loads the
+/// model, opens the sources, then runs the services (compute → socket server → one per source → watchdog → SIGHUP
+/// reload) in a `ServiceGroup` until a stop signal, which drains and stops them in reverse order.
 ///
 /// Signals: SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 drain and exit 0; SIGHUP reloads (``ReloadService``); SIGQUIT keeps
 /// its default (exit with a core dump, for debugging). From the start of `run`, before the model is loaded, SIGHUP,
@@ -34,12 +36,17 @@ package enum Daemon {
             throw DaemonError("no source: pass --source SPEC (alsa:default, pulse:, file:PATH.wav, stdin:s16le:48000:2) "
                               + "or --source none to serve pushed audio only")
         }
-        var captures: [(SourceEntry, CaptureSource)] = []
+        var captures: [(entry: SourceEntry, spec: SourceSpec, configuration: CaptureConfiguration)] = []
         for entry in entries {
             do {
-                captures.append((entry, try CaptureSource(spec: entry.spec)))
+                let spec = try SourceSpec(entry.spec)
+                var capture = CaptureConfiguration()
+                spec.apply(to: &capture)
+                // Before the model loads: a missing or undecodable file fails now, in well under a second.
+                try CaptureSession.check(spec.source, configuration: capture)
+                captures.append((entry, spec, capture))
             } catch {
-                throw DaemonError("--source \(entry.spec) (stream '\(entry.name)'): \(error)")
+                throw sourceError(entry, error)
             }
         }
         let listenDescriptor = try SocketActivation.takeListeningDescriptor()
@@ -63,8 +70,18 @@ package enum Daemon {
         }
         if listenDescriptor == nil { try SocketAccess.checkBindable(server.socketPath) }
 
-        // gRPC's settings are checked (and its TLS files read) before the model loads.
+        // gRPC's settings are checked (and its TLS files read) before the model loads, and every TCP port is free.
         let grpc = try configuration.grpcServerConfiguration()
+        var listeners: [(option: String, address: ListenAddress)] = []
+        if let grpc {
+            listeners.append(("--grpc-address", ListenAddress(host: grpc.host, port: grpc.port)))
+            if let health = grpc.healthAddress { listeners.append(("--grpc-health-address", health)) }
+        }
+        if let metrics = configuration.metricsAddress { listeners.append(("--metrics-address", metrics)) }
+        try ListenerCheck.checkBindable(listeners)
+
+        // The VAD weights are small and their file may be missing: read them before the model, not after.
+        let voiceActivity = try Self.voiceActivity(configuration, logger: logger)
 
         let loadStart = ContinuousClock.now
         let model: Gemma4AudioModel
@@ -80,8 +97,9 @@ package enum Daemon {
             "layers": "\(c.layerCount)", "seconds": "\(ContinuousClock.now - loadStart)"])
 
         var scheduling = SchedulerConfiguration()
-        scheduling.voiceActivity = try Self.voiceActivity(configuration, logger: logger)
+        scheduling.voiceActivity = voiceActivity
         scheduling.blockTokens = configuration.blockTokens
+        scheduling.liveBacklogSamples = Int(configuration.liveBacklogSeconds * 16_000)
         scheduling.computeThreads = configuration.computeThreads
         scheduling.productThreads = configuration.productThreads
             ?? max(1, ProcessInfo.processInfo.activeProcessorCount / configuration.computeThreads)
@@ -91,17 +109,19 @@ package enum Daemon {
                             metrics: metrics.map { EngineMetrics(factory: $0.factory) } ?? EngineMetrics())
 
         var sourceServices: [LiveSourceService] = []
-        for (entry, source) in captures {
+        for (entry, spec, capture) in captures {
             let stream = try engine.addLiveStream(name: entry.name, source: entry.spec)
             let session: CaptureSession
             do {
-                session = try await CaptureSession.start(source)
+                session = try await CaptureSession.start(spec.source, configuration: capture)
             } catch {
-                throw DaemonError("--source \(entry.spec) (stream '\(entry.name)'): \(error)")
+                throw sourceError(entry, error)
             }
+            let delivery = capture.delivery(for: spec.source)
             logger.info("capturing", metadata: ["stream": "\(entry.name)", "source": "\(entry.spec)",
-                                                "format": "\(session.deviceFormat)"])
-            sourceServices.append(LiveSourceService(session: session, stream: stream, clock: engine.clock, logger: logger))
+                                                "format": "\(session.deviceFormat)", "delivery": "\(delivery)"])
+            sourceServices.append(LiveSourceService(session: session, delivery: delivery, stream: stream,
+                                                    clock: engine.clock, logger: logger))
         }
 
         let notifier = SystemdNotifier()
@@ -149,6 +169,15 @@ package enum Daemon {
             throw DaemonError("\(error)")
         }
         logger.info("stopped")
+    }
+
+    /// One line for a source that cannot start: its stream, and its spec unless the reason already names it (a bad
+    /// spec is quoted; a file error names its path), so nothing is said twice.
+    static func sourceError(_ entry: SourceEntry, _ error: any Error) -> DaemonError {
+        let reason = "\(error)"
+        var named = reason.contains(entry.spec)
+        if case .file(let path)? = (try? SourceSpec(entry.spec))?.source, reason.contains(path) { named = true }
+        return DaemonError("source '\(entry.name)'\(named ? "" : " (\(entry.spec))"): \(reason)")
     }
 
     /// Voice activity as configured: the weights loaded once (from `vad-model`, else `VADModelLocation`'s lookup) and

@@ -37,6 +37,9 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var idleTimeout = 300.0
     package var maxFrameBytes = 1 << 20
     package var historySeconds = 30.0
+    /// Seconds of unencoded audio a live stream holds: past it a real-time source's oldest audio is dropped, a
+    /// backpressured one (stdin) waits.
+    package var liveBacklogSeconds = 4.0
     package var sendQueueFrames = 1024
     package var sendBufferBytes: Int?
     package var logLevel: Logger.Level = .info
@@ -148,6 +151,7 @@ package struct DaemonConfiguration: Sendable, Equatable {
                 throw DaemonError("\(at): history-seconds must be 0…3600")
             }
             historySeconds = s
+        case "live-backlog-seconds": liveBacklogSeconds = try seconds(Self.liveBacklogRange)
         case "send-queue-frames": sendQueueFrames = try int(1...1_000_000)
         case "send-buffer-bytes": sendBufferBytes = try int(1024...(64 << 20))
         case "vad":
@@ -197,5 +201,6 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package static let vadThresholdRange = 0.15...0.99
     package static let vadMillisecondsRange = 0...10_000
     package static let helloTimeoutRange = 0.1...3600.0
+    package static let liveBacklogRange = 0.02...600.0
     package static let idleTimeoutRange = 0.1...86_400.0
 }

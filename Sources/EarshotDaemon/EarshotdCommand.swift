@@ -12,8 +12,12 @@ public struct EarshotdCommand: AsyncParsableCommand {
         discussion: """
             Each --source becomes a named live stream ('mic' for the first unnamed one; NAME=SPEC for more): \
             alsa:DEVICE, pulse:[SOURCE], file:PATH.wav (played in real time), stdin:FORMAT:RATE:CHANNELS, or none \
-            (push-only). Clients subscribe to live streams or push their own audio; see docs/protocol.md and \
-            docs/daemon.md. SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 drains clients and exits; SIGHUP reloads the \
+            (push-only). Options follow a '?': file:PATH.wav?loop plays the file again and again on one timeline, \
+            file:PATH.wav?fast reads it as fast as the encoder takes it, both: ?loop,fast. Devices and real-time files \
+            never wait for the encoder: audio it cannot keep is dropped, counted and warned about (at most one line \
+            per 10 s per stream). stdin: waits instead (the writer blocks; nothing is lost); stdin:…?realtime drops \
+            like a device. Files, the socket path and the TCP ports are checked before the model loads. Clients \
+            subscribe to live streams or push their own audio; see docs/protocol.md and docs/daemon.md. SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 drains clients and exits; SIGHUP reloads the \
             configuration (log-level applies at once; other changes are logged and wait for a restart). Under \
             systemd: Type=notify, socket activation and the watchdog are supported.
             """)
@@ -21,7 +25,7 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Option(help: "Gemma 4 model: a Hugging Face directory, a llama.cpp mmproj GGUF, or random:e2b (demo only).")
     var model: String?
 
-    @Option(help: ArgumentHelp("Sources, comma-separated or repeated: SPEC or NAME=SPEC; 'none' for push-only.",
+    @Option(help: ArgumentHelp("Sources, comma-separated or repeated: SPEC or NAME=SPEC (SPEC?OPTIONS: file: loop, fast; stdin: realtime); 'none' for push-only.",
                                valueName: "SPEC[,SPEC…]"))
     var source: [String] = []
 

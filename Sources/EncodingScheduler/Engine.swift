@@ -1,5 +1,6 @@
 import EarshotTypes
 import Gemma4Audio
+import QueuePolicies
 import Synchronization
 
 /// The daemon's encoding core, behind every transport: the model, the scheduler and its compute threads, the named
@@ -172,9 +173,18 @@ package final class LiveStream: Sendable {
     }
 
     /// 16 kHz mono audio at timeline position `firstSample`; `wallNanoseconds` is when its last sample arrived.
-    /// Never waits.
-    package func submit(_ samples: [Float], firstSample: Int64, wallNanoseconds: Int64) {
-        scheduled.submitLive(samples, firstSample: firstSample, wall: wallNanoseconds)
+    /// Under ``DeliveryPolicy/realTime`` it never waits: past the live backlog the oldest audio is dropped (reported
+    /// to subscribers as an `overrun`) and the samples dropped now are returned. Under
+    /// ``DeliveryPolicy/backpressure`` it waits for room in the backlog and drops nothing (returns 0).
+    package func submit(_ samples: [Float], firstSample: Int64, wallNanoseconds: Int64,
+                        delivery: DeliveryPolicy) async -> Int {
+        switch delivery {
+        case .realTime:
+            return scheduled.submitLive(samples, firstSample: firstSample, wall: wallNanoseconds)
+        case .backpressure:
+            await scheduled.submitLiveWaiting(samples, firstSample: firstSample, wall: wallNanoseconds)
+            return 0
+        }
     }
 
     /// Passes an event to subscribers, in order with the audio around it.

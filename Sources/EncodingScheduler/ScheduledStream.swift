@@ -92,19 +92,53 @@ package final class ScheduledStream: @unchecked Sendable {
 
     // MARK: Producers
 
-    /// Live audio (16 kHz, at timeline position `firstSample`). Never waits: past the live backlog the oldest
-    /// queued audio is dropped and an `overrun` event takes its place.
-    package func submitLive(_ samples: [Float], firstSample: Int64, wall: Int64) {
+    /// Live audio (16 kHz, at timeline position `firstSample`) in real time. Never waits: past the live backlog the
+    /// oldest queued audio is dropped and an `overrun` event takes its place. Returns the samples dropped now.
+    @discardableResult
+    package func submitLive(_ samples: [Float], firstSample: Int64, wall: Int64) -> Int {
         let now = scheduler.clock.monotonicNanoseconds()
-        shared.withLock { s in
-            guard !s.cancelled, !s.finishQueued else { return }
+        let dropped: Int = shared.withLock { s in
+            guard !s.cancelled, !s.finishQueued else { return 0 }
             s.noteWork(now: now)
             let shed = s.inbox.push(.audio(samples, firstSample: firstSample, wall: wall))
             s.inboxSamples += samples.count - shed.weight
             s.samplesSubmitted += Int64(samples.count)
             s.overrunSamples += Int64(shed.weight)
+            return shed.weight
         }
         scheduler.wake()
+        return dropped
+    }
+
+    /// Live audio under backpressure (standard input, a file read as fast as possible): waits while the live
+    /// backlog has no room for it, then queues it, so nothing is dropped. Returns at once if the stream was
+    /// cancelled or finished, or the task is cancelled.
+    package func submitLiveWaiting(_ samples: [Float], firstSample: Int64, wall: Int64) async {
+        let capacity = max(1, scheduler.configuration.liveBacklogSamples)
+        let fits: @Sendable (Shared) -> Bool = { s in
+            s.inboxSamples == 0 || s.inboxSamples + samples.count <= capacity
+        }
+        while !Task.isCancelled {
+            let now = scheduler.clock.monotonicNanoseconds()
+            let queued: Bool? = shared.withLock { s in
+                guard !s.cancelled, !s.finishQueued else { return false }
+                guard fits(s) else { return nil }
+                s.noteWork(now: now)
+                s.inbox.push(.audio(samples, firstSample: firstSample, wall: wall))
+                s.inboxSamples += samples.count
+                s.samplesSubmitted += Int64(samples.count)
+                return true
+            }
+            switch queued {
+            case true?:
+                scheduler.wake()
+                return
+            case false?:
+                return
+            case nil:
+                await waitForRoom(until: fits)
+            }
+        }
     }
 
     /// Pushed audio at the input rate, right after the previous. Waits while the push budget is used up
@@ -121,7 +155,7 @@ package final class ScheduledStream: @unchecked Sendable {
         }
         guard accepted else { return }
         scheduler.wake()
-        await waitForRoom()
+        await waitForRoom { usage($0) < budget }
     }
 
     /// An event to pass on in order with the audio around it.
@@ -222,11 +256,14 @@ package final class ScheduledStream: @unchecked Sendable {
         s.inboxSamples * 16_000 / inputRate + s.unsentTokens * TokenTimeline.samplesPerToken
     }
 
-    private func waitForRoom() async {
+    /// Waits until `hasRoom` (checked under the lock), the stream is cancelled or the task is. Whoever frees room
+    /// (``takeInbox()``, ``tokenSent()``) wakes the waiter once the usage is under the push budget, which an empty
+    /// inbox always is for a live stream.
+    private func waitForRoom(until hasRoom: @Sendable (Shared) -> Bool) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready: Bool = shared.withLock { s in
-                    if s.cancelled || usage(s) < budget || Task.isCancelled { return true }
+                    if s.cancelled || hasRoom(s) || Task.isCancelled { return true }
                     s.waiter = continuation
                     return false
                 }

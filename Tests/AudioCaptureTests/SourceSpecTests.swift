@@ -1,3 +1,4 @@
+import QueuePolicies
 import Testing
 @testable import AudioCapture
 
@@ -36,4 +37,53 @@ import Testing
         #expect(error?.description.contains(reason) == true, "\(String(describing: error))")
     }
 
+    // MARK: Options (`SourceSpec`)
+
+    @Test func fileOptionsLoopAndFast() throws {
+        let plain = try SourceSpec("file:/tmp/a.wav")
+        #expect(plain.source == .file(path: "/tmp/a.wav"))
+        #expect(!plain.loop && plain.realtime == nil && plain.delivery == nil)
+        let looped = try SourceSpec("file:/tmp/a.wav?loop")
+        #expect(looped.source == .file(path: "/tmp/a.wav") && looped.loop && looped.realtime == nil)
+        let both = try SourceSpec("file:rel:colon.wav?fast,loop")
+        #expect(both.source == .file(path: "rel:colon.wav") && both.loop && both.realtime == false)
+        var configuration = CaptureConfiguration()
+        both.apply(to: &configuration)
+        #expect(configuration.loop && !configuration.realtime)
+        #expect(configuration.delivery(for: both.source) == .backpressure)
+        #expect(configuration.queuePolicy(for: both.source) == .backpressure(capacity: 50))
+    }
+
+    @Test func deliveryIsChosenPerSource() throws {
+        let defaults = CaptureConfiguration()
+        #expect(defaults.delivery(for: .alsa(device: "default")) == .realTime)
+        #expect(defaults.delivery(for: .pulse(source: nil)) == .realTime)
+        #expect(defaults.delivery(for: .file(path: "a.wav")) == .realTime)   // paced like a microphone
+        let stdin = try SourceSpec("stdin:s16le:22050:1")
+        #expect(defaults.delivery(for: stdin.source) == .backpressure)
+        #expect(defaults.queuePolicy(for: stdin.source) == .backpressure(capacity: 50))
+        let realtime = try SourceSpec("stdin:s16le:22050:1?realtime")
+        #expect(realtime.source == stdin.source && realtime.delivery == .realTime)
+        var configuration = CaptureConfiguration()
+        realtime.apply(to: &configuration)
+        #expect(configuration.delivery(for: realtime.source) == .realTime)
+        #expect(configuration.queuePolicy(for: realtime.source) == .newestWins(capacity: 50))
+    }
+
+    @Test func devicesTakeQuestionMarksVerbatim() throws {
+        #expect(try SourceSpec("alsa:weird?name").source == .alsa(device: "weird?name"))
+        #expect(try SourceSpec("pulse:src?x").source == .pulse(source: "src?x"))
+    }
+
+    @Test(arguments: [
+        ("file:a.wav?lop", "unknown file: option 'lop' (use loop, fast"),
+        ("file:a.wav?loop,realtime", "unknown file: option 'realtime'"),
+        ("stdin:s16le:16000:1?loop", "unknown stdin: option 'loop' (use realtime"),
+        ("file:?loop", "needs a path"),
+    ])
+    func rejectsOptions(spec: String, reason: String) {
+        let error = #expect(throws: CaptureError.self) { try SourceSpec(spec) }
+        #expect(error?.kind == .badSpec)
+        #expect(error?.description.contains(reason) == true, "\(String(describing: error))")
+    }
 }

@@ -58,10 +58,11 @@ import Testing
 
     @Test func limitsAndTimeouts() throws {
         var c = DaemonConfiguration()
-        #expect(c.maxSubscriptions == 64 && c.helloTimeout == 10 && c.idleTimeout == 300)
-        try c.apply(configText: "max-subscriptions = 5\nhello-timeout = 2.5\nidle-timeout = 30\n", path: "x.conf")
-        #expect(c.maxSubscriptions == 5 && c.helloTimeout == 2.5 && c.idleTimeout == 30)
-        for line in ["max-subscriptions = 0", "hello-timeout = 0", "idle-timeout = forever"] {
+        #expect(c.maxSubscriptions == 64 && c.helloTimeout == 10 && c.idleTimeout == 300 && c.liveBacklogSeconds == 4)
+        try c.apply(configText: "max-subscriptions = 5\nhello-timeout = 2.5\nidle-timeout = 30\n"
+                    + "live-backlog-seconds = 0.5\n", path: "x.conf")
+        #expect(c.maxSubscriptions == 5 && c.helloTimeout == 2.5 && c.idleTimeout == 30 && c.liveBacklogSeconds == 0.5)
+        for line in ["max-subscriptions = 0", "hello-timeout = 0", "idle-timeout = forever", "live-backlog-seconds = 0"] {
             #expect(throws: DaemonError.self) { try c.apply(configText: line, path: "x.conf") }
         }
         let command = try EarshotdCommand.parse(["--model", "m", "--source", "none", "--max-subscriptions", "7",

@@ -3,6 +3,7 @@ import Foundation
 import Resampling
 import Synchronization
 import Gemma4Audio
+import QueuePolicies
 import Testing
 @testable import EncodingScheduler
 import EarshotTypes
@@ -122,6 +123,34 @@ import EarshotTypes
         #expect(got[a.count].info.firstSample == 500_000)
         #expect(worstDifference(got.prefix(a.count).flatMap(\.embedding), a.embeddings) <= 1e-5)
         #expect(worstDifference(got.dropFirst(a.count).flatMap(\.embedding), b.embeddings) <= 1e-5)
+    }
+
+    /// The same live stream under backpressure (standard input): the producer waits while the backlog is full,
+    /// the backlog never exceeds its bound, nothing is dropped, and the tokens are the offline encoder's, bit for bit.
+    @Test func backpressuredLiveAudioWaitsAndLosesNothing() async throws {
+        let s = scheduler(block: 12) { $0.liveBacklogSamples = 16_000 }
+        let sink = RecordingSink()
+        let stream = try s.addStream(name: "mic", kind: .live, sink: sink)
+        let audio = try Fixtures.samples("speech")
+        let producer = Task {
+            for offset in stride(from: 0, to: audio.count, by: 1600) {
+                let piece = Array(audio[offset..<min(audio.count, offset + 1600)])
+                await stream.submitLiveWaiting(piece, firstSample: Int64(offset), wall: 0)
+            }
+            stream.finish()
+        }
+        // No turn has run: the producer fills the backlog exactly, then waits.
+        while !stream.producerIsWaiting { await Task.yield() }
+        #expect(stream.backlogSamples == 16_000)
+        while sink.endedCount == nil {
+            #expect(stream.backlogSamples <= 16_000)
+            runUntilIdle(s)
+            await Task.yield()
+        }
+        await producer.value
+        #expect(stream.overrunSamples == 0)
+        #expect(sink.events.isEmpty)
+        #expect(sink.tokens.flatMap(\.embedding) == model.encode(audio).embeddings)
     }
 
     @Test func liveBacklogDropsTheOldestAudioAsAnOverrun() async throws {
@@ -262,7 +291,8 @@ import EarshotTypes
                             clock: clock)
         let live = try engine.addLiveStream(name: "mic", source: "file:speech.wav")
         let audio = try Fixtures.samples("speech")
-        live.submit(audio, firstSample: 0, wallNanoseconds: clock.wallNanoseconds())
+        #expect(await live.submit(audio, firstSample: 0, wallNanoseconds: clock.wallNanoseconds(),
+                                  delivery: .realTime) == 0)
         live.report(.deviceLost, at: Int64(audio.count), message: "unplugged")
         let sink = RecordingSink()
         let push = try engine.startPush(label: "push 1.1", inputRate: 16_000, sink: sink)
