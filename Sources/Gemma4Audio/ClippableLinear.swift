@@ -1,35 +1,33 @@
 import Kernels
 
-/// The four 0-d clamp buffers of a `Gemma4ClippableLinear` (±∞ when `use_clipped_linears` is off).
+/// The clamp ranges of a `Gemma4ClippableLinear`, from its four 0-d buffers. −inf…+inf is "no clip": so when
+/// `use_clipped_linears` is off, and in a checkpoint saved with transformers' initial bounds (see
+/// `WeightBinder.clampRange`); then the clamp is skipped, not computed with infinities.
 struct ClampBounds: Sendable, Equatable {
-    var inputMin: Float = -.infinity     // <prefix>.input_min
-    var inputMax: Float = .infinity      // <prefix>.input_max
-    var outputMin: Float = -.infinity    // <prefix>.output_min
-    var outputMax: Float = .infinity     // <prefix>.output_max
+    var input: ClosedRange<Float> = -.infinity ... .infinity     // <prefix>.input_min … <prefix>.input_max
+    var output: ClosedRange<Float> = -.infinity ... .infinity    // <prefix>.output_min … <prefix>.output_max
 
     init() {}
 
     init(_ binder: inout WeightBinder, _ prefix: String, clipped: Bool) throws {
         guard clipped else { return }
-        inputMin = try binder.scalar(prefix + ".input_min")
-        inputMax = try binder.scalar(prefix + ".input_max")
-        outputMin = try binder.scalar(prefix + ".output_min")
-        outputMax = try binder.scalar(prefix + ".output_max")
+        input = try binder.clampRange(prefix + ".input")
+        output = try binder.clampRange(prefix + ".output")
     }
 
-    var clampsInput: Bool { inputMin > -.infinity || inputMax < .infinity }
+    var clampsInput: Bool { input != -.infinity ... .infinity }
 
     /// `input` clamped into the scratch's `clampedInput`, or `input` itself when the bounds are infinite.
     func clampedInput(_ input: UnsafePointer<Float>, count: Int, scratch: EncoderScratch) -> UnsafePointer<Float> {
         guard clampsInput else { return input }
         let clamped = scratch.clampedInput.base
         clamped.update(from: input, count: count)
-        VectorOps.clamp(clamped, count: count, lower: inputMin, upper: inputMax)
+        VectorOps.clamp(clamped, count: count, lower: self.input.lowerBound, upper: self.input.upperBound)
         return UnsafePointer(clamped)
     }
 
     func clampOutput(_ out: UnsafeMutablePointer<Float>, count: Int) {
-        VectorOps.clamp(out, count: count, lower: outputMin, upper: outputMax)
+        VectorOps.clamp(out, count: count, lower: output.lowerBound, upper: output.upperBound)
     }
 }
 

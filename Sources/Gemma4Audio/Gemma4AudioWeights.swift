@@ -171,9 +171,7 @@ struct AttentionWeights: Sendable {
         let names = ["q_proj", "k_proj", "v_proj"]
         let weights = try names.map { try binder.matrix(prefix + $0 + ".linear.weight", rows: h, columns: h) }
         let bounds = try names.map { try ClampBounds(&binder, prefix + $0, clipped: clipped) }
-        let sameInputClamps = bounds.allSatisfy {
-            $0.inputMin == bounds[0].inputMin && $0.inputMax == bounds[0].inputMax
-        }
+        let sameInputClamps = bounds.allSatisfy { $0.input == bounds[0].input }
         if fuseQKV && sameInputClamps {
             qkv = .fused(try Projection(weights, precision: precision),                   // (3H, H)
                          query: bounds[0], key: bounds[1], value: bounds[2])

@@ -18,6 +18,12 @@ public enum ModelError: Error, CustomStringConvertible, Sendable, Equatable {
     case wrongShape(source: String, tensor: TensorKey, expected: [Int], actual: [Int])
     /// Element `index` of the tensor's `count` is NaN or ±infinity.
     case nonFiniteWeight(source: String, tensor: TensorKey, index: Int, count: Int, value: Float)
+    /// A ClippableLinear clamp bound at the infinity of its closed side: +inf as a `*_min` or −inf as a `*_max`.
+    /// (The other infinity is allowed: it means no clip on that side.)
+    case invalidClampBound(source: String, tensor: TensorKey, value: Float)
+    /// A ClippableLinear clamp range whose `*_min` tensor is above its `*_max` tensor.
+    case invertedClampRange(source: String, minimumTensor: TensorKey, minimum: Float, maximumTensor: TensorKey,
+                            maximum: Float)
     /// A tensor under the model's prefixes that binding did not read (`others`: how many more there are).
     case unexpectedTensor(source: String, tensor: TensorKey, others: Int)
     /// A GGUF audio tensor with no Hugging Face equivalent (spec §6).
@@ -66,6 +72,13 @@ public enum ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         case .nonFiniteWeight(let source, let tensor, let index, let count, let value):
             return tensor.describe(in: source, "element \(index) of \(count) is \(value): a checkpoint's weights must "
                                    + "be finite")
+        case .invalidClampBound(let source, let tensor, let value):
+            let (side, open) = value > 0 ? ("a lower", "-inf") : ("an upper", "inf")
+            return tensor.describe(in: source, "is \(value): \(side) clamp bound must be a number or \(open) (no "
+                                   + "clip); \(value) would clamp every value to \(value)")
+        case .invertedClampRange(let source, let minimumTensor, let minimum, let maximumTensor, let maximum):
+            return minimumTensor.describe(in: source, "\(minimum) is above \(maximumTensor) (\(maximum)): the clamp "
+                                          + "range is empty")
         case .unexpectedTensor(let source, let tensor, let others):
             let more = others > 0 ? " (and \(others) more)" : ""
             return tensor.describe(in: source, "unexpected tensor: not part of a Gemma 4 audio encoder with this "
@@ -107,6 +120,11 @@ public enum ModelError: Error, CustomStringConvertible, Sendable, Equatable {
             .wrongShape(source: source, tensor: transform(t), expected: expected, actual: actual)
         case .nonFiniteWeight(let source, let t, let index, let count, let value):
             .nonFiniteWeight(source: source, tensor: transform(t), index: index, count: count, value: value)
+        case .invalidClampBound(let source, let t, let value):
+            .invalidClampBound(source: source, tensor: transform(t), value: value)
+        case .invertedClampRange(let source, let lower, let minimum, let upper, let maximum):
+            .invertedClampRange(source: source, minimumTensor: transform(lower), minimum: minimum,
+                                maximumTensor: transform(upper), maximum: maximum)
         case .unexpectedTensor(let source, let t, let others):
             .unexpectedTensor(source: source, tensor: transform(t), others: others)
         case .unmappedGGUFTensor(let source, let t): .unmappedGGUFTensor(source: source, tensor: transform(t))
@@ -123,7 +141,8 @@ public enum ModelError: Error, CustomStringConvertible, Sendable, Equatable {
     var tensorSource: String? {
         switch self {
         case .missingTensor(let source, _, _), .wrongShape(let source, _, _, _),
-             .nonFiniteWeight(let source, _, _, _, _), .unexpectedTensor(let source, _, _),
+             .nonFiniteWeight(let source, _, _, _, _), .invalidClampBound(let source, _, _),
+             .invertedClampRange(let source, _, _, _, _), .unexpectedTensor(let source, _, _),
              .unmappedGGUFTensor(let source, _), .invalidPerDimScale(let source, _, _),
              .noSuchTensor(let source, _):
             source

@@ -2,8 +2,8 @@ import Checkpoint
 import Kernels
 
 /// Binds checkpoint tensors to model fields strictly: every tensor read must exist with exactly the expected shape
-/// and hold only finite values, and after binding, every tensor under the model's prefixes must have been read.
-/// Errors name the source and the tensor.
+/// and hold only finite values (clamp bounds may be the infinity that means "no clip"), and after binding, every
+/// tensor under the model's prefixes must have been read. Errors name the source and the tensor.
 ///
 /// A binder can instead make every tensor up: deterministic random weights of any size, for demos and benchmarks
 /// when no checkpoint is at hand (see `RandomWeights`).
@@ -26,20 +26,60 @@ struct WeightBinder {
         sourceName = "random weights (seed \(randomSeed))"
     }
 
-    /// Reads `name` as Float32, checking its shape.
+    /// Reads `name` as Float32, checking its shape and that every value is finite.
     mutating func tensor(_ name: String, shape: [Int]) throws -> WeightBuffer {
-        guard let source else { return RandomWeights.tensor(name, shape: shape, seed: randomSeed) }
-        guard let info = source.info(name) else {
+        guard source != nil else { return RandomWeights.tensor(name, shape: shape, seed: randomSeed) }
+        let buffer = try read(name, shape: shape)
+        try requireFinite(name, UnsafeRawPointer(buffer.base), count: buffer.count, element: .f32)
+        used.insert(name)
+        return buffer
+    }
+
+    /// Reads the clamp range of one side of a ClippableLinear, the 0-d tensors `<prefix>_min` and `<prefix>_max`.
+    /// transformers initialises both to the infinity on their open side (−inf, +inf) and reads that as "no clip",
+    /// so a checkpoint saved from a model whose bounds were never calibrated holds them: a minimum may be −inf and a
+    /// maximum +inf. The other infinity (every value clamped to it), NaN, and a minimum above its maximum are
+    /// refused, naming the tensor.
+    mutating func clampRange(_ prefix: String) throws -> ClosedRange<Float> {
+        let (minimumName, maximumName) = (prefix + "_min", prefix + "_max")
+        guard source != nil else {
+            return RandomWeights.tensor(minimumName, shape: [], seed: randomSeed)[0]
+                ... RandomWeights.tensor(maximumName, shape: [], seed: randomSeed)[0]
+        }
+        let minimum = try clampBound(minimumName, openEnd: -.infinity)
+        let maximum = try clampBound(maximumName, openEnd: .infinity)
+        guard minimum <= maximum else {
+            throw ModelError.invertedClampRange(source: sourceName, minimumTensor: TensorKey(minimumName),
+                                                minimum: minimum, maximumTensor: TensorKey(maximumName),
+                                                maximum: maximum)
+        }
+        used.formUnion([minimumName, maximumName])
+        return minimum...maximum
+    }
+
+    /// One clamp bound: a number, or `openEnd`, the infinity that means "unbounded on this side".
+    private func clampBound(_ name: String, openEnd: Float) throws -> Float {
+        let value = try read(name, shape: [])[0]
+        if value.isNaN {
+            throw ModelError.nonFiniteWeight(source: sourceName, tensor: TensorKey(name), index: 0, count: 1,
+                                             value: value)
+        }
+        if value.isInfinite && value != openEnd {
+            throw ModelError.invalidClampBound(source: sourceName, tensor: TensorKey(name), value: value)
+        }
+        return value
+    }
+
+    /// `name` as Float32 from the source, its shape checked (a 0-d tensor may be stored as `[1]`); values unchecked.
+    private func read(_ name: String, shape: [Int]) throws -> WeightBuffer {
+        guard let source, let info = source.info(name) else {
             throw ModelError.missingTensor(source: sourceName, tensor: TensorKey(name), expectedShape: shape)
         }
         guard info.shape == shape || (shape == [] && info.shape == [1]) else {
             throw ModelError.wrongShape(source: sourceName, tensor: TensorKey(name), expected: shape,
                                         actual: info.shape)
         }
-        let buffer = try WeightBuffer(count: info.elementCount) { try source.read(name, into: $0) }
-        try requireFinite(name, UnsafeRawPointer(buffer.base), count: buffer.count, element: .f32)
-        used.insert(name)
-        return buffer
+        return try WeightBuffer(count: info.elementCount) { try source.read(name, into: $0) }
     }
 
     /// Binds the `(rows, columns)` matrix `name` as the checkpoint stores it: its mapped bytes when they are f32,
@@ -88,11 +128,6 @@ struct WeightBinder {
             throw ModelError.nonFiniteWeight(source: sourceName, tensor: TensorKey(name), index: bad, count: count,
                                              value: value)
         }
-    }
-
-    /// Reads a 0-d scalar (a ClippableLinear bound).
-    mutating func scalar(_ name: String) throws -> Float {
-        try tensor(name, shape: [])[0]
     }
 
     /// Fails on the first tensor under `prefixes` that binding did not read.

@@ -290,6 +290,37 @@ struct GGUFModelTests {
         }
     }
 
+    @Test func impossibleClampBoundsAreRefusedInGGUFTerms() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        func setBound(_ name: String, _ value: Float) -> (inout GGUFRewriter) -> Void {
+            let bytes = withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) }
+            return { file in file.editTensor(name) { $0.data = bytes } }
+        }
+        let plusInfinity = try scratch.rewrite("min.gguf", setBound("a.blk.0.ffn_up.input_min", .infinity))
+        expectFailure([plusInfinity, "tensor 'a.blk.0.ffn_up.input_min' (HF "
+                       + "'model.audio_tower.layers.0.feed_forward1.ffw_layer_1.input_min')", "is inf",
+                       "must be a number or -inf"]) {
+            _ = try Gemma4AudioModel.load(path: plusInfinity)
+        }
+        let inverted = try scratch.rewrite("inverted.gguf") { file in
+            setBound("a.blk.1.attn_q.output_min", 3)(&file)
+            setBound("a.blk.1.attn_q.output_max", -3)(&file)
+        }
+        expectFailure([inverted, "tensor 'a.blk.1.attn_q.output_min'", "3.0 is above 'a.blk.1.attn_q.output_max' (HF "
+                       + "'model.audio_tower.layers.1.self_attn.q_proj.output_max'", "(-3.0)", "range is empty"]) {
+            _ = try Gemma4AudioModel.load(path: inverted)
+        }
+        // The open-side infinities load (tiny-f32 with all of one linear's bounds made ±inf).
+        let open = try scratch.rewrite("open.gguf", from: "tiny-f32") { file in
+            for (suffix, value) in [("input_min", -Float.infinity), ("input_max", .infinity),
+                                    ("output_min", -.infinity), ("output_max", .infinity)] {
+                setBound("a.blk.0.ffn_up." + suffix, value)(&file)
+            }
+        }
+        #expect(try embeddings(Gemma4AudioModel.load(path: open), "odd-length").allSatisfy(\.isFinite))
+    }
+
     // MARK: Tensors that are wrong: errors name the GGUF file and the GGUF tensor
 
     @Test func missingOrMisshapenTensorsAreNamedInGGUFTerms() throws {

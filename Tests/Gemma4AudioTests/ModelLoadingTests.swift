@@ -162,6 +162,71 @@ struct ModelLoadingTests {
                                                 "is \(shown): a checkpoint's weights must be finite"])
     }
 
+    // MARK: Clamp bounds: transformers' ±inf means no clip; anything that cannot be a clamp is refused
+
+    func isClampBound(_ name: String) -> Bool { name.hasSuffix("_min") || name.hasSuffix("_max") }
+
+    /// tiny-f32 with each clamp bound `b` (named by its tensor) replaced by `edit(name, b)`.
+    func bounds(_ edit: (String, Float) -> Float) throws -> EditableModel {
+        var model = try EditableModel()
+        for i in model.tensors.indices where isClampBound(model.tensors[i].name) {
+            model.tensors[i].values = [edit(model.tensors[i].name, model.tensors[i].values[0])]
+        }
+        return model
+    }
+
+    func encode(_ model: EditableModel, _ caseName: String = "odd-length") throws -> [Float] {
+        let path = try model.write()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try Gemma4AudioModel.load(path: path).encode(Fixtures.audio(caseName)).embeddings
+    }
+
+    @Test("clamp bounds of ±inf (transformers' initial values) load and skip the clamp: the same bits as no clamps")
+    func infiniteBoundsMeanNoClip() throws {
+        let infinite = try bounds { name, _ in name.hasSuffix("_min") ? -.infinity : .infinity }
+        var unclipped = try EditableModel()
+        unclipped.tensors.removeAll { isClampBound($0.name) }
+        unclipped.audio("use_clipped_linears", false)
+        #expect(try encode(infinite) == encode(unclipped))
+    }
+
+    @Test("a clamp open on one side (−inf lower, finite upper) clamps the other side only, with no NaN")
+    func oneSidedClamp() throws {
+        let open = try bounds { name, value in name.hasSuffix("_min") ? -.infinity : value }
+        let huge = try bounds { name, value in name.hasSuffix("_min") ? -.greatestFiniteMagnitude : value }
+        let unclipped = try bounds { name, _ in name.hasSuffix("_min") ? -.infinity : .infinity }
+        let (a, b) = (try encode(open), try encode(huge))
+        #expect(a.allSatisfy(\.isFinite) && a == b)
+        #expect(maxAbsDifference(a, try encode(unclipped)) > 1e-3)   // the upper bounds still clip
+    }
+
+    @Test("a clamp bound that cannot be a clamp is refused, naming the tensor", arguments: [
+        ("model.audio_tower.layers.0.feed_forward1.ffw_layer_1.input_min", Float.infinity,
+         "is inf: a lower clamp bound must be a number or -inf (no clip); inf would clamp every value to inf"),
+        ("model.audio_tower.layers.1.self_attn.v_proj.output_max", -Float.infinity,
+         "is -inf: an upper clamp bound must be a number or inf (no clip)"),
+        ("model.audio_tower.layers.1.lconv1d.linear_end.input_max", Float.nan,
+         "element 0 of 1 is nan"),
+    ])
+    func invalidBound(name: String, value: Float, message: String) throws {
+        let model = try bounds { tensor, old in tensor == name ? value : old }
+        try expectLoadError(model, mentioning: [model.directory, "tensor '\(name)': \(message)"])
+    }
+
+    @Test func invertedClampRangeIsRefused() throws {
+        let prefix = "model.audio_tower.layers.0.feed_forward2.ffw_layer_2.output"
+        let model = try bounds { name, old in name == prefix + "_min" ? 2 : name == prefix + "_max" ? 1 : old }
+        try expectLoadError(model, mentioning: [
+            "tensor '\(prefix)_min': 2.0 is above '\(prefix)_max' (1.0): the clamp range is empty"])
+        let path = try model.write()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: ModelError.invertedClampRange(source: path, minimumTensor: TensorKey(prefix + "_min"),
+                                                      minimum: 2, maximumTensor: TensorKey(prefix + "_max"),
+                                                      maximum: 1)) {
+            try Gemma4AudioModel.load(path: path)
+        }
+    }
+
     @Test func notAModel() throws {
         #expect(throws: (any Error).self) { try Gemma4AudioModel.load(path: "/nonexistent/model") }
         #expect(throws: (any Error).self) { try Gemma4AudioModel.load(path: "random:e9b") }
