@@ -30,6 +30,15 @@ package final class GRPCServerService: Service, Sendable {
             transportSecurity: configuration.transportSecurity,
             config: .defaults { config in
                 config.rpc.maxRequestPayloadSize = configuration.maxRequestBytes
+                // The transport answers an oversized message with RST_STREAM CANCEL; this answers it first with
+                // RESOURCE_EXHAUSTED. (The only hook into a stream's pipeline is this "debugging" callback.)
+                let limit = configuration.maxRequestBytes
+                config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
+                    stream.eventLoop.makeCompletedFuture {
+                        try stream.pipeline.syncOperations.addHandler(MessageSizeLimitHandler(limit: limit),
+                                                                      position: .first)
+                    }
+                }
                 // An HTTP/2 connection with no call for the idle timeout is closed, as an idle socket client is.
                 config.connection.maxIdleTime = configuration.connectionIdleTimeout ?? configuration.limits.startTimeout
                 config.http2.maxConcurrentStreams = configuration.maxConcurrentStreams
