@@ -6,15 +6,16 @@ import Testing
 /// with a GOAWAY that ends every call on it; the server now announces the limit in its SETTINGS, so grpcio queues
 /// the calls beyond it instead. (Before, 101 concurrent pushes on one channel all failed UNAVAILABLE.)
 @Suite struct GRPCStreamLimitTests {
-    /// 110 concurrent pushes and 300 concurrent Status calls on one channel; prints one JSON line of outcomes.
+    /// 110 concurrent pushes (each holding its stream until `held` have started) and 300 concurrent Status calls on
+    /// one channel; prints one JSON line of outcomes.
     static let script = #"""
         import json, os, sys, threading
-        root, port = sys.argv[1], int(sys.argv[2])
+        root, port, held = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
         sys.path.insert(0, os.path.join(root, "examples", "python"))
         import grpc, numpy as np
         from earshot_grpc import earshot_pb2 as pb, earshot_pb2_grpc as pbg
 
-        PUSHES, HELD = 110, 100
+        PUSHES = 110
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         stub = pbg.EarshotStub(channel)
         lock, started, everyone = threading.Lock(), [0], threading.Event()
@@ -22,7 +23,7 @@ import Testing
 
         def requests():
             yield pb.PushRequest(start=pb.PushStart(format=pb.PCM_FORMAT_F32LE, sample_rate=16000, channels=1))
-            everyone.wait(30)         # hold the stream until 100 pushes run at once
+            everyone.wait(30)         # hold the stream until `held` pushes run at once
             yield pb.PushRequest(audio=np.arange(8, dtype="<f4").tobytes())
 
         def push(i):
@@ -32,7 +33,7 @@ import Testing
                     if response.HasField("started"):
                         with lock:
                             started[0] += 1
-                            if started[0] >= HELD:
+                            if started[0] >= held:
                                 everyone.set()
                     tokens += response.HasField("token")
                 outcomes[i] = f"OK {tokens}"
@@ -54,8 +55,9 @@ import Testing
         print(json.dumps({"pushes": outcomes, "statuses": statuses}))
         """#
 
-    @Test(.enabled(if: GRPCClientTests.pythonHasGRPC()))
-    func callsBeyondTheStreamLimitQueueInsteadOfFailingTheConnection() async throws {
+    /// Runs the script against a server admitting `maxCalls` Push/Subscribe calls; the outcomes and the refusals
+    /// the backend was told of.
+    private func run(maxCalls: Int, held: Int) async throws -> (pushes: [String], statuses: [String], refused: Int) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("earshot-streams-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -63,15 +65,38 @@ import Testing
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
         var configuration = loopback()
-        configuration.limits.maxCalls = 200       // the stream limit, not the call limit, is the point here
-        let printed = try await withServer(configuration) { port in
-            try await GRPCClientTests.pythonOffThePool([directory + "/streams.py", root, "\(port)"])
+        configuration.limits.maxCalls = maxCalls
+        let backend = TestBackend()
+        let printed = try await withServer(configuration, backend: backend) { port in
+            try await GRPCClientTests.pythonOffThePool([directory + "/streams.py", root, "\(port)", "\(held)"])
         }
         guard let line = printed.split(separator: "\n").last,
-              let report = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [String]]
+              let report = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [String]],
+              let pushes = report["pushes"], let statuses = report["statuses"]
         else { throw TestFailure("no report: \(printed)") }
-        // Two tokens of 4 samples each, then `ended` and OK, for every push: the 10 beyond the limit waited.
-        #expect(report["pushes"] == Array(repeating: "OK 2", count: 110), "\(report["pushes"] ?? [])")
-        #expect(report["statuses"] == Array(repeating: "OK", count: 300), "\(Set(report["statuses"] ?? []))")
+        return (pushes, statuses, backend.refusedCalls.withLock { $0.count })
+    }
+
+    @Test(.enabled(if: GRPCClientTests.pythonHasGRPC()))
+    func callsBeyondTheStreamLimitQueueInsteadOfFailingTheConnection() async throws {
+        // The call limit is not the point here: 100 streams are held at once, the 10 beyond them wait.
+        let (pushes, statuses, refused) = try await run(maxCalls: 200, held: 100)
+        // Two tokens of 4 samples each, then `ended` and OK, for every push.
+        #expect(pushes == Array(repeating: "OK 2", count: 110), "\(pushes)")
+        #expect(statuses == Array(repeating: "OK", count: 300), "\(Set(statuses))")
+        #expect(refused == 0)
+    }
+
+    /// With the call limit below the stream limit, each call beyond it is refused alone: the others on the same
+    /// connection go on.
+    @Test(.enabled(if: GRPCClientTests.pythonHasGRPC()))
+    func callsBeyondTheCallLimitAreRefusedAlone() async throws {
+        let (pushes, statuses, refused) = try await run(maxCalls: 50, held: 50)
+        let exhausted = "RESOURCE_EXHAUSTED the daemon serves at most 50 calls at once"
+        #expect(pushes.allSatisfy { $0 == "OK 2" || $0 == exhausted }, "\(Set(pushes))")
+        #expect(pushes.filter { $0 == "OK 2" }.count >= 50)
+        #expect(pushes.filter { $0 == exhausted }.count == refused)
+        #expect(refused >= 50)
+        #expect(statuses == Array(repeating: "OK", count: 300), "\(Set(statuses))")
     }
 }
