@@ -13,8 +13,9 @@ import WireProtocol
 
 /// `earshotd` as a library call: validates the configuration and checks everything it can without the model (each
 /// file source opens and decodes, the socket path and the TCP ports are free, the VAD weights load), loads the
-/// model, opens the sources, then runs the services (compute → socket server → one per source → watchdog → SIGHUP
-/// reload) in a `ServiceGroup` until a stop signal, which drains and stops them in reverse order.
+/// model, opens the sources, then runs the services (compute → listeners: the socket server and gRPC, together → one
+/// per source → watchdog → SIGHUP reload) in a `ServiceGroup` until a stop signal, which drains and stops them in
+/// reverse order.
 ///
 /// Signals: SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 drain and exit 0; SIGHUP reloads (``ReloadService``); SIGQUIT keeps
 /// its default (exit with a core dump, for debugging). From the start of `run`, before the model is loaded, SIGHUP,
@@ -134,18 +135,22 @@ package enum Daemon {
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: ComputeService(engine: engine, logger: logger)),
-            .init(service: socketServer),
         ]
+        var listeners: [any Service] = [socketServer]
+        var healthFollower: GRPCHealthFollower?
         if let grpc {
             let backend = EngineBackend(engine: engine, payloads: server.payloadTypes) { socketServer.status() }
             do {
                 let service = try GRPCServerService(configuration: grpc, backend: backend, logger: logger)
-                services.append(.init(service: service))
-                services.append(.init(service: GRPCHealthFollower(health: service.health) { engine.isHealthy }))
+                listeners.append(service)
+                healthFollower = GRPCHealthFollower(health: service.health) { engine.isHealthy }
             } catch {
                 throw DaemonError("--grpc-address \(grpc.host):\(grpc.port): \(error)")
             }
         }
+        // Both transports drain at once on a stop (see `Listeners`).
+        services.append(.init(service: Listeners(services: listeners)))
+        if let healthFollower { services.append(.init(service: healthFollower)) }
         for service in sourceServices {
             // A file that plays out, or a device that gives up, ends its stream, not the daemon.
             services.append(.init(service: service, successTerminationBehavior: .ignore,

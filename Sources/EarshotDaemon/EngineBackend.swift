@@ -64,6 +64,15 @@ final class EngineBackend: EmbeddingBackend {
         }
     }
 
+    /// Counted under the socket's names for the same refusals.
+    func callRefused(_ refusal: BackendRefusal) {
+        switch refusal.reason {
+        case .limitReached: engine.clients.refused(reason: ErrorCode.tooManyClients.name)
+        case .shuttingDown: engine.clients.refused(reason: ErrorCode.shuttingDown.name)
+        default: engine.clients.refused(reason: ErrorCode.internalError.name)
+        }
+    }
+
     private func check(payload: PayloadType, options: StreamOptions) throws(BackendRefusal) {
         guard model.payloads.contains(payload) else {
             throw BackendRefusal(.unsupported, "payload \(payload) is not offered")

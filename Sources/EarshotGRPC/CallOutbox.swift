@@ -6,8 +6,9 @@ import Synchronization
 ///
 /// The writer sees nothing until ``open()``: a call writes its `started` response first, and tokens the backend
 /// delivers before the call has its answer wait behind it. ``fail(_:)`` ends the call with an error; the writer gets
-/// it from ``next()`` once. When the call ends, ``close()`` releases the credits of pushed tokens never written, and
-/// pushed tokens delivered afterwards are released at once, so a stream's push budget never leaks.
+/// it from ``next()`` once (with ``failAfterQueued(_:)``, after what is queued). When the call ends, ``close()``
+/// releases the credits of pushed tokens never written, and pushed tokens delivered afterwards are released at once,
+/// so a stream's push budget never leaks.
 ///
 /// This is the adapter the integrator may replace with the socket server's shared outbox: its contract is
 /// ``StreamReceiver``'s.
@@ -17,6 +18,8 @@ package final class CallOutbox: StreamReceiver {
         var isOpen = false
         var isClosed = false
         var failure: (any Error)?
+        /// The failure to give the writer once the queue is empty (``failAfterQueued(_:)``).
+        var failureAfterQueued: (any Error)?
         var waiter: CheckedContinuation<CallItem?, any Error>?
     }
 
@@ -43,7 +46,7 @@ package final class CallOutbox: StreamReceiver {
         enum Action { case none, resume(CheckedContinuation<CallItem?, any Error>, CallItem), release(CallItem),
                       failWith(CheckedContinuation<CallItem?, any Error>?, any Error, [CallItem]) }
         let action: Action = state.withLock { s in
-            if s.isClosed || s.failure != nil { return .release(item) }
+            if s.isClosed || s.failure != nil || s.failureAfterQueued != nil { return .release(item) }
             switch s.queue.push(item) {
             case .enqueued, .enqueuedDroppingOldest:
                 if s.isOpen, let waiter = s.waiter, let next = s.queue.pop() {
@@ -99,6 +102,22 @@ package final class CallOutbox: StreamReceiver {
         waiter?.resume(throwing: error)
     }
 
+    /// Ends the call with `error` once what is queued now has been written (the daemon stops: a subscriber gets
+    /// what it was owed, then the status); later deliveries are dropped.
+    package func failAfterQueued(_ error: any Error) {
+        let (waiter, abandoned): (CheckedContinuation<CallItem?, any Error>?, [CallItem]) = state.withLock { s in
+            guard !s.isClosed, s.failure == nil, s.failureAfterQueued == nil else { return (nil, []) }
+            s.failureAfterQueued = error
+            // A writer waits only with nothing it may write yet: then it is owed nothing.
+            guard let waiter = s.waiter else { return (nil, []) }
+            s.waiter = nil
+            s.failure = error
+            return (waiter, s.queue.drain())
+        }
+        Self.release(abandoned)
+        waiter?.resume(throwing: error)
+    }
+
     /// The call has ended: releases what was never written; later deliveries are released at once.
     package func close() {
         let (waiter, abandoned): (CheckedContinuation<CallItem?, any Error>?, [CallItem]) = state.withLock { s in
@@ -122,6 +141,10 @@ package final class CallOutbox: StreamReceiver {
                     if s.isClosed { return .item(nil) }
                     if Task.isCancelled { return .error(CancellationError()) }
                     if s.isOpen, let item = s.queue.pop() { return .item(item) }
+                    if let failure = s.failureAfterQueued {
+                        s.failure = failure
+                        return .error(failure)
+                    }
                     precondition(s.waiter == nil, "CallOutbox has one writer")
                     s.waiter = continuation
                     return .wait

@@ -14,6 +14,10 @@ package struct GRPCCallLimits: Sendable, Equatable {
     package var maxUnreadResponses = 8192
     /// How long a Push may go without sending its `start` (the socket's idle timeout); DEADLINE_EXCEEDED after.
     package var startTimeout: Duration = .seconds(300)
+    /// How long calls may take to finish once the daemon stops (the socket's drain timeout): a Push stops reading,
+    /// its stream flushes the audio it took, its tokens are written, then UNAVAILABLE; a Subscribe writes what is
+    /// queued, then UNAVAILABLE. A call still running after this ends with UNAVAILABLE at once.
+    package var drainTimeout: Duration = .seconds(1)
 
     package init() {}
 }
@@ -24,18 +28,39 @@ package struct GRPCCallLimits: Sendable, Equatable {
 /// drains in order. Push reads the caller's audio on a child task while the handler writes; the backend's push
 /// budget suspends ``PushedStream/append(_:)`` when the caller does not read, which stops reading its audio
 /// (HTTP/2 flow control then holds the caller), as the socket does.
+///
+/// ``stop()`` (the daemon stops) drains the calls within ``GRPCCallLimits/drainTimeout`` and ends each with
+/// UNAVAILABLE (a call that was complete already ends OK); calls that arrive after it are UNAVAILABLE at once.
 package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
     private let backend: any EmbeddingBackend
     private let limits: GRPCCallLimits
     private let logger: Logger
-    private let calls: CallCounter
+    private let calls: CallGate
 
     package init(backend: any EmbeddingBackend, limits: GRPCCallLimits = GRPCCallLimits(), logger: Logger) {
         self.backend = backend
         self.limits = limits
         self.logger = logger
-        calls = CallCounter(limit: limits.maxCalls)
+        calls = CallGate(limit: limits.maxCalls)
     }
+
+    /// The daemon stops: running calls drain (``GRPCCallLimits/drainTimeout``) and end UNAVAILABLE; new ones are
+    /// refused UNAVAILABLE.
+    package func stop() { calls.stop() }
+
+    /// Admits a Push or Subscribe call; a refusal is counted by the backend (with the socket's) and thrown as its
+    /// status.
+    private func admit() throws(RPCError) {
+        do {
+            try calls.admit()
+        } catch {
+            backend.callRefused(error)
+            throw error.rpcError
+        }
+    }
+
+    /// How a call ends when the daemon stops under it.
+    private static let stopping = RPCError(code: .unavailable, message: "the daemon is stopping")
 
     // MARK: Status
 
@@ -48,7 +73,7 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
 
     package func subscribe(request: Earshot_V1_SubscribeRequest, response: RPCWriter<Earshot_V1_SubscribeResponse>,
                            context: ServerContext) async throws {
-        try calls.admit()
+        try admit()
         defer { calls.leave() }
         let parameters = try SubscribeParameters(request)
         try check(payload: parameters.payload, options: parameters.options)
@@ -67,13 +92,26 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
                                       width: backend.model.width(of: parameters.output))
         })
         outbox.open()
-        try await Self.drain(outbox, payload: { parameters.payload }, output: { parameters.output }) { item in
-            try await response.write(.with {
-                switch item {
-                case .token(let token): $0.token = token
-                case .event(let event): $0.event = event
-                }
-            })
+        let gate = calls, drainTimeout = limits.drainTimeout
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // The daemon stops: what is queued is written, then UNAVAILABLE (at once after the drain timeout). The
+            // live sources stop first, so a subscriber usually has its `ended` and ends OK.
+            group.addTask {
+                await gate.untilStopped()
+                guard !Task.isCancelled else { return }
+                outbox.failAfterQueued(Self.stopping)
+                try await Task.sleep(for: drainTimeout)
+                outbox.fail(Self.stopping)
+            }
+            defer { group.cancelAll() }
+            try await Self.drain(outbox, payload: { parameters.payload }, output: { parameters.output }) { item in
+                try await response.write(.with {
+                    switch item {
+                    case .token(let token): $0.token = token
+                    case .event(let event): $0.event = event
+                    }
+                })
+            }
         }
     }
 
@@ -81,7 +119,7 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
 
     package func push(request: RPCAsyncSequence<Earshot_V1_PushRequest, any Error>,
                       response: RPCWriter<Earshot_V1_PushResponse>, context: ServerContext) async throws {
-        try calls.admit()
+        try admit()
         defer { calls.leave() }
         let outbox = CallOutbox(liveCapacity: limits.liveQueueTokens, hardLimit: limits.maxUnreadResponses)
         let call = PushCall()
@@ -90,14 +128,18 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
             outbox.close()
         }
         let backend = self.backend
-        let startTimeout = limits.startTimeout
+        let gate = calls, startTimeout = limits.startTimeout, drainTimeout = limits.drainTimeout
         try await withThrowingTaskGroup(of: Void.self) { group in
-            // Reads `start`, starts the stream, writes `started`, then feeds the audio until the caller half-closes.
+            // Reads `start`, starts the stream, writes `started`, then feeds the audio until the caller half-closes
+            // or the daemon stops; then the stream flushes what it took.
             group.addTask {
                 do {
-                    try await Self.readPush(request, backend: backend, call: call, outbox: outbox) { started in
-                        try await response.write(.with { $0.started = started })
+                    let stopped = try await gate.unlessStopped {
+                        try await Self.readPush(request, backend: backend, call: call, outbox: outbox) { started in
+                            try await response.write(.with { $0.started = started })
+                        }
                     }
+                    if stopped && !call.finishEarly() { outbox.fail(Self.stopping) }
                 } catch {
                     outbox.fail(Self.rpcError(error))
                 }
@@ -113,6 +155,13 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
                     outbox.fail(RPCError(code: .deadlineExceeded,
                                          message: "no start within \(startTimeout) (the idle timeout)"))
                 }
+            }
+            // The daemon stops: the flush has the drain timeout, then the call ends UNAVAILABLE.
+            group.addTask {
+                await gate.untilStopped()
+                guard !Task.isCancelled else { return }
+                try await Task.sleep(for: drainTimeout)
+                outbox.fail(Self.stopping)
             }
             defer { group.cancelAll() }
             do {
@@ -130,6 +179,8 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
                 call.cancel()       // wakes an append waiting on the push budget
                 throw error
             }
+            // Every token of the audio taken was written, but the caller's audio was cut short.
+            if call.endedEarly { throw Self.stopping }
         }
     }
 
@@ -243,6 +294,8 @@ private final class PushCall: Sendable {
         var stream: (any PushedStream)?
         var parameters: PushParameters?
         var ended = false
+        /// The daemon stopped before the caller half-closed: the stream was finished for it.
+        var endedEarly = false
     }
 
     private let state = Mutex(State())
@@ -262,6 +315,20 @@ private final class PushCall: Sendable {
         return accepted
     }
 
+    var endedEarly: Bool { state.withLock { $0.endedEarly } }
+
+    /// The daemon stops while the caller still sends: finishes the stream (it flushes the audio it took, then
+    /// `ended`). False if there is no stream to finish (no `start` yet, or the call has ended).
+    func finishEarly() -> Bool {
+        let stream: (any PushedStream)? = state.withLock { s in
+            guard let stream = s.stream, !s.ended else { return nil }
+            s.endedEarly = true
+            return stream
+        }
+        stream?.finish()
+        return stream != nil
+    }
+
     /// The call is over: cancels the stream (harmless after `ended`).
     func cancel() {
         let stream = state.withLock { s in
@@ -270,22 +337,4 @@ private final class PushCall: Sendable {
         }
         stream?.cancel()
     }
-}
-
-/// Push and Subscribe calls in progress, against the limit.
-private final class CallCounter: Sendable {
-    private let limit: Int
-    private let count = Atomic<Int>(0)
-
-    init(limit: Int) { self.limit = limit }
-
-    func admit() throws(RPCError) {
-        let now = count.add(1, ordering: .relaxed).newValue
-        guard now <= limit else {
-            count.subtract(1, ordering: .relaxed)
-            throw RPCError(code: .resourceExhausted, message: "the daemon serves at most \(limit) calls at once")
-        }
-    }
-
-    func leave() { count.subtract(1, ordering: .relaxed) }
 }

@@ -41,6 +41,12 @@ package protocol EmbeddingBackend: Sendable {
     ///   `.unsupported`; `.badAudioFormat` if the backend refuses the format (the service has already checked the
     ///   ranges of docs/protocol.md).
     func startPush(_ request: PushParameters, receiver: any StreamReceiver) throws(BackendRefusal) -> any PushedStream
+
+    /// The service turned a call away before asking the backend: past its call limit (`.limitReached`) or while
+    /// the daemon stops (`.shuttingDown`). The daemon counts it with the socket's refusals (status
+    /// `totals.refusals`, `earshot_refusals_total`), as it counts the refusals of ``subscribe(_:receiver:)`` and
+    /// ``startPush(_:receiver:)``.
+    func callRefused(_ refusal: BackendRefusal)
 }
 
 /// The model's fixed facts, as the socket's `welcome` gives them.

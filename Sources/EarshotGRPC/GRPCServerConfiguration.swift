@@ -28,6 +28,10 @@ package struct GRPCServerConfiguration: Sendable, Equatable {
     package var connectionIdleTimeout: Duration?
     /// The largest request message (an audio chunk), in bytes: the socket's `maxFrameBytes`.
     package var maxRequestBytes = 1 << 20
+    /// Calls at once on one HTTP/2 connection, announced in the server's SETTINGS (SETTINGS_MAX_CONCURRENT_STREAMS)
+    /// so clients queue further calls instead of opening streams NIO would answer with a GOAWAY that ends the whole
+    /// connection. 100 is also what NIO enforces before the client acknowledges the SETTINGS.
+    package var maxConcurrentStreams = 100
     /// A second, plain-text listener that serves only `grpc.health.v1.Health` (Kubernetes' `grpc:` probes speak
     /// neither TLS nor bearer tokens). It tells only whether the daemon serves, so it may listen on any address.
     package var healthAddress: ListenAddress?

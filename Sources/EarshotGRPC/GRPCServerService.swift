@@ -4,12 +4,14 @@ import Logging
 import ServiceLifecycle
 
 /// The gRPC listener as a `ServiceLifecycle.Service`: `earshot.v1.Earshot` and `grpc.health.v1.Health` on one
-/// HTTP/2 server. A graceful shutdown first turns health to NOT_SERVING and ends Watch calls, then stops accepting
-/// calls and lets the running ones finish (the service group's deadline cuts them short).
+/// HTTP/2 server. A graceful shutdown turns health to NOT_SERVING and ends Watch calls, stops accepting, and drains
+/// the running calls: each ends UNAVAILABLE (or OK if it was complete) within the calls' drain timeout, and a
+/// connection whose final statuses cannot be written (a caller that does not read) is closed shortly after.
 package final class GRPCServerService: Service, Sendable {
     package let configuration: GRPCServerConfiguration
     /// Health, for whoever knows better (the daemon may report NOT_SERVING while its model is unhealthy).
     package let health: HealthService
+    private let earshot: EarshotService
     private let transport: HTTP2ServerTransport.Posix
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     /// The health-only plain-text listener, if configured.
@@ -21,14 +23,28 @@ package final class GRPCServerService: Service, Sendable {
         self.configuration = try configuration.validated()
         self.logger = logger
         let earshot = EarshotService(backend: backend, limits: configuration.limits, logger: logger)
+        self.earshot = earshot
         health = HealthService(services: [Earshot_V1_Earshot.descriptor.fullyQualifiedService])
         transport = HTTP2ServerTransport.Posix(
             address: try configuration.socketAddress(),
             transportSecurity: configuration.transportSecurity,
             config: .defaults { config in
                 config.rpc.maxRequestPayloadSize = configuration.maxRequestBytes
+                // The transport answers an oversized message with RST_STREAM CANCEL; this answers it first with
+                // RESOURCE_EXHAUSTED. (The only hook into a stream's pipeline is this "debugging" callback.)
+                let limit = configuration.maxRequestBytes
+                config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
+                    stream.eventLoop.makeCompletedFuture {
+                        try stream.pipeline.syncOperations.addHandler(MessageSizeLimitHandler(limit: limit),
+                                                                      position: .first)
+                    }
+                }
                 // An HTTP/2 connection with no call for the idle timeout is closed, as an idle socket client is.
                 config.connection.maxIdleTime = configuration.connectionIdleTimeout ?? configuration.limits.startTimeout
+                config.http2.maxConcurrentStreams = configuration.maxConcurrentStreams
+                // Once stopping, the calls end within the drain timeout; a connection still open a little later
+                // holds only statuses a caller does not read, and is closed so the daemon can exit.
+                config.connection.maxGraceTime = configuration.limits.drainTimeout + Self.statusGrace
             })
         var interceptors: [any ServerInterceptor] = []
         if let token = configuration.bearerToken { interceptors.append(BearerTokenInterceptor(token: token)) }
@@ -41,6 +57,9 @@ package final class GRPCServerService: Service, Sendable {
             return (transport, GRPCServer(transport: transport, services: [health]))
         }
     }
+
+    /// How long after the drain timeout a stopping connection may take to deliver the calls' final statuses.
+    static let statusGrace: Duration = .milliseconds(250)
 
     /// The health-only listener's TCP port, once listening (nil without one).
     package var healthPort: Int? {
@@ -86,6 +105,7 @@ package final class GRPCServerService: Service, Sendable {
             }
         } onGracefulShutdown: {
             self.health.shutDown()
+            self.earshot.stop()
             self.server.beginGracefulShutdown()
             self.healthServer?.server.beginGracefulShutdown()
         }

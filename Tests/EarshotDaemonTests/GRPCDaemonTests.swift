@@ -220,6 +220,62 @@ import Testing
             }
         }
     }
+
+    /// gRPC calls refused at the client limit by the gRPC service itself (gRPC calls alone fill `max-clients`) are
+    /// counted with the socket's refusals, in status and so in `earshot_refusals_total` (issue #19, item 6: they
+    /// were missing).
+    @Test func gRPCCallsRefusedAtTheLimitAreCountedAsRefusals() async throws {
+        let port = try MetricsTests.freePort()
+        let daemon = try Daemon(source: "mic=file:\(Paths.wav("long24bit"))",
+                                extra: ["--grpc-address", "127.0.0.1:\(port)", "--max-clients", "2"])
+        defer { _ = daemon.terminate() }
+        try Self.waitForListener(port, daemon: daemon)
+        try await withTimeout(60, "the gRPC refusals") {
+            try await withEarshotClient(GRPCClientOptions(host: "127.0.0.1", port: port)) { earshot, _ in
+                func refusals() async throws -> UInt64 {
+                    let json = try await earshot.status(.init()).json
+                    let status = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+                    let totals = status?["totals"] as? [String: Any]
+                    return ((totals?["refusals"] as? [String: Any])?["too-many-clients"] as? NSNumber)?.uint64Value ?? 0
+                }
+                let before = try await refusals()
+                let (holdersStarted, started) = AsyncStream.makeStream(of: Void.self)
+                let holds = (0..<2).map { _ in AsyncStream.makeStream(of: Void.self) }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (done, _) in holds {
+                        group.addTask {
+                            try await earshot.subscribe(.with { $0.stream = "mic" }) { response in
+                                for try await message in response.messages {
+                                    if case .started = message.response { started.yield() }
+                                    break
+                                }
+                                for await _ in done {}
+                            }
+                        }
+                    }
+                    var count = 0
+                    for await _ in holdersStarted {
+                        count += 1
+                        if count == 2 { break }
+                    }
+                    // Both slots are held by gRPC calls: the third is turned away by the service.
+                    for _ in 0..<3 {
+                        do {
+                            try await earshot.subscribe(.with { $0.stream = "mic" }) { response in
+                                for try await _ in response.messages {}
+                            }
+                            Issue.record("a call beyond max-clients was served")
+                        } catch let error as RPCError {
+                            #expect(error.code == .resourceExhausted)
+                        }
+                    }
+                    #expect(try await refusals() == before + 3)
+                    for (_, release) in holds { release.finish() }
+                    try await group.waitForAll()
+                }
+            }
+        }
+    }
 }
 
 /// The offline encoding of `speech` as rows of little-endian f32 bytes, via `earshot encode`.

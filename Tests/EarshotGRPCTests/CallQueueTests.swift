@@ -46,6 +46,31 @@ import WireProtocol
         #expect(queue.drain().map(describe) == ["pushed 1", "pushed 2", "live 9", "event ended"])
     }
 
+    /// The daemon stops under a subscriber: it gets what was queued, then the error; later tokens are not queued.
+    @Test func failingAfterQueuedWritesTheQueueFirst() async throws {
+        struct Stopping: Error {}
+        let outbox = CallOutbox(liveCapacity: 4, hardLimit: 16)
+        outbox.open()
+        outbox.live(token(0))
+        outbox.event(BackendEvent(kind: .speechStart, at: 0))
+        outbox.failAfterQueued(Stopping())
+        outbox.live(token(1))
+        #expect(describe(try await outbox.next()) == "live 0")
+        #expect(describe(try await outbox.next()) == "event speechStart")
+        await #expect(throws: Stopping.self) { try await outbox.next() }
+        // A writer waiting on an empty queue (or about to) gets the error at once.
+        let waiting = CallOutbox(liveCapacity: 4, hardLimit: 16)
+        waiting.open()
+        async let next = waiting.next()
+        waiting.failAfterQueued(Stopping())
+        do {
+            _ = try await next
+            Issue.record("the waiting writer got no error")
+        } catch {
+            #expect(error is Stopping)
+        }
+    }
+
     @Test func outboxHoldsItemsUntilOpenAndReleasesCreditsOfWhatItNeverWrote() async throws {
         final class Counter: Sendable { let value = Atomic<Int>(0) }
         final class Credit: TokenCredit {

@@ -80,7 +80,7 @@ import Testing
     }
 
     /// `python(_:)` on a Dispatch thread: the server's handlers need the cooperative pool while the child runs.
-    private static func pythonOffThePool(_ arguments: [String]) async throws -> String {
+    static func pythonOffThePool(_ arguments: [String]) async throws -> String {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(with: Result { try python(arguments) }) }
         }

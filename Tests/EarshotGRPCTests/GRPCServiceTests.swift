@@ -232,7 +232,8 @@ import WireProtocol
     @Test func callsBeyondTheLimitAreResourceExhausted() async throws {
         var configuration = loopback()
         configuration.limits.maxCalls = 1
-        try await withServer(configuration) { port in
+        let backend = TestBackend()
+        try await withServer(configuration, backend: backend) { port in
             try await withEarshotClient(client(port)) { earshot, _ in
                 let (done, finished) = AsyncStream.makeStream(of: Void.self)
                 let (startedSignal, started) = AsyncStream.makeStream(of: Void.self)
@@ -251,6 +252,8 @@ import WireProtocol
                     }
                 }
                 #expect(second == .resourceExhausted)
+                // Counted by the backend, as the daemon counts the socket's refusals.
+                #expect(backend.refusedCalls.withLock { $0 } == [.limitReached])
                 finished.finish()
                 try await holder
             }

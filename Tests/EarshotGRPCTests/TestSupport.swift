@@ -19,6 +19,8 @@ final class TestBackend: EmbeddingBackend {
     let mostUnwritten = Atomic<Int>(0)
     let outstandingCredits = Atomic<Int>(0)
     let cancelledSubscriptions = Atomic<Int>(0)
+    /// Calls the service turned away itself (``EmbeddingBackend/callRefused(_:)``).
+    let refusedCalls = Mutex<[BackendRefusal.Reason]>([])
 
     init(voiceActivity: Bool = true, pushBudget: Int? = nil) {
         self.pushBudget = pushBudget
@@ -43,6 +45,8 @@ final class TestBackend: EmbeddingBackend {
         guard request.channels == 1 else { throw BackendRefusal(.badAudioFormat, "the test backend takes mono") }
         return Pushed(format: request.format, receiver: receiver, backend: self)
     }
+
+    func callRefused(_ refusal: BackendRefusal) { refusedCalls.withLock { $0.append(refusal.reason) } }
 
     struct Subscription: BackendSubscription {
         let stream: String

@@ -15,10 +15,11 @@
 ///   FAILED_PRECONDITION a speech option when the daemon runs without voice activity
 ///   NOT_FOUND           Subscribe to a stream name the daemon does not have
 ///   RESOURCE_EXHAUSTED  too many clients, pushed streams or subscriptions (the socket's limits); a caller that
-///                       never reads its responses while pushing is stopped the same way
+///                       never reads its responses while pushing is stopped the same way; a request message over
+///                       the daemon's max-frame-bytes
 ///   UNAUTHENTICATED     a missing or wrong bearer token (metadata `authorization: Bearer <token>`)
 ///   DEADLINE_EXCEEDED   a Push that sends nothing for the daemon's idle timeout before its `start`
-///   UNAVAILABLE         the daemon is stopping
+///   UNAVAILABLE         the daemon is stopping (a Push's audio so far is flushed and written first)
 ///   INTERNAL            a failure inside the daemon
 
 // DO NOT EDIT.
