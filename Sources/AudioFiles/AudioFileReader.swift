@@ -41,13 +41,13 @@ public struct AudioFileInfo: Sendable, Equatable {
 /// is already fuzzed and exact; libsndfile brings every other format. The cut-file rule holds for both:
 /// - a header that claims more bytes than the file holds (WAV in any encoding, AIFF, W64, RF64) is refused at open,
 ///   naming both sizes (libsndfile's header log keeps the claim: ``SndFileLog``);
-/// - a lossless stream that ends before the frame count its header states (FLAC) is refused when reading reaches
-///   the cut, naming both counts, as is a decoding error;
-/// - Ogg Vorbis, Opus and MP3 files cut short cannot be told from short files (an Ogg stream's length is in its
-///   last page; MP3 has no length): they read to where they end.
+/// - a stream that ends before the frame count its header states (FLAC; an Ogg stream whose last page survived a
+///   damaged middle) is refused when reading reaches the end, naming both counts, as is a decoding error;
+/// - Ogg Vorbis and Opus files cut short cannot be told from short files (an Ogg stream's length is in its last
+///   page), nor can MP3 (its frame count is an estimate): they read to the last page or frame libsndfile decodes.
 ///
 /// Formats libsndfile does not read (MP4/M4A, WebM, video, raw AAC) are refused naming what the file looks like
-/// and how to convert it (``UnsupportedFormat``). `path` `-` is standard input, spooled to an anonymous file first
+/// and how to convert it (``UnsupportedFormat``). `path` `-` is standard input, spooled to an unlinked temporary file first
 /// (``StandardInput``). Memory stays bounded at any file length: each ``read(maxFrames:)`` decodes just what it
 /// returns. The decoder sits behind a lock, so that a reader opened by one task can be read by another (a push
 /// reads its file in a child task); reads are meant to come from one task at a time.

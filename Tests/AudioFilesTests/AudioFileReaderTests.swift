@@ -110,6 +110,29 @@ struct AudioFileReaderTests {
         }
     }
 
+    @Test("an A-law WAV written to a pipe (sizes 0xFFFFFFFF) reads to its end, as WAVReader reads a PCM one",
+          .enabled(if: Tool.available("ffmpeg"), "needs ffmpeg"))
+    func pipeHeaderALawReadsToTheEnd() throws {
+        let scratch = try Scratch()
+        let path = scratch.file("pipe-alaw.wav")
+        // ffmpeg cannot seek back on a pipe to fill in the sizes: `-f wav pipe:` leaves them at 0xFFFFFFFF.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", Fixture.speech, "-c:a", "pcm_alaw",
+                             "-f", "wav", "pipe:1"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let bytes = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect(bytes[4..<8].elementsEqual([0xFF, 0xFF, 0xFF, 0xFF]))
+        let reader = try AudioFileReader(path: path)
+        let samples = try Self.readAll(reader)
+        #expect(samples.count == 48_000)
+        #expect(samples == (try MadeFormat.ffmpeg("", "", []).referenceSamples(path, rate: 16_000, in: scratch)))
+    }
+
     @Test("a cut Ogg or MP3 file reads to where it ends (its length is not in a header)",
           .enabled(if: Tool.allAvailable(["lame", "oggenc", "opusenc"]), "needs lame, oggenc and opusenc"),
           arguments: MadeFormat.lossy)
