@@ -8,14 +8,16 @@
 enum SndFileLog {
     /// A chunk whose declared size runs past the end of the file.
     struct Shortfall: Equatable {
-        /// The chunk as the log names it ("data", "SSND", "RIFF", "riff", "FORM", "Riff size").
+        /// The chunk as the log names it ("data", "SSND", "riff", "Riff size").
         var chunk: String
         var claimedBytes: Int
         var presentBytes: Int
     }
 
-    /// The chunks and container sizes whose lines are checked: the data chunk's first, as its numbers mean most.
-    static let sizedChunks = ["data", "SSND", "RIFF", "riff", "FORM", "RF64", "Riff size"]
+    /// The lines checked: the data chunk of WAV (`data`) and AIFF (`SSND`), and the container size of W64 (`riff`)
+    /// and RF64 (`Riff size`, from its ds64 chunk), whose data lines carry no correction. WAV's and AIFF's container
+    /// sizes (`RIFF`, `FORM`) are not checked: sloppy writers overstate them in files that are whole.
+    static let sizedChunks = ["data", "SSND", "riff", "Riff size"]
 
     /// The first sized chunk, in ``sizedChunks`` order, that claims more bytes than the file holds.
     static func shortfall(in log: String) -> Shortfall? {

@@ -133,6 +133,18 @@ struct AudioFileReaderTests {
         #expect(samples == (try MadeFormat.ffmpeg("", "", []).referenceSamples(path, rate: 16_000, in: scratch)))
     }
 
+    @Test("a whole A-law WAV whose RIFF size is overstated (a sloppy writer) reads in full",
+          .enabled(if: Tool.available("sox"), "needs sox"))
+    func overstatedRIFFSizeIsNotACut() throws {
+        let scratch = try Scratch()
+        let made = try MadeFormat.lossless[1].made(from: Fixture.speech, in: scratch)
+        var bytes = try prefix(of: made, fraction: 1)
+        let riff = UInt32(bytes.count)   // the file's size, where RIFF wants it minus 8
+        bytes.replaceSubrange(4..<8, with: (0..<4).map { UInt8(riff >> (8 * $0) & 0xFF) })
+        let path = try scratch.write("sloppy.wav", bytes)
+        #expect(try Self.readAll(AudioFileReader(path: path)) == (try Self.readAll(AudioFileReader(path: made))))
+    }
+
     @Test("a cut Ogg or MP3 file reads to where it ends (its length is not in a header)",
           .enabled(if: Tool.allAvailable(["lame", "oggenc", "opusenc"]), "needs lame, oggenc and opusenc"),
           arguments: MadeFormat.lossy)
