@@ -47,9 +47,9 @@ public struct AudioFileInfo: Sendable, Equatable {
 ///   page), nor can MP3 (its frame count is an estimate): they read to the last page or frame libsndfile decodes.
 ///
 /// Formats libsndfile does not read (MP4/M4A, WebM, video, raw AAC) are refused naming what the file looks like
-/// and how to convert it (``UnsupportedFormat``). `path` `-` is standard input, spooled to an unlinked temporary file first
-/// (``StandardInput``). Memory stays bounded at any file length: each ``read(maxFrames:)`` decodes just what it
-/// returns. The decoder sits behind a lock, so that a reader opened by one task can be read by another (a push
+/// and how to convert it (``UnsupportedFormat``). `path` `-` is standard input, spooled to an unlinked temporary
+/// file first (``StandardInput``). Memory stays bounded at any file length: each ``read(maxFrames:)`` decodes just
+/// what it returns. The decoder sits behind a lock, so that a reader opened by one task can be read by another (a push
 /// reads its file in a child task); reads are meant to come from one task at a time.
 public final class AudioFileReader: Sendable {
     /// The file's stream description.
@@ -69,7 +69,8 @@ public final class AudioFileReader: Sendable {
     }
 
     /// The formats errors list as readable.
-    static let formatList = "WAV (PCM, float, A-law, µ-law, ADPCM), FLAC, Ogg Vorbis, Opus, MP3, AIFF, W64, RF64 and CAF"
+    static let formatList =
+        "WAV (PCM, float, A-law, µ-law, ADPCM), FLAC, Ogg Vorbis, Opus, MP3, AIFF, W64, RF64 and CAF"
 
     /// Opens the audio file at `path`, or standard input when `path` is `-`. Throws ``AudioFileError`` naming the
     /// file and the problem; a file without a single frame is refused ("no audio").

@@ -87,6 +87,8 @@ final class SndFile {
     /// Why `sf_open_virtual` refused `source`. Where libsndfile does not know the format or its encoding, the
     /// file's first bytes name what it is when they can (MP4/M4A, WebM, …), and the error says how to convert it.
     static func openError(_ source: any ByteSource) -> AudioFileError {
+        // libsndfile keeps a failed open's error in one process-wide variable: two opens failing at the same moment on
+        // different threads may swap their reasons (not their outcome).
         let code = sf_error(nil)
         guard code == Int32(SF_ERR_UNRECOGNISED_FORMAT) || code == Int32(SF_ERR_UNSUPPORTED_ENCODING) else {
             return error(nil, source.path, doing: "cannot decode")

@@ -47,7 +47,8 @@ enum StandardInput {
                 let n = buffer.withUnsafeBytes { write(output, $0.baseAddress! + done, count - done) }
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw AudioFileError(path: name, "cannot spool to \(directory): \(String(cString: strerror(errno)))")
+                    throw AudioFileError(path: name,
+                                         "cannot spool to \(directory): \(String(cString: strerror(errno)))")
                 }
                 done += n
             }

@@ -21,7 +21,9 @@ enum UnsupportedFormat {
         if ascii(4..<8) == "ftyp" { return "an MP4/M4A/MOV file (AAC or ALAC audio, or video)" }
         if head.starts(with: [0x1A, 0x45, 0xDF, 0xA3]) { return "a Matroska/WebM file" }
         if ascii(0..<4) == "RIFF", ascii(8..<12) == "AVI " { return "an AVI video" }
-        if ascii(0..<4) == "RIFF", ascii(8..<12) == "WAVE" { return "a WAV file in an encoding libsndfile cannot decode" }
+        if ascii(0..<4) == "RIFF", ascii(8..<12) == "WAVE" {
+            return "a WAV file in an encoding libsndfile cannot decode"
+        }
         if head.starts(with: [0x30, 0x26, 0xB2, 0x75]) { return "an ASF file (WMA or WMV)" }
         if head.count >= 2, head[0] == 0xFF, head[1] & 0xF6 == 0xF0 { return "raw AAC (ADTS)" }
         if head.starts(with: [0x0B, 0x77]) { return "AC-3 audio" }

@@ -19,7 +19,8 @@ public enum AudioInput {
 /// An audio file (any format ``AudioFileReader`` reads; `-` is standard input) read a piece at a time as 16 kHz
 /// mono: each piece of the file averaged to mono and, if the file is not already 16 kHz, resampled with
 /// libsamplerate (`quality`, best sinc by default) as it comes. Memory stays bounded at any file length, and the
-/// pieces joined are the same samples, bit for bit, as reading the whole file and resampling it in one go (libsamplerate's output does not depend on how its input is split).
+/// pieces joined are the same samples, bit for bit, as reading the whole file and resampling it in one go
+/// (libsamplerate's output does not depend on how its input is split).
 ///
 /// ```
 /// file ──AudioFileReader──▶ interleaved piece ──Downmix──▶ mono ──Resampler──▶ 16 kHz piece

@@ -5,13 +5,14 @@ import EarshotClient
 import EarshotGRPC
 import Foundation
 
-/// `earshot load`: many concurrent pushes of one audio file to a running earshotd, over the socket or gRPC, as fast as the
-/// daemon takes them. Reports throughput and token latency, and checks that every push came back bit for bit the
-/// same (and equal to `--reference`, e.g. `earshot encode`'s .npy, when given). Exits 1 on any difference.
+/// `earshot load`: many concurrent pushes of one audio file to a running earshotd, over the socket or gRPC, as fast
+/// as the daemon takes them. Reports throughput and token latency, and checks that every push came back bit for bit
+/// the same (and equal to `--reference`, e.g. `earshot encode`'s .npy, when given). Exits 1 on any difference.
 public struct LoadCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "load",
-        abstract: "Push one audio file from many concurrent clients; report throughput and latency, and check every result.")
+        abstract: "Push one audio file from many concurrent clients; report throughput and latency, and check every "
+            + "result.")
 
     @Option(help: "The daemon's socket (default: $EARSHOT_SOCKET, $XDG_RUNTIME_DIR/earshot/earshot.sock, /run/earshot/earshot.sock).")
     var socket: String?

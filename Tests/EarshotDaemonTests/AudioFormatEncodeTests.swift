@@ -26,7 +26,9 @@ struct AudioFormatEncodeTests {
 
     static func available(_ tools: [String]) -> Bool {
         tools.allSatisfy { tool in
-            ["/usr/bin", "/bin", "/usr/local/bin"].contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)") }
+            ["/usr/bin", "/bin", "/usr/local/bin"].contains {
+                FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)")
+            }
         }
     }
 
