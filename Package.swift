@@ -41,6 +41,8 @@ let package = Package(
                        providers: [.apt(["libpulse-dev"])]),
         .systemLibrary(name: "CSampleRate", path: "Sources/CSampleRate", pkgConfig: "samplerate",
                        providers: [.apt(["libsamplerate0-dev"])]),
+        .systemLibrary(name: "CSndFile", path: "Sources/CSndFile", pkgConfig: "sndfile",
+                       providers: [.apt(["libsndfile1-dev"])]),
         // No pkgConfig: libdnnl-dev ships no .pc file; headers and library are on the default paths.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
@@ -52,6 +54,9 @@ let package = Package(
         // Bit-level number helpers every layer shares: binary16/bfloat16 ↔ binary32 and SplitMix64. No dependencies.
         .target(name: "NumberBits", swiftSettings: numericSettings),
         .target(name: "AudioCore", swiftSettings: settings),
+        // Audio files in every format libsndfile reads, behind one reader (AudioFileReader); PCM/float WAV through
+        // AudioCore's own WAVReader. Apart from AudioCore so that the client library does not link libsndfile.
+        .target(name: "AudioFiles", dependencies: ["AudioCore", "CSndFile"], swiftSettings: settings),
         .target(name: "Kernels", dependencies: ["CKernels", "CDNNL", "NumberBits"], swiftSettings: numericSettings),
         .target(name: "Checkpoint", dependencies: ["NumberBits"], swiftSettings: settings),
         .target(name: "Resampling", dependencies: ["CSampleRate"], swiftSettings: settings),
@@ -68,7 +73,8 @@ let package = Package(
         .target(name: "QueuePolicies", swiftSettings: settings),
 
         // MARK: Async shell
-        .target(name: "AudioCapture", dependencies: ["CAlsa", "CPulseSimple", "AudioCore", "Resampling", "QueuePolicies"],
+        .target(name: "AudioCapture", dependencies: ["CAlsa", "CPulseSimple", "AudioCore", "AudioFiles", "Resampling",
+                                                  "QueuePolicies"],
                 swiftSettings: settings),
 
         // The encoding scheduler: compute threads, streams, fan-out, token timeline, queue policies, clients and
@@ -121,7 +127,7 @@ let package = Package(
 
         // MARK: Executables (argument parsing, then a library call)
         .target(name: "EarshotCLI", dependencies: [
-            "AudioCore", "Resampling", "Gemma4Audio", "VoiceActivity", "EarshotClient", "AudioCapture", "EarshotGRPC",
+            "AudioCore", "AudioFiles", "Resampling", "Gemma4Audio", "VoiceActivity", "EarshotClient", "AudioCapture", "EarshotGRPC",
             "WireProtocol",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: settings),
@@ -135,6 +141,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "NumberBitsTests", dependencies: ["NumberBits"], swiftSettings: settings),
         .testTarget(name: "AudioCoreTests", dependencies: ["AudioCore"], swiftSettings: settings),
+        .testTarget(name: "AudioFilesTests", dependencies: ["AudioFiles", "AudioCore"], swiftSettings: settings),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], swiftSettings: settings),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"], swiftSettings: settings),
         .testTarget(name: "FrontendTests", dependencies: ["Frontend", "AudioCore"], swiftSettings: settings),

@@ -7,8 +7,9 @@
 # A target is a folder Fuzz/<Name>/ holding Harness.swift (an @_cdecl("LLVMFuzzerTestOneInput") entry point), a
 # file `modules` naming the Sources/ modules it is compiled with (one a line, dependencies first; the harness
 # becomes part of the last one, so it sees that module's internal API; the ones before it are built as modules of
-# their own, so their `import`s resolve), and a small seed corpus corpus/. The harness is built with
-# swiftc -sanitize=fuzzer,address in the scratch directory .build-fuzz (again only when a source is newer than the
+# their own, so their `import`s resolve; a C system-library module, one with a module.modulemap, is only put on
+# the include path, and its `link` line links the library), and a small seed corpus corpus/. The harness is built
+# with swiftc -sanitize=fuzzer,address in the scratch directory .build-fuzz (again only when a source is newer than the
 # binary), outside SwiftPM, so the package's own builds never see it. Each run starts from a
 # temporary copy of the corpus (the committed one does not grow) and fails, non-zero, on the first crash, trap,
 # sanitizer report, leak or timeout; the input that did it is kept in .build-fuzz/artifacts/<Name>/.
@@ -32,7 +33,7 @@ build() {   # build NAME: compiles the harness of Fuzz/NAME into .build-fuzz/Fuz
         [ -n "$module" ] && modules+=("$module")
     done <"Fuzz/$name/modules"
     for module in "${modules[@]}"; do
-        mapfile -t -O "${#files[@]}" files < <(find "Sources/$module" -name '*.swift' | sort)
+        mapfile -t -O "${#files[@]}" files < <(find "Sources/$module" -name '*.swift' -o -name '*.h' | sort)
     done
     mkdir -p "$scratch"
     if [ -x "$scratch/Fuzz$name" ] && [ -z "$(find "${files[@]}" "Fuzz/$name" -newer "$scratch/Fuzz$name" \
@@ -47,6 +48,10 @@ build() {   # build NAME: compiles the harness of Fuzz/NAME into .build-fuzz/Fuz
     local flags=(-parse-as-library -sanitize=fuzzer,address -O -g -swift-version 6 -package-name Earshot)
     local linked=() sources
     for module in "${modules[@]::${#modules[@]}-1}"; do   # each dependency: a static library and its module
+        if [ -f "Sources/$module/module.modulemap" ]; then   # a C system library: its module map is enough
+            flags+=(-I "Sources/$module")
+            continue
+        fi
         mapfile -t sources < <(find "Sources/$module" -name '*.swift' | sort)
         swiftc "${flags[@]}" -I "$libraries" -module-name "$module" -emit-module \
             -emit-module-path "$libraries/$module.swiftmodule" -emit-library -static \
@@ -71,6 +76,10 @@ run() {   # run NAME SECONDS
     echo "fuzzing $name for $seconds s"
     status=0
     # The Swift runtime's own backtracer would race libFuzzer's crash handler; libFuzzer and ASan report crashes.
+    # A target's lsan.supp names leaks in system libraries it cannot fix (one a line, with the reason beside it).
+    local suppressions=""
+    [ -f "Fuzz/$name/lsan.supp" ] && suppressions="suppressions=$PWD/Fuzz/$name/lsan.supp"
+    LSAN_OPTIONS="${suppressions}" \
     SWIFT_BACKTRACE=enable=no TMPDIR="$work" "$scratch/Fuzz$name" -max_total_time="$seconds" -timeout=10 \
         -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$scratch/artifacts/$name/" \
         "$corpus" >"$log" 2>&1 || status=$?

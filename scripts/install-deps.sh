@@ -5,8 +5,9 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 packages=(
     pkg-config
-    libasound2-dev libpulse-dev libsamplerate0-dev libdnnl-dev                   # build: the C libraries
+    libasound2-dev libpulse-dev libsamplerate0-dev libdnnl-dev libsndfile1-dev   # build: the C libraries
     alsa-utils pulseaudio sox espeak-ng                               # tests and demo: sound server, audio tools
+    flac opus-tools lame vorbis-tools ffmpeg                          # tests: audio files made and decoded by others
     openssl                                                           # tests: the gRPC tests' certificates
 )
 missing=()

@@ -7,7 +7,7 @@ import QueuePolicies
 /// |---|---|
 /// | `alsa:DEVICE` | ALSA PCM `DEVICE`: `alsa:default`, `alsa:hw:1,0`, `alsa:plughw:CARD=Mic,DEV=0` |
 /// | `pulse:SOURCE`, `pulse:` | PulseAudio (or PipeWire's pulse server) source `SOURCE`, or the default source |
-/// | `file:PATH.wav` | a WAV file, paced in real time unless ``CaptureConfiguration/realtime`` is false |
+/// | `file:PATH` | an audio file (any format `AudioFileReader` reads), paced in real time unless ``CaptureConfiguration/realtime`` is false |
 /// | `stdin:FORMAT:RATE:CHANNELS` | raw interleaved PCM on standard input, FORMAT a ``PCMSampleFormat`` (`s16le`, …) |
 public enum CaptureSource: Sendable, Equatable, CustomStringConvertible {
     case alsa(device: String)

@@ -13,7 +13,7 @@ enum DeviceFactory {
             return { () throws(DeviceFailure) in try PulseSimpleDevice.open(source: name, configuration: configuration) }
         case .file(let path):
             let open: DeviceOpener = { () throws(DeviceFailure) in
-                try WAVFileDevice(path: path, realtime: configuration.realtime,
+                try AudioFileDevice(path: path, realtime: configuration.realtime,
                                   periodMilliseconds: configuration.periodMilliseconds)
             }
             guard configuration.loop else { return open }

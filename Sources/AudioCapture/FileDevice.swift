@@ -1,11 +1,12 @@
 import AudioCore
+import AudioFiles
 import Foundation
 
-/// A WAV file as a device: `file:PATH.wav`. Paced in real time (each period is delivered when a microphone would
-/// have delivered it) or read as fast as the consumer takes it.
-final class WAVFileDevice: CaptureDevice {
+/// An audio file as a device: `file:PATH` (any format ``AudioFileReader`` reads). Paced in real time (each period
+/// is delivered when a microphone would have delivered it) or read as fast as the consumer takes it.
+final class AudioFileDevice: CaptureDevice {
     let format: StreamFormat
-    private let reader: WAVReader
+    private let reader: AudioFileReader
     private let periodFrames: Int
     private let realtime: Bool
     private var started: ContinuousClock.Instant?
@@ -13,7 +14,7 @@ final class WAVFileDevice: CaptureDevice {
 
     init(path: String, realtime: Bool, periodMilliseconds: Int) throws(DeviceFailure) {
         do {
-            reader = try WAVReader(path: path)
+            reader = try AudioFileReader(path: path)
         } catch let error as AudioFileError {
             throw .fatal(CaptureError(.unavailable, error.description))   // it names the path once
         } catch {
@@ -30,7 +31,7 @@ final class WAVFileDevice: CaptureDevice {
         do {
             chunk = try reader.read(maxFrames: periodFrames)
         } catch {
-            throw .fatal(CaptureError(.failed, "reading the WAV file failed: \(error)"))
+            throw .fatal(CaptureError(.failed, "reading the audio file failed: \(error)"))
         }
         guard !chunk.isEmpty else { return .end }
         let frames = chunk.count / format.channels

@@ -5,15 +5,23 @@ import Darwin
 #endif
 
 /// A read-only file descriptor with one owner. The corresponding C functions are `open`, `pread` and `close`.
-final class ReadableFile {
-    let path: String
+package final class ReadableFile {
+    /// The name errors give the file.
+    package let path: String
     private let fd: Int32
-    let size: Int
+    /// Bytes in the file when it was opened.
+    package let size: Int
 
-    init(path: String) throws {
-        self.path = path
+    package convenience init(path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw AudioFileError(path: path, "cannot open: \(errnoDescription())") }
+        try self.init(descriptor: fd, path: path)
+    }
+
+    /// Takes ownership of `descriptor`, a regular file open for reading (closed here, on failure too); `path` names
+    /// it in errors.
+    package init(descriptor fd: Int32, path: String) throws {
+        self.path = path
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             let message = errnoDescription()
@@ -31,13 +39,19 @@ final class ReadableFile {
     deinit { close(fd) }
 
     /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
-    func read(at offset: Int, count: Int) throws -> [UInt8] {
+    package func read(at offset: Int, count: Int) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
+        let done = try bytes.withUnsafeMutableBytes { try read(at: offset, into: $0) }
+        if done < count { bytes.removeLast(count - done) }
+        return bytes
+    }
+
+    /// Reads up to `buffer.count` bytes at `offset` into `buffer`, returning how many; fewer only at the end of the
+    /// file.
+    package func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var done = 0
-        while done < count {
-            let n = bytes.withUnsafeMutableBytes { buffer in
-                pread(fd, buffer.baseAddress! + done, count - done, off_t(offset + done))
-            }
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw AudioFileError(path: path, "read failed: \(errnoDescription())")
@@ -45,8 +59,7 @@ final class ReadableFile {
             if n == 0 { break }
             done += n
         }
-        if done < count { bytes.removeLast(count - done) }
-        return bytes
+        return done
     }
 }
 

@@ -30,9 +30,25 @@ public final class WAVReader {
     private let dataOffset: Int
     private var nextFrame = 0
 
-    public init(path: String) throws {
-        file = try ReadableFile(path: path)
-        (info, dataOffset) = try WAVReader.parseHeader(file)
+    public convenience init(path: String) throws {
+        try self.init(file: try ReadableFile(path: path))
+    }
+
+    /// Reads `file`; throws when it is not a PCM or float WAV file.
+    package convenience init(file: ReadableFile) throws {
+        switch try WAVReader.parseHeader(file) {
+        case .samples(let info, let dataOffset):
+            self.init(file: file, info: info, dataOffset: dataOffset)
+        case .otherEncoding(let tag, let bits):
+            throw AudioFileError(path: file.path,
+                                 "unsupported WAV encoding (format tag \(tag), \(bits) bits per sample)")
+        }
+    }
+
+    package init(file: ReadableFile, info: WAVInfo, dataOffset: Int) {
+        self.file = file
+        self.info = info
+        self.dataOffset = dataOffset
     }
 
     /// Frames not yet read.
@@ -58,7 +74,16 @@ public final class WAVReader {
     /// The data size of a header written before the length was known (to a pipe, by a streaming writer).
     static let unknownDataSize = Int(UInt32.max)
 
-    private static func parseHeader(_ file: ReadableFile) throws -> (WAVInfo, Int) {
+    /// What a RIFF/WAVE header holds.
+    package enum Header {
+        /// PCM or float samples this reader decodes, starting at `dataOffset`.
+        case samples(WAVInfo, dataOffset: Int)
+        /// A well-formed header whose encoding this reader does not decode (A-law, ADPCM, …).
+        case otherEncoding(tag: UInt16, bits: Int)
+    }
+
+    /// Parses `file`'s header; throws when it is not a RIFF/WAVE file or the header is broken.
+    package static func parseHeader(_ file: ReadableFile) throws -> Header {
         func fail(_ reason: String) -> AudioFileError { AudioFileError(path: file.path, reason) }
         let riff = try file.read(at: 0, count: 12)
         guard riff.count == 12 else {
@@ -97,7 +122,7 @@ public final class WAVReader {
                 case (3, 32): sampleFormat = .f32le
                 case (3, 64): sampleFormat = .f64le
                 default:
-                    throw fail("unsupported WAV encoding (format tag \(format.tag), \(format.bits) bits per sample)")
+                    return .otherEncoding(tag: format.tag, bits: format.bits)
                 }
                 guard format.channels > 0 else { throw fail("WAV header declares 0 channels") }
                 guard format.rate > 0 else { throw fail("WAV header declares a sample rate of 0") }
@@ -113,7 +138,7 @@ public final class WAVReader {
                 }
                 let info = WAVInfo(sampleRate: format.rate, channels: format.channels,
                                    sampleFormat: sampleFormat, frameCount: min(size, present) / frameBytes)
-                return (info, body)
+                return .samples(info, dataOffset: body)
             default:
                 break
             }

@@ -1,4 +1,5 @@
 import AudioCore
+import AudioFiles
 import Resampling
 
 /// Reads audio files into what the encoder takes: 16 kHz mono Float.
@@ -6,7 +7,7 @@ public enum AudioInput {
     /// The encoder's sample rate.
     public static let sampleRate = 16_000
 
-    /// Reads a whole WAV file as 16 kHz mono: the pieces of a ``Mono16kReader`` joined.
+    /// Reads a whole audio file (`-`: standard input) as 16 kHz mono: the pieces of a ``Mono16kReader`` joined.
     public static func loadMono16k(path: String, quality: ResamplerQuality = .best) throws -> [Float] {
         let reader = try Mono16kReader(path: path, quality: quality)
         var samples: [Float] = []
@@ -15,18 +16,19 @@ public enum AudioInput {
     }
 }
 
-/// A WAV file read a piece at a time as 16 kHz mono: each piece of the file averaged to mono and, if the file is
-/// not already 16 kHz, resampled with libsamplerate (`quality`, best sinc by default) as it comes. Memory stays
-/// bounded at any file length, and the pieces joined are the same samples, bit for bit, as reading the whole file
-/// and resampling it in one go (libsamplerate's output does not depend on how its input is split).
+/// An audio file (any format ``AudioFileReader`` reads; `-` is standard input) read a piece at a time as 16 kHz
+/// mono: each piece of the file averaged to mono and, if the file is not already 16 kHz, resampled with
+/// libsamplerate (`quality`, best sinc by default) as it comes. Memory stays bounded at any file length, and the
+/// pieces joined are the same samples, bit for bit, as reading the whole file and resampling it in one go
+/// (libsamplerate's output does not depend on how its input is split).
 ///
 /// ```
-/// file ──WAVReader──▶ interleaved piece ──Downmix──▶ mono ──Resampler──▶ 16 kHz piece
+/// file ──AudioFileReader──▶ interleaved piece ──Downmix──▶ mono ──Resampler──▶ 16 kHz piece
 /// ```
 public final class Mono16kReader {
     /// The file's stream description.
-    public let info: WAVInfo
-    private let file: WAVReader
+    public let info: AudioFileInfo
+    private let file: AudioFileReader
     private let resampler: Resampler
 
     /// Interleaved samples read from the file per piece: 2^16 (256 KB as Float) at any channel count.
@@ -36,9 +38,8 @@ public final class Mono16kReader {
     public static func pieceFrames(channels: Int) -> Int { max(1, pieceSamples / channels) }
 
     public init(path: String, quality: ResamplerQuality = .best) throws {
-        file = try WAVReader(path: path)
+        file = try AudioFileReader(path: path)
         info = file.info
-        guard info.frameCount > 0 else { throw AudioFileError(path: path, "no audio: the data chunk is empty") }
         resampler = try Resampler(inputRate: info.sampleRate, outputRate: AudioInput.sampleRate, quality: quality)
     }
 

@@ -13,8 +13,8 @@ public struct CaptureCommand: AsyncParsableCommand {
             Sources (--source):
               alsa:DEVICE        ALSA PCM: alsa:default, alsa:hw:1,0, alsa:plughw:1,0
               pulse:[SOURCE]     PulseAudio/PipeWire source; pulse: is the default one
-              file:PATH.wav      WAV file, paced in real time (--fast or file:PATH.wav?fast: no pacing;
-                                 file:PATH.wav?loop: play it again and again, until --seconds)
+              file:PATH          audio file, paced in real time (--fast or file:PATH?fast: no pacing;
+                                 file:PATH?loop: play it again and again, until --seconds)
               stdin:FMT:RATE:CH  raw PCM on standard input; FMT s16le, s32le, f32le, u8, s24le, f64le
             Run `earshot devices` to see what ALSA and PulseAudio offer.
 
@@ -28,7 +28,7 @@ public struct CaptureCommand: AsyncParsableCommand {
         case int16, float32
     }
 
-    @Option(help: "What to record: alsa:DEVICE, pulse:[SOURCE], file:PATH.wav or stdin:FMT:RATE:CHANNELS.")
+    @Option(help: "What to record: alsa:DEVICE, pulse:[SOURCE], file:PATH or stdin:FMT:RATE:CHANNELS.")
     var source: String
 
     @Option(help: "Seconds to record (default: until the source ends or Ctrl-C).")

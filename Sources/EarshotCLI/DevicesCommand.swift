@@ -9,7 +9,7 @@ public struct DevicesCommand: ParsableCommand {
         discussion: """
             ALSA PCMs come from snd_device_name_hint (the cards plus what the ALSA configuration defines); \
             PulseAudio sources come from the server (--server, $PULSE_SERVER or the default), asked with a \
-            --timeout. Use the first column as --source. file:PATH.wav and stdin:FMT:RATE:CH need no device.
+            --timeout. Use the first column as --source. file:PATH and stdin:FMT:RATE:CH need no device.
             """)
 
     @Option(help: "PulseAudio server to ask (default: $PULSE_SERVER or the usual one).")
@@ -56,7 +56,7 @@ public struct DevicesCommand: ParsableCommand {
         if reachable == 0 {
             print("")
             print("No capture device can be reached: no ALSA sound card and no PulseAudio source. "
-                  + "file:PATH.wav and stdin:FMT:RATE:CH sources still work.")
+                  + "file:PATH and stdin:FMT:RATE:CH sources still work.")
         }
     }
 

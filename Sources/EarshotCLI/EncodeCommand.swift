@@ -5,20 +5,22 @@ import Gemma4Audio
 import Foundation
 import Kernels
 
-/// `earshot encode`: a WAV file in, Gemma 4 audio features out as `.npy`.
+/// `earshot encode`: an audio file in, Gemma 4 audio features out as `.npy`.
 public struct EncodeCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "encode",
-        abstract: "Encode a WAV file into Gemma 4 audio embeddings (.npy).",
+        abstract: "Encode an audio file into Gemma 4 audio embeddings (.npy).",
         discussion: """
-            Reads a WAV file (PCM 8/16/24/32-bit or float; any channel count, averaged to mono; any rate, \
-            resampled to 16 kHz with libsamplerate's best sinc) and writes float32 little-endian .npy:
+            Reads an audio file — WAV (PCM, float, A-law, µ-law, ADPCM), FLAC, Ogg Vorbis, Opus, MP3, AIFF, W64, \
+            RF64, CAF; - for standard input, e.g. `ffmpeg -i talk.m4a -f flac - | earshot encode --input - …` — \
+            (any channel count, averaged to mono; any rate, resampled to 16 kHz with libsamplerate's best sinc) \
+            and writes float32 little-endian .npy:
               mel         the valid log-mel frames            [frames, 128]
               encoder     the audio tower's output_proj rows  [tokens, output_proj_dims]
               embeddings  the embedder's output (default)     [tokens, D]  — what Gemma 4 feeds its LM
             One token per 40 ms. Audio longer than 30 s is encoded whole (transformers cuts at 30 s), read a piece \
             at a time: memory stays bounded at any file length, but for the result. A file shorter than its header \
-            says is refused.
+            says is refused; MP4/M4A, WebM and video are refused with the command that converts them.
             With --stream, the file is fed through the streaming encoder in --chunk-ms pieces; the output is \
             bit-identical to the offline one. The input is opened and --output's directory checked before the \
             model loads, so a mistyped path fails at once.
@@ -29,7 +31,7 @@ public struct EncodeCommand: ParsableCommand {
     @Option(help: "A Hugging Face Gemma 4 model directory (config.json + safetensors), a llama.cpp mmproj .gguf, or random:e2b / random:e4b (real-size random weights: the embeddings mean nothing).")
     var model: String?
 
-    @Option(help: "The WAV file to encode.")
+    @Option(help: "The audio file to encode (WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF, …; - for standard input).")
     var input: String
 
     @Option(help: "Where to write the .npy result.")
@@ -104,8 +106,9 @@ public enum Encoding {
         }
     }
 
-    /// Encodes the WAV file at `inputPath` as it is read (``Mono16kReader``): memory stays bounded at any file
-    /// length, but for the result itself. The file is opened (and its header read) before the model loads.
+    /// Encodes the audio file at `inputPath` (`-`: standard input) as it is read (``Mono16kReader``): memory stays
+    /// bounded at any file length, but for the result itself. The file is opened (and its header read) before the
+    /// model loads.
     public static func run(modelPath: String?, inputPath: String, stage: EncodeCommand.Stage,
                            streaming: Streaming?, precision: ComputePrecision = .f32,
                            threads: Int = 1) throws -> FloatArray {

@@ -1,4 +1,5 @@
 import AudioCore
+import AudioFiles
 import EarshotClient
 import EarshotGRPC
 import Foundation
@@ -12,9 +13,9 @@ package enum GRPCPush {
     /// stops reading audio when the caller does not read), and returns what ``PushCommand/Result`` holds.
     package static func run(_ options: GRPCClientOptions, input: String, stage: EmbeddingKind, speech: Bool,
                             timeline: PushTimeline? = nil) async throws -> PushCommand.Result {
-        let info = try WAVReader(path: input).info
-        guard info.frameCount > 0 else { throw AudioFileError(path: input, "no audio: the data chunk is empty") }
-        let label = (input as NSString).lastPathComponent
+        let file = try AudioFileReader(path: input)
+        let info = file.info
+        let label = input == "-" ? "stdin" : (input as NSString).lastPathComponent
         return try await withEarshotClient(options) { earshot, _ in
             try await earshot.push(requestProducer: { writer in
                 try await writer.write(.with {
@@ -28,7 +29,6 @@ package enum GRPCPush {
                         $0.speechEvents = speech
                     }
                 })
-                let file = try WAVReader(path: input)
                 let frames = Mono16kReader.pieceFrames(channels: info.channels)
                 while case let piece = try file.read(maxFrames: frames), !piece.isEmpty {
                     var bytes = ByteWriter(capacity: piece.count * 4)

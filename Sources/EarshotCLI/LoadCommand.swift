@@ -1,16 +1,18 @@
 import ArgumentParser
 import AudioCore
+import AudioFiles
 import EarshotClient
 import EarshotGRPC
 import Foundation
 
-/// `earshot load`: many concurrent pushes of one WAV to a running earshotd, over the socket or gRPC, as fast as the
-/// daemon takes them. Reports throughput and token latency, and checks that every push came back bit for bit the
-/// same (and equal to `--reference`, e.g. `earshot encode`'s .npy, when given). Exits 1 on any difference.
+/// `earshot load`: many concurrent pushes of one audio file to a running earshotd, over the socket or gRPC, as fast
+/// as the daemon takes them. Reports throughput and token latency, and checks that every push came back bit for bit
+/// the same (and equal to `--reference`, e.g. `earshot encode`'s .npy, when given). Exits 1 on any difference.
 public struct LoadCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "load",
-        abstract: "Push one WAV from many concurrent clients; report throughput and latency, and check every result.")
+        abstract: "Push one audio file from many concurrent clients; report throughput and latency, and check every "
+            + "result.")
 
     @Option(help: "The daemon's socket (default: $EARSHOT_SOCKET, $XDG_RUNTIME_DIR/earshot/earshot.sock, /run/earshot/earshot.sock).")
     var socket: String?
@@ -28,7 +30,7 @@ public struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Concurrent pushes (each its own connection or call).")
     var clients = 50
 
-    @Option(help: "The WAV file every client pushes.")
+    @Option(help: "The audio file every client pushes (any format earshot encode reads; not standard input).")
     var input: String
 
     @Option(help: "What to push for: embeddings (D wide) or encoder (P wide).")
@@ -45,12 +47,13 @@ public struct LoadCommand: AsyncParsableCommand {
 
     public func validate() throws {
         guard (1...10_000).contains(clients) else { throw ValidationError("--clients must be 1…10000") }
+        guard input != "-" else { throw ValidationError("--input must be a file: every client reads it anew") }
     }
 
     public func run() async throws {
         let report: LoadReport
         do {
-            let info = try WAVReader(path: input).info
+            let info = try AudioFileReader(path: input).info
             let expected = try reference.map { try NPY.read(path: $0) }
             let grpcOptions: GRPCClientOptions? = try grpc.map { address in
                 var options = try GRPCClientOptions(address: address)
@@ -82,7 +85,7 @@ public struct LoadCommand: AsyncParsableCommand {
             let identical = runs.allSatisfy { $0.0.tokens == first }
             let matchesReference = expected.map { $0 == first }
             report = LoadReport(transport: grpc == nil ? "socket" : "grpc", clients: clients,
-                                audioSeconds: Double(info.frameCount) / Double(info.sampleRate), wall: wall,
+                                audioSeconds: Double(runs[0].1.framesSent) / Double(info.sampleRate), wall: wall,
                                 tokensPerPush: first.shape[0], latencies: runs.flatMap { $0.1.latencies },
                                 pushDurations: runs.compactMap { $0.1.duration }, identical: identical,
                                 matchesReference: matchesReference)

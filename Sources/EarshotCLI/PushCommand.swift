@@ -1,25 +1,33 @@
 import ArgumentParser
 import AudioCore
+import AudioFiles
 import EarshotClient
 import EarshotGRPC
 import Foundation
 import VoiceActivity
 
-/// `earshot push`: encode a WAV file through a running earshotd; in f32 the same bits as `earshot encode` (products
-/// compute each row alone, so thread counts and batching do not change the result).
+/// `earshot push`: encode an audio file through a running earshotd; in f32 the same bits as `earshot encode`
+/// (products compute each row alone, so thread counts and batching do not change the result).
 public struct PushCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "push",
-        abstract: "Encode a WAV file through a running earshotd (in f32, the same .npy as earshot encode).",
+        abstract: "Encode an audio file through a running earshotd (in f32, the same .npy as earshot encode).",
         discussion: """
-            Sends the file's samples as they are (any rate and channel count); the daemon downmixes, resamples to \
-            16 kHz with libsamplerate's best sinc and encodes, exactly as `earshot encode` does offline.             With --events, the daemon's voice activity on the same stream is written as `earshot vad` prints it:             one {"start": N} or {"end": N} line per event, N a 16 kHz sample index (equal to `earshot vad` on the             same file, plus an end at the last sample if the file ends inside speech).             With --grpc HOST:PORT the push goes over the daemon's gRPC service instead (docs/grpc.md; TLS with             --tls or --tls-ca, mutual TLS with --tls-cert and --tls-key, a bearer token with --token-file), with the             same output.
+            Decodes the file (any format earshot encode reads; --input - reads standard input) and sends its \
+            samples as they are (any rate and channel count); the daemon downmixes, resamples to 16 kHz with \
+            libsamplerate's best sinc and encodes, exactly as `earshot encode` does offline.
+            With --events, the daemon's voice activity on the same stream is written as `earshot vad` prints it: \
+            one {"start": N} or {"end": N} line per event, N a 16 kHz sample index (equal to `earshot vad` on the \
+            same file, plus an end at the last sample if the file ends inside speech).
+            With --grpc HOST:PORT the push goes over the daemon's gRPC service instead (docs/grpc.md; TLS with \
+            --tls or --tls-ca, mutual TLS with --tls-cert and --tls-key, a bearer token with --token-file), with the \
+            same output.
             """)
 
     @Option(help: "The daemon's socket (default: $EARSHOT_SOCKET, $XDG_RUNTIME_DIR/earshot/earshot.sock, /run/earshot/earshot.sock).")
     var socket: String?
 
-    @Option(help: "The WAV file to encode.")
+    @Option(help: "The audio file to encode (WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF, …; - for standard input).")
     var input: String
 
     @Option(help: "Where to write the .npy result.")
@@ -120,9 +128,9 @@ public struct PushCommand: AsyncParsableCommand {
     /// ``run(socket:input:stage:speech:)``, telling `timeline` when audio goes out and tokens come in.
     static func run(socket: String?, input: String, stage: EmbeddingKind, speech: Bool, timeline: PushTimeline?)
         async throws -> Result {
-        let info = try WAVReader(path: input).info
-        guard info.frameCount > 0 else { throw AudioFileError(path: input, "no audio: the data chunk is empty") }
-        let label = (input as NSString).lastPathComponent
+        let file = try AudioFileReader(path: input)
+        let info = file.info
+        let label = input == "-" ? "stdin" : (input as NSString).lastPathComponent
         return try await EarshotConnection.withConnection(to: socket, clientName: "earshot push") { connection in
             let stream = try await connection.startPush(format: .f32le, sampleRate: info.sampleRate,
                                                         channels: info.channels, kind: stage, label: label,
@@ -131,7 +139,6 @@ public struct PushCommand: AsyncParsableCommand {
             return try await withThrowingTaskGroup(of: Result?.self) { group in
                 // Push and read at once: the daemon applies backpressure to pushes until frames are read.
                 group.addTask {
-                    let file = try WAVReader(path: input)
                     let frames = Mono16kReader.pieceFrames(channels: info.channels)
                     while case let piece = try file.read(maxFrames: frames), !piece.isEmpty {
                         try await connection.push(piece, to: stream)

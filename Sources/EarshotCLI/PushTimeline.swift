@@ -41,6 +41,8 @@ package final class PushTimeline: Sendable {
     }
 
     var latencies: [Duration] { state.withLock { $0.latencies } }
+    /// Input frames sent so far.
+    var framesSent: Int { state.withLock { $0.sends.last?.frames ?? 0 } }
     /// From the first audio sent to the last token received.
     var duration: Duration? {
         state.withLock { s in s.firstSend.flatMap { first in s.lastToken.map { $0 - first } } }

@@ -4,13 +4,14 @@ import Foundation
 import Kernels
 import VoiceActivity
 
-/// `earshot vad`: a WAV file in, Silero VAD's per-window speech probabilities and speech start/end events out.
+/// `earshot vad`: an audio file in, Silero VAD's per-window speech probabilities and speech start/end events out.
 public struct VADCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "vad",
         abstract: "Voice activity (Silero VAD v6): per-window speech probabilities and speech start/end events.",
         discussion: """
-            Reads a WAV file (any format, channels averaged, resampled to 16 kHz as for encode) and runs Silero VAD \
+            Reads an audio file (any format encode reads, - for standard input; channels averaged, resampled to \
+            16 kHz as for encode) and runs Silero VAD \
             v6 on each 512-sample (32 ms) window, the last one zero-padded. Prints one JSON line per event on \
             stdout, as silero-vad's VADIterator returns them: {"start": N} or {"end": N}, N a sample index at \
             16 kHz. --output writes the probabilities as float32 .npy [windows]: window k covers samples \
@@ -21,7 +22,7 @@ public struct VADCommand: ParsableCommand {
             --bench times the windows on one core instead of printing events.
             """)
 
-    @Option(help: "The WAV file to analyse.")
+    @Option(help: "The audio file to analyse (any format encode reads; - for standard input).")
     var input: String
 
     @Option(help: "Where to write the per-window probabilities (.npy, float32 [windows]).")

@@ -34,7 +34,7 @@ package enum Daemon {
         }
         let entries = try SourceList.parse(configuration.sources)
         if configuration.sources.isEmpty {
-            throw DaemonError("no source: pass --source SPEC (alsa:default, pulse:, file:PATH.wav, stdin:s16le:48000:2) "
+            throw DaemonError("no source: pass --source SPEC (alsa:default, pulse:, file:PATH, stdin:s16le:48000:2) "
                               + "or --source none to serve pushed audio only")
         }
         var captures: [(entry: SourceEntry, spec: SourceSpec, configuration: CaptureConfiguration)] = []
@@ -73,13 +73,13 @@ package enum Daemon {
 
         // gRPC's settings are checked (and its TLS files read) before the model loads, and every TCP port is free.
         let grpc = try configuration.grpcServerConfiguration()
-        var listeners: [(option: String, address: ListenAddress)] = []
+        var tcpAddresses: [(option: String, address: ListenAddress)] = []
         if let grpc {
-            listeners.append(("--grpc-address", ListenAddress(host: grpc.host, port: grpc.port)))
-            if let health = grpc.healthAddress { listeners.append(("--grpc-health-address", health)) }
+            tcpAddresses.append(("--grpc-address", ListenAddress(host: grpc.host, port: grpc.port)))
+            if let health = grpc.healthAddress { tcpAddresses.append(("--grpc-health-address", health)) }
         }
-        if let metrics = configuration.metricsAddress { listeners.append(("--metrics-address", metrics)) }
-        try ListenerCheck.checkBindable(listeners)
+        if let metrics = configuration.metricsAddress { tcpAddresses.append(("--metrics-address", metrics)) }
+        try ListenerCheck.checkBindable(tcpAddresses)
 
         // The VAD weights are small and their file may be missing: read them before the model, not after.
         let voiceActivity = try Self.voiceActivity(configuration, logger: logger)

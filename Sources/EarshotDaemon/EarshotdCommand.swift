@@ -11,9 +11,9 @@ public struct EarshotdCommand: AsyncParsableCommand {
         abstract: "Listen to microphones and serve Gemma 4 audio embeddings on a Unix socket.",
         discussion: """
             Each --source becomes a named live stream ('mic' for the first unnamed one; NAME=SPEC for more): \
-            alsa:DEVICE, pulse:[SOURCE], file:PATH.wav (played in real time), stdin:FORMAT:RATE:CHANNELS, or none \
-            (push-only). Options follow a '?': file:PATH.wav?loop plays the file again and again on one timeline, \
-            file:PATH.wav?fast reads it as fast as the encoder takes it, both: ?loop,fast. Devices and real-time files \
+            alsa:DEVICE, pulse:[SOURCE], file:PATH (played in real time), stdin:FORMAT:RATE:CHANNELS, or none \
+            (push-only). Options follow a '?': file:PATH?loop plays the file again and again on one timeline, \
+            file:PATH?fast reads it as fast as the encoder takes it, both: ?loop,fast. Devices and real-time files \
             never wait for the encoder: audio it cannot keep is dropped, counted and warned about (at most one line \
             per 10 s per stream). stdin: waits instead (the writer blocks; nothing is lost); stdin:…?realtime drops \
             like a device. Files, the socket path and the TCP ports are checked before the model loads. Clients \
