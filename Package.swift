@@ -49,7 +49,10 @@ let package = Package(
 
         // MARK: Synchronous numeric core (no async, no logging)
         // Bit-level number helpers every layer shares: binary16/bfloat16 ↔ binary32 and SplitMix64. No dependencies.
-        .target(name: "NumberBits", swiftSettings: numericSettings),
+        // No `-O` (an unsafe flag, which SwiftPM refuses in a product a package depends on by version: the client
+        // needs NumberBits through WireProtocol): every function is `@inlinable`, so the optimised callers' loops
+        // compile it with their own settings.
+        .target(name: "NumberBits", swiftSettings: settings),
         .target(name: "AudioCore", swiftSettings: settings),
         .target(name: "Kernels", dependencies: ["CKernels", "CDNNL", "NumberBits"], swiftSettings: numericSettings),
         .target(name: "Checkpoint", dependencies: ["NumberBits"], swiftSettings: settings),
