@@ -7,10 +7,10 @@
 # It makes a bare repository of this checkout's HEAD named earshot.git in a temporary folder, tags it with the
 # version the README's snippet asks for, writes a consumer whose Package.swift holds the README's two lines (the
 # URL replaced by the bare repository's file:// URL; the `package:` name is unchanged, since a package's identity is
-# the last path component of its URL), builds it and runs it. Then it checks what was built: EarshotClient's closure
-# (Earshot's client targets and SwiftNIO) and nothing of gRPC, NIO SSL, protobuf, Prometheus, the argument parser or
-# the service lifecycle. It prints the consumer's resolved set: SwiftPM 6.3 still resolves (fetches) every package
-# Earshot's manifest names, though it builds only what the product needs (examples/swift/README.md). Uncommitted changes are not seen: it tests what HEAD holds.
+# the last path component of its URL), builds it and runs it. Then it checks what was resolved and built: with
+# `traits: []` (no Daemon trait) SwiftPM resolves Earshot, SwiftNIO and SwiftNIO's own dependencies only, and builds
+# EarshotClient's closure: nothing of gRPC, NIO SSL, protobuf, Prometheus, the argument parser, the service
+# lifecycle, logging, metrics or crypto. Uncommitted changes are not seen: it tests what HEAD holds.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 SWIFT=${SWIFT:-swift}
@@ -60,9 +60,15 @@ esac
 
 resolved=$(sed -n 's/.*"identity" : "\([^"]*\)".*/\1/p' "$work/consumer/Package.resolved" | sort | tr '\n' ' ')
 echo "check-swift-client: resolved: $resolved"
+for unwanted in grpc-swift-2 grpc-swift-nio-transport grpc-swift-protobuf swift-protobuf swift-nio-ssl swift-crypto \
+                swift-prometheus swift-argument-parser swift-service-lifecycle swift-metrics swift-log; do
+    case " $resolved " in
+        *" $unwanted "*) echo "check-swift-client: a client-only consumer resolved $unwanted" >&2; exit 1 ;;
+    esac
+done
 # A module was built when its folder holds object files (SwiftPM makes a folder for every module it plans).
 built=$(cd "$work/consumer/.build/debug" && for d in *.build; do
-    compgen -G "$d/*.o" >/dev/null && echo "${d%.build}"; done | sort | tr '\n' ' ')
+    if compgen -G "$d/*.o" >/dev/null; then echo "${d%.build}"; fi; done | sort | tr '\n' ' ')
 echo "check-swift-client: built: $built"
 for unwanted in GRPCCore GRPCNIOTransportCore GRPCProtobuf SwiftProtobuf NIOSSL Prometheus ArgumentParser \
                 ServiceLifecycle CoreMetrics Logging EarshotServer EarshotGRPC Gemma4Audio Kernels; do
