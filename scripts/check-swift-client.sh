@@ -30,7 +30,7 @@ git -C "$work/earshot.git" tag "$version" HEAD
 
 mkdir -p "$work/consumer/Sources/MyApp"
 {
-    echo '// swift-tools-version:6.0'
+    echo '// swift-tools-version:6.1'   # traits: in a dependency came with 6.1
     echo 'import PackageDescription'
     echo 'let package = Package('
     echo '    name: "MyApp",'
