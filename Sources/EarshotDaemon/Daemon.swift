@@ -66,6 +66,8 @@ package enum Daemon {
         // gRPC's settings are checked (and its TLS files read) before the model loads.
         let grpc = try configuration.grpcServerConfiguration()
 
+        logger.info("loading model", metadata: ["path": "\(modelPath)",
+                                                "precision": "\(configuration.precision.resolved.rawValue)"])
         let loadStart = ContinuousClock.now
         let model: Gemma4AudioModel
         do {
