@@ -46,6 +46,11 @@ class Token:
     values: "np.ndarray"
 
     @property
+    def kind(self) -> str:
+        """"token": so that a loop over messages can test ``message.kind`` whatever the message is."""
+        return "token"
+
+    @property
     def flag_names(self) -> List[str]:
         return [name for bit, name in FLAG_NAMES.items() if self.flags & bit]
 
