@@ -7,6 +7,16 @@ let settings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// The trait that builds everything but the client (on by default). A package that only needs `EarshotClient`
+/// depends on Earshot with `traits: []`: then SwiftPM resolves none of the packages below that only the daemon, the
+/// `earshot` command and gRPC use (examples/swift/README.md; scripts/check-swift-client.sh checks it).
+let daemonTrait = "Daemon"
+
+/// A product of a package that only the daemon, the command line, gRPC or the tests use.
+func daemonProduct(_ name: String, _ package: String) -> Target.Dependency {
+    .product(name: name, package: package, condition: .when(traits: [daemonTrait]))
+}
+
 /// The numeric core is optimised even in debug builds: unoptimised Swift runs its inner loops ~30× slower, which
 /// would make the reference-parity and ten-minute streaming tests take minutes instead of seconds.
 let numericSettings: [SwiftSetting] = settings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
@@ -17,6 +27,10 @@ let package = Package(
         .executable(name: "earshot", targets: ["earshot"]),
         .executable(name: "earshotd", targets: ["earshotd"]),
         .library(name: "EarshotClient", targets: ["EarshotClient"]),
+    ],
+    traits: [
+        .trait(name: daemonTrait, description: "earshotd, the earshot command and gRPC (off: the client alone)"),
+        .default(enabledTraits: [daemonTrait]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -32,6 +46,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
+        // SHA-256 for `earshot inspect`'s fingerprint (already in the graph through gRPC's certificates).
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // MARK: C shims (a module map and a header each)
@@ -52,7 +68,10 @@ let package = Package(
 
         // MARK: Synchronous numeric core (no async, no logging)
         // Bit-level number helpers every layer shares: binary16/bfloat16 ↔ binary32 and SplitMix64. No dependencies.
-        .target(name: "NumberBits", swiftSettings: numericSettings),
+        // No `-O` (an unsafe flag, which SwiftPM refuses in a product a package depends on by version: the client
+        // needs NumberBits through WireProtocol): every function is `@inlinable`, so the optimised callers' loops
+        // compile it with their own settings.
+        .target(name: "NumberBits", swiftSettings: settings),
         .target(name: "AudioCore", swiftSettings: settings),
         // Audio files in every format libsndfile reads, behind one reader (AudioFileReader); PCM/float WAV through
         // AudioCore's own WAVReader. Apart from AudioCore so that the client library does not link libsndfile.
@@ -81,7 +100,7 @@ let package = Package(
         // the typed status. No NIO, no wire types: every transport is an adapter on top.
         .target(name: "EncodingScheduler", dependencies: [
             "EarshotTypes", "QueuePolicies", "AudioCore", "Gemma4Audio", "Kernels", "Resampling", "VoiceActivity",
-            .product(name: "CoreMetrics", package: "swift-metrics"),
+            daemonProduct("CoreMetrics", "swift-metrics"),
         ], swiftSettings: settings),
 
         // MARK: Daemon, protocol and client
@@ -89,13 +108,13 @@ let package = Package(
         // The Unix-socket transport (SwiftNIO) and the Prometheus endpoint: thin adapters over the engine.
         .target(name: "EarshotServer", dependencies: [
             "EncodingScheduler", "EarshotTypes", "QueuePolicies", "WireProtocol", "AudioCore", "Resampling",
-            .product(name: "CoreMetrics", package: "swift-metrics"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
+            daemonProduct("CoreMetrics", "swift-metrics"),
+            daemonProduct("Prometheus", "swift-prometheus"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            daemonProduct("Logging", "swift-log"),
+            daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
         ], swiftSettings: settings),
         .target(name: "EarshotClient", dependencies: [
             "WireProtocol", "EarshotTypes", "AudioCore",
@@ -105,35 +124,36 @@ let package = Package(
         // gRPC beside the socket: the service against a narrow backend protocol, TLS, bearer token, health.
         .target(name: "EarshotGRPC", dependencies: [
             "WireProtocol", "EarshotTypes", "QueuePolicies", "AudioCore",
-            .product(name: "GRPCCore", package: "grpc-swift-2"),
-            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            daemonProduct("GRPCCore", "grpc-swift-2"),
+            daemonProduct("GRPCNIOTransportHTTP2Posix", "grpc-swift-nio-transport"),
+            daemonProduct("GRPCProtobuf", "grpc-swift-protobuf"),
+            daemonProduct("SwiftProtobuf", "swift-protobuf"),
+            daemonProduct("NIOSSL", "swift-nio-ssl"),
             .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-            .product(name: "NIOHPACK", package: "swift-nio-http2"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            daemonProduct("NIOHTTP2", "swift-nio-http2"),
+            daemonProduct("NIOHPACK", "swift-nio-http2"),
+            daemonProduct("Logging", "swift-log"),
+            daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
         ], exclude: ["Generated/README.md"], swiftSettings: settings),
         .target(name: "EarshotDaemon", dependencies: [
             "EarshotServer", "EncodingScheduler", "EarshotGRPC", "EarshotTypes", "AudioCapture", "Gemma4Audio",
             "WireProtocol", "VoiceActivity", "QueuePolicies",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            daemonProduct("Logging", "swift-log"),
+            daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
+            daemonProduct("UnixSignals", "swift-service-lifecycle"),
+            daemonProduct("ArgumentParser", "swift-argument-parser"),
         ], swiftSettings: settings),
 
         // MARK: Executables (argument parsing, then a library call)
         .target(name: "EarshotCLI", dependencies: [
             "AudioCore", "AudioFiles", "Resampling", "Gemma4Audio", "VoiceActivity", "EarshotClient", "AudioCapture", "EarshotGRPC",
             "WireProtocol",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            daemonProduct("ArgumentParser", "swift-argument-parser"),
+            daemonProduct("Crypto", "swift-crypto"),
         ], swiftSettings: settings),
         .executableTarget(name: "earshot", dependencies: ["EarshotCLI"], swiftSettings: settings),
         .executableTarget(name: "earshotd", dependencies: [
-            "EarshotDaemon", .product(name: "Logging", package: "swift-log"),
+            "EarshotDaemon", daemonProduct("Logging", "swift-log"),
         ], swiftSettings: settings),
         .executableTarget(name: "EarshotExample", dependencies: ["EarshotClient"], path: "examples/swift/EarshotExample",
                           swiftSettings: settings),
@@ -163,14 +183,14 @@ let package = Package(
         .testTarget(name: "EarshotDaemonTests", dependencies: [
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
             "Frontend", "VoiceActivity", "earshotd", "EarshotGRPC",
-            .product(name: "GRPCCore", package: "grpc-swift-2"), "NumberBits", "QueuePolicies", "AudioCapture",
+            daemonProduct("GRPCCore", "grpc-swift-2"), "NumberBits", "QueuePolicies", "AudioCapture",
             "EncodingScheduler",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotGRPCTests", dependencies: [
             "EarshotGRPC", "WireProtocol", "AudioCore", "EarshotCLI",
-            .product(name: "GRPCCore", package: "grpc-swift-2"),
-            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            daemonProduct("GRPCCore", "grpc-swift-2"),
+            daemonProduct("GRPCNIOTransportHTTP2Posix", "grpc-swift-nio-transport"),
+            daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
         ], swiftSettings: settings),
         .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore", "NumberBits", "QueuePolicies"],
                     swiftSettings: settings),

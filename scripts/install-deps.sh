@@ -9,6 +9,7 @@ packages=(
     alsa-utils pulseaudio sox espeak-ng                               # tests and demo: sound server, audio tools
     flac opus-tools lame vorbis-tools ffmpeg                          # tests: audio files made and decoded by others
     openssl                                                           # tests: the gRPC tests' certificates
+    python3-venv                                                      # tests: the Python client's virtual environment
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -31,10 +32,14 @@ if ! command -v promtool >/dev/null; then
     rm -rf "$work"
 fi
 
-# The gRPC example's Python packages (examples/python/requirements-grpc.txt): EarshotGRPCTests runs it against a live
-# server. Checked by importing the generated stubs, which refuse runtimes older than they were generated for.
-stubs="$(cd "$(dirname "$0")/.." && pwd)/examples/python"
-if ! python3 -c "import sys; sys.path.insert(0, '$stubs'); import numpy, earshot_grpc.earshot_pb2_grpc" 2>/dev/null; then
-    echo "install-deps: installing examples/python/requirements-grpc.txt"
-    python3 -m pip install --quiet --disable-pip-version-check -r "$stubs/requirements-grpc.txt"
+# The Python client's dependencies (clients/python/pyproject.toml: numpy and the grpc extra) for the python3 that the
+# Swift tests run the examples with, from the checkout (scripts/check-python-client.sh installs the package itself
+# into a virtual environment). Checked by importing the generated stubs, which refuse runtimes older than they were
+# generated for.
+client="$(cd "$(dirname "$0")/.." && pwd)/clients/python"
+if ! python3 -c "import sys; sys.path.insert(0, '$client'); import numpy, earshot.grpc_client" 2>/dev/null; then
+    echo "install-deps: installing the Python client's dependencies (clients/python/pyproject.toml)"
+    python3 -c "import tomllib; p = tomllib.load(open('$client/pyproject.toml', 'rb'))['project']
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['grpc']))" >"${TMPDIR:-/tmp}/earshot-client-requirements.txt"
+    python3 -m pip install --quiet --disable-pip-version-check -r "${TMPDIR:-/tmp}/earshot-client-requirements.txt"
 fi

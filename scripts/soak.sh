@@ -25,7 +25,7 @@
 #   WARMUP     seconds before the baseline sample (default: a tenth of the run, at least 60, at most 600)
 #   LISTENERS  subscribed clients (default 10)
 #   STALLED    subscribed clients that never read (default 20)
-#   GRPC_PUSHERS  gRPC clients pushing back to back (default 2; needs examples/python/requirements-grpc.txt)
+#   GRPC_PUSHERS  gRPC clients pushing back to back (default 2; needs the Python client's grpc extra: grpcio, protobuf)
 #   IDLE       idle TCP connections held open against the gRPC and the metrics port, each (default 50)
 set -euo pipefail
 
@@ -104,13 +104,13 @@ while s.recv(1 << 20):
 done
 python3 -u -c '
 import sys, wave
-sys.path.insert(0, "examples/python")
-from earshot_client import EarshotClient
+sys.path.insert(0, "clients/python")
+from earshot import SocketClient
 w = wave.open(sys.argv[2])
 pcm, rate, channels = w.readframes(w.getnframes()), w.getframerate(), w.getnchannels()
 pushes = 0
 while True:
-    with EarshotClient(sys.argv[1], client_name="soak pusher") as c:
+    with SocketClient(sys.argv[1], client_name="soak pusher") as c:
         sid = c.start_push(sample_rate=rate, channels=channels)
         c.push_audio(sid, pcm)
         c.end_push(sid)
@@ -142,9 +142,9 @@ done
 for n in $(seq 1 "$grpc_pushers"); do
     python3 -u -c '
 import sys, wave
-sys.path.insert(0, "examples/python")
+sys.path.insert(0, "clients/python")
 import grpc
-from earshot_grpc import earshot_pb2, earshot_pb2_grpc
+from earshot.grpc_stubs import earshot_pb2, earshot_pb2_grpc
 w = wave.open(sys.argv[2])
 pcm, rate, channels = w.readframes(w.getnframes()), w.getframerate(), w.getnchannels()
 def requests():
@@ -242,9 +242,9 @@ change=$(awk -v a="$baseline" -v b="$end_rss" 'BEGIN {printf "%+.2f", (b - a) * 
     echo "failed scrapes: $(grep -c failed "$out/scrape.log" 2>/dev/null || true)"
     python3 -c '
 import json, sys
-sys.path.insert(0, "examples/python")
-from earshot_client import EarshotClient
-with EarshotClient(sys.argv[1], client_name="soak status", timeout=30) as c:
+sys.path.insert(0, "clients/python")
+from earshot import SocketClient
+with SocketClient(sys.argv[1], client_name="soak status", timeout=30) as c:
     s = c.status()
 print("status:", json.dumps({k: s[k] for k in ("totals",) if k in s})[:2000])
 for st in s.get("streams", []):

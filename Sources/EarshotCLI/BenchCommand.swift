@@ -38,6 +38,9 @@ public struct BenchCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON on stdout (progress goes to stderr).")
     var json = false
 
+    @Flag(help: "Show the running phase on standard error even when it is not a terminal (on a terminal it always shows).")
+    var progress = false
+
     public init() {}
 
     public func validate() throws {
@@ -52,11 +55,17 @@ public struct BenchCommand: ParsableCommand {
     public func run() throws {
         let path = model ?? "random:\(random ?? "")"
         let asJSON = json
+        let display = ProgressLine(forced: progress)
         let report = try CommandLineErrors.reporting {
-            try Benchmark.run(modelPath: path, precision: precision.resolved, seconds: seconds, maxStreams: streams, threads: threads, blockTokens: blockTokens) { line in
+            try Benchmark.run(modelPath: path, precision: precision.resolved, seconds: seconds, maxStreams: streams,
+                              threads: threads, blockTokens: blockTokens,
+                              phase: { display.show($0, force: true) }) { line in
+                display.clear()
                 if asJSON { printError(line) } else { print(line) }
+                fflush(nil)   // each line as its phase ends, on a pipe too (all C streams: Swift 6 rejects `stdout`)
             }
         }
+        display.clear()
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -61,13 +61,15 @@ public enum Benchmark {
     }
 
     public static func run(modelPath: String, precision: ComputePrecision, seconds: Double, maxStreams: Int,
-                           threads: Int, blockTokens: Int = 12, log: (String) -> Void) throws -> BenchmarkReport {
+                           threads: Int, blockTokens: Int = 12, phase: (String) -> Void = { _ in },
+                           log: (String) -> Void) throws -> BenchmarkReport {
         OneDNNEngine.setThreadCount(threads)
         let cpu = cpuName()
         let isas = ["kernels": Matmul.instructionSet, "onednn": OneDNNEngine.instructionSet]
         let backends = backendNames()
         log("cpu: \(cpu) — Earshot kernels \(isas["kernels"]!), oneDNN \(isas["onednn"]!)")
         log("backends: f32 = \(backends["f32"]!); bf16 = \(backends["bf16"]!); precision \(precision.rawValue)")
+        phase("loading \(modelPath)…")
         let loadStart = ContinuousClock.now
         let model = try Gemma4AudioModel.load(path: modelPath, precision: precision)
         let loadSeconds = (ContinuousClock.now - loadStart).seconds
@@ -75,6 +77,7 @@ public enum Benchmark {
         log(String(format: "load: %.2f s, RSS %.0f MB — %@", loadSeconds, residentAfterLoad, model.sourceDescription))
 
         // Offline: one clip, one stream, passes as `earshot encode` makes them.
+        phase(String(format: "offline: encoding %.1f s of audio…", seconds))
         let audio = syntheticAudio(seconds: seconds)
         let scratch = EncoderScratch(model: model, capacity: Gemma4AudioModel.offlinePassTokens, threads: threads)
         scratch.profile = PassProfile()
@@ -95,6 +98,7 @@ public enum Benchmark {
         }
 
         // Streaming: one stream fed blocks of `blockTokens` tokens; latency of each block's accept + pass.
+        phase("stream: one stream, \(blockTokens)-token blocks…")
         let blockSamples = blockTokens * 640
         var latencies: [Double] = []
         let live = EncoderStream(model: model, blockTokens: blockTokens)
@@ -118,6 +122,7 @@ public enum Benchmark {
         var capacity = 0, capacityP99 = 0.0
         var n = 1
         while n <= maxStreams {
+            phase("capacity: \(n) stream\(n == 1 ? "" : "s")…")
             let p99Tick = try measureTicks(model: model, streams: n, threads: threads, audio: audio)
             log(String(format: "capacity: %3d streams — tick p99 %6.1f ms %@", n, p99Tick,
                        p99Tick < 480 ? "(real time)" : "(too slow)"))

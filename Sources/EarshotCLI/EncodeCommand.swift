@@ -61,6 +61,9 @@ public struct EncodeCommand: ParsableCommand {
     @Flag(help: "With --stream: print one line per token as it leaves (index, audio time, latency, norm).")
     var view = false
 
+    @Flag(help: "Show progress on standard error even when it is not a terminal (on a terminal it always shows).")
+    var progress = false
+
     public init() {}
 
     public func validate() throws {
@@ -83,11 +86,14 @@ public struct EncodeCommand: ParsableCommand {
         let settings = streaming
         // Before the model loads (seconds for a real one): a result that could not be written fails now.
         try CommandLineErrors.reporting { try OutputPath.checkWritable(output) }
+        let display = ProgressLine(forced: progress)
+        var report = Encoding.Report()
         let result = try CommandLineErrors.reporting {
             try Encoding.run(modelPath: model, inputPath: input, stage: stage, streaming: settings,
-                             precision: precision.resolved, threads: threads)
+                             precision: precision.resolved, threads: threads, progress: display, report: &report)
         }
         try CommandLineErrors.reporting { try NPY.write(result, path: output) }
+        printError(report.summary(rows: result.shape.first ?? 0, stage: stage))
     }
 }
 
@@ -106,30 +112,88 @@ public enum Encoding {
         }
     }
 
+    /// What a run measured, for `earshot encode`'s closing line.
+    public struct Report: Sendable {
+        /// Samples read, at 16 kHz after resampling.
+        public var samples = 0
+        public var loadSeconds = 0.0
+        /// From the first piece read to the last row out (model loading excluded).
+        public var encodeSeconds = 0.0
+        public init() {}
+
+        /// `earshot encode: 75 tokens from 3.00 s of audio in 0.12 s (RTF 0.040; model loaded in 0.05 s)`.
+        public func summary(rows: Int, stage: EncodeCommand.Stage) -> String {
+            let audio = Double(samples) / 16_000
+            let what = stage == .mel ? "mel frames" : "tokens"
+            var notes: [String] = []
+            if audio > 0 { notes.append(String(format: "RTF %.3f", encodeSeconds / audio)) }
+            if stage != .mel { notes.append(String(format: "model loaded in %.2f s", loadSeconds)) }
+            var line = String(format: "earshot encode: %d %@ from %.2f s of audio in %.2f s", rows, what, audio,
+                              encodeSeconds)
+            if !notes.isEmpty { line += " (" + notes.joined(separator: "; ") + ")" }
+            return line
+        }
+    }
+
     /// Encodes the audio file at `inputPath` (`-`: standard input) as it is read (``Mono16kReader``): memory stays
     /// bounded at any file length, but for the result itself. The file is opened (and its header read) before the
     /// model loads.
     public static func run(modelPath: String?, inputPath: String, stage: EncodeCommand.Stage,
                            streaming: Streaming?, precision: ComputePrecision = .f32,
                            threads: Int = 1) throws -> FloatArray {
+        var report = Report()
+        return try run(modelPath: modelPath, inputPath: inputPath, stage: stage, streaming: streaming,
+                       precision: precision, threads: threads, progress: nil, report: &report)
+    }
+
+    /// ``run(modelPath:inputPath:stage:streaming:precision:threads:)``, where `progress` shows loading and the share of
+    /// the file encoded, and `report` receives the sample count and the times.
+    static func run(modelPath: String?, inputPath: String, stage: EncodeCommand.Stage, streaming: Streaming?,
+                    precision: ComputePrecision, threads: Int, progress: ProgressLine?,
+                    report: inout Report) throws -> FloatArray {
         let audio = try Mono16kReader(path: inputPath)
+        let totalSeconds = Double(audio.info.frameCount) / Double(max(1, audio.info.sampleRate))
+        var samples = 0
+        var started = ContinuousClock.now
+        // Every piece passes here: the sample count, and the share of the file read so far (the encoder keeps up).
+        // The first and the last update always show; those between at the display's pace.
+        func next() throws -> [Float]? {
+            let piece = try audio.next()
+            let first = samples == 0
+            samples += piece?.count ?? 0
+            if let progress, progress.isEnabled {
+                let seconds = Double(samples) / 16_000
+                progress.show(String(format: "encoding %@: %3.0f%% (%.1f of %.1f s of audio)", inputPath,
+                                     min(100, 100 * seconds / max(totalSeconds, 1e-9)), seconds, totalSeconds),
+                              force: first || piece == nil)
+            }
+            return piece
+        }
+        defer {
+            progress?.clear()
+            report.samples = samples
+            report.encodeSeconds = seconds(since: started)
+        }
         if stage == .mel {
             var frontend = LogMelFrontend()
             var frames: [Float] = []
-            while let piece = try audio.next() {
+            while let piece = try next() {
                 piece.withUnsafeBufferPointer { _ = frontend.accept($0, into: &frames) }
             }
             return FloatArray(shape: [frames.count / 128, 128], values: frames)
         }
+        progress?.show("loading \(modelPath ?? "")…", force: true)
         let model = try Gemma4AudioModel.load(path: modelPath ?? "", precision: precision)
+        report.loadSeconds = seconds(since: started)
+        started = ContinuousClock.now
         let tokens: EncodedTokens
         if let streaming {
-            tokens = try encodeStreaming(model: model, pieces: audio.next, streaming, threads: threads)
+            tokens = try encodeStreaming(model: model, pieces: next, streaming, threads: threads)
         } else {
             tokens = try model.encode(scratch: EncoderScratch(model: model,
                                                               capacity: Gemma4AudioModel.offlinePassTokens,
                                                               threads: threads),
-                                      pieces: audio.next)
+                                      pieces: next)
         }
         let c = model.configuration
         return stage == .encoder
@@ -200,4 +264,9 @@ enum TokenView {
         }
         fflush(nil)   // all C streams: Swift 6 rejects the `stdout` global
     }
+}
+
+private func seconds(since start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 }

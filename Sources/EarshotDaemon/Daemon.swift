@@ -84,6 +84,8 @@ package enum Daemon {
         // The VAD weights are small and their file may be missing: read them before the model, not after.
         let voiceActivity = try Self.voiceActivity(configuration, logger: logger)
 
+        logger.info("loading model", metadata: ["path": "\(modelPath)",
+                                                "precision": "\(configuration.precision.resolved.rawValue)"])
         let loadStart = ContinuousClock.now
         let model: Gemma4AudioModel
         do {

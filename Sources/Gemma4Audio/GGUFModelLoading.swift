@@ -450,3 +450,48 @@ public struct Gemma4AudioCheckpointSummary: Sendable {
         storedBytes = bytes
     }
 }
+
+// MARK: - Fingerprint (earshot inspect)
+
+extension Gemma4AudioCheckpointSummary {
+    /// Hands `update` the bytes that `earshot inspect`'s fingerprint hashes, for the model at `path` (a Hugging Face
+    /// model directory, a file in one, or an mmproj GGUF): for every audio tensor, in byte order of the names, the
+    /// line `name dtype shape\n` (shape as `a×b`, dtype as stored: F32, BF16, Q8_0 …), then the tensor's bytes as
+    /// stored (a Q8_0 tensor: its values read as little-endian binary32, since its blocks are not exposed).
+    ///
+    /// So the same tensors give the same fingerprint however a checkpoint is sharded, while another dtype, another
+    /// format (a GGUF names and lays out tensors its own way) or any changed weight gives another.
+    public static func fingerprintInput(path: String, _ update: (UnsafeRawBufferPointer) -> Void) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw ModelError.noSuchFile(path: path) }
+        func header(_ name: String, _ type: String, _ shape: [Int]) {
+            var line = "\(name) \(type) \(shape.map(String.init).joined(separator: "×"))\n"
+            line.withUTF8 { update(UnsafeRawBufferPointer($0)) }
+        }
+        if Gemma4AudioModel.isGGUF(path: path) {
+            let file = try Gemma4GGUFCheckpoint(path: path).file
+            for name in file.tensorNames.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                let tensor = file.tensor(name)!
+                header(name, tensor.type.name, tensor.shape)
+                if let bytes = file.storedBytes(name) {
+                    update(bytes)
+                } else {
+                    var values = [Float](repeating: 0, count: tensor.elementCount)
+                    try values.withUnsafeMutableBufferPointer { try file.read(name, into: $0) }
+                    values.withUnsafeBytes { update($0) }   // little-endian on every platform Earshot runs on
+                }
+            }
+            return
+        }
+        var directory = path
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            directory = (path as NSString).deletingLastPathComponent
+        }
+        let checkpoint = try HFCheckpointDirectory(path: directory, prefixes: Gemma4AudioWeights.prefixes)
+        for name in checkpoint.tensorNames.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            let info = checkpoint.info(name)!
+            header(name, info.dtype.rawValue, info.shape)
+            if let bytes = checkpoint.storedBytes(name) { update(bytes) }
+        }
+    }
+}

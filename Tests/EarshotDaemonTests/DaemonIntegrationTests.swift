@@ -458,9 +458,11 @@ struct DaemonIntegrationTests {
             let scratch = ScratchDirectory()
             chmod(scratch.path, 0o777)
             chmod(daemon.scratch.path, 0o755)   // let the other user reach the socket
-            // …and the script, wherever the checkout is (a clone under /root is out of its reach).
+            // …and the script with the package beside it, wherever the checkout is (a clone under /root is out of
+            // its reach).
             let script = scratch.file("earshot_client.py")
             try FileManager.default.copyItem(atPath: "\(Paths.root)/examples/python/earshot_client.py", toPath: script)
+            try FileManager.default.copyItem(atPath: "\(Paths.root)/clients/python/earshot", toPath: scratch.file("earshot"))
             chmod(script, 0o644)
             let client = try ChildProcess("/usr/bin/setpriv", [
                 "--reuid=65534", "--regid=65534", "--clear-groups", python, script, "--socket", socket, "status",
@@ -522,7 +524,7 @@ struct DaemonIntegrationTests {
         #expect(got.shape == want.shape)
         #expect(worstDifference(got.values, want.values) <= 1e-5)
         // listen: every token of the live stream as JSON lines, then the end.
-        let listen = try ChildProcess(python, [script, "--socket", daemon.socket, "listen", "--start", "oldest"],
+        let listen = try ChildProcess(python, [script, "--socket", daemon.socket, "listen", "--from", "oldest"],
                                       logPath: daemon.scratch.file("listen.log"))
         #expect(listen.wait(timeout: 30).map(ChildProcess.exitCode) == 0, "\(listen.log)")
         let lines = listen.log.split(separator: "\n").filter { $0.hasPrefix("{\"token\"") }

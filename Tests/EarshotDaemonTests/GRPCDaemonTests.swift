@@ -85,7 +85,7 @@ import Testing
         guard (try? ChildProcess("/usr/bin/env", ["python3", "-c", "import grpc, numpy, google.protobuf"],
                                  logPath: "/dev/null").wait(timeout: 30)).flatMap({ $0 }).map(ChildProcess.exitCode) == 0
         else {
-            print("GRPCDaemonTests: python3 cannot import grpc, numpy and protobuf (examples/python/requirements-grpc.txt): "
+            print("GRPCDaemonTests: python3 cannot import grpc, numpy and protobuf (pip install './clients/python[grpc]'): "
                   + "the Python gRPC example was not run")
             return
         }

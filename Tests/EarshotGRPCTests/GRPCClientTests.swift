@@ -75,7 +75,7 @@ import Testing
                              "--stage", "encoder", "--events"])
         }
         #expect(try NPY.read(path: output) == Self.expected)
-        #expect(printed.contains(#""event": "speech_start""#))
+        #expect(printed.contains(#""event": "speechStart""#))
         #expect(printed.contains(#""event": "ended""#))
     }
 

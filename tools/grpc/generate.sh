@@ -4,7 +4,7 @@
 #
 #   Sources/EarshotGRPC/Generated/   Swift: messages (protoc-gen-swift, apple/swift-protobuf 1.39.0) and the
 #                                    service and client (protoc-gen-grpc-swift-2, grpc/grpc-swift-protobuf 2.4.1)
-#   examples/python/earshot_grpc/    Python: messages and stubs (grpcio-tools' protoc)
+#   clients/python/earshot/grpc_stubs/  Python: messages and stubs (grpcio-tools' protoc) for the earshot package
 #
 # Needs: protoc (Debian: apt-get install protobuf-compiler), python3 with grpcio-tools (pip install grpcio-tools),
 # and the two Swift plugins, built once outside this repository, e.g.:
@@ -40,12 +40,13 @@ for proto in earshot/v1/earshot.proto grpc/health/v1/health.proto; do
         "$proto"
 done
 
-# The Python package is `earshot_grpc`: mapping proto/earshot/v1 to it makes the generated stubs import
-# `earshot_grpc.earshot_pb2`, so examples/python only needs itself on the path.
-python_out=examples/python
-rm -f "$python_out"/earshot_grpc/earshot_pb2*.py "$python_out"/earshot_grpc/earshot_pb2*.pyi
-mkdir -p "$python_out/earshot_grpc"
-"$PYTHON" -m grpc_tools.protoc -I earshot_grpc=proto/earshot/v1 \
+# Mapping proto/earshot/v1 to earshot/grpc_stubs makes the generated stubs import `earshot.grpc_stubs.earshot_pb2`:
+# they live inside the Python client package (clients/python), its gRPC extra.
+python_out=clients/python
+stubs=$python_out/earshot/grpc_stubs
+rm -f "$stubs"/earshot_pb2*.py "$stubs"/earshot_pb2*.pyi
+mkdir -p "$stubs"
+"$PYTHON" -m grpc_tools.protoc -I earshot/grpc_stubs=proto/earshot/v1 \
     --python_out="$python_out" --pyi_out="$python_out" --grpc_python_out="$python_out" \
-    earshot_grpc/earshot.proto
-echo "regenerated $swift_out and $python_out/earshot_grpc"
+    earshot/grpc_stubs/earshot.proto
+echo "regenerated $swift_out and $stubs"

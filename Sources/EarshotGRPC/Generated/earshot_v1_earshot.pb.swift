@@ -11,7 +11,7 @@
 /// The Earshot gRPC contract, version 1: the same embeddings as the Unix socket (docs/protocol.md), over HTTP/2.
 ///
 /// This file is the contract. Generated code (Swift in Sources/EarshotGRPC/Generated, Python in
-/// examples/python/earshot_grpc) is committed and rebuilt by tools/grpc/generate.sh; docs/grpc.md describes the
+/// clients/python/earshot/grpc_stubs) is committed and rebuilt by tools/grpc/generate.sh; docs/grpc.md describes the
 /// service, its security options and its errors.
 ///
 /// Semantics follow the socket protocol exactly: the same token indices, flags, sample positions and events; the

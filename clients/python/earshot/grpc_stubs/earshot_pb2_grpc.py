@@ -3,9 +3,9 @@
 import grpc
 import warnings
 
-from earshot_grpc import earshot_pb2 as earshot__grpc_dot_earshot__pb2
+from earshot.grpc_stubs import earshot_pb2 as earshot_dot_grpc__stubs_dot_earshot__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in earshot_grpc/earshot_pb2_grpc.py depends on'
+        + ' but the generated code in earshot/grpc_stubs/earshot_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,18 +36,18 @@ class EarshotStub:
         """
         self.Push = channel.stream_stream(
                 '/earshot.v1.Earshot/Push',
-                request_serializer=earshot__grpc_dot_earshot__pb2.PushRequest.SerializeToString,
-                response_deserializer=earshot__grpc_dot_earshot__pb2.PushResponse.FromString,
+                request_serializer=earshot_dot_grpc__stubs_dot_earshot__pb2.PushRequest.SerializeToString,
+                response_deserializer=earshot_dot_grpc__stubs_dot_earshot__pb2.PushResponse.FromString,
                 _registered_method=True)
         self.Subscribe = channel.unary_stream(
                 '/earshot.v1.Earshot/Subscribe',
-                request_serializer=earshot__grpc_dot_earshot__pb2.SubscribeRequest.SerializeToString,
-                response_deserializer=earshot__grpc_dot_earshot__pb2.SubscribeResponse.FromString,
+                request_serializer=earshot_dot_grpc__stubs_dot_earshot__pb2.SubscribeRequest.SerializeToString,
+                response_deserializer=earshot_dot_grpc__stubs_dot_earshot__pb2.SubscribeResponse.FromString,
                 _registered_method=True)
         self.Status = channel.unary_unary(
                 '/earshot.v1.Earshot/Status',
-                request_serializer=earshot__grpc_dot_earshot__pb2.StatusRequest.SerializeToString,
-                response_deserializer=earshot__grpc_dot_earshot__pb2.StatusResponse.FromString,
+                request_serializer=earshot_dot_grpc__stubs_dot_earshot__pb2.StatusRequest.SerializeToString,
+                response_deserializer=earshot_dot_grpc__stubs_dot_earshot__pb2.StatusResponse.FromString,
                 _registered_method=True)
 
 
@@ -85,18 +85,18 @@ def add_EarshotServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Push': grpc.stream_stream_rpc_method_handler(
                     servicer.Push,
-                    request_deserializer=earshot__grpc_dot_earshot__pb2.PushRequest.FromString,
-                    response_serializer=earshot__grpc_dot_earshot__pb2.PushResponse.SerializeToString,
+                    request_deserializer=earshot_dot_grpc__stubs_dot_earshot__pb2.PushRequest.FromString,
+                    response_serializer=earshot_dot_grpc__stubs_dot_earshot__pb2.PushResponse.SerializeToString,
             ),
             'Subscribe': grpc.unary_stream_rpc_method_handler(
                     servicer.Subscribe,
-                    request_deserializer=earshot__grpc_dot_earshot__pb2.SubscribeRequest.FromString,
-                    response_serializer=earshot__grpc_dot_earshot__pb2.SubscribeResponse.SerializeToString,
+                    request_deserializer=earshot_dot_grpc__stubs_dot_earshot__pb2.SubscribeRequest.FromString,
+                    response_serializer=earshot_dot_grpc__stubs_dot_earshot__pb2.SubscribeResponse.SerializeToString,
             ),
             'Status': grpc.unary_unary_rpc_method_handler(
                     servicer.Status,
-                    request_deserializer=earshot__grpc_dot_earshot__pb2.StatusRequest.FromString,
-                    response_serializer=earshot__grpc_dot_earshot__pb2.StatusResponse.SerializeToString,
+                    request_deserializer=earshot_dot_grpc__stubs_dot_earshot__pb2.StatusRequest.FromString,
+                    response_serializer=earshot_dot_grpc__stubs_dot_earshot__pb2.StatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -124,8 +124,8 @@ class Earshot:
             request_iterator,
             target,
             '/earshot.v1.Earshot/Push',
-            earshot__grpc_dot_earshot__pb2.PushRequest.SerializeToString,
-            earshot__grpc_dot_earshot__pb2.PushResponse.FromString,
+            earshot_dot_grpc__stubs_dot_earshot__pb2.PushRequest.SerializeToString,
+            earshot_dot_grpc__stubs_dot_earshot__pb2.PushResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -151,8 +151,8 @@ class Earshot:
             request,
             target,
             '/earshot.v1.Earshot/Subscribe',
-            earshot__grpc_dot_earshot__pb2.SubscribeRequest.SerializeToString,
-            earshot__grpc_dot_earshot__pb2.SubscribeResponse.FromString,
+            earshot_dot_grpc__stubs_dot_earshot__pb2.SubscribeRequest.SerializeToString,
+            earshot_dot_grpc__stubs_dot_earshot__pb2.SubscribeResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -178,8 +178,8 @@ class Earshot:
             request,
             target,
             '/earshot.v1.Earshot/Status',
-            earshot__grpc_dot_earshot__pb2.StatusRequest.SerializeToString,
-            earshot__grpc_dot_earshot__pb2.StatusResponse.FromString,
+            earshot_dot_grpc__stubs_dot_earshot__pb2.StatusRequest.SerializeToString,
+            earshot_dot_grpc__stubs_dot_earshot__pb2.StatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
