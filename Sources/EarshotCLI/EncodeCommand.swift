@@ -152,7 +152,8 @@ public enum Encoding {
                     precision: ComputePrecision, threads: Int, progress: ProgressLine?,
                     report: inout Report) throws -> FloatArray {
         let audio = try Mono16kReader(path: inputPath)
-        let totalSeconds = Double(audio.info.frameCount) / Double(max(1, audio.info.sampleRate))
+        // nil when the file does not say how long it is (standard input, some compressed streams).
+        let totalSeconds = audio.info.frameCount.map { Double($0) / Double(max(1, audio.info.sampleRate)) }
         var samples = 0
         var started = ContinuousClock.now
         // Every piece passes here: the sample count, and the share of the file read so far (the encoder keeps up).
@@ -163,9 +164,11 @@ public enum Encoding {
             samples += piece?.count ?? 0
             if let progress, progress.isEnabled {
                 let seconds = Double(samples) / 16_000
-                progress.show(String(format: "encoding %@: %3.0f%% (%.1f of %.1f s of audio)", inputPath,
-                                     min(100, 100 * seconds / max(totalSeconds, 1e-9)), seconds, totalSeconds),
-                              force: first || piece == nil)
+                let line = totalSeconds.map {
+                    String(format: "encoding %@: %3.0f%% (%.1f of %.1f s of audio)", inputPath,
+                           min(100, 100 * seconds / max($0, 1e-9)), seconds, $0)
+                } ?? String(format: "encoding %@: %.1f s of audio", inputPath, seconds)
+                progress.show(line, force: first || piece == nil)
             }
             return piece
         }
