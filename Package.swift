@@ -78,10 +78,15 @@ let package = Package(
         ], swiftSettings: settings),
 
         // MARK: Daemon, protocol and client
+        // Every network listener's connection cap and deadlines (gRPC, gRPC health, metrics): one NIO piece.
+        .target(name: "ConnectionAdmission", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: settings),
         .target(name: "WireProtocol", dependencies: ["EarshotTypes", "AudioCore", "NumberBits"], swiftSettings: settings),
         // The Unix-socket transport (SwiftNIO) and the Prometheus endpoint: thin adapters over the engine.
         .target(name: "EarshotServer", dependencies: [
-            "EncodingScheduler", "EarshotTypes", "QueuePolicies", "WireProtocol", "AudioCore", "Resampling",
+            "ConnectionAdmission", "EncodingScheduler", "EarshotTypes", "QueuePolicies", "WireProtocol", "AudioCore", "Resampling",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -97,17 +102,18 @@ let package = Package(
         ], swiftSettings: settings),
         // gRPC beside the socket: the service against a narrow backend protocol, TLS, bearer token, health.
         .target(name: "EarshotGRPC", dependencies: [
-            "WireProtocol", "EarshotTypes", "QueuePolicies", "AudioCore",
+            "ConnectionAdmission", "WireProtocol", "EarshotTypes", "QueuePolicies", "AudioCore",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], exclude: ["Generated/README.md"], swiftSettings: settings),
         .target(name: "EarshotDaemon", dependencies: [
-            "EarshotServer", "EncodingScheduler", "EarshotGRPC", "EarshotTypes", "AudioCapture", "Gemma4Audio",
+            "ConnectionAdmission", "EarshotServer", "EncodingScheduler", "EarshotGRPC", "EarshotTypes", "AudioCapture", "Gemma4Audio",
             "WireProtocol", "VoiceActivity",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -118,7 +124,7 @@ let package = Package(
         // MARK: Executables (argument parsing, then a library call)
         .target(name: "EarshotCLI", dependencies: [
             "AudioCore", "Resampling", "Gemma4Audio", "VoiceActivity", "EarshotClient", "AudioCapture", "EarshotGRPC",
-            "WireProtocol",
+            "WireProtocol", "EarshotTypes",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: settings),
         .executableTarget(name: "earshot", dependencies: ["EarshotCLI"], swiftSettings: settings),
@@ -143,6 +149,13 @@ let package = Package(
         .testTarget(name: "QueuePoliciesTests", dependencies: ["QueuePolicies"], swiftSettings: settings),
         .testTarget(name: "EncodingSchedulerTests", dependencies: [
             "EncodingScheduler", "EarshotTypes", "Gemma4Audio", "AudioCore", "Resampling", "VoiceActivity",
+        ], swiftSettings: settings),
+        .testTarget(name: "ConnectionAdmissionTests", dependencies: [
+            "ConnectionAdmission",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: settings),
         .testTarget(name: "EarshotServerTests", dependencies: [
             "EarshotServer", "EncodingScheduler", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",

@@ -26,22 +26,8 @@ package enum Daemon {
     package static func run(_ configuration: DaemonConfiguration, logger: Logger, level: LiveLogLevel,
                             resolve: @escaping @Sendable () throws -> DaemonConfiguration) async throws {
         for number in [SIGHUP, SIGUSR1, SIGUSR2] { signal(number, SIG_IGN) }
-        guard let modelPath = configuration.model else {
-            throw DaemonError("no model: pass --model PATH (a Hugging Face Gemma 4 directory, an mmproj GGUF, or random:e2b)")
-        }
-        let entries = try SourceList.parse(configuration.sources)
-        if configuration.sources.isEmpty {
-            throw DaemonError("no source: pass --source SPEC (alsa:default, pulse:, file:PATH.wav, stdin:s16le:48000:2) "
-                              + "or --source none to serve pushed audio only")
-        }
-        var captures: [(SourceEntry, CaptureSource)] = []
-        for entry in entries {
-            do {
-                captures.append((entry, try CaptureSource(spec: entry.spec)))
-            } catch {
-                throw DaemonError("--source \(entry.spec) (stream '\(entry.name)'): \(error)")
-            }
-        }
+        let checked = try preflight(configuration, fileLimit: FileBudget.raiseSoftLimit())
+        let modelPath = checked.modelPath, captures = checked.captures, grpc = checked.grpc
         let listenDescriptor = try SocketActivation.takeListeningDescriptor()
         var server = ServerConfiguration(socketPath: configuration.socket ?? DaemonConfiguration.defaultSocketPath())
         server.listenDescriptor = listenDescriptor
@@ -54,17 +40,9 @@ package enum Daemon {
         server.maxFrameLength = configuration.maxFrameBytes
         server.sendQueueFrames = configuration.sendQueueFrames
         server.socketSendBuffer = configuration.sendBufferBytes
-        do {
-            server.allowedUIDs = Set(try configuration.allowUsers.map { try SocketAccess.userID($0) })
-            server.allowedGIDs = Set(try configuration.allowGroups.map { try SocketAccess.groupID($0) })
-            if let group = configuration.group { _ = try SocketAccess.groupID(group) }
-        } catch {
-            throw DaemonError("\(error)")
-        }
+        server.allowedUIDs = checked.allowedUIDs
+        server.allowedGIDs = checked.allowedGIDs
         if listenDescriptor == nil { try SocketAccess.checkBindable(server.socketPath) }
-
-        // gRPC's settings are checked (and its TLS files read) before the model loads.
-        let grpc = try configuration.grpcServerConfiguration()
 
         let loadStart = ContinuousClock.now
         let model: Gemma4AudioModel
@@ -132,7 +110,10 @@ package enum Daemon {
                                   failureTerminationBehavior: .ignore))
         }
         if let address = configuration.metricsAddress, let metrics {
-            services.append(.init(service: MetricsServer(host: address.host, port: address.port, metrics: metrics,
+            services.append(.init(service: MetricsServer(host: address.host, port: address.port,
+                                                         limits: configuration.admissionLimits(
+                                                             maxConnections: configuration.metricsMaxConnections),
+                                                         metrics: metrics,
                                                          logger: logger, status: { socketServer.status() })))
         }
         services.append(.init(service: watchdog))
@@ -149,6 +130,49 @@ package enum Daemon {
             throw DaemonError("\(error)")
         }
         logger.info("stopped")
+    }
+
+    /// What a start checks before it touches anything (no socket bound, no model loaded), and what it learns: the
+    /// same function answers SIGHUP, so a reload reports exactly what the next start would refuse.
+    struct Preflight {
+        let modelPath: String
+        let captures: [(SourceEntry, CaptureSource)]
+        let allowedUIDs: Set<UInt32>
+        let allowedGIDs: Set<UInt32>
+        /// gRPC's settings, its TLS files read; nil when gRPC is off.
+        let grpc: GRPCServerConfiguration?
+    }
+
+    /// Checks `configuration` as a start does before the model loads; `fileLimit` is RLIMIT_NOFILE's soft limit.
+    static func preflight(_ configuration: DaemonConfiguration, fileLimit: Int) throws -> Preflight {
+        guard let modelPath = configuration.model else {
+            throw DaemonError("no model: pass --model PATH (a Hugging Face Gemma 4 directory, an mmproj GGUF, or random:e2b)")
+        }
+        let entries = try SourceList.parse(configuration.sources)
+        if configuration.sources.isEmpty {
+            throw DaemonError("no source: pass --source SPEC (alsa:default, pulse:, file:PATH.wav, stdin:s16le:48000:2) "
+                              + "or --source none to serve pushed audio only")
+        }
+        var captures: [(SourceEntry, CaptureSource)] = []
+        for entry in entries {
+            do {
+                captures.append((entry, try CaptureSource(spec: entry.spec)))
+            } catch {
+                throw DaemonError("--source \(entry.spec) (stream '\(entry.name)'): \(error)")
+            }
+        }
+        let uids: Set<UInt32>, gids: Set<UInt32>
+        do {
+            uids = Set(try configuration.allowUsers.map { try SocketAccess.userID($0) })
+            gids = Set(try configuration.allowGroups.map { try SocketAccess.groupID($0) })
+            if let group = configuration.group { _ = try SocketAccess.groupID(group) }
+        } catch {
+            throw DaemonError("\(error)")
+        }
+        // gRPC's settings are checked (and its TLS files read) before the model loads.
+        let grpc = try configuration.grpcServerConfiguration()
+        try FileBudget.check(configuration, limit: fileLimit)
+        return Preflight(modelPath: modelPath, captures: captures, allowedUIDs: uids, allowedGIDs: gids, grpc: grpc)
     }
 
     /// Voice activity as configured: the weights loaded once (from `vad-model`, else `VADModelLocation`'s lookup) and

@@ -1,6 +1,8 @@
+import ConnectionAdmission
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// The gRPC listener as a `ServiceLifecycle.Service`: `earshot.v1.Earshot` and `grpc.health.v1.Health` on one
@@ -14,6 +16,9 @@ package final class GRPCServerService: Service, Sendable {
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     /// The health-only plain-text listener, if configured.
     private let healthServer: (transport: HTTP2ServerTransport.Posix, server: GRPCServer<HTTP2ServerTransport.Posix>)?
+    /// Each listener's connection cap and deadlines (and counts, for tests).
+    package let admission: ListenerAdmission
+    package let healthAdmission: ListenerAdmission?
     private let logger: Logger
 
     /// Checks `configuration` (``GRPCServerConfiguration/validated()``); nothing listens until ``run()``.
@@ -22,24 +27,50 @@ package final class GRPCServerService: Service, Sendable {
         self.logger = logger
         let earshot = EarshotService(backend: backend, limits: configuration.limits, logger: logger)
         health = HealthService(services: [Earshot_V1_Earshot.descriptor.fullyQualifiedService])
+        let admission = ListenerAdmission(name: "grpc", limits: configuration.connections,
+                                          onEvent: logger.admissionEvents("grpc"))
+        self.admission = admission
         transport = HTTP2ServerTransport.Posix(
             address: try configuration.socketAddress(),
             transportSecurity: configuration.transportSecurity,
             config: .defaults { config in
                 config.rpc.maxRequestPayloadSize = configuration.maxRequestBytes
-                // An HTTP/2 connection with no call for the idle timeout is closed, as an idle socket client is.
-                config.connection.maxIdleTime = configuration.connectionIdleTimeout ?? configuration.limits.startTimeout
+                // An HTTP/2 connection with no call for the idle timeout gets GOAWAY (the transport's own timer);
+                // the admission closes it at the same deadline if the client does not.
+                config.connection.maxIdleTime = .nanoseconds(configuration.connections.idleTimeout.nanoseconds)
+                config.channelDebuggingCallbacks = Self.admitting(admission)
             })
         var interceptors: [any ServerInterceptor] = []
         if let token = configuration.bearerToken { interceptors.append(BearerTokenInterceptor(token: token)) }
         server = GRPCServer(transport: transport, services: [earshot, health], interceptors: interceptors)
         let health = self.health
-        healthServer = try configuration.healthAddress.map { address in
+        if let address = configuration.healthAddress {
+            let admission = ListenerAdmission(name: "grpc-health", limits: configuration.healthConnections,
+                                              onEvent: logger.admissionEvents("grpc-health"))
             let transport = HTTP2ServerTransport.Posix(
                 address: try GRPCServerConfiguration(host: address.host, port: address.port).socketAddress(),
-                transportSecurity: .plaintext)
-            return (transport, GRPCServer(transport: transport, services: [health]))
+                transportSecurity: .plaintext,
+                config: .defaults { $0.channelDebuggingCallbacks = Self.admitting(admission) })
+            healthAdmission = admission
+            healthServer = (transport, GRPCServer(transport: transport, services: [health]))
+        } else {
+            healthAdmission = nil
+            healthServer = nil
         }
+    }
+
+    /// grpc-swift's transport builds each connection's pipeline itself; its channel callbacks are the supported way
+    /// in. The listener callback installs the admission gate (cap and deadlines); each HTTP/2 stream is a request
+    /// from its opening to its close.
+    private static func admitting(_ admission: ListenerAdmission) -> HTTP2ServerTransport.Config.ChannelDebuggingCallbacks {
+        HTTP2ServerTransport.Config.ChannelDebuggingCallbacks(
+            onBindTCPListener: { admission.install(on: $0) },
+            onAcceptTCPConnection: nil,
+            onAcceptHTTP2Stream: { stream in
+                ListenerAdmission.requestStarted(on: stream)
+                stream.closeFuture.whenComplete { _ in ListenerAdmission.requestFinished(on: stream) }
+                return stream.eventLoop.makeSucceededVoidFuture()
+            })
     }
 
     /// The health-only listener's TCP port, once listening (nil without one).

@@ -212,7 +212,7 @@ import WireProtocol
         configuration.limits.startTimeout = .milliseconds(200)
         // Not the connection's idle timer as well: it runs from the connection's accept, and on a loaded machine it
         // can close the connection before the call's stream opens (UNAVAILABLE instead of the call's own status).
-        configuration.connectionIdleTimeout = .seconds(60)
+        configuration.connections.idleTimeout = .seconds(60)
         try await withServer(configuration) { port in
             try await withEarshotClient(client(port)) { earshot, _ in
                 let (done, finished) = AsyncStream.makeStream(of: Void.self)
