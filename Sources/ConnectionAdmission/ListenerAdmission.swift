@@ -19,6 +19,8 @@ package final class ListenerAdmission: Sendable {
     private let refusedTotal = Atomic<Int>(0)
     private let expiredTotal = Atomic<Int>(0)
     private let onEvent: @Sendable (Event) -> Void
+    /// The open connections (for ``quiesce()``), and whether the listener is stopping.
+    private let connections = Mutex<(channels: [ObjectIdentifier: any Channel], quiescing: Bool)>(([:], false))
 
     /// What happened to a connection, for logs and metrics.
     package enum Event: Sendable, Equatable {
@@ -80,6 +82,31 @@ package final class ListenerAdmission: Sendable {
         return nil
     }
 
+    /// The listener is stopping: every connection with no request open is closed now, and any accepted from now
+    /// on. (A client that never made a request would otherwise hold a graceful shutdown until its deadline: it
+    /// never answers GOAWAY.)
+    package func quiesce() {
+        let channels = connections.withLock { state in
+            state.quiescing = true
+            return Array(state.channels.values)
+        }
+        for channel in channels {
+            channel.eventLoop.execute {
+                (try? channel.pipeline.syncOperations.handler(type: DeadlineHandler.self))?.quiesce()
+            }
+        }
+    }
+
+    fileprivate var isQuiescing: Bool { connections.withLock { $0.quiescing } }
+
+    fileprivate func track(_ channel: any Channel) {
+        connections.withLock { $0.channels[ObjectIdentifier(channel)] = channel }
+    }
+
+    fileprivate func untrack(_ channel: any Channel) {
+        connections.withLock { _ = $0.channels.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
     /// Takes a slot, or false at the cap.
     fileprivate func admit() -> Bool {
         while true {
@@ -121,8 +148,12 @@ private final class AcceptGate: ChannelInboundHandler, Sendable {
             connection.close(promise: nil)
             return
         }
-        connection.closeFuture.whenComplete { [admission] _ in admission.leave() }
         let admission = self.admission
+        admission.track(connection)
+        connection.closeFuture.whenComplete { _ in
+            admission.untrack(connection)
+            admission.leave()
+        }
         // The connection's own event loop runs this before the bootstrap's child initializer (both are queued there
         // in this order, or run at once when it is this loop), so the handler is first in the pipeline.
         connection.eventLoop.execute {
@@ -180,9 +211,17 @@ final class DeadlineHandler: ChannelInboundHandler {
         rearm()
     }
 
+    /// The listener is stopping: closes the connection now if no request is open. One with a request open is left
+    /// to the listener's own drain (gRPC's GOAWAY): closing it as its last stream ends could cut off the trailers.
+    func quiesce() {
+        guard let context, (clock?.openRequests ?? 0) == 0 else { return }
+        context.close(promise: nil)
+    }
+
     private func start(_ context: ChannelHandlerContext) {
         // The loop's clock, not the wall's: an embedded loop's virtual time in tests.
         clock = ConnectionClock(limits: admission.limits, acceptedAt: context.eventLoop.now)
+        if admission.isQuiescing { return quiesce() }
         rearm()
     }
 

@@ -119,6 +119,9 @@ package final class GRPCServerService: Service, Sendable {
             self.health.shutDown()
             self.server.beginGracefulShutdown()
             self.healthServer?.server.beginGracefulShutdown()
+            // Connections without a call do not hold the shutdown up (a client that never called ignores GOAWAY).
+            self.admission.quiesce()
+            self.healthAdmission?.quiesce()
         }
     }
 }

@@ -57,4 +57,19 @@ import Testing
         #expect(!channel.isActive, "a header sent a byte a second is closed at the first-request deadline")
         _ = try? channel.finish()
     }
+
+    @Test func quiescingClosesAConnectionWithNoRequestOpenAndLeavesABusyOneToItsListener() throws {
+        let (idle, _, _) = try connection()
+        try idle.pipeline.syncOperations.handler(type: DeadlineHandler.self).quiesce()
+        #expect(!idle.isActive)
+
+        let (busy, loop, _) = try connection()
+        ListenerAdmission.requestStarted(on: busy)
+        try busy.pipeline.syncOperations.handler(type: DeadlineHandler.self).quiesce()
+        loop.run()
+        #expect(busy.isActive, "a request in progress finishes; the listener's own drain (GOAWAY) closes it")
+        ListenerAdmission.requestFinished(on: busy)
+        loop.advanceTime(by: .seconds(300))
+        #expect(!busy.isActive, "and if the client ignores that, the idle deadline")
+    }
 }

@@ -202,6 +202,11 @@ import WireProtocol
                         == .invalidArgument)
                 #expect(await push([start, .with { $0.audio = Data([1, 2, 3]) }]) == .invalidArgument)  // not whole frames
                 #expect(await push([start, start]) == .invalidArgument)
+                var labelled = start
+                labelled.start.label = String(repeating: "x", count: ClientText.maxBytes + 1)
+                #expect(await push([labelled]) == .invalidArgument)                           // label over 256 bytes
+                labelled.start.label = String(repeating: "x", count: ClientText.maxBytes)
+                #expect(await push([labelled, .with { $0.audio = Data(f32le([0.5])) }]) == nil)
                 #expect(await push([start, .with { $0.audio = Data(f32le([0.5])) }]) == nil)
             }
         }
