@@ -14,7 +14,9 @@ public struct EarshotdCommand: AsyncParsableCommand {
             alsa:DEVICE, pulse:[SOURCE], file:PATH.wav (played in real time), stdin:FORMAT:RATE:CHANNELS, or none \
             (push-only). Clients subscribe to live streams or push their own audio; see docs/protocol.md and \
             docs/daemon.md. SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 drains clients and exits; SIGHUP reloads the \
-            configuration (log-level applies at once; other changes are logged and wait for a restart). Under \
+            configuration, checked as a start would check it (a configuration the next start would refuse is logged \
+            as an error and changes nothing; log-level applies at once; other changes are logged and wait for a \
+            restart). Under \
             systemd: Type=notify, socket activation and the watchdog are supported.
             """)
 
