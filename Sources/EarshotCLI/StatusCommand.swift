@@ -31,7 +31,7 @@ public struct StatusCommand: AsyncParsableCommand {
                 repeat {
                     let latency = try await connection.ping()
                     if json {
-                        print(try await connection.status())
+                        print(ClientText.escapedJSON(try await connection.status()))
                     } else {
                         let status = try await connection.statusReport()
                         let text = StatusView.render(status, previous: previous, ping: latency)

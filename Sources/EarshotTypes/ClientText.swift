@@ -28,4 +28,29 @@ package enum ClientText {
         }
         return out
     }
+
+    /// JSON text (the status) safe to print: the control and format characters JSON lets through unescaped (DEL, C1,
+    /// bidirectional overrides …; JSON escapes only C0) written as `\uXXXX` escapes, which decode to the same
+    /// string. Outside strings JSON has only ASCII whitespace, so the result is the same JSON value.
+    package static func escapedJSON(_ json: String) -> String {
+        var out = ""
+        out.reserveCapacity(json.utf8.count)
+        for scalar in json.unicodeScalars {
+            let category = scalar.properties.generalCategory
+            if scalar.value >= 0x7F, category == .control || category == .format {
+                for unit in String(scalar).utf16 { out += "\\u" + String(format4: unit) }
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+}
+
+private extension String {
+    /// Four uppercase hexadecimal digits.
+    init(format4 unit: UInt16) {
+        let digits = String(unit, radix: 16, uppercase: true)
+        self = String(repeating: "0", count: 4 - digits.count) + digits
+    }
 }

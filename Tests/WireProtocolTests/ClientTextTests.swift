@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import WireProtocol
 
@@ -43,5 +44,15 @@ import WireProtocol
         // Plain text, accents and emoji pass unchanged; a backslash is doubled so "\u{1B}" cannot be forged.
         #expect(ClientText.escaped("mic-1 café 🎤") == "mic-1 café 🎤")
         #expect(ClientText.escaped(#"a\u{1B}"#) == #"a\\u{1B}"#)
+    }
+
+    @Test func statusJSONKeepsItsValueAndLosesItsRawControlCharacters() throws {
+        // What JSONEncoder lets through: DEL, C1's CSI, a bidi override, a tag character (outside the BMP).
+        let name = "a\u{7F}b\u{9B}31m\u{202E}c\u{E0041}"
+        let json = #"{"name":""# + name + #"","n":1}"#
+        let shown = ClientText.escapedJSON(json)
+        #expect(shown == #"{"name":"a\u007Fb\u009B31m\u202Ec\uDB40\uDC41","n":1}"#)
+        let decoded = try JSONSerialization.jsonObject(with: Data(shown.utf8)) as? [String: Any]
+        #expect(decoded?["name"] as? String == name)
     }
 }
