@@ -104,10 +104,15 @@ let package = Package(
         ], swiftSettings: settings),
 
         // MARK: Daemon, protocol and client
+        // Every network listener's connection cap and deadlines (gRPC, gRPC health, metrics): one NIO piece.
+        .target(name: "ConnectionAdmission", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            daemonProduct("Logging", "swift-log"),
+        ], swiftSettings: settings),
         .target(name: "WireProtocol", dependencies: ["EarshotTypes", "AudioCore", "NumberBits"], swiftSettings: settings),
         // The Unix-socket transport (SwiftNIO) and the Prometheus endpoint: thin adapters over the engine.
         .target(name: "EarshotServer", dependencies: [
-            "EncodingScheduler", "EarshotTypes", "QueuePolicies", "WireProtocol", "AudioCore", "Resampling",
+            "ConnectionAdmission", "EncodingScheduler", "EarshotTypes", "QueuePolicies", "WireProtocol", "AudioCore", "Resampling",
             daemonProduct("CoreMetrics", "swift-metrics"),
             daemonProduct("Prometheus", "swift-prometheus"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -123,7 +128,7 @@ let package = Package(
         ], swiftSettings: settings),
         // gRPC beside the socket: the service against a narrow backend protocol, TLS, bearer token, health.
         .target(name: "EarshotGRPC", dependencies: [
-            "WireProtocol", "EarshotTypes", "QueuePolicies", "AudioCore",
+            "ConnectionAdmission", "WireProtocol", "EarshotTypes", "QueuePolicies", "AudioCore",
             daemonProduct("GRPCCore", "grpc-swift-2"),
             daemonProduct("GRPCNIOTransportHTTP2Posix", "grpc-swift-nio-transport"),
             daemonProduct("GRPCProtobuf", "grpc-swift-protobuf"),
@@ -136,7 +141,7 @@ let package = Package(
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
         ], exclude: ["Generated/README.md"], swiftSettings: settings),
         .target(name: "EarshotDaemon", dependencies: [
-            "EarshotServer", "EncodingScheduler", "EarshotGRPC", "EarshotTypes", "AudioCapture", "Gemma4Audio",
+            "ConnectionAdmission", "EarshotServer", "EncodingScheduler", "EarshotGRPC", "EarshotTypes", "AudioCapture", "Gemma4Audio",
             "WireProtocol", "VoiceActivity", "QueuePolicies",
             daemonProduct("Logging", "swift-log"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
@@ -147,7 +152,7 @@ let package = Package(
         // MARK: Executables (argument parsing, then a library call)
         .target(name: "EarshotCLI", dependencies: [
             "AudioCore", "AudioFiles", "Resampling", "Gemma4Audio", "VoiceActivity", "EarshotClient", "AudioCapture", "EarshotGRPC",
-            "WireProtocol",
+            "WireProtocol", "EarshotTypes",
             daemonProduct("ArgumentParser", "swift-argument-parser"),
             daemonProduct("Crypto", "swift-crypto"),
         ], swiftSettings: settings),
@@ -175,6 +180,13 @@ let package = Package(
         .testTarget(name: "EncodingSchedulerTests", dependencies: [
             "EncodingScheduler", "EarshotTypes", "Gemma4Audio", "AudioCore", "Resampling", "VoiceActivity",
             "QueuePolicies",
+        ], swiftSettings: settings),
+        .testTarget(name: "ConnectionAdmissionTests", dependencies: [
+            "ConnectionAdmission",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: settings),
         .testTarget(name: "EarshotServerTests", dependencies: [
             "EarshotServer", "EncodingScheduler", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",

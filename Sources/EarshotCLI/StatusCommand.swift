@@ -1,5 +1,6 @@
 import ArgumentParser
 import EarshotClient
+import EarshotTypes
 import Foundation
 
 /// `earshot status`: what a running earshotd is doing, once, as JSON, or live (`--watch`, which `earshot top` is).
@@ -30,7 +31,7 @@ public struct StatusCommand: AsyncParsableCommand {
                 repeat {
                     let latency = try await connection.ping()
                     if json {
-                        print(try await connection.status())
+                        print(ClientText.escapedJSON(try await connection.status()))
                     } else {
                         let status = try await connection.statusReport()
                         let text = StatusView.render(status, previous: previous, ping: latency)
@@ -68,13 +69,15 @@ public struct TopCommand: AsyncParsableCommand {
 }
 
 /// The status as a terminal table. With the previous status (a second earlier, under `--watch`), rates are shown.
+/// Every string from the daemon is printed escaped (``ClientText/escaped(_:)``): client names and push labels are
+/// chosen by clients, and must not move the cursor or forge lines on the operator's terminal.
 enum StatusView {
     static func render(_ s: DaemonStatus, previous: DaemonStatus?, ping: Duration) -> String {
         var lines: [String] = []
         let pingMs = Double(ping.components.seconds) * 1e3 + Double(ping.components.attoseconds) * 1e-15
-        lines.append("\(s.server), protocol \(s.protocol), up \(Self.duration(s.uptimeSeconds)), "
+        lines.append("\(ClientText.escaped(s.server)), protocol \(s.protocol), up \(Self.duration(s.uptimeSeconds)), "
                      + String(format: "ping %.2f ms", pingMs))
-        lines.append("model   \(s.model.id)  D=\(s.model.D) P=\(s.model.P) layers=\(s.model.layers) "
+        lines.append("model   \(ClientText.escaped(s.model.id))  D=\(s.model.D) P=\(s.model.P) layers=\(s.model.layers) "
                      + "block=\(s.model.blockTokens) tokens")
         var compute = "compute \(s.compute.threads) thread(s), \(s.compute.tokensEncoded) tokens in "
             + "\(s.compute.passes) passes, " + String(format: "%.1f%% busy, real-time factor %.3f",
@@ -112,16 +115,16 @@ enum StatusView {
                                        c.peer], widths: widths))
             }
         }
-        let refusals = s.totals.refusals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        let refusals = s.totals.refusals.sorted { $0.key < $1.key }.map { "\(ClientText.escaped($0.key)) \($0.value)" }
         lines.append("totals  \(s.totals.connections) connections, \(s.totals.pushes) pushes, "
                      + "\(s.totals.laggedFrames) lagged frames, \(s.totals.deviceLosses) device losses"
                      + (refusals.isEmpty ? "" : ", refused: " + refusals.joined(separator: ", ")))
         return lines.joined(separator: "\n")
     }
 
-    /// Columns padded to `widths` (the last one free).
+    /// Columns padded to `widths` (the last one free), each cell escaped.
     static func row(_ cells: [String], widths: [Int] = [16, 7, 12, 10, 8, 6, 9, 9, 8]) -> String {
-        cells.enumerated().map { i, cell in
+        cells.map(ClientText.escaped).enumerated().map { i, cell in
             i < cells.count - 1 && i < widths.count ? cell.padding(toLength: max(widths[i], cell.count + 1),
                                                                     withPad: " ", startingAt: 0) : cell
         }.joined()

@@ -29,27 +29,8 @@ package enum Daemon {
     package static func run(_ configuration: DaemonConfiguration, logger: Logger, level: LiveLogLevel,
                             resolve: @escaping @Sendable () throws -> DaemonConfiguration) async throws {
         for number in [SIGHUP, SIGUSR1, SIGUSR2] { signal(number, SIG_IGN) }
-        guard let modelPath = configuration.model else {
-            throw DaemonError("no model: pass --model PATH (a Hugging Face Gemma 4 directory, an mmproj GGUF, or random:e2b)")
-        }
-        let entries = try SourceList.parse(configuration.sources)
-        if configuration.sources.isEmpty {
-            throw DaemonError("no source: pass --source SPEC (alsa:default, pulse:, file:PATH, stdin:s16le:48000:2) "
-                              + "or --source none to serve pushed audio only")
-        }
-        var captures: [(entry: SourceEntry, spec: SourceSpec, configuration: CaptureConfiguration)] = []
-        for entry in entries {
-            do {
-                let spec = try SourceSpec(entry.spec)
-                var capture = CaptureConfiguration()
-                spec.apply(to: &capture)
-                // Before the model loads: a missing or undecodable file fails now, in well under a second.
-                try CaptureSession.check(spec.source, configuration: capture)
-                captures.append((entry, spec, capture))
-            } catch {
-                throw sourceError(entry, error)
-            }
-        }
+        let checked = try preflight(configuration, fileLimit: FileBudget.raiseSoftLimit())
+        let modelPath = checked.modelPath, captures = checked.captures, grpc = checked.grpc
         let listenDescriptor = try SocketActivation.takeListeningDescriptor()
         var server = ServerConfiguration(socketPath: configuration.socket ?? DaemonConfiguration.defaultSocketPath())
         server.listenDescriptor = listenDescriptor
@@ -62,17 +43,11 @@ package enum Daemon {
         server.maxFrameLength = configuration.maxFrameBytes
         server.sendQueueFrames = configuration.sendQueueFrames
         server.socketSendBuffer = configuration.sendBufferBytes
-        do {
-            server.allowedUIDs = Set(try configuration.allowUsers.map { try SocketAccess.userID($0) })
-            server.allowedGIDs = Set(try configuration.allowGroups.map { try SocketAccess.groupID($0) })
-            if let group = configuration.group { _ = try SocketAccess.groupID(group) }
-        } catch {
-            throw DaemonError("\(error)")
-        }
+        server.allowedUIDs = checked.allowedUIDs
+        server.allowedGIDs = checked.allowedGIDs
         if listenDescriptor == nil { try SocketAccess.checkBindable(server.socketPath) }
 
-        // gRPC's settings are checked (and its TLS files read) before the model loads, and every TCP port is free.
-        let grpc = try configuration.grpcServerConfiguration()
+        // Every TCP port is free (not in `preflight`: on SIGHUP the running daemon holds them).
         var tcpAddresses: [(option: String, address: ListenAddress)] = []
         if let grpc {
             tcpAddresses.append(("--grpc-address", ListenAddress(host: grpc.host, port: grpc.port)))
@@ -159,7 +134,10 @@ package enum Daemon {
                                   failureTerminationBehavior: .ignore))
         }
         if let address = configuration.metricsAddress, let metrics {
-            services.append(.init(service: MetricsServer(host: address.host, port: address.port, metrics: metrics,
+            services.append(.init(service: MetricsServer(host: address.host, port: address.port,
+                                                         limits: configuration.admissionLimits(
+                                                             maxConnections: configuration.metricsMaxConnections),
+                                                         metrics: metrics,
                                                          logger: logger, status: { socketServer.status() })))
         }
         services.append(.init(service: watchdog))
@@ -185,6 +163,55 @@ package enum Daemon {
         var named = reason.contains(entry.spec)
         if case .file(let path)? = (try? SourceSpec(entry.spec))?.source, reason.contains(path) { named = true }
         return DaemonError("source '\(entry.name)'\(named ? "" : " (\(entry.spec))"): \(reason)")
+    }
+
+    /// What a start checks before it touches anything (no socket bound, no model loaded), and what it learns: the
+    /// same function answers SIGHUP, so a reload reports exactly what the next start would refuse. (The TCP ports
+    /// and the VAD weights are checked by the start alone: a running daemon holds the ports.)
+    struct Preflight {
+        let modelPath: String
+        let captures: [(entry: SourceEntry, spec: SourceSpec, configuration: CaptureConfiguration)]
+        let allowedUIDs: Set<UInt32>
+        let allowedGIDs: Set<UInt32>
+        /// gRPC's settings, its TLS files read; nil when gRPC is off.
+        let grpc: GRPCServerConfiguration?
+    }
+
+    /// Checks `configuration` as a start does before the model loads; `fileLimit` is RLIMIT_NOFILE's soft limit.
+    /// Each file source is opened and its first period decoded, in well under a second.
+    static func preflight(_ configuration: DaemonConfiguration, fileLimit: Int) throws -> Preflight {
+        guard let modelPath = configuration.model else {
+            throw DaemonError("no model: pass --model PATH (a Hugging Face Gemma 4 directory, an mmproj GGUF, or random:e2b)")
+        }
+        let entries = try SourceList.parse(configuration.sources)
+        if configuration.sources.isEmpty {
+            throw DaemonError("no source: pass --source SPEC (alsa:default, pulse:, file:PATH, stdin:s16le:48000:2) "
+                              + "or --source none to serve pushed audio only")
+        }
+        var captures: [(entry: SourceEntry, spec: SourceSpec, configuration: CaptureConfiguration)] = []
+        for entry in entries {
+            do {
+                let spec = try SourceSpec(entry.spec)
+                var capture = CaptureConfiguration()
+                spec.apply(to: &capture)
+                try CaptureSession.check(spec.source, configuration: capture)
+                captures.append((entry, spec, capture))
+            } catch {
+                throw sourceError(entry, error)
+            }
+        }
+        let uids: Set<UInt32>, gids: Set<UInt32>
+        do {
+            uids = Set(try configuration.allowUsers.map { try SocketAccess.userID($0) })
+            gids = Set(try configuration.allowGroups.map { try SocketAccess.groupID($0) })
+            if let group = configuration.group { _ = try SocketAccess.groupID(group) }
+        } catch {
+            throw DaemonError("\(error)")
+        }
+        // gRPC's settings are checked (and its TLS files read) before the model loads.
+        let grpc = try configuration.grpcServerConfiguration()
+        try FileBudget.check(configuration, limit: fileLimit)
+        return Preflight(modelPath: modelPath, captures: captures, allowedUIDs: uids, allowedGIDs: gids, grpc: grpc)
     }
 
     /// Voice activity as configured: the weights loaded once (from `vad-model`, else `VADModelLocation`'s lookup) and

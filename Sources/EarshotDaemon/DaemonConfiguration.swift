@@ -69,6 +69,12 @@ package struct DaemonConfiguration: Sendable, Equatable {
     /// A plain-text listener serving only gRPC health (for Kubernetes probes); nil: none.
     package var grpcHealthAddress: ListenAddress?
 
+    // Connections each TCP listener holds at once; one more is closed as it is accepted. Their deadlines are the
+    // socket's: the first request within `helloTimeout`, closed after `idleTimeout` with no request open.
+    package var grpcMaxConnections = 64
+    package var grpcHealthMaxConnections = 16
+    package var metricsMaxConnections = 16
+
     package init() {}
 
     /// The default socket: `$XDG_RUNTIME_DIR/earshot/earshot.sock` for a user, `/run/earshot/earshot.sock` for root or
@@ -181,6 +187,9 @@ package struct DaemonConfiguration: Sendable, Equatable {
         case "grpc-tls-key": grpcTLSKey = value
         case "grpc-client-ca": grpcClientCA = value
         case "grpc-token-file": grpcTokenFile = value
+        case "grpc-max-connections": grpcMaxConnections = try int(Self.maxConnectionsRange)
+        case "grpc-health-max-connections": grpcHealthMaxConnections = try int(Self.maxConnectionsRange)
+        case "metrics-max-connections": metricsMaxConnections = try int(Self.maxConnectionsRange)
         case "grpc-allow-plaintext":
             guard let on = ["on": true, "off": false, "true": true, "false": false][value] else {
                 throw DaemonError("\(at): grpc-allow-plaintext must be on or off")
@@ -203,4 +212,5 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package static let helloTimeoutRange = 0.1...3600.0
     package static let liveBacklogRange = 0.02...600.0
     package static let idleTimeoutRange = 0.1...86_400.0
+    package static let maxConnectionsRange = 1...100_000
 }

@@ -18,7 +18,9 @@ public struct EarshotdCommand: AsyncParsableCommand {
             per 10 s per stream). stdin: waits instead (the writer blocks; nothing is lost); stdin:…?realtime drops \
             like a device. Files, the socket path and the TCP ports are checked before the model loads. Clients \
             subscribe to live streams or push their own audio; see docs/protocol.md and docs/daemon.md. SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 drains clients and exits; SIGHUP reloads the \
-            configuration (log-level applies at once; other changes are logged and wait for a restart). Under \
+            configuration, checked as a start would check it (a configuration the next start would refuse is logged \
+            as an error and changes nothing; log-level applies at once; other changes are logged and wait for a \
+            restart). Under \
             systemd: Type=notify, socket activation and the watchdog are supported.
             """)
 
@@ -118,6 +120,15 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Option(help: "gRPC: also serve only the health service, in plain text, on HOST:PORT (for Kubernetes grpc probes, which speak neither TLS nor tokens).")
     var grpcHealthAddress: String?
 
+    @Option(help: "Connections the gRPC listener holds at once (default 64); one more is closed as it is accepted.")
+    var grpcMaxConnections: Int?
+
+    @Option(help: "Connections the gRPC health listener holds at once (default 16).")
+    var grpcHealthMaxConnections: Int?
+
+    @Option(help: "Connections the metrics listener holds at once (default 16).")
+    var metricsMaxConnections: Int?
+
     public init() {}
 
     /// The configuration after the config file and these options.
@@ -214,6 +225,18 @@ public struct EarshotdCommand: AsyncParsableCommand {
             do { c.grpcHealthAddress = try ListenAddress(parsing: grpcHealthAddress, option: "--grpc-health-address") } catch {
                 throw DaemonError(error.description)
             }
+        }
+        for (name, value, path) in [
+            ("--grpc-max-connections", grpcMaxConnections, \DaemonConfiguration.grpcMaxConnections),
+            ("--grpc-health-max-connections", grpcHealthMaxConnections, \DaemonConfiguration.grpcHealthMaxConnections),
+            ("--metrics-max-connections", metricsMaxConnections, \DaemonConfiguration.metricsMaxConnections),
+        ] {
+            guard let value else { continue }
+            let range = DaemonConfiguration.maxConnectionsRange
+            guard range.contains(value) else {
+                throw DaemonError("\(name) must be \(range.lowerBound)…\(range.upperBound)")
+            }
+            c[keyPath: path] = value
         }
         if let logLevel { c.logLevel = logLevel }
         return c

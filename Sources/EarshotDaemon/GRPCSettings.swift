@@ -1,3 +1,4 @@
+import ConnectionAdmission
 import EarshotGRPC
 import ServiceLifecycle
 
@@ -29,10 +30,22 @@ extension DaemonConfiguration {
             c.limits.liveQueueTokens = sendQueueFrames
             c.limits.startTimeout = .milliseconds(Int64(idleTimeout * 1000))
             c.maxRequestBytes = maxFrameBytes
+            c.connections = admissionLimits(maxConnections: grpcMaxConnections)
+            c.healthConnections = admissionLimits(maxConnections: grpcHealthMaxConnections)
             return try c.validated()
         } catch {
             throw DaemonError("\(error)")
         }
+    }
+}
+
+extension DaemonConfiguration {
+    /// A TCP listener's cap, with the socket's deadlines: the first request within `helloTimeout`, and
+    /// `idleTimeout` with no request open.
+    package func admissionLimits(maxConnections: Int) -> AdmissionLimits {
+        AdmissionLimits(maxConnections: maxConnections,
+                        firstRequestTimeout: .milliseconds(Int64(helloTimeout * 1000)),
+                        idleTimeout: .milliseconds(Int64(idleTimeout * 1000)))
     }
 }
 

@@ -53,9 +53,11 @@ package struct LiveLevelLogHandler: LogHandler {
 }
 
 /// SIGHUP, systemd's `ExecReload` convention: reads the configuration again (the config file, then the command
-/// line, which still wins) and applies what can change safely while clients are served — `log-level`. Any other
-/// setting that differs is named in a warning: it takes effect at the next start. A configuration that no longer
-/// parses is reported and changes nothing. The daemon keeps serving throughout.
+/// line, which still wins) and checks it as a start would (``Daemon/preflight(_:fileLimit:)``: sources, users and
+/// groups, gRPC's security rules and TLS files, the connection caps against the file limit). A configuration that
+/// does not parse or would not start is logged as an error naming what it refuses, and changes nothing. Otherwise
+/// it applies what can change safely while clients are served — `log-level` — and names any other setting that
+/// differs in a warning: it takes effect at the next start. The daemon keeps serving throughout.
 struct ReloadService: Service {
     /// The configuration as it would be resolved now.
     let resolve: @Sendable () throws -> DaemonConfiguration
@@ -75,6 +77,13 @@ struct ReloadService: Service {
             fresh = try resolve()
         } catch {
             logger.error("SIGHUP: the configuration does not load; nothing changed", metadata: ["error": "\(error)"])
+            return
+        }
+        do {
+            _ = try Daemon.preflight(fresh, fileLimit: FileBudget.currentLimit())
+        } catch {
+            logger.error("SIGHUP: the new configuration would not start; nothing changed, the running one is kept",
+                         metadata: ["error": "\(error)"])
             return
         }
         if fresh.logLevel != level.value { level.value = fresh.logLevel }

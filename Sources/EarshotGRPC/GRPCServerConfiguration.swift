@@ -1,3 +1,4 @@
+import ConnectionAdmission
 import EarshotTypes
 import Foundation
 import GRPCNIOTransportHTTP2Posix
@@ -23,9 +24,11 @@ package struct GRPCServerConfiguration: Sendable, Equatable {
     /// Serve without TLS on a non-loopback address (a trusted network, or TLS terminated in front).
     package var allowPlaintextNonLoopback = false
     package var limits = GRPCCallLimits()
-    /// How long an HTTP/2 connection may hold no call before it is closed; nil: `limits.startTimeout` (the socket's
-    /// idle timeout).
-    package var connectionIdleTimeout: Duration?
+    /// The gRPC listener's connections: at most `maxConnections` open (one more is closed at accept), the first
+    /// call within `firstRequestTimeout` of accepting (TLS handshake included), and closed after `idleTimeout` with
+    /// no call open (GOAWAY first, then closed whether or not the client answers). Defaults: the socket's.
+    package var connections = AdmissionLimits(maxConnections: 64, firstRequestTimeout: .seconds(10),
+                                              idleTimeout: .seconds(300))
     /// The largest request message (an audio chunk), in bytes: the socket's `maxFrameBytes`.
     package var maxRequestBytes = 1 << 20
     /// Calls at once on one HTTP/2 connection, announced in the server's SETTINGS (SETTINGS_MAX_CONCURRENT_STREAMS)
@@ -35,6 +38,9 @@ package struct GRPCServerConfiguration: Sendable, Equatable {
     /// A second, plain-text listener that serves only `grpc.health.v1.Health` (Kubernetes' `grpc:` probes speak
     /// neither TLS nor bearer tokens). It tells only whether the daemon serves, so it may listen on any address.
     package var healthAddress: ListenAddress?
+    /// The health listener's connections (probes open one per check and close it).
+    package var healthConnections = AdmissionLimits(maxConnections: 16, firstRequestTimeout: .seconds(10),
+                                                    idleTimeout: .seconds(300))
 
     package init(host: String, port: Int) {
         self.host = host

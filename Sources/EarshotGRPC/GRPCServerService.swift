@@ -1,6 +1,8 @@
+import ConnectionAdmission
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// The gRPC listener as a `ServiceLifecycle.Service`: `earshot.v1.Earshot` and `grpc.health.v1.Health` on one
@@ -16,6 +18,9 @@ package final class GRPCServerService: Service, Sendable {
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     /// The health-only plain-text listener, if configured.
     private let healthServer: (transport: HTTP2ServerTransport.Posix, server: GRPCServer<HTTP2ServerTransport.Posix>)?
+    /// Each listener's connection cap and deadlines (and counts, for tests).
+    package let admission: ListenerAdmission
+    package let healthAdmission: ListenerAdmission?
     private let logger: Logger
 
     /// Checks `configuration` (``GRPCServerConfiguration/validated()``); nothing listens until ``run()``.
@@ -25,41 +30,65 @@ package final class GRPCServerService: Service, Sendable {
         let earshot = EarshotService(backend: backend, limits: configuration.limits, logger: logger)
         self.earshot = earshot
         health = HealthService(services: [Earshot_V1_Earshot.descriptor.fullyQualifiedService])
+        let admission = ListenerAdmission(name: "grpc", limits: configuration.connections,
+                                          onEvent: logger.admissionEvents("grpc"))
+        self.admission = admission
         transport = HTTP2ServerTransport.Posix(
             address: try configuration.socketAddress(),
             transportSecurity: configuration.transportSecurity,
             config: .defaults { config in
                 config.rpc.maxRequestPayloadSize = configuration.maxRequestBytes
-                // The transport answers an oversized message with RST_STREAM CANCEL; this answers it first with
-                // RESOURCE_EXHAUSTED. (The only hook into a stream's pipeline is this "debugging" callback.)
-                let limit = configuration.maxRequestBytes
-                config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
-                    stream.eventLoop.makeCompletedFuture {
-                        try stream.pipeline.syncOperations.addHandler(MessageSizeLimitHandler(limit: limit),
-                                                                      position: .first)
-                    }
-                }
-                // An HTTP/2 connection with no call for the idle timeout is closed, as an idle socket client is.
-                config.connection.maxIdleTime = configuration.connectionIdleTimeout ?? configuration.limits.startTimeout
+                // An HTTP/2 connection with no call for the idle timeout gets GOAWAY (the transport's own timer);
+                // the admission closes it at the same deadline if the client does not.
+                config.connection.maxIdleTime = .nanoseconds(configuration.connections.idleTimeout.nanoseconds)
                 config.http2.maxConcurrentStreams = configuration.maxConcurrentStreams
                 // Once stopping, the calls end within the drain timeout; a connection still open a little later
                 // holds only statuses a caller does not read, and is closed so the daemon can exit.
                 config.connection.maxGraceTime = configuration.limits.drainTimeout + Self.statusGrace
+                config.channelDebuggingCallbacks = Self.channelCallbacks(admission: admission,
+                                                                         maxRequestBytes: configuration.maxRequestBytes)
             })
         var interceptors: [any ServerInterceptor] = []
         if let token = configuration.bearerToken { interceptors.append(BearerTokenInterceptor(token: token)) }
         server = GRPCServer(transport: transport, services: [earshot, health], interceptors: interceptors)
         let health = self.health
-        healthServer = try configuration.healthAddress.map { address in
+        if let address = configuration.healthAddress {
+            let admission = ListenerAdmission(name: "grpc-health", limits: configuration.healthConnections,
+                                              onEvent: logger.admissionEvents("grpc-health"))
             let transport = HTTP2ServerTransport.Posix(
                 address: try GRPCServerConfiguration(host: address.host, port: address.port).socketAddress(),
-                transportSecurity: .plaintext)
-            return (transport, GRPCServer(transport: transport, services: [health]))
+                transportSecurity: .plaintext,
+                config: .defaults { $0.channelDebuggingCallbacks = Self.admitting(admission) })
+            healthAdmission = admission
+            healthServer = (transport, GRPCServer(transport: transport, services: [health]))
+        } else {
+            healthAdmission = nil
+            healthServer = nil
         }
     }
 
     /// How long after the drain timeout a stopping connection may take to deliver the calls' final statuses.
     static let statusGrace: Duration = .milliseconds(250)
+
+    /// grpc-swift's transport builds each connection's pipeline itself; its channel callbacks are the supported way
+    /// in. The listener callback installs the admission gate (cap and deadlines). Each HTTP/2 stream is a request
+    /// from its opening to its close, and gets the message-size check first in its pipeline: the transport answers
+    /// an oversized message with RST_STREAM CANCEL, `MessageSizeLimitHandler` answers it first with
+    /// RESOURCE_EXHAUSTED.
+    private static func channelCallbacks(admission: ListenerAdmission, maxRequestBytes: Int)
+        -> HTTP2ServerTransport.Config.ChannelDebuggingCallbacks {
+        HTTP2ServerTransport.Config.ChannelDebuggingCallbacks(
+            onBindTCPListener: { admission.install(on: $0) },
+            onAcceptTCPConnection: nil,
+            onAcceptHTTP2Stream: { stream in
+                ListenerAdmission.requestStarted(on: stream)
+                stream.closeFuture.whenComplete { _ in ListenerAdmission.requestFinished(on: stream) }
+                return stream.eventLoop.makeCompletedFuture {
+                    try stream.pipeline.syncOperations.addHandler(MessageSizeLimitHandler(limit: maxRequestBytes),
+                                                                  position: .first)
+                }
+            })
+    }
 
     /// The health-only listener's TCP port, once listening (nil without one).
     package var healthPort: Int? {
@@ -108,6 +137,9 @@ package final class GRPCServerService: Service, Sendable {
             self.earshot.stop()
             self.server.beginGracefulShutdown()
             self.healthServer?.server.beginGracefulShutdown()
+            // Connections without a call do not hold the shutdown up (a client that never called ignores GOAWAY).
+            self.admission.quiesce()
+            self.healthAdmission?.quiesce()
         }
     }
 }

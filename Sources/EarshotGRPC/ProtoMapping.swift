@@ -148,6 +148,9 @@ extension PushParameters {
             throw RPCError(code: .invalidArgument,
                            message: "channels must be \(channels.lowerBound)…\(channels.upperBound), not \(start.channels)")
         }
+        if let refusal = ClientText.refusal(start.label, field: "label") {
+            throw RPCError(code: .invalidArgument, message: refusal)
+        }
         self.init(format: format, sampleRate: Int(start.sampleRate), channels: Int(start.channels),
                   payload: try PayloadType(start.payload), output: try OutputKind(start.output), label: start.label,
                   options: StreamOptions(speechEvents: start.speechEvents, speechOnly: start.speechOnly))

@@ -152,7 +152,7 @@ final class Connection: Sendable {
                     switch action {
                     case .welcome(let version, let name):
                         deadlines.withLock { $0.helloCompleted() }
-                        clientName.withLock { $0 = String(name.prefix(128)) }
+                        clientName.withLock { $0 = name }   // bounded by the decoder (ClientText)
                         outbox.push(.message(.welcome(welcome(version: version))))
                     case .subscribe(let id, let m):
                         guard let stream = engine.liveStream(named: m.stream) else { continue }

@@ -155,7 +155,11 @@ package enum ClientMessage: Sendable, Equatable {
             }
             let low = try r.u16(), high = try r.u16()
             guard low <= high else { throw ProtocolError(.malformedFrame, "hello: version range \(low)…\(high) is empty") }
-            self = .hello(Hello(versions: low...high, clientName: try r.string()))
+            let name = try r.string()
+            if let refusal = ClientText.refusal(name, field: "hello: the client name") {
+                throw ProtocolError(.malformedFrame, refusal)
+            }
+            self = .hello(Hello(versions: low...high, clientName: name))
         case .subscribe:
             let request = try r.u32()
             let stream = try r.string()
@@ -174,6 +178,9 @@ package enum ClientMessage: Sendable, Equatable {
             let payload = try Self.enumValue(PayloadType.self, try r.u8(), "payload", type)
             let output = try Self.enumValue(OutputKind.self, try r.u8(), "output", type)
             let label = try r.string()
+            if let refusal = ClientText.refusal(label, field: "pushStart: the label") {
+                throw ProtocolError(.malformedFrame, refusal)
+            }
             self = .pushStart(PushStart(request: request, format: format, sampleRate: rate, channels: channels,
                                         payload: payload, output: output, label: label,
                                         options: try Self.options(&r, type)))

@@ -140,9 +140,10 @@ final class Daemon: @unchecked Sendable {
     let process: ChildProcess
 
     /// Starts earshotd and waits (≤ 20 s) until its socket answers. `config` is written to a file and passed.
+    /// `fileLimit` runs it under `ulimit -n` (soft and hard RLIMIT_NOFILE).
     init(source: String = "none", model: String = Paths.model(), config: String? = nil, extra: [String] = [],
          environment: [String: String?] = [:], passing descriptor: Int32? = nil, socket: String? = nil,
-         waitForSocket: Bool = true, stdin: String = "/dev/null") throws {
+         waitForSocket: Bool = true, stdin: String = "/dev/null", fileLimit: Int? = nil) throws {
         self.socket = socket ?? scratch.file("d.sock")
         // f32: the tests compare with the exact offline encoder (`Gemma4AudioModel.load` defaults to f32).
         var arguments = ["--model", model, "--source", source, "--socket", self.socket, "--log-level", "debug",
@@ -152,7 +153,12 @@ final class Daemon: @unchecked Sendable {
             try config.write(toFile: path, atomically: true, encoding: .utf8)
             arguments += ["--config", path]
         }
-        process = try ChildProcess(Paths.executable("earshotd"), arguments + extra, environment: environment,
+        var executable = Paths.executable("earshotd")
+        if let fileLimit {
+            arguments = ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", executable] + arguments
+            executable = "/bin/sh"
+        }
+        process = try ChildProcess(executable, arguments + extra, environment: environment,
                                    logPath: scratch.file("earshotd.log"), passing: descriptor, stdin: stdin)
         if waitForSocket {
             let deadline = Date(timeIntervalSinceNow: 20)

@@ -38,4 +38,15 @@ import Testing
         // Once, without a previous status: no rate.
         #expect(!StatusView.render(status(uptime: 11, tokens: 275), previous: nil, ping: .zero).contains("tokens/s"))
     }
+
+    @Test func namesAndLabelsFromClientsReachTheTerminalEscaped() {
+        var s = status(uptime: 1, tokens: 0)
+        let hostile = "\u{1B}[2J\u{1B}]0;owned\u{07}\nlevel=error msg=fake"
+        s.connections[0].name = hostile
+        s.streams[0].name = "push 1.1 " + hostile
+        let text = StatusView.render(s, previous: nil, ping: .zero)
+        #expect(!text.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{07}" })
+        #expect(text.contains(#"\u{1B}[2J\u{1B}]0;owned\u{7}\u{A}level=error msg=fake"#))
+        #expect(!text.split(separator: "\n").contains { $0.hasPrefix("level=error") }, "no forged line")
+    }
 }

@@ -1,3 +1,5 @@
+@testable import EarshotDaemon
+import WireProtocol
 import Foundation
 import Testing
 
@@ -22,6 +24,20 @@ import Testing
         for unit in ["earshotd.service", "earshotd-user.service"] {
             let text = try String(contentsOfFile: "\(Paths.root)/systemd/\(unit)", encoding: .utf8)
             #expect(text.contains("\nExecReload=/bin/kill -HUP $MAINPID\n"), "\(unit) has no ExecReload")
+        }
+    }
+
+    /// Each service sets LimitNOFILE, with room for the default connection caps of every listener (issue #19).
+    @Test func servicesSetAFileLimitAboveTheDefaultCaps() throws {
+        var everything = DaemonConfiguration()
+        everything.grpcAddress = "127.0.0.1:50051"
+        everything.grpcHealthAddress = ListenAddress(host: "127.0.0.1", port: 50052)
+        everything.metricsAddress = ListenAddress(host: "127.0.0.1", port: 9464)
+        for unit in ["earshotd.service", "earshotd-user.service"] {
+            let text = try String(contentsOfFile: "\(Paths.root)/systemd/\(unit)", encoding: .utf8)
+            let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("LimitNOFILE=") }, "\(unit)")
+            let limit = try #require(Int(line.dropFirst("LimitNOFILE=".count)))
+            #expect(throws: Never.self) { try FileBudget.check(everything, limit: limit) }
         }
     }
 }

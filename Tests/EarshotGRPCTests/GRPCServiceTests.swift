@@ -202,6 +202,11 @@ import WireProtocol
                         == .invalidArgument)
                 #expect(await push([start, .with { $0.audio = Data([1, 2, 3]) }]) == .invalidArgument)  // not whole frames
                 #expect(await push([start, start]) == .invalidArgument)
+                var labelled = start
+                labelled.start.label = String(repeating: "x", count: ClientText.maxBytes + 1)
+                #expect(await push([labelled]) == .invalidArgument)                           // label over 256 bytes
+                labelled.start.label = String(repeating: "x", count: ClientText.maxBytes)
+                #expect(await push([labelled, .with { $0.audio = Data(f32le([0.5])) }]) == nil)
                 #expect(await push([start, .with { $0.audio = Data(f32le([0.5])) }]) == nil)
             }
         }
@@ -212,7 +217,7 @@ import WireProtocol
         configuration.limits.startTimeout = .milliseconds(200)
         // Not the connection's idle timer as well: it runs from the connection's accept, and on a loaded machine it
         // can close the connection before the call's stream opens (UNAVAILABLE instead of the call's own status).
-        configuration.connectionIdleTimeout = .seconds(60)
+        configuration.connections.idleTimeout = .seconds(60)
         try await withServer(configuration) { port in
             try await withEarshotClient(client(port)) { earshot, _ in
                 let (done, finished) = AsyncStream.makeStream(of: Void.self)

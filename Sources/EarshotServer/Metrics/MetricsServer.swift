@@ -1,3 +1,4 @@
+import ConnectionAdmission
 import EarshotTypes
 import Logging
 import NIOCore
@@ -6,20 +7,25 @@ import NIOPosix
 import ServiceLifecycle
 
 /// Serves `GET /metrics` (Prometheus text format 0.0.4) on `--metrics-address HOST:PORT`, as a `Service`. Every scrape
-/// reads the status once; nothing else is served (404), and only GET and HEAD are answered (405).
+/// reads the status once; nothing else is served (404), and only GET and HEAD are answered (405). Connections are
+/// capped and closed by ``ListenerAdmission``'s deadlines (a request's header must be complete within the first-request
+/// timeout; a keep-alive connection with no request for the idle timeout is closed).
 package final class MetricsServer: Service, Sendable {
     private let host: String
     private let port: Int
+    /// The listener's connection cap and deadlines (and counts, for tests).
+    package let admission: ListenerAdmission
     private let metrics: StatusMetrics
     private let status: @Sendable () -> DaemonStatus
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
 
-    package init(host: String, port: Int, metrics: StatusMetrics, logger: Logger,
+    package init(host: String, port: Int, limits: AdmissionLimits, metrics: StatusMetrics, logger: Logger,
                  status: @escaping @Sendable () -> DaemonStatus,
                  onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
         self.host = host
         self.port = port
+        admission = ListenerAdmission(name: "metrics", limits: limits, onEvent: logger.admissionEvents("metrics"))
         self.metrics = metrics
         self.status = status
         self.logger = logger
@@ -27,12 +33,17 @@ package final class MetricsServer: Service, Sendable {
     }
 
     package func run() async throws {
-        let metrics = self.metrics, status = self.status
+        let metrics = self.metrics, status = self.status, admission = self.admission
         let channel: any Channel
         do {
             channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 16)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelInitializer { listener in
+                    admission.install(on: listener).flatMap {
+                        ListenerAdmission.installAcceptBackoff(on: listener)
+                    }
+                }
                 .childChannelInitializer { channel in
                     channel.pipeline.configureHTTPServerPipeline().flatMap {
                         channel.pipeline.addHandler(ScrapeHandler(metrics: metrics, status: status))
@@ -82,6 +93,8 @@ private final class ScrapeHandler: ChannelInboundHandler {
         case .end:
             guard let head = request else { return }
             request = nil
+            // A request counts from its last byte: a header or body sent slowly is not one yet.
+            ListenerAdmission.requestStarted(on: context.channel)
             respond(to: head, context: context)
         }
     }
@@ -109,6 +122,7 @@ private final class ScrapeHandler: ChannelInboundHandler {
                           promise: nil)
         }
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            ListenerAdmission.requestFinished(on: context.channel)
             if !keepAlive { context.close(promise: nil) }
         }
     }

@@ -1,0 +1,137 @@
+import EarshotGRPC
+import Foundation
+import Logging
+import Testing
+import WireProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The gRPC listeners' connection cap and deadlines (ListenerAdmission through the transport's channel callbacks),
+/// against a real server, real grpc-swift clients and raw TCP clients that never speak. Waits are on the server's
+/// own counts, never on a clock.
+@Suite struct GRPCAdmissionTests {
+    /// Runs a server for `configuration` and gives `body` the service (for its counts) and its port.
+    func withService<R: Sendable>(_ configuration: GRPCServerConfiguration,
+                                  _ body: @Sendable (GRPCServerService, Int) async throws -> R) async throws -> R {
+        let service = try GRPCServerService(configuration: configuration, backend: TestBackend(),
+                                            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        return try await withThrowingTaskGroup(of: R?.self) { group in
+            group.addTask {
+                try await service.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await body(service, try await service.listeningPort)
+        }
+    }
+
+    /// A raw TCP connection to 127.0.0.1:`port` that will never send a byte.
+    func silentConnection(_ port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        guard ok else { throw RPCTestFailure("connect to \(port) failed") }
+        return fd
+    }
+
+    /// Whether the server closed `fd` within `timeout` seconds (end of stream or reset). What it sent before
+    /// (gRPC's HTTP/2 SETTINGS) is read and dropped.
+    func closedByServer(_ fd: Int32, within timeout: Double) -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let left = max(0, Int32((deadline - ContinuousClock.now).components.seconds * 1000
+                                    + (deadline - ContinuousClock.now).components.attoseconds / 1_000_000_000_000_000))
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, left) == 1 else { return false }
+            if recv(fd, &buffer, buffer.count, 0) <= 0 { return true }
+        }
+    }
+
+    /// Waits (≤ 20 s) until `condition` holds.
+    func eventually(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw RPCTestFailure("\(what): not within 20 s") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    @Test func aTLSListenerClosesATCPConnectionThatNeverStartsTheHandshake() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        var configuration = loopback()
+        configuration.tlsCertificatePath = pki.serverCertificate
+        configuration.tlsKeyPath = pki.serverKey
+        configuration.connections.firstRequestTimeout = .milliseconds(300)
+        try await withService(configuration) { service, port in
+            let fd = try silentConnection(port)
+            defer { close(fd) }
+            #expect(closedByServer(fd, within: 20))
+            try await eventually("the slot freed") { service.admission.openConnections == 0 }
+            #expect(service.admission.expiredConnections == 1)
+        }
+    }
+
+    @Test func aCallHoldsItsConnectionAndTheIdleDeadlineClosesItAfterward() async throws {
+        var configuration = loopback()
+        configuration.connections.idleTimeout = .milliseconds(300)
+        try await withService(configuration) { service, port in
+            try await withEarshotClient(GRPCClientOptions(host: "127.0.0.1", port: port)) { _, health in
+                // A Watch call is open far longer than the idle deadline: the connection stays.
+                try await health.watch(.with { $0.service = "" }) { response in
+                    for try await _ in response.messages {
+                        try await Task.sleep(for: .milliseconds(900))
+                        #expect(service.admission.expiredConnections == 0, "a connection with a call open is not idle")
+                        break
+                    }
+                }
+                // With no call open, the server closes it, whether or not the client answers its GOAWAY.
+                try await eventually("the idle connection closed") { service.admission.expiredConnections == 1 }
+                try await eventually("the slot freed") { service.admission.openConnections == 0 }
+            }
+        }
+    }
+
+    @Test func connectionsPastTheCapAreClosedAndTheEstablishedOnesKeepServing() async throws {
+        var configuration = loopback()
+        configuration.connections.maxConnections = 2
+        configuration.healthAddress = ListenAddress(host: "127.0.0.1", port: 0)
+        configuration.healthConnections.maxConnections = 1
+        try await withService(configuration) { service, port in
+            try await withEarshotClient(GRPCClientOptions(host: "127.0.0.1", port: port)) { _, health in
+                #expect(try await health.check(.with { $0.service = "" }).status == .serving)
+                let held = try silentConnection(port)
+                defer { close(held) }
+                try await eventually("two connections open") { service.admission.openConnections == 2 }
+                var extras: [Int32] = []
+                defer { extras.forEach { close($0) } }
+                for _ in 0..<20 { extras.append(try silentConnection(port)) }
+                for fd in extras { #expect(closedByServer(fd, within: 20)) }
+                #expect(service.admission.refusedConnections == 20)
+                #expect(!closedByServer(held, within: 0), "the established silent connection is still open")
+                // The established client's connection still serves calls.
+                #expect(try await health.check(.with { $0.service = "" }).status == .serving)
+            }
+            // The health listener has its own cap.
+            let healthPort = try #require(try await service.healthPort)
+            let first = try silentConnection(healthPort), second = try silentConnection(healthPort)
+            defer { close(first); close(second) }
+            #expect(closedByServer(second, within: 20))
+            #expect(service.healthAdmission?.refusedConnections == 1)
+        }
+    }
+}
+
+struct RPCTestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
