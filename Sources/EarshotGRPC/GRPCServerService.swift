@@ -58,7 +58,7 @@ package final class GRPCServerService: Service, Sendable {
             let transport = HTTP2ServerTransport.Posix(
                 address: try GRPCServerConfiguration(host: address.host, port: address.port).socketAddress(),
                 transportSecurity: .plaintext,
-                config: .defaults { $0.channelDebuggingCallbacks = Self.admitting(admission) })
+                config: .defaults { $0.channelDebuggingCallbacks = Self.channelCallbacks(admission: admission) })
             healthAdmission = admission
             healthServer = (transport, GRPCServer(transport: transport, services: [health]))
         } else {
@@ -72,10 +72,10 @@ package final class GRPCServerService: Service, Sendable {
 
     /// grpc-swift's transport builds each connection's pipeline itself; its channel callbacks are the supported way
     /// in. The listener callback installs the admission gate (cap and deadlines). Each HTTP/2 stream is a request
-    /// from its opening to its close, and gets the message-size check first in its pipeline: the transport answers
-    /// an oversized message with RST_STREAM CANCEL, `MessageSizeLimitHandler` answers it first with
-    /// RESOURCE_EXHAUSTED.
-    private static func channelCallbacks(admission: ListenerAdmission, maxRequestBytes: Int)
+    /// from its opening to its close and, with `maxRequestBytes`, gets the message-size check first in its pipeline:
+    /// the transport answers an oversized message with RST_STREAM CANCEL, `MessageSizeLimitHandler` answers it first
+    /// with RESOURCE_EXHAUSTED.
+    private static func channelCallbacks(admission: ListenerAdmission, maxRequestBytes: Int? = nil)
         -> HTTP2ServerTransport.Config.ChannelDebuggingCallbacks {
         HTTP2ServerTransport.Config.ChannelDebuggingCallbacks(
             onBindTCPListener: { admission.install(on: $0) },
@@ -83,6 +83,7 @@ package final class GRPCServerService: Service, Sendable {
             onAcceptHTTP2Stream: { stream in
                 ListenerAdmission.requestStarted(on: stream)
                 stream.closeFuture.whenComplete { _ in ListenerAdmission.requestFinished(on: stream) }
+                guard let maxRequestBytes else { return stream.eventLoop.makeSucceededVoidFuture() }
                 return stream.eventLoop.makeCompletedFuture {
                     try stream.pipeline.syncOperations.addHandler(MessageSizeLimitHandler(limit: maxRequestBytes),
                                                                   position: .first)

@@ -4,7 +4,7 @@ import Testing
 /// A stop signal with pushes in flight on both transports (issue #19, item 1): earshotd exits 0 within 2 s, every
 /// gRPC call ends UNAVAILABLE (or OK), every socket client's connection ends, and nothing crashes. (It exited 1
 /// after 1.9 s with `CancellationError()` as soon as 3 gRPC pushes were running, and its clients saw RST_STREAM
-/// CANCEL.) The clients are grpcio and the Python socket client of examples/python, pacing their audio so that
+/// CANCEL.) The clients are grpcio and the Python socket client of clients/python, pacing their audio so that
 /// every push is still running when the signal comes.
 @Suite(.serialized) struct GRPCShutdownTests {
     /// Pushes `grpc` gRPC streams (on one channel) and `socket` socket streams, waits until status shows them all,
@@ -13,10 +13,10 @@ import Testing
         import json, os, signal, sys, threading, time
         root, port, socket_path, pid, n_grpc, n_socket = sys.argv[1:7]
         port, pid, n_grpc, n_socket = int(port), int(pid), int(n_grpc), int(n_socket)
-        sys.path.insert(0, os.path.join(root, "examples", "python"))
+        sys.path.insert(0, os.path.join(root, "clients", "python"))
         import grpc
-        from earshot_client import EarshotClient, EarshotError
-        from earshot_grpc import earshot_pb2 as pb, earshot_pb2_grpc as pbg
+        from earshot import SocketClient as EarshotClient, EarshotError
+        from earshot.grpc_stubs import earshot_pb2 as pb, earshot_pb2_grpc as pbg
 
         CHUNK = b"\x10\x00" * 1600          # 100 ms of s16le at 16 kHz
         done = threading.Event()
@@ -52,9 +52,9 @@ import Testing
             outcome, tokens = "closed without an error", 0
             try:
                 for message in client.messages():
-                    tokens += message.kind == "embedding"
+                    tokens += message.kind == "token"
             except EarshotError as e:
-                outcome = EarshotError.CODES.get(e.code, str(e))
+                outcome = e.code or str(e)
             except OSError as e:
                 outcome = f"socket error {e}"
             results["socket"][i] = {"code": outcome, "tokens": tokens}

@@ -10,9 +10,9 @@ import Testing
     static let script = #"""
         import json, os, sys
         root, port, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-        sys.path.insert(0, os.path.join(root, "examples", "python"))
+        sys.path.insert(0, os.path.join(root, "clients", "python"))
         import grpc
-        from earshot_grpc import earshot_pb2 as pb, earshot_pb2_grpc as pbg
+        from earshot.grpc_stubs import earshot_pb2 as pb, earshot_pb2_grpc as pbg
 
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         stub = pbg.EarshotStub(channel)

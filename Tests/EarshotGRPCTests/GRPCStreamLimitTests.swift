@@ -11,9 +11,9 @@ import Testing
     static let script = #"""
         import json, os, sys, threading
         root, port, held = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-        sys.path.insert(0, os.path.join(root, "examples", "python"))
+        sys.path.insert(0, os.path.join(root, "clients", "python"))
         import grpc, numpy as np
-        from earshot_grpc import earshot_pb2 as pb, earshot_pb2_grpc as pbg
+        from earshot.grpc_stubs import earshot_pb2 as pb, earshot_pb2_grpc as pbg
 
         PUSHES = 110
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
