@@ -79,12 +79,19 @@ struct BoundedWorkTests {
         #expect(daemon.terminate()?.code == 0)
     }
 
-    /// Item 4: 30 connections × 64 `oldest` subscriptions that never read (1 920 stalled subscribers) while a live
-    /// file plays. The hub skips each once its queue is full, so a reader still gets every token in order with no
-    /// `lagged`, the live stream loses no audio (status: no overrun, no capture loss), and status answers.
+    /// Item 4: 30 connections × 64 `oldest` subscriptions that never read (1 920 stalled subscribers) while a 24 s
+    /// live file plays. Before the fix every token went into every stalled queue, on the compute thread: the same
+    /// shape (36 s, measured) lost 25.6 s of capture and a reader got 25 tokens. Now the hub skips each stalled
+    /// subscription once its queue is full, so a reader gets every token in order with no `lagged`, and the live
+    /// stream loses no audio (status: no overrun, no capture loss).
     @Test func subscribersThatNeverReadDelayNoOneAndCaptureLosesNothing() async throws {
-        let daemon = try Daemon(source: "mic=file:\(Paths.wav("long24bit"))",
-                                config: "send-buffer-bytes = 4096\nmax-clients = 40\n")
+        let scratch = ScratchDirectory()
+        let speech = try WAV.read(path: Paths.wav("speech"))
+        #expect(speech.info.sampleRate == 16_000 && speech.info.channels == 1 && speech.samples.count == 48_000)
+        let long = scratch.file("long.wav")
+        try WAV.write(path: long, samples: Array([[Float]](repeating: speech.samples, count: 8).joined()),
+                      sampleRate: 16_000, channels: 1)
+        let daemon = try Daemon(source: "mic=file:\(long)", config: "send-buffer-bytes = 4096\nmax-clients = 40\n")
         defer { _ = daemon.terminate() }
         var stalled: [RawClient] = []
         for _ in 0..<30 {
@@ -110,7 +117,7 @@ struct BoundedWorkTests {
                 return (tokens, try await connection.statusReport())
             }
         }
-        #expect(tokens == Array(0..<150))
+        #expect(tokens == Array(0..<600))   // 8 × 3 s, 640 samples a token
         let mic = status.streams.first { $0.name == "mic" }
         #expect(mic?.overrunSamples == 0)
         #expect(mic?.captureLostSamples == 0)
