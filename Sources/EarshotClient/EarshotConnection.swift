@@ -63,7 +63,7 @@ public final class EarshotConnection: Sendable {
     ///   - socketPath: the daemon's Unix socket; nil uses ``defaultSocketPath``.
     ///   - clientName: shown in the server's logs.
     ///   - bufferCapacity: messages held for ``messages`` before the connection stops reading (and the server
-    ///     starts dropping this client's oldest live frames).
+    ///     starts dropping this client's live frames, announced by `lagged`).
     ///   - body: what to do with the connection.
     /// - Throws: ``EarshotError`` (`connectionFailed`, `handshakeFailed`, …), or what `body` throws.
     public static func withConnection<Result: Sendable>(

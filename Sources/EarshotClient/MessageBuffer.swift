@@ -2,7 +2,8 @@ import Synchronization
 
 /// The bounded queue between the connection's reader and the one consumer of ``EarshotConnection/messages``.
 /// Policy: **bounded, backpressure**. When `capacity` messages wait, the reader stops, the socket stops being read,
-/// and the server sheds this client's oldest live frames (it says so with a `lagged` event). Nothing is dropped here.
+/// and the server skips this client's live subscriptions until it reads again (it says what was lost with a `lagged`
+/// event). Nothing is dropped here.
 final class MessageBuffer: Sendable {
     private struct State {
         var items: [EarshotMessage] = []

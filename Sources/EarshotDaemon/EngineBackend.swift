@@ -159,8 +159,9 @@ final class ReceiverSubscriber: StreamSubscriber {
         self.engine = engine
     }
 
-    func receive(_ token: TokenRecord, replayed: Bool) {
+    func receive(_ token: TokenRecord, replayed: Bool) -> Bool {
         receiver.live(BackendToken(token, output: output, replayed: replayed, engine: engine))
+        return true
     }
 
     func receive(_ kind: EventKind, at: Int64, count: UInt64, message: String) {

@@ -11,6 +11,8 @@ final class ClientOutbox: Sendable {
         /// `close()` was called or the hard limit was hit: deliver nothing more.
         var closed = false
         var overflowed = false
+        /// Subscriptions refused a live token for lack of room, to resume once the client has read enough.
+        var stalled: [ObjectIdentifier: OutboxSubscriber] = [:]
     }
 
     private let state: Mutex<State>
@@ -19,16 +21,23 @@ final class ClientOutbox: Sendable {
         state = Mutex(State(queue: OutboxQueue(liveCapacity: liveCapacity, hardLimit: hardLimit)))
     }
 
-    /// Queues `item`. Returns false if the outbox is closed, or has just closed because the client lets
-    /// undroppable items pile up (see ``OutboxQueue``).
+    /// Queues `item`. Returns false if the outbox is closed, if it has just closed because the client lets
+    /// undroppable items pile up, or for a live token with no room (see ``OutboxQueue``): then `subscriber` is
+    /// resumed (``OutboxSubscriber/resume()``) once the client has read enough.
     @discardableResult
-    func push(_ item: OutboxItem) -> Bool {
+    func push(_ item: OutboxItem, from subscriber: OutboxSubscriber? = nil) -> Bool {
         let (accepted, resume): (Bool, (CheckedContinuation<OutboxItem?, Never>, OutboxItem?)?) = state.withLock { s in
             guard !s.closed && !s.finishing else { return (false, nil) }
-            if s.queue.push(item) == .overLimit {
+            switch s.queue.push(item) {
+            case .enqueued: break
+            case .full:
+                if let subscriber { s.stalled[ObjectIdentifier(subscriber)] = subscriber }
+                return (false, nil)
+            case .overLimit:
                 s.overflowed = true
                 s.closed = true
                 s.queue.removeAll()
+                s.stalled.removeAll()
                 return (false, s.waiter.take().map { ($0, nil) })
             }
             guard let waiter = s.waiter.take() else { return (true, nil) }
@@ -41,6 +50,17 @@ final class ClientOutbox: Sendable {
     /// The next item to write; nil once finished and drained, or closed. One caller at a time (the writer).
     /// Cancellation returns nil.
     func next() async -> OutboxItem? {
+        let item = await nextItem()
+        let resumable: [OutboxSubscriber] = state.withLock { s in
+            guard !s.stalled.isEmpty, s.queue.hasLiveRoom, !s.closed else { return [] }
+            defer { s.stalled.removeAll() }
+            return Array(s.stalled.values)
+        }
+        for subscriber in resumable { subscriber.resume() }
+        return item
+    }
+
+    private func nextItem() async -> OutboxItem? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<OutboxItem?, Never>) in
                 let immediate: OutboxItem?? = state.withLock { s in
@@ -76,14 +96,17 @@ final class ClientOutbox: Sendable {
         let waiter = state.withLock { s -> CheckedContinuation<OutboxItem?, Never>? in
             s.closed = true
             s.queue.removeAll()
+            s.stalled.removeAll()
             return s.waiter.take()
         }
         waiter?.resume(returning: nil)
     }
 
+    /// Live tokens that fit now.
+    var liveRoom: Int { state.withLock { $0.queue.liveCapacity - $0.queue.liveCount } }
     /// Queued items right now.
     var pendingCount: Int { state.withLock { $0.queue.pendingCount } }
-    /// Live tokens dropped for this client so far.
+    /// Live tokens this client lost (reported to it in `lagged` events) so far.
     var droppedTotal: UInt64 { state.withLock { $0.queue.droppedTotal } }
     /// True if the outbox closed itself because undroppable items piled up.
     var overflowed: Bool { state.withLock { $0.overflowed } }

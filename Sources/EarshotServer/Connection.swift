@@ -156,8 +156,8 @@ final class Connection: Sendable {
                         outbox.push(.message(.welcome(welcome(version: version))))
                     case .subscribe(let id, let m):
                         guard let stream = engine.liveStream(named: m.stream) else { continue }
-                        let subscriber = OutboxSubscriber(outbox: outbox, stream: id, payload: m.payload,
-                                                          output: m.output, options: m.options)
+                        let subscriber = OutboxSubscriber(outbox: outbox, hub: stream.hub, stream: id,
+                                                          payload: m.payload, output: m.output, options: m.options)
                         let outbox = self.outbox
                         _ = stream.hub.subscribe(subscriber, start: m.start) { first in
                             outbox.push(.message(.subscribed(request: m.request, stream: id, name: m.stream,

@@ -1,5 +1,4 @@
 import EncodingScheduler
-import QueuePolicies
 import WireProtocol
 
 /// Something a pushed stream's producer waits on: the connection's writer calls ``tokenSent()`` for each of the
@@ -23,10 +22,11 @@ enum OutboxItem: Sendable {
 
 /// A connection's send queue as a plain value (no locks, no I/O), with its named policy:
 ///
-/// **Live frames: bounded, oldest dropped** (``DropOldestQueue`` with ``LagPolicy``). At most `liveCapacity` live
-/// tokens wait. One more pushes out the oldest queued live token; a `lagged` marker takes its place (drops of one
-/// stream merge into one marker), so the client learns, at the point of the gap, how many frames of which stream it
-/// lost and from which token.
+/// **Live frames: bounded, refused when full.** At most `liveCapacity` live tokens wait. One more is refused
+/// (``PushResult/full``): the ``StreamHub`` then skips that subscription — no work for it per token — until the
+/// client has read the queue down to ``hasLiveRoom`` (half), when the hub resumes it with a `lagged` event at the gap
+/// saying how many frames it lost and from which token. The queued frames stay; the ones produced while the client
+/// did not read are the ones lost.
 ///
 /// **Everything else: kept, up to a hard limit.** Pushed tokens are bounded upstream by the push budget, answers by
 /// the requests a client sends; more than `hardLimit` of them waiting means a client that sends but never reads, and
@@ -36,74 +36,70 @@ enum OutboxItem: Sendable {
 /// outbox: an item kept after it was written held all three, and the stream's encoder, alive for as long as the
 /// connection, or for ever.)
 struct OutboxQueue {
-    enum LagPolicy: DropOldestPolicy {
-        struct Lag {
-            var stream: UInt32
-            var count: UInt64
-            var firstToken: UInt64
-        }
-
-        static func lane(of item: OutboxItem) -> (index: Int, weight: Int)? {
-            if case .live = item { (0, 1) } else { nil }
-        }
-
-        static func marker(for dropped: OutboxItem, followedBy later: some Sequence<OutboxItem>) -> Lag {
-            guard case .live(let stream, let record, _, _, _) = dropped else { preconditionFailure("only live frames drop") }
-            return Lag(stream: stream, count: 1, firstToken: record.info.index)
-        }
-
-        static func merge(_ dropped: OutboxItem, into lag: inout Lag) -> Bool {
-            guard case .live(let stream, _, _, _, _) = dropped, stream == lag.stream else { return false }
-            lag.count += 1
-            return true
-        }
-
-        static var mergesAcrossElements: Bool { true }
-    }
-
+    let liveCapacity: Int
     let hardLimit: Int
-    private var queue: DropOldestQueue<LagPolicy>
-    /// Live tokens dropped over the queue's life.
+    /// Oldest first from `head`; slots before `head` were handed out.
+    private var items: [OutboxItem?] = []
+    private var head = 0
+    private(set) var liveCount = 0
+    /// Items queued now that are not live tokens.
+    private(set) var keptCount = 0
+    /// Live frames lost by this client (the `lagged` events queued for it) over the queue's life.
     private(set) var droppedTotal: UInt64 = 0
 
     init(liveCapacity: Int, hardLimit: Int) {
         precondition(liveCapacity > 0 && hardLimit > 0, "outbox limits must be positive")
+        self.liveCapacity = liveCapacity
         self.hardLimit = hardLimit
-        queue = DropOldestQueue(capacity: liveCapacity)
     }
 
     enum PushResult: Equatable {
         case enqueued
-        /// Enqueued after dropping the oldest live token.
-        case enqueuedDroppingOldest
+        /// A live token refused: `liveCapacity` of them wait already.
+        case full
         /// Refused: too many undroppable items wait.
         case overLimit
     }
 
-    var isEmpty: Bool { queue.isEmpty }
-    var pendingCount: Int { queue.count }
-    var liveCount: Int { queue.count(inLane: 0) }
+    var isEmpty: Bool { head == items.count }
+    var pendingCount: Int { items.count - head }
+    /// Whether a subscription refused for lack of room may resume: the client has read half the live frames.
+    var hasLiveRoom: Bool { liveCount <= liveCapacity / 2 }
 
     mutating func push(_ item: OutboxItem) -> PushResult {
-        if LagPolicy.lane(of: item) == nil && queue.keptCount >= hardLimit { return .overLimit }
-        let shed = queue.push(item)
-        droppedTotal += UInt64(shed.count)
-        return shed.count > 0 ? .enqueuedDroppingOldest : .enqueued
+        if case .live = item {
+            guard liveCount < liveCapacity else { return .full }
+            liveCount += 1
+        } else {
+            guard keptCount < hardLimit else { return .overLimit }
+            keptCount += 1
+            if case .message(.event(let event)) = item, event.kind == .lagged { droppedTotal += event.count }
+        }
+        items.append(item)
+        return .enqueued
     }
 
-    /// The next item, with lag markers turned into `lagged` events.
+    /// The next item, oldest first.
     mutating func pop() -> OutboxItem? {
-        switch queue.pop() {
-        case nil: nil
-        case .element(let item): item
-        case .marker(let lag):
-            .message(.event(StreamEvent(stream: lag.stream, kind: .lagged, at: Int64(lag.firstToken), count: lag.count,
-                                        message: "you read too slowly: \(lag.count) frames dropped")))
+        guard head < items.count, let item = items[head] else { return nil }
+        items[head] = nil
+        head += 1
+        if case .live = item { liveCount -= 1 } else { keptCount -= 1 }
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 256 && head * 2 >= items.count {
+            items.removeSubrange(0..<head)
+            head = 0
         }
+        return item
     }
 
     /// Drops every queued item (the connection is going away).
     mutating func removeAll() {
-        queue.removeAll()
+        items.removeAll(keepingCapacity: true)
+        head = 0
+        liveCount = 0
+        keptCount = 0
     }
 }

@@ -25,12 +25,12 @@ package struct ServerConfiguration: Sendable {
     package var idleTimeout: Duration = .seconds(300)
     /// Largest frame accepted from a client (`length`: type + body).
     package var maxFrameLength = 1 << 20
-    /// Live frames a client's send queue holds before the oldest are dropped.
+    /// Live frames a client's send queue holds; past it the client's subscriptions are skipped until it reads half.
     package var sendQueueFrames = 1024
     /// Undroppable items (answers, events, pushed frames) a client may leave unread before it is disconnected.
     package var sendQueueHardLimit = 8192
     /// SO_SNDBUF for client sockets, and NIO's write-buffer high-water mark; nil keeps the defaults (the kernel's,
-    /// and 64 KiB). Smaller means the send-queue policy (drop the oldest live frames) takes over sooner from these
+    /// and 64 KiB). Smaller means the send-queue policy (skip a stalled subscription) takes over sooner from these
     /// buffers for a client that stops reading.
     package var socketSendBuffer: Int?
     /// Payload types offered.

@@ -216,11 +216,14 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
         public var deviceLosses: UInt64
         /// Seconds of speech, over all streams.
         public var speechSeconds: Double
+        /// The most 16 kHz samples' worth one pushed stream has held at once (audio not yet turned into tokens plus
+        /// tokens not yet sent), over the daemon's life: the push budget bounds it, whatever the chunks or rate.
+        public var pushedPeakSamples: UInt64
 
         public init(connections: UInt64 = 0, pushes: UInt64 = 0, refusals: [String: UInt64] = [:],
                     laggedFrames: UInt64 = 0, overrunSamples: UInt64 = 0, captureLostSamples: UInt64 = 0,
                     deviceLosses: UInt64 = 0,
-                    speechSeconds: Double = 0) {
+                    speechSeconds: Double = 0, pushedPeakSamples: UInt64 = 0) {
             self.connections = connections
             self.pushes = pushes
             self.refusals = refusals
@@ -229,6 +232,7 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
             self.captureLostSamples = captureLostSamples
             self.deviceLosses = deviceLosses
             self.speechSeconds = speechSeconds
+            self.pushedPeakSamples = pushedPeakSamples
         }
     }
 }

@@ -138,6 +138,7 @@ package final class Engine: Sendable {
         totals.speechSeconds = retired.speechSeconds + streams.reduce(0) { $0 + $1.speechSeconds }
         totals.deviceLosses = UInt64(liveStreams.reduce(0) { $0 + $1.deviceLosses })
         totals.captureLostSamples = UInt64(liveStreams.reduce(0) { $0 + $1.captureLostSamples })
+        totals.pushedPeakSamples = UInt64(scheduler.peakPushedSamples)
         return DaemonStatus(
             server: facts.serverName, protocol: protocolVersion, uptimeSeconds: uptime,
             model: .init(id: modelID, D: c.textHiddenSize, P: c.outputProjectionSize, blockTokens: blockTokens,

@@ -52,6 +52,12 @@ package final class ScheduledStream: @unchecked Sendable {
         var inboxSamples = 0
         /// Tokens delivered to a pushed stream's transport but not yet written.
         var unsentTokens = 0
+        /// Pushed audio admitted so far (input-rate samples), and the tokens the encoder has produced from it (as of
+        /// the last finished turn): what is admitted and not yet a token is held somewhere on the compute side.
+        var pushedInput: Int64 = 0
+        var tokensEmitted: Int64 = 0
+        /// A compute thread holds audio it took from the inbox (between `takeInbox` and `turnEnded`).
+        var computing = false
         var waiter: CheckedContinuation<Void, Never>?
         var cancelled = false
         var finishQueued = false
@@ -141,21 +147,33 @@ package final class ScheduledStream: @unchecked Sendable {
         }
     }
 
-    /// Pushed audio at the input rate, right after the previous. Waits while the push budget is used up
-    /// (backpressure). Returns at once if the stream was cancelled.
+    /// Pushed audio at the input rate, right after the previous. It enters in pieces of at most
+    /// `pushPieceSamples` (16 kHz samples' worth), each only once the stream holds less than its push budget
+    /// (backpressure: the caller waits, whatever the chunk's size or rate). Returns once the last piece is in, or at
+    /// once if the stream was cancelled.
     package func submitPushed(_ samples: [Float]) async {
-        let wall = scheduler.clock.wallNanoseconds(), now = scheduler.clock.monotonicNanoseconds()
-        let accepted: Bool = shared.withLock { s in
-            guard !s.cancelled, !s.finishQueued else { return false }
-            s.noteWork(now: now)
-            s.inbox.push(.audio(samples, firstSample: nil, wall: wall))
-            s.inboxSamples += samples.count
-            s.samplesSubmitted += Int64(samples.count)
-            return true
+        let piece = max(1, scheduler.configuration.pushPieceSamples * inputRate / 16_000)
+        var start = 0
+        while start < samples.count {
+            await waitForRoom { [unowned self] in self.pushHasRoom($0) }
+            if Task.isCancelled { return }
+            let end = min(samples.count, start + piece)
+            let wall = scheduler.clock.wallNanoseconds(), now = scheduler.clock.monotonicNanoseconds()
+            let held: Int? = shared.withLock { s in
+                guard !s.cancelled, !s.finishQueued else { return nil }
+                s.noteWork(now: now)
+                s.inbox.push(.audio(start == 0 && end == samples.count ? samples : Array(samples[start..<end]),
+                                    firstSample: nil, wall: wall))
+                s.inboxSamples += end - start
+                s.samplesSubmitted += Int64(end - start)
+                s.pushedInput += Int64(end - start)
+                return usage(s)
+            }
+            guard let held else { return }
+            scheduler.notePushedHeld(held)
+            scheduler.wake()
+            start = end
         }
-        guard accepted else { return }
-        scheduler.wake()
-        await waitForRoom { usage($0) < budget }
     }
 
     /// An event to pass on in order with the audio around it.
@@ -209,6 +227,8 @@ package final class ScheduledStream: @unchecked Sendable {
     package var speechSeconds: Double { worker.published.withLock { $0.speechSeconds } }
     /// Ended (its end was reported) or cancelled: status counts it as gone.
     package var isGone: Bool { isCancelled || worker.published.withLock { $0.ended } }
+    /// 16 kHz samples' worth of pushed audio and unsent tokens the stream holds now (what the push budget bounds).
+    package var pushedHeldSamples: Int { shared.withLock { usage($0) } }
     /// True while a pushed stream's producer waits for room.
     package var producerIsWaiting: Bool { shared.withLock { $0.waiter != nil } }
 
@@ -217,11 +237,14 @@ package final class ScheduledStream: @unchecked Sendable {
     /// Takes everything queued (the scheduler's lock is held; the stream's own lock is taken inside). Overrun
     /// markers become `overrun` events where the audio was lost.
     func takeInbox() -> [InboxItem] {
-        let (entries, waiter) = shared.withLock { s -> ([DropOldestQueue<BacklogPolicy>.Entry], CheckedContinuation<Void, Never>?) in
+        let (entries, waiter) = shared.withLock {
+            s -> ([DropOldestQueue<BacklogPolicy>.Entry], CheckedContinuation<Void, Never>?) in
             let entries = s.inbox.popAll()
             s.inboxSamples = 0
             s.pendingSince = nil
-            return (entries, usage(s) < budget ? s.waiter.take() : nil)
+            if !entries.isEmpty { s.computing = true }
+            // A live producer waiting for backlog room may go on now (it checks its own rule again).
+            return (entries, pushHasRoom(s) ? s.waiter.take() : nil)
         }
         waiter?.resume()
         return entries.map { entry in
@@ -233,11 +256,22 @@ package final class ScheduledStream: @unchecked Sendable {
         }
     }
 
+    /// The compute thread is done with what it took: the encoder has produced `tokens` tokens in all. The audio
+    /// they cover no longer counts against the push budget.
+    func turnEnded(tokensProduced tokens: UInt64) {
+        let waiter = shared.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.computing = false
+            s.tokensEmitted = Int64(tokens)
+            return pushHasRoom(s) ? s.waiter.take() : nil
+        }
+        waiter?.resume()
+    }
+
     /// The transport wrote one of this (pushed) stream's tokens: room for more audio.
     package func tokenSent() {
         let waiter = shared.withLock { s -> CheckedContinuation<Void, Never>? in
             s.unsentTokens -= 1
-            return usage(s) < budget ? s.waiter.take() : nil
+            return pushHasRoom(s) ? s.waiter.take() : nil
         }
         waiter?.resume()
     }
@@ -251,14 +285,23 @@ package final class ScheduledStream: @unchecked Sendable {
 
     private var budget: Int { scheduler.configuration.pushBudgetSamples }
 
-    /// 16 kHz samples' worth of work outstanding.
+    /// 16 kHz samples' worth of pushed audio held now: admitted but not yet turned into tokens (in the inbox, the
+    /// resampler, the log-mel frontend, the encoder), plus tokens not yet written to the client.
     private func usage(_ s: Shared) -> Int {
-        s.inboxSamples * 16_000 / inputRate + s.unsentTokens * TokenTimeline.samplesPerToken
+        let admitted = s.pushedInput * 16_000 / Int64(inputRate)
+        let inTokens = s.tokensEmitted * Int64(TokenTimeline.samplesPerToken)
+        return Int(max(0, admitted - inTokens)) + s.unsentTokens * TokenTimeline.samplesPerToken
+    }
+
+    /// Whether another piece may enter: below the budget, or when nothing is queued, computing or unsent (the
+    /// encoder waits for more audio to complete a block, so waiting would never end).
+    private func pushHasRoom(_ s: Shared) -> Bool {
+        s.cancelled || usage(s) < budget || (s.inbox.isEmpty && !s.computing && s.unsentTokens == 0)
     }
 
     /// Waits until `hasRoom` (checked under the lock), the stream is cancelled or the task is. Whoever frees room
-    /// (``takeInbox()``, ``tokenSent()``) wakes the waiter once the usage is under the push budget, which an empty
-    /// inbox always is for a live stream.
+    /// (``takeInbox()``, ``turnEnded(tokensProduced:)``, ``tokenSent()``) wakes the waiter when the push rule
+    /// (``pushHasRoom(_:)``) holds, which it always does for a live stream; the waiter checks its own rule again.
     private func waitForRoom(until hasRoom: @Sendable (Shared) -> Bool) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

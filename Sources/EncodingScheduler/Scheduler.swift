@@ -94,8 +94,9 @@ package final class ComputeContext {
 /// - **live backlog, oldest dropped** (``ScheduledStream/BacklogPolicy``): a live stream whose unencoded audio
 ///   exceeds `liveBacklogSamples` (the machine cannot keep up) loses its oldest audio, reported as `overrun`;
 ///   capture never waits.
-/// - **push budget, backpressure**: a pushed stream's producer waits (``ScheduledStream/submitPushed(_:)``) while its
-///   unencoded audio plus unsent tokens exceed `pushBudgetSamples`; nothing is dropped.
+/// - **push budget in samples, backpressure**: pushed audio enters in pieces of `pushPieceSamples` (16 kHz samples'
+///   worth, after resampling); each waits (``ScheduledStream/submitPushed(_:)``) while the stream's audio not yet
+///   turned into tokens plus its unsent tokens reach `pushBudgetSamples`; nothing is dropped.
 package final class Scheduler: @unchecked Sendable {
     package let model: Gemma4AudioModel
     package let configuration: SchedulerConfiguration
@@ -112,6 +113,8 @@ package final class Scheduler: @unchecked Sendable {
     private var threads: [Thread] = []
     private var exited = 0
     private let stats = Mutex(SchedulerStatistics())
+    /// The most 16 kHz samples one pushed stream has held at once (``ScheduledStream/submitPushed(_:)``).
+    private let pushedPeak = Atomic<Int>(0)
     /// When the scheduler was made (monotonic ns), for utilization.
     package let startedAt: UInt64
 
@@ -153,6 +156,19 @@ package final class Scheduler: @unchecked Sendable {
     }
 
     package var statistics: SchedulerStatistics { stats.withLock { $0 } }
+
+    /// The most 16 kHz samples' worth of audio and unsent tokens any pushed stream has held at once, over the
+    /// scheduler's life: the push budget plus one piece at most (more only if the encoder needs more for a block).
+    package var peakPushedSamples: Int { pushedPeak.load(ordering: .relaxed) }
+
+    func notePushedHeld(_ samples: Int) {
+        var seen = pushedPeak.load(ordering: .relaxed)
+        while samples > seen {
+            let (exchanged, now) = pushedPeak.compareExchange(expected: seen, desired: samples, ordering: .relaxed)
+            if exchanged { break }
+            seen = now
+        }
+    }
 
     /// False if some stream's work has waited longer than `limit` for a compute thread (stuck or hopelessly slow).
     package func isHealthy(limit: Duration = .seconds(10)) -> Bool {
@@ -275,10 +291,13 @@ package final class Scheduler: @unchecked Sendable {
         let now = clock.monotonicNanoseconds()
         stats.withLock { $0.record(busyNanoseconds: now - began, tokens: tokens, passes: passes, at: now) }
 
+        // Read while the claim is held: the worker belongs to whichever thread claims the stream next.
+        let produced = batch.map { $0.0.worker.tokensProduced }
         condition.lock()
         for (stream, _) in batch { stream.claimed = false }
         for stream in finished { stream.done = true }
         condition.unlock()
+        for ((stream, _), tokens) in zip(batch, produced) { stream.turnEnded(tokensProduced: tokens) }
         // Work that arrived while these streams were claimed is picked up on the next turn.
         return true
     }

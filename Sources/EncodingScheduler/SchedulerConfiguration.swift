@@ -27,8 +27,13 @@ package struct SchedulerConfiguration: Sendable {
     package var maxBatchStreams = 8
     /// Live streams: unencoded audio held before the oldest is discarded and reported as an `overrun`.
     package var liveBacklogSamples = 16_000 * 4
-    /// Pushed streams: audio not yet encoded plus tokens not yet sent (in 16 kHz samples) before the pusher waits.
+    /// Pushed streams: audio not yet turned into tokens plus tokens not yet sent (in 16 kHz samples) before the
+    /// pusher waits. A stream holds at most this plus one piece (or, if larger, what the encoder needs to complete a
+    /// block).
     package var pushBudgetSamples = 16_000 * 2
+    /// Pushed audio enters the stream in pieces of at most this many 16 kHz samples' worth, each waiting for room:
+    /// however large a chunk (or however much resampling multiplies it), the stream never takes more at once.
+    package var pushPieceSamples = 16_000 / 4
     /// Gaps in live audio up to this many samples are filled with zeros; longer ones start a new segment.
     package var maxGapFillSamples = 16_000
     /// Silero VAD on every stream's 16 kHz samples (speech events, the `speech` flag); nil runs none.

@@ -17,8 +17,10 @@ package protocol TokenSink: AnyObject, Sendable {
 package protocol StreamSubscriber: AnyObject, Sendable {
     /// Speech events and speech-only delivery; the hub filters by them.
     var options: StreamOptions { get }
-    /// A token; `replayed` when it comes from the held history at subscription, not as it is encoded.
-    func receive(_ token: TokenRecord, replayed: Bool)
+    /// A token; `replayed` when it comes from the held history at subscription, not as it is encoded. Returns false
+    /// if there is no room for it (the client reads too slowly): the token is not queued, the hub skips this
+    /// subscriber from then on, and the transport calls ``StreamHub/resume(_:)`` once it has room again.
+    func receive(_ token: TokenRecord, replayed: Bool) -> Bool
     /// An event, `ended` included (then nothing more arrives).
     func receive(_ kind: EventKind, at: Int64, count: UInt64, message: String)
 }

@@ -154,8 +154,17 @@ public struct DropOldestQueue<Policy: DropOldestPolicy> {
         while j >= head {
             if case .entry(.marker(var marker)) = slots[j] {
                 if Policy.merge(dropped, into: &marker) {
-                    slots[j] = .entry(.marker(marker))
-                    slots.remove(at: i)
+                    if j == head && i == j + 1 {
+                        // The usual case of a consumer that stopped reading: the marker leads the queue and the
+                        // drop follows it. Moving the marker into the dropped slot keeps the order and is O(1).
+                        slots[i] = .entry(.marker(marker))
+                        slots[j] = .vacant
+                        head += 1
+                        compactIfWorthIt()
+                    } else {
+                        slots[j] = .entry(.marker(marker))
+                        slots.remove(at: i)
+                    }
                     return (dropped, weight)
                 }
             } else if !Policy.mergesAcrossElements {

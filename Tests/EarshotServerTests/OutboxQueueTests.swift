@@ -4,11 +4,15 @@ import Testing
 @testable import EarshotServer
 import WireProtocol
 
-/// The send-queue policy, as a value: live tokens bounded with the oldest dropped and reported in place, everything
-/// else kept up to a hard limit.
+/// The send-queue policy, as a value: live tokens bounded (refused past the capacity; the hub reports the loss when
+/// the subscription resumes), everything else kept up to a hard limit.
 @Suite struct OutboxQueueTests {
     func live(_ stream: UInt32, _ token: UInt64) -> OutboxItem {
         .live(stream: stream, record: .fake(token), payload: .f32, output: .embeddings)
+    }
+
+    func lagged(_ stream: UInt32, count: UInt64, at token: UInt64) -> OutboxItem {
+        .message(.event(StreamEvent(stream: stream, kind: .lagged, at: Int64(token), count: count)))
     }
 
     /// What pops out: tokens as "s:t", lag markers as "lag s n@t", messages as their type.
@@ -50,31 +54,31 @@ import WireProtocol
         #expect(q.droppedTotal == 0)
     }
 
-    @Test func dropsTheOldestAndSaysSoWhereTheyWere() {
+    /// Live tokens past the capacity are refused (the hub then skips the subscription); the queued ones stay.
+    @Test func refusesLiveTokensPastCapacityAndKeepsTheQueuedOnes() {
         var q = OutboxQueue(liveCapacity: 3, hardLimit: 10)
-        for t in 0..<7 { _ = q.push(live(1, UInt64(t))) }
-        #expect(drain(&q) == ["lag 1 4@0", "1:4", "1:5", "1:6"])
+        for t in 0..<3 { #expect(q.push(live(1, UInt64(t))) == .enqueued) }
+        #expect(q.push(live(1, 3)) == .full)
+        #expect(q.push(live(2, 0)) == .full)
+        #expect(!q.hasLiveRoom)
+        _ = q.pop()
+        #expect(!q.hasLiveRoom)   // room again only at half the capacity: a resumed subscription does not flap
+        _ = q.pop()
+        #expect(q.hasLiveRoom)
+        #expect(q.push(lagged(1, count: 4, at: 3)) == .enqueued)
+        #expect(drain(&q) == ["1:2", "lag 1 4@3"])
         #expect(q.droppedTotal == 4)
     }
 
-    @Test func twoStreamsKeepSeparateMarkersThatDoNotGrow() {
-        var q = OutboxQueue(liveCapacity: 2, hardLimit: 10)
-        for t in 0..<50 {
-            _ = q.push(live(1, UInt64(t)))
-            _ = q.push(live(2, UInt64(t)))
-        }
-        #expect(q.pendingCount == 4)   // two markers and two tokens, however long it runs
-        #expect(drain(&q) == ["lag 1 49@0", "lag 2 49@0", "1:49", "2:49"])
-    }
-
-    @Test func messagesAndPushedTokensAreNeverDropped() {
+    @Test func messagesAndPushedTokensAreNeverRefusedForLiveRoom() {
         var q = OutboxQueue(liveCapacity: 1, hardLimit: 10)
         _ = q.push(.message(.pong(nonce: 1, serverTimeNanoseconds: 0)))
         _ = q.push(live(1, 0))
-        _ = q.push(.pushed(stream: 2, record: .fake(0), payload: .f32, output: .embeddings, credit: NoCredit()))
-        _ = q.push(live(1, 1))
+        #expect(q.push(.pushed(stream: 2, record: .fake(0), payload: .f32, output: .embeddings, credit: NoCredit()))
+                == .enqueued)
+        #expect(q.push(live(1, 1)) == .full)
         _ = q.push(.message(.event(StreamEvent(stream: 1, kind: .ended, count: 2))))
-        #expect(drain(&q) == ["pong", "lag 1 1@0", "2:0", "1:1", "event"])
+        #expect(drain(&q) == ["pong", "1:0", "2:0", "event"])
     }
 
     @Test func hardLimitRefusesUndroppableItems() {
@@ -85,23 +89,15 @@ import WireProtocol
         #expect(q.push(live(1, 0)) == .enqueued)   // live tokens have their own bound
     }
 
-    @Test func dropAfterPartialDrainStartsANewMarker() {
-        var q = OutboxQueue(liveCapacity: 2, hardLimit: 10)
-        for t in 0..<4 { _ = q.push(live(1, UInt64(t))) }   // drops 0, 1
-        #expect(q.pop().map { if case .message = $0 { true } else { false } } == true)
-        for t in 4..<6 { _ = q.push(live(1, UInt64(t))) }   // drops 2, 3
-        #expect(drain(&q) == ["lag 1 2@2", "1:4", "1:5"])
-    }
-
     @Test func survivesLongRuns() {
         var q = OutboxQueue(liveCapacity: 8, hardLimit: 10)
-        var popped = 0
+        var enqueued = 0, popped = 0
         for t in 0..<10_000 {
-            _ = q.push(live(1, UInt64(t)))
+            if q.push(live(1, UInt64(t))) == .enqueued { enqueued += 1 }
             if t % 3 == 0, q.pop() != nil { popped += 1 }
         }
-        #expect(q.pendingCount <= 9)
-        #expect(q.droppedTotal > 0)
+        #expect(q.pendingCount == enqueued - popped)
+        #expect(q.pendingCount <= 8)
     }
 }
 

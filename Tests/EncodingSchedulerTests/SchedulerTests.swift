@@ -173,32 +173,79 @@ import EarshotTypes
         #expect(worstDifference(sink.tokens.flatMap(\.embedding), offline.embeddings) <= 1e-5)
     }
 
+    /// Submits `samples` to a pushed stream from a task and takes turns here each time its producer waits for room,
+    /// until all of it is in. Returns how often the producer waited (at least once if it ever did; the producer
+    /// may also find room while a turn runs, so the count depends on timing: tests bound what it holds instead).
+    func pushTakingTurns(_ s: Scheduler, _ stream: ScheduledStream, _ samples: [Float],
+                         atEachWait check: () -> Void = {}) async -> Int {
+        let pending = Flag()
+        let producer = Task {
+            await stream.submitPushed(samples)
+            pending.set(false)
+        }
+        var waits = 0
+        while true {
+            while pending.value && !stream.producerIsWaiting { await Task.yield() }
+            if !pending.value { break }
+            waits += 1
+            check()
+            runUntilIdle(s)
+        }
+        await producer.value
+        return waits
+    }
+
     @Test func pushedAudioWaitsForBudgetAndIsNeverDropped() async throws {
+        // A budget below one block (12 tokens, 7 680 samples): the producer waits at the budget, and is let in again
+        // when the encoder has taken everything and waits for more audio to complete a block (never a deadlock).
         let s = scheduler(block: 12) { $0.pushBudgetSamples = 3200 }
         let sink = RecordingSink()
         let stream = try s.addStream(name: "push", kind: .pushed, sink: sink)
         let audio = try Fixtures.samples("speech")
         // Compute is not running. 2 000 samples fit the 3 200-sample budget: the first submit returns.
         await stream.submitPushed(Array(audio[0..<2000]))
-        // The second brings the outstanding work to 4 000 > 3 200: its producer waits (the connection would stop
-        // reading its socket here) until the compute threads take the audio.
-        let parked = Flag()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await stream.submitPushed(Array(audio[2000...]))
-                parked.set(false)
-            }
-            while !stream.producerIsWaiting { await Task.yield() }
-            #expect(parked.value)
-            runUntilIdle(s)   // the compute side takes the audio: room again
-            try await group.waitForAll()
+        #expect(!stream.producerIsWaiting && stream.pushedHeldSamples == 2000)
+        // The rest enters a piece (4 000 samples) at a time, each once the stream holds less than the budget: the
+        // producer waits (the connection would stop reading its socket here) until the compute side takes audio.
+        let waits = await pushTakingTurns(s, stream, Array(audio[2000...])) {
+            #expect(stream.backlogSamples <= 3200 - 1 + 4000)
         }
-        #expect(!parked.value)
+        #expect(waits >= 1)
         stream.finish()
         runUntilIdle(s)
         #expect(sink.endedCount != nil)
         let offline = model.encode(audio)
         #expect(sink.tokens.count == offline.count)
+        #expect(worstDifference(sink.tokens.flatMap(\.embedding), offline.embeddings) <= 1e-5)
+    }
+
+    /// Issue #19: the push budget is in 16 kHz samples, whatever the chunk size or the rate. One chunk of a whole
+    /// clip at 1 kHz (16 times more samples after resampling) used to enter at once; now it enters 250 input samples
+    /// (4 000 at 16 kHz) at a time, and the stream never holds more than the budget plus one piece, with the tokens
+    /// unchanged.
+    @Test func pushedAudioIsBoundedInSamplesWhateverTheChunkOrRate() async throws {
+        let budget = 16_000, piece = 4_000
+        let s = scheduler(block: 12) {
+            $0.pushBudgetSamples = budget
+            $0.pushPieceSamples = piece
+        }
+        let sink = RecordingSink()
+        let low = try Resampling.Resampler.resample(try Fixtures.samples("speech"), from: 16_000, to: 1_000)
+        let stream = try s.addStream(name: "push", kind: .pushed, inputRate: 1_000, sink: sink)
+        var firstWait: (backlog: Int, held: Int)?
+        let waits = await pushTakingTurns(s, stream, low) {
+            // Compute has not run yet at the first wait: four pieces of 250 input samples hold exactly the budget.
+            if firstWait == nil { firstWait = (stream.backlogSamples, stream.pushedHeldSamples) }
+            #expect(stream.pushedHeldSamples <= budget - 1 + piece)
+        }
+        #expect(firstWait?.backlog == 1_000 && firstWait?.held == 16_000)
+        #expect(waits >= 1)
+        #expect(s.peakPushedSamples >= budget && s.peakPushedSamples <= budget - 1 + piece)
+        stream.finish()
+        runUntilIdle(s)
+        #expect(stream.pushedHeldSamples == 0)
+        let offline = model.encode(try Resampling.Resampler.resample(low, from: 1_000, to: 16_000))
+        #expect(sink.endedCount == UInt64(offline.count))
         #expect(worstDifference(sink.tokens.flatMap(\.embedding), offline.embeddings) <= 1e-5)
     }
 

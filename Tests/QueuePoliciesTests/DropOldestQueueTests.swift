@@ -136,4 +136,16 @@ import Testing
         #expect(rest.count == 400)
         #expect(q.isEmpty && q.count == 0 && q.weight(inLane: 0) == 0)
     }
+
+    /// A consumer that stops reading: each push drops the element right after the leading marker, which moves into
+    /// its slot (O(1), no shifting of the queue); order, counts and weights stay exact, and the storage is compacted.
+    @Test func aStalledConsumerKeepsOneLeadingMarkerAndTheNewest() {
+        var q = DropOldestQueue<Adjacent>(capacity: 3)
+        for _ in 0..<10_000 { q.push(.chunk(stream: 0, samples: 1)) }
+        #expect(q.count == 4 && q.weight(inLane: 0) == 3 && q.count(inLane: 0) == 3)
+        #expect(q.pop().map { if case .marker(let lost) = $0 { lost.samples } else { -1 } } == 9_997)
+        // After a read, new losses (3 kept + 10 pushed, 2 kept) gather in one new leading marker.
+        for _ in 0..<5 { q.push(.chunk(stream: 0, samples: 2)) }
+        #expect(drain(&q) == ["lost0:11", "c0:2"])
+    }
 }
