@@ -76,7 +76,7 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Voice activity (Silero VAD) on every stream: speech events and the speech flag (default on).")
     var vad: Bool?
 
-    @Option(help: "The Silero VAD weights (default: $EARSHOT_VAD_MODEL, else share/earshot/silero-vad/ beside the executable's prefix, else models/silero-vad/ above the executable).")
+    @Option(help: "The Silero VAD weights (default: $EARSHOT_VAD_MODEL, else share/earshot/silero-vad/ beside the executable's prefix, else models/silero-vad/ above the executable, else /usr/local/share/earshot/silero-vad/ or /usr/share/earshot/silero-vad/).")
     var vadModel: String?
 
     @Option(help: "VAD speech threshold (default 0.5; silence is below threshold − 0.15).")
