@@ -65,6 +65,10 @@ let package = Package(
         .target(name: "EarshotTypes", swiftSettings: settings),
         // The drop-oldest queue policy, written once for the live backlog, the send queues and capture.
         .target(name: "QueuePolicies", swiftSettings: settings),
+        // The version (the VERSION file) and git revision, generated at build time: `--version`, status, metrics.
+        .target(name: "BuildInfo", swiftSettings: settings, plugins: ["BuildInfoPlugin"]),
+        .executableTarget(name: "BuildInfoGenerator", swiftSettings: settings),
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool(), dependencies: ["BuildInfoGenerator"]),
 
         // MARK: Async shell
         .target(name: "AudioCapture", dependencies: ["CAlsa", "CPulseSimple", "AudioCore", "Resampling", "QueuePolicies"],
@@ -108,7 +112,7 @@ let package = Package(
         ], exclude: ["Generated/README.md"], swiftSettings: settings),
         .target(name: "EarshotDaemon", dependencies: [
             "EarshotServer", "EncodingScheduler", "EarshotGRPC", "EarshotTypes", "AudioCapture", "Gemma4Audio",
-            "WireProtocol", "VoiceActivity",
+            "WireProtocol", "VoiceActivity", "BuildInfo",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -118,7 +122,7 @@ let package = Package(
         // MARK: Executables (argument parsing, then a library call)
         .target(name: "EarshotCLI", dependencies: [
             "AudioCore", "Resampling", "Gemma4Audio", "VoiceActivity", "EarshotClient", "AudioCapture", "EarshotGRPC",
-            "WireProtocol",
+            "WireProtocol", "BuildInfo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: settings),
         .executableTarget(name: "earshot", dependencies: ["EarshotCLI"], swiftSettings: settings),
@@ -151,7 +155,7 @@ let package = Package(
         .testTarget(name: "EarshotDaemonTests", dependencies: [
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
             "Frontend", "VoiceActivity", "earshotd", "EarshotGRPC",
-            .product(name: "GRPCCore", package: "grpc-swift-2"), "NumberBits",
+            .product(name: "GRPCCore", package: "grpc-swift-2"), "NumberBits", "BuildInfo",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotGRPCTests", dependencies: [
             "EarshotGRPC", "WireProtocol", "AudioCore", "EarshotCLI",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 import EarshotTypes
 import Foundation
 import Gemma4Audio
@@ -16,7 +17,8 @@ public struct EarshotdCommand: AsyncParsableCommand {
             docs/daemon.md. SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 drains clients and exits; SIGHUP reloads the \
             configuration (log-level applies at once; other changes are logged and wait for a restart). Under \
             systemd: Type=notify, socket activation and the watchdog are supported.
-            """)
+            """,
+        version: BuildInfo.versionLine)
 
     @Option(help: "Gemma 4 model: a Hugging Face directory, a llama.cpp mmproj GGUF, or random:e2b (demo only).")
     var model: String?
