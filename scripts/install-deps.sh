@@ -8,6 +8,7 @@ packages=(
     libasound2-dev libpulse-dev libsamplerate0-dev libdnnl-dev                   # build: the C libraries
     alsa-utils pulseaudio sox espeak-ng                               # tests and demo: sound server, audio tools
     openssl                                                           # tests: the gRPC tests' certificates
+    dpkg-dev lintian systemd                                          # make deb and its check: shlibdeps, lint, units
 )
 missing=()
 for p in "${packages[@]}"; do
