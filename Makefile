@@ -1,7 +1,7 @@
 # Earshot: the two commands of the README, and their parts.
 SWIFT ?= swift
 
-.PHONY: demo test deps build release
+.PHONY: demo test deps build release release-static man deb install check-package
 
 ## The main job: install, build, start the daemon on a demo source and show a live client view.
 demo: deps release
@@ -20,6 +20,7 @@ test: deps
 	SWIFT=$(SWIFT) scripts/check-swift-client.sh
 	scripts/check-manifests.sh
 	scripts/fuzz.sh all $(FUZZ_SECONDS)
+	packaging/check-package.sh
 
 deps:
 	scripts/install-deps.sh
@@ -29,3 +30,31 @@ build:
 
 release:
 	$(SWIFT) build -c release
+
+## What the Debian package and `make install` ship: a release build with the Swift runtime and Foundation linked in
+## statically, so the binaries run without the toolchain. Built once; `make deb` and `make install` reuse it.
+STATIC_RELEASE = -c release --static-swift-stdlib
+release-static:
+	$(SWIFT) build $(STATIC_RELEASE)
+
+## Man pages from the commands' own help (packaging/man-pages.sh: swift-argument-parser's generate-manual), into
+## dist/man. Dated by the commit built, so the same tree gives the same pages.
+MAN_DATE = $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)
+BIN_DIR = $$($(SWIFT) build $(STATIC_RELEASE) --show-bin-path)
+man: release-static
+	$(SWIFT) build $(STATIC_RELEASE) --target generate-manual
+	packaging/man-pages.sh "$(BIN_DIR)" dist/man $(MAN_DATE)
+
+## dist/earshot_<version>_<arch>.deb (packaging/README.md).
+deb: man
+	packaging/build-deb.sh "$(BIN_DIR)" dist/man
+
+## Installs under $(DESTDIR)$(PREFIX) with the package's layout (packaging/install.sh): binaries, VAD weights, man
+## pages, config (kept if present), systemd units with ExecStart in $(PREFIX)/bin, sysusers.d.
+PREFIX ?= /usr/local
+install: man
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" packaging/install.sh "$(BIN_DIR)" dist/man
+
+## Builds the package, installs it, runs the installed daemon and tools, verifies the units, lints, purges.
+check-package:
+	packaging/check-package.sh

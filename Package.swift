@@ -90,6 +90,10 @@ let package = Package(
         .target(name: "EarshotTypes", swiftSettings: settings),
         // The drop-oldest queue policy, written once for the live backlog, the send queues and capture.
         .target(name: "QueuePolicies", swiftSettings: settings),
+        // The version (the VERSION file) and git revision, generated at build time: `--version`, status, metrics.
+        .target(name: "BuildInfo", swiftSettings: settings, plugins: ["BuildInfoPlugin"]),
+        .executableTarget(name: "BuildInfoGenerator", swiftSettings: settings),
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool(), dependencies: ["BuildInfoGenerator"]),
 
         // MARK: Async shell
         .target(name: "AudioCapture", dependencies: ["CAlsa", "CPulseSimple", "AudioCore", "AudioFiles", "Resampling",
@@ -142,7 +146,7 @@ let package = Package(
         ], exclude: ["Generated/README.md"], swiftSettings: settings),
         .target(name: "EarshotDaemon", dependencies: [
             "ConnectionAdmission", "EarshotServer", "EncodingScheduler", "EarshotGRPC", "EarshotTypes", "AudioCapture", "Gemma4Audio",
-            "WireProtocol", "VoiceActivity", "QueuePolicies",
+            "WireProtocol", "VoiceActivity", "QueuePolicies", "BuildInfo",
             daemonProduct("Logging", "swift-log"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
             daemonProduct("UnixSignals", "swift-service-lifecycle"),
@@ -152,7 +156,7 @@ let package = Package(
         // MARK: Executables (argument parsing, then a library call)
         .target(name: "EarshotCLI", dependencies: [
             "AudioCore", "AudioFiles", "Resampling", "Gemma4Audio", "VoiceActivity", "EarshotClient", "AudioCapture", "EarshotGRPC",
-            "WireProtocol", "EarshotTypes",
+            "WireProtocol", "EarshotTypes", "BuildInfo",
             daemonProduct("ArgumentParser", "swift-argument-parser"),
             daemonProduct("Crypto", "swift-crypto"),
         ], swiftSettings: settings),
@@ -195,7 +199,7 @@ let package = Package(
         .testTarget(name: "EarshotDaemonTests", dependencies: [
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
             "Frontend", "VoiceActivity", "earshotd", "EarshotGRPC",
-            daemonProduct("GRPCCore", "grpc-swift-2"), "NumberBits", "QueuePolicies", "AudioCapture",
+            daemonProduct("GRPCCore", "grpc-swift-2"), "NumberBits", "QueuePolicies", "AudioCapture", "BuildInfo",
             "EncodingScheduler",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotGRPCTests", dependencies: [

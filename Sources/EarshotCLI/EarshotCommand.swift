@@ -1,10 +1,12 @@
 import ArgumentParser
+import BuildInfo
 
 /// `earshot`: the command-line face of Earshot. Each subcommand parses its arguments and calls into the library.
 public struct EarshotCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "earshot",
         abstract: "Gemma 4 audio embeddings, offline and live.",
+        version: BuildInfo.versionLine,
         subcommands: [EncodeCommand.self, VADCommand.self, InspectCommand.self, BenchCommand.self,
                       CaptureCommand.self, DevicesCommand.self,
                       ListenCommand.self, PushCommand.self, LoadCommand.self, StatusCommand.self, TopCommand.self])

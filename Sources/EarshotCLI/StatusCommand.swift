@@ -75,7 +75,8 @@ enum StatusView {
     static func render(_ s: DaemonStatus, previous: DaemonStatus?, ping: Duration) -> String {
         var lines: [String] = []
         let pingMs = Double(ping.components.seconds) * 1e3 + Double(ping.components.attoseconds) * 1e-15
-        lines.append("\(ClientText.escaped(s.server)), protocol \(s.protocol), up \(Self.duration(s.uptimeSeconds)), "
+        let revision = s.revision.map { " (git \(ClientText.escaped($0)))" } ?? ""
+        lines.append("\(ClientText.escaped(s.server))\(revision), protocol \(s.protocol), up \(Self.duration(s.uptimeSeconds)), "
                      + String(format: "ping %.2f ms", pingMs))
         lines.append("model   \(ClientText.escaped(s.model.id))  D=\(s.model.D) P=\(s.model.P) layers=\(s.model.layers) "
                      + "block=\(s.model.blockTokens) tokens")

@@ -18,7 +18,8 @@ public struct VADCommand: ParsableCommand {
             [512k, 512k + 512).
             The weights (--vad-model) default to the shipped models/silero-vad/silero_vad_16k_v6.safetensors, \
             found as: $EARSHOT_VAD_MODEL when set; else <executable dir>/../share/earshot/silero-vad/; else \
-            models/silero-vad/ in the nearest directory above the executable that has one (a build in a checkout).
+            models/silero-vad/ in the nearest directory above the executable that has one (a build in a checkout); \
+            else /usr/local/share/earshot/silero-vad/, then /usr/share/earshot/silero-vad/.
             --bench times the windows on one core instead of printing events.
             """)
 

@@ -109,7 +109,7 @@ public enum SpeechDelivery: Sendable, Hashable {
 public struct ServerInfo: Sendable, Equatable {
     /// The protocol version in use.
     public var protocolVersion: Int
-    /// The server's name and version, e.g. "earshotd 0.1".
+    /// The server's name and version, e.g. "earshotd 0.3.0".
     public var serverName: String
     /// The loaded model (its path or name).
     public var modelID: String

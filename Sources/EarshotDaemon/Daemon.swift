@@ -1,4 +1,5 @@
 import AudioCapture
+import BuildInfo
 import EarshotGRPC
 import EarshotServer
 import EarshotTypes
@@ -34,6 +35,9 @@ package enum Daemon {
         let listenDescriptor = try SocketActivation.takeListeningDescriptor()
         var server = ServerConfiguration(socketPath: configuration.socket ?? DaemonConfiguration.defaultSocketPath())
         server.listenDescriptor = listenDescriptor
+        server.serverName = "earshotd \(BuildInfo.version)"
+        server.version = BuildInfo.version
+        server.revision = BuildInfo.revision
         server.socketMode = configuration.socketMode
         server.socketGroup = configuration.group
         server.maxPushedStreams = configuration.maxPushedStreams

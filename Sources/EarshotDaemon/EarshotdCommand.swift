@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 import EarshotTypes
 import Foundation
 import Gemma4Audio
@@ -22,7 +23,8 @@ public struct EarshotdCommand: AsyncParsableCommand {
             as an error and changes nothing; log-level applies at once; other changes are logged and wait for a \
             restart). Under \
             systemd: Type=notify, socket activation and the watchdog are supported.
-            """)
+            """,
+        version: BuildInfo.versionLine)
 
     @Option(help: "Gemma 4 model: a Hugging Face directory, a llama.cpp mmproj GGUF, or random:e2b (demo only).")
     var model: String?
@@ -82,7 +84,7 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Voice activity (Silero VAD) on every stream: speech events and the speech flag (default on).")
     var vad: Bool?
 
-    @Option(help: "The Silero VAD weights (default: $EARSHOT_VAD_MODEL, else share/earshot/silero-vad/ beside the executable's prefix, else models/silero-vad/ above the executable).")
+    @Option(help: "The Silero VAD weights (default: $EARSHOT_VAD_MODEL, else share/earshot/silero-vad/ beside the executable's prefix, else models/silero-vad/ above the executable, else /usr/local/share/earshot/silero-vad/ or /usr/share/earshot/silero-vad/).")
     var vadModel: String?
 
     @Option(help: "VAD speech threshold (default 0.5; silence is below threshold − 0.15).")

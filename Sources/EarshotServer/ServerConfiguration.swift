@@ -37,7 +37,11 @@ package struct ServerConfiguration: Sendable {
     package var payloadTypes: [PayloadType] = PayloadType.allCases
     /// How long a stopping server waits for clients to take their last frames.
     package var drainTimeout: Duration = .milliseconds(1000)
-    package var serverName = "earshotd 0.1"
+    /// The welcome's and the status's server name, e.g. "earshotd 0.3.0".
+    package var serverName = "earshotd"
+    /// The build serving, for the status's `version` and `revision` (the daemon gives its BuildInfo).
+    package var version: String?
+    package var revision: String?
 
     package init(socketPath: String) {
         self.socketPath = socketPath

@@ -175,9 +175,10 @@ package final class SocketServer: Service {
         return ProtocolError(.notAllowed, "uid \(peer.uid) gid \(peer.gid) is not on this server's allow-list")
     }
 
-    /// What this server adds to the status: its name and socket.
+    /// What this server adds to the status: its name, the build's version and revision, and its socket.
     private var facts: Engine.ServerFacts {
-        Engine.ServerFacts(serverName: configuration.serverName, socketPath: configuration.socketPath)
+        Engine.ServerFacts(serverName: configuration.serverName, version: configuration.version,
+                           revision: configuration.revision, socketPath: configuration.socketPath)
     }
 
     /// The daemon's typed status, with this server's name and socket.

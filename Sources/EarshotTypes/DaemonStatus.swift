@@ -2,8 +2,12 @@
 /// `earshot status --json`, `earshot top`, and the source of every Prometheus gauge and counter. One value, encoded as
 /// JSON with the keys of docs/protocol.md ("Status"); counters only grow over the daemon's life.
 public struct DaemonStatus: Codable, Sendable, Equatable {
-    /// Server name and version, e.g. "earshotd 0.1".
+    /// Server name and version, e.g. "earshotd 0.3.0".
     public var server: String
+    /// The daemon's release, e.g. "0.3.0" (absent from daemons before 0.3.0).
+    public var version: String?
+    /// The git revision the daemon was built from: 8 hex digits, or "unknown" (absent before 0.3.0).
+    public var revision: String?
     /// The socket protocol's version.
     public var `protocol`: Int
     public var uptimeSeconds: Double
@@ -23,10 +27,12 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
     /// Life-time counters.
     public var totals: Totals
 
-    public init(server: String, protocol: Int, uptimeSeconds: Double, model: Model, clients: Int, maxClients: Int,
+    public init(server: String, version: String? = nil, revision: String? = nil, protocol: Int, uptimeSeconds: Double, model: Model, clients: Int, maxClients: Int,
                 socket: String, streams: [Stream], connections: [Connection], compute: Compute,
                 voiceActivity: VoiceActivity, latency: Latency, totals: Totals) {
         self.server = server
+        self.version = version
+        self.revision = revision
         self.protocol = `protocol`
         self.uptimeSeconds = uptimeSeconds
         self.model = model

@@ -103,12 +103,16 @@ package final class Engine: Sendable {
         scheduler.metrics.tokenLatency.recordNanoseconds(nanoseconds)
     }
 
-    /// What a transport adds to the status: its name and address.
+    /// What a transport adds to the status: its name, the build's version and revision, and its address.
     package struct ServerFacts: Sendable {
         package var serverName: String
+        package var version: String?
+        package var revision: String?
         package var socketPath: String
-        package init(serverName: String, socketPath: String) {
+        package init(serverName: String, version: String? = nil, revision: String? = nil, socketPath: String) {
             self.serverName = serverName
+            self.version = version
+            self.revision = revision
             self.socketPath = socketPath
         }
     }
@@ -140,7 +144,8 @@ package final class Engine: Sendable {
         totals.captureLostSamples = UInt64(liveStreams.reduce(0) { $0 + $1.captureLostSamples })
         totals.pushedPeakSamples = UInt64(scheduler.peakPushedSamples)
         return DaemonStatus(
-            server: facts.serverName, protocol: protocolVersion, uptimeSeconds: uptime,
+            server: facts.serverName, version: facts.version, revision: facts.revision, protocol: protocolVersion,
+            uptimeSeconds: uptime,
             model: .init(id: modelID, D: c.textHiddenSize, P: c.outputProjectionSize, blockTokens: blockTokens,
                          layers: c.layerCount),
             clients: connections.count, maxClients: clients.maxClients, socket: facts.socketPath, streams: streams,

@@ -5,10 +5,14 @@ public enum VADModelLocation {
     /// The file `tools/vad/convert_silero.py` writes and the repository ships.
     public static let fileName = "silero_vad_16k_v6.safetensors"
 
+    /// The system-wide installs, looked at last: `make install`'s default prefix, then the Debian package's.
+    public static let systemDirectories = ["/usr/local/share/earshot/silero-vad", "/usr/share/earshot/silero-vad"]
+
     /// The places looked at, in order: `$EARSHOT_VAD_MODEL` alone when it is set (an explicit choice is not
     /// second-guessed); else `<executable dir>/../share/earshot/silero-vad/` (an installed layout, prefix/bin and
-    /// prefix/share), then `models/silero-vad/` in the executable's directory and each directory above it (a
-    /// SwiftPM build inside a checkout: `.build/<triple>/<configuration>/earshot`).
+    /// prefix/share: `make install PREFIX=…` and the Debian package), then `models/silero-vad/` in the executable's
+    /// directory and each directory above it (a SwiftPM build inside a checkout:
+    /// `.build/<triple>/<configuration>/earshot`), then ``systemDirectories`` (an executable copied elsewhere).
     public static func candidates(executable: URL, environment: [String: String]) -> [String] {
         if let path = environment["EARSHOT_VAD_MODEL"], !path.isEmpty { return [path] }
         var paths: [String] = []
@@ -19,6 +23,10 @@ public enum VADModelLocation {
             let parent = directory.deletingLastPathComponent()
             if parent.path == directory.path { break }
             directory = parent
+        }
+        for system in systemDirectories {
+            let path = "\(system)/\(fileName)"
+            if !paths.contains(path) { paths.append(path) }
         }
         return paths
     }

@@ -38,7 +38,7 @@ package struct Hello: Sendable, Equatable {
 package struct Welcome: Sendable, Equatable {
     /// The protocol version chosen for this connection.
     package var version: UInt16
-    /// Free text, e.g. "earshotd 0.1".
+    /// Free text, e.g. "earshotd 0.3.0".
     package var serverName: String
     /// Identifies the loaded model (its path or hub name, and the configuration that matters).
     package var modelID: String

@@ -1,4 +1,5 @@
 import AudioCore
+import BuildInfo
 import EarshotClient
 import Foundation
 import Testing
@@ -90,6 +91,8 @@ import Testing
                 == Double(status.streams.first { $0.name == "mic" }?.tokens ?? 0))
         #expect(values["earshot_live_stream_up{stream=\"mic\"}"] == 0)   // the file has ended
         #expect(values["earshot_pushes_total"] == 1)
+        #expect(values["earshot_build_info{version=\"\(BuildInfo.version)\",revision=\"\(BuildInfo.revision)\"}"] == 1)
+        #expect(status.version == BuildInfo.version && status.revision == BuildInfo.revision)
         // The harness's readiness probe connected too.
         #expect(values["earshot_connections_total"] == Double(status.totals.connections))
         #expect(values["earshot_streams{kind=\"live\"}"] == 1)
@@ -121,6 +124,14 @@ import Testing
         let json = try Self.block("protocol.md", after: "## Status", language: "json")
         let status = try JSONDecoder().decode(DaemonStatus.self, from: Data(json.utf8))
         #expect(status.model.D == 1536 && status.streams.first?.name == "mic")
+        #expect(status.version == "0.3.0" && status.revision == "1a2b3c4d")
+        // A status from a daemon before 0.3.0 (no version or revision) still decodes.
+        var old = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+        old["version"] = nil
+        old["revision"] = nil
+        let decoded = try JSONDecoder().decode(DaemonStatus.self,
+                                               from: try JSONSerialization.data(withJSONObject: old))
+        #expect(decoded.version == nil && decoded.revision == nil && decoded.server == status.server)
         guard let promtool = Self.promtool else {
             print("MetricsTests: promtool not found: docs/operations.md's alert rules were not checked")
             return

@@ -7,7 +7,7 @@ import Testing
 @Suite struct StatusViewTests {
     func status(uptime: Double, tokens: Int) -> DaemonStatus {
         DaemonStatus(
-            server: "earshotd 0.1", protocol: 1, uptimeSeconds: uptime,
+            server: "earshotd 0.3.0", version: "0.3.0", revision: "1a2b3c4d", protocol: 1, uptimeSeconds: uptime,
             model: .init(id: "tiny", D: 96, P: 48, blockTokens: 12, layers: 2), clients: 1, maxClients: 64,
             socket: "/run/earshot/earshot.sock",
             streams: [.init(name: "mic", kind: .live, source: "pulse:", state: .running, samples: 160_000,
@@ -26,6 +26,7 @@ import Testing
         let text = StatusView.render(status(uptime: 11, tokens: 275), previous: status(uptime: 10, tokens: 250),
                                      ping: .milliseconds(2))
         let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("earshotd 0.3.0 (git 1a2b3c4d), protocol 1, up ") == true)
         #expect(lines.contains { $0.hasPrefix("compute 1 thread(s), 275 tokens in 20 passes, 12.5% busy") })
         #expect(lines.contains { $0.hasSuffix("25 tokens/s") })
         #expect(lines.contains { $0.hasPrefix("latency p50 480.0 ms, p90 500.0 ms, p99 520.0 ms") })

@@ -370,11 +370,14 @@ import EarshotTypes
         #expect(throws: ClientRegistry.Refusal.tooManyClients(limit: 3)) {
             try engine.clients.admit(transport: .grpc, peer: "y") { .init() }
         }
-        let later = engine.status(.init(serverName: "earshotd test", socketPath: "/tmp/s"), protocolVersion: 1)
+        let later = engine.status(.init(serverName: "earshotd test", version: "0.3.0", revision: "1a2b3c4d",
+                                        socketPath: "/tmp/s"), protocolVersion: 1)
+        #expect(later.version == "0.3.0" && later.revision == "1a2b3c4d")
         #expect(later.totals.laggedFrames == 5 && later.totals.refusals == ["too-many-clients": 1])
         // The JSON keys are docs/protocol.md's.
         let json = String(decoding: try JSONEncoder().encode(later), as: UTF8.self)
-        for key in ["\"uptimeSeconds\"", "\"blockTokens\"", "\"overrunSamples\"", "\"tokensEncoded\"", "\"maxClients\""] {
+        for key in ["\"version\"", "\"revision\"", "\"uptimeSeconds\"", "\"blockTokens\"", "\"overrunSamples\"",
+                    "\"tokensEncoded\"", "\"maxClients\""] {
             #expect(json.contains(key))
         }
         #expect(try JSONDecoder().decode(DaemonStatus.self, from: Data(json.utf8)) == later)

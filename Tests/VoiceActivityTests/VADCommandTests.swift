@@ -28,7 +28,14 @@ struct VADCommandTests {
             "/opt/earshot/models/silero-vad/silero_vad_16k_v6.safetensors",
             "/opt/models/silero-vad/silero_vad_16k_v6.safetensors",
             "/models/silero-vad/silero_vad_16k_v6.safetensors",
+            "/usr/local/share/earshot/silero-vad/silero_vad_16k_v6.safetensors",
+            "/usr/share/earshot/silero-vad/silero_vad_16k_v6.safetensors",
         ])
+        // Installed in /usr/bin (the Debian package): its own prefix first, and once.
+        let installed = VADModelLocation.candidates(executable: URL(fileURLWithPath: "/usr/bin/earshotd"),
+                                                    environment: [:])
+        #expect(installed.first == "/usr/share/earshot/silero-vad/silero_vad_16k_v6.safetensors")
+        #expect(installed.count == Set(installed).count)
     }
 
     @Test("the shipped file is found from this build's executable directory")

@@ -46,6 +46,8 @@ package final class StatusMetrics: Sendable {
     }
 
     private func update(from s: DaemonStatus) {
+        gauge("earshot_build_info", "Always 1; the labels say which build runs.",
+              [("version", s.version ?? "unknown"), ("revision", s.revision ?? "unknown")], 1)
         gauge("earshot_uptime_seconds", "Seconds since the daemon started.", [], s.uptimeSeconds)
         gauge("earshot_realtime_factor",
               "Compute seconds per second of audio encoded, over the last ~10 s (the cost of a second of audio).",
