@@ -71,8 +71,36 @@ const char *ek_isa_name(ek_isa isa) {
     return "?";
 }
 
-static ek_block_fn block_function(ek_isa isa, ek_element_type type) {
-    if (isa >= EK_ISA_AVX512) return ek_avx512_block(type);
+/// Whether the CPU executes 512-bit arithmetic as two 256-bit halves (AMD family 19h, Zen 4): there the AVX-512
+/// f32 kernel gains nothing and measured ~10 % more CPU time than the AVX2 one (docs/performance.md), so f32
+/// products keep AVX2 — the same bits.
+static int splits_512_bit_operations(void) {
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    const int amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;   // "AuthenticAMD"
+    if (!amd || !__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const unsigned family = ((a >> 8) & 0xF) + ((a >> 20) & 0xFF);
+    return family == 0x19;
+#else
+    return 0;
+#endif
+}
+
+ek_isa ek_product_isa(void) {
+    const ek_isa isa = ek_active_isa();
+    return isa >= EK_ISA_AVX512 && splits_512_bit_operations() ? EK_ISA_AVX2 : isa;
+}
+
+/// The kernel for `isa`; unless `exact`, AVX2's where the CPU splits 512-bit operations.
+static ek_block_fn block_function(ek_isa isa, ek_element_type type, int exact) {
+    static int cached = -1;
+    int half_width = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
+    if (half_width < 0) {
+        half_width = splits_512_bit_operations();
+        __atomic_store_n(&cached, half_width, __ATOMIC_RELEASE);
+    }
+    if (isa >= EK_ISA_AVX512) return exact || !half_width ? ek_avx512_block(type) : ek_avx2_block(type);
     return isa == EK_ISA_AVX2 ? ek_avx2_block(type) : ek_portable_block(type);
 }
 
@@ -117,7 +145,7 @@ static void run_share(void *context, int index, int count) {
 /// Products smaller than this many multiply-adds run on the caller alone: waking a worker costs more.
 static const size_t parallel_threshold = 1 << 17;
 
-static void gemm(ek_isa isa, ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed,
+static void gemm(ek_isa isa, int exact, ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed,
                  ek_element_type type, size_t n, size_t k, float *y, size_t ldy, int accumulate) {
     if (m == 0 || n == 0) return;
     if (k == 0) {
@@ -125,7 +153,7 @@ static void gemm(ek_isa isa, ek_pool *pool, const float *x, size_t m, size_t ldx
         return;
     }
     product p = {
-        .fn = block_function(isa, type), .x = x, .m = m, .ldx = ldx, .packed = packed,
+        .fn = block_function(isa, type, exact), .x = x, .m = m, .ldx = ldx, .packed = packed,
         .element = type == EK_F32 ? 4 : 2, .panels = (n + EK_PANEL - 1) / EK_PANEL, .n = n, .k = k,
         .y = y, .ldy = ldy, .accumulate = accumulate,
     };
@@ -138,13 +166,13 @@ static void gemm(ek_isa isa, ek_pool *pool, const float *x, size_t m, size_t ldx
 
 void ek_gemm(ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
              size_t n, size_t k, float *y, size_t ldy, int accumulate) {
-    gemm(ek_active_isa(), pool, x, m, ldx, packed, type, n, k, y, ldy, accumulate);
+    gemm(ek_active_isa(), 0, pool, x, m, ldx, packed, type, n, k, y, ldy, accumulate);
 }
 
 void ek_gemm_isa(ek_isa isa, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
                  size_t n, size_t k, float *y, size_t ldy, int accumulate) {
     if (isa > ek_detected_isa()) isa = ek_detected_isa();
-    gemm(isa, NULL, x, m, ldx, packed, type, n, k, y, ldy, accumulate);
+    gemm(isa, 1, NULL, x, m, ldx, packed, type, n, k, y, ldy, accumulate);
 }
 
 // MARK: bf16 dot products

@@ -127,8 +127,9 @@ public enum Matmul {
                 weight.outFeatures, weight.inFeatures, out, outStride, accumulate ? 1 : 0)
     }
 
-    /// The instruction set the products run on (see ``KernelInstructionSet``).
-    public static var instructionSet: String { KernelInstructionSet.active.name }
+    /// The instruction set the f32 products run on (see ``KernelInstructionSet``): the active one, but AVX2 on a
+    /// CPU that splits 512-bit operations into halves (AMD Zen 4), where the AVX-512 kernel measured slower.
+    public static var instructionSet: String { String(cString: ek_isa_name(ek_product_isa())) }
 
     /// The same product on one instruction set (capped at the detected one), on the calling thread: for tests that
     /// compare kernels.

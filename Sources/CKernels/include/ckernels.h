@@ -49,6 +49,9 @@ ek_isa ek_detected_isa(void);
 ek_isa ek_active_isa(void);
 /// "portable", "avx2", "avx512", "avx512_bf16".
 const char *ek_isa_name(ek_isa isa);
+/// The instruction set ek_gemm's kernel uses: the active one, except that a CPU which splits 512-bit operations
+/// into 256-bit halves (AMD Zen 4) runs f32 products on the AVX2 kernel (the same bits, less time).
+ek_isa ek_product_isa(void);
 
 /// Bytes of the packed form of an [n, k] matrix of `type` (panels rounded up to 16 columns).
 size_t ek_packed_bytes(ek_element_type type, size_t n, size_t k);
