@@ -188,12 +188,15 @@ uint16_t ek_round_bf16(float x) {
 }
 
 /// x's rows as bf16 pairs (see ek_bf16_block): per row, ⌈k/2⌉ words of high parts, then as many of low parts.
-static void round_rows(const float *x, size_t m, size_t ldx, size_t k, int split, uint32_t *out) {
+static void round_rows(ek_isa isa, const float *x, size_t m, size_t ldx, size_t k, int split, uint32_t *out) {
     const size_t pairs = (k + 1) / 2, words = pairs * (split ? 2 : 1);
+    const ek_round_fn vector = isa >= EK_ISA_AVX512 ? ek_avx512_round() : NULL;
     for (size_t r = 0; r < m; r++) {
         const float *row = x + r * ldx;
         uint32_t *high = out + r * words, *low = high + pairs;
-        for (size_t i = 0; i < pairs; i++) {
+        // Whole pairs only: an odd k's last pair is padded with zero below.
+        const size_t start = vector ? vector(row, k / 2, high, split ? low : NULL) : 0;
+        for (size_t i = start; i < pairs; i++) {
             uint32_t pair = 0, remainder = 0;
             for (size_t h = 0; h < 2 && 2 * i + h < k; h++) {
                 const float value = row[2 * i + h];
@@ -258,7 +261,7 @@ static void gemm_bf16(ek_isa isa, ek_pool *pool, const float *x, size_t m, size_
         if (!accumulate) for (size_t r = 0; r < m; r++) memset(y + r * ldy, 0, n * sizeof(float));
         return;
     }
-    round_rows(x, m, ldx, k, split, scratch);
+    round_rows(isa, x, m, ldx, k, split, scratch);
     ek_bf16_block_fn fn = isa >= EK_ISA_AVX512_BF16 ? ek_avx512bf16_block() : NULL;
     const size_t pairs = (k + 1) / 2;
     bf16_product p = {

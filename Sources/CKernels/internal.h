@@ -84,6 +84,12 @@ typedef struct {
 typedef void (*ek_bf16_block_fn)(const ek_bf16_block *block);
 
 void ek_portable_bf16_block(const ek_bf16_block *block);
+
+/// Rounds pairs [0, pairs) of a row of x (16 floats at a time while whole, the rest left to the caller) to bf16
+/// exactly as ek_round_bf16, the high parts into `high` and, when `low` is not NULL, the remainders' into `low`;
+/// returns how many pairs it did. NULL where this build has no AVX-512 code.
+typedef size_t (*ek_round_fn)(const float *row, size_t pairs, uint32_t *high, uint32_t *low);
+ek_round_fn ek_avx512_round(void);
 /// NULL when this build has no AVX512_BF16 kernel (not x86-64).
 ek_bf16_block_fn ek_avx512bf16_block(void);
 

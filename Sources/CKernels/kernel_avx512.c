@@ -108,11 +108,52 @@ INLINE void block(const ek_block *b, const ek_element_type type) {
 #undef W
 }
 
+/// ek_round_bf16 on 16 lanes: the bf16 bits in each lane's low half.
+INLINE __m512i round16(__m512i bits) {
+    const __m512i top = _mm512_srli_epi32(bits, 16);
+    const __m512i nearest = _mm512_srli_epi32(
+        _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), _mm512_and_si512(top, _mm512_set1_epi32(1)))), 16);
+    const __mmask16 tiny = _mm512_testn_epi32_mask(bits, _mm512_set1_epi32(0x7F800000));
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF)),
+                                                  _mm512_set1_epi32(0x7F800000));
+    __m512i result = _mm512_mask_mov_epi32(nearest, nan, _mm512_or_si512(top, _mm512_set1_epi32(0x0040)));
+    return _mm512_mask_mov_epi32(result, tiny, _mm512_and_si512(top, _mm512_set1_epi32(0x8000)));
+}
+
+/// 16 lanes of bf16 bits (low halves) as 8 pair words: lane 2i low, lane 2i + 1 high.
+INLINE __m256i pairs8(__m512i lanes) {
+    const __m512i joined = _mm512_or_si512(_mm512_and_si512(lanes, _mm512_set1_epi64(0xFFFF)),
+                                           _mm512_and_si512(_mm512_srli_epi64(lanes, 16), _mm512_set1_epi64(0xFFFF0000)));
+    return _mm512_cvtepi64_epi32(joined);
+}
+
+static size_t round_row(const float *row, size_t pairs, uint32_t *high, uint32_t *low) {
+    size_t i = 0;
+    const __m512i exponent = _mm512_set1_epi32(0x7F800000);
+    for (; i + 8 <= pairs; i += 8) {
+        const __m512i bits = _mm512_loadu_si512(row + 2 * i);
+        const __m512i rounded = round16(bits);
+        _mm256_storeu_si256((__m256i *)(high + i), pairs8(rounded));
+        if (low) {
+            const __m512 value = _mm512_castsi512_ps(bits);
+            const __m512i topBits = _mm512_slli_epi32(rounded, 16);
+            // x − hi is exact; an infinite or NaN x (or hi) keeps no remainder.
+            const __mmask16 finite = _mm512_cmpneq_epi32_mask(_mm512_and_si512(bits, exponent), exponent)
+                                   & _mm512_cmpneq_epi32_mask(_mm512_and_si512(topBits, exponent), exponent);
+            const __m512 rest = _mm512_maskz_sub_ps(finite, value, _mm512_castsi512_ps(topBits));
+            _mm256_storeu_si256((__m256i *)(low + i), pairs8(round16(_mm512_castps_si512(rest))));
+        }
+    }
+    return i;
+}
+
 static void block_f32(const ek_block *b) { block(b, EK_F32); }
 static void block_bf16(const ek_block *b) { block(b, EK_BF16); }
 static void block_f16(const ek_block *b) { block(b, EK_F16); }
 
 #pragma clang attribute pop
+
+ek_round_fn ek_avx512_round(void) { return round_row; }
 
 ek_block_fn ek_avx512_block(ek_element_type type) {
     switch (type) {
@@ -203,6 +244,9 @@ static void dot_block(const ek_bf16_block *b) {
 ek_bf16_block_fn ek_avx512bf16_block(void) { return dot_block; }
 
 #else
+ek_round_fn ek_avx512_round(void) { return round_row; }
+
 ek_block_fn ek_avx512_block(ek_element_type type) { return ek_portable_block(type); }
+ek_round_fn ek_avx512_round(void) { return 0; }
 ek_bf16_block_fn ek_avx512bf16_block(void) { return 0; }
 #endif

@@ -96,6 +96,22 @@ import Testing
         if !split { #expect(worst > 0x1p-17) }   // it did round the input
     }
 
+    @Test("inputs at rounding ties, subnormal and near bf16's largest give the portable kernel's bits",
+          arguments: [false, true])
+    func awkwardInputs(split: Bool) {
+        let (rows, n, k) = (5, 40, 333)
+        let w = Self.values(n * k, seed: 12)
+        let packed = w.withUnsafeBufferPointer { BF16PairMatrix(rounding: $0.baseAddress!, outFeatures: n, inFeatures: k) }
+        let special: [Float] = [1 + 0x1p-8, 1 + 3 * 0x1p-8, -(1 + 0x1p-8), 0x1p-130, -0x1p-140, 0, -0.0,
+                                1 + 0x1p-8 + 0x1p-23, 3.0e30, -2.5e-38, 0x1.fffffep-127]
+        var x = Self.values(rows * k, seed: 13)
+        for i in stride(from: 0, to: x.count, by: 3) { x[i] = special[(i / 3) % special.count] }
+        let vector = product(x, rows: rows, packed, split: split, on: .avx512BF16)
+        let portable = product(x, rows: rows, packed, split: split, on: .portable)
+        #expect(!portable.contains { $0.isNaN })
+        #expect(vector == portable)
+    }
+
     @Test("rounding: to nearest even, subnormals to zero, NaN stays NaN, overflow to infinity")
     func rounding() {
         #expect(BF16Matmul.rounded(1 + 0x1p-8) == 1)                    // a tie, to even
