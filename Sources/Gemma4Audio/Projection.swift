@@ -26,8 +26,8 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
     /// The fastest precision that meets Earshot's accuracy bar (per-token cosine ≥ 0.9995 against f32 on speech)
     /// on this CPU: `.bf16` where oneDNN runs bf16 on AMX tiles, else `.f32` (on AVX-512 BF16 without AMX the split
     /// products do twice the work at the same rate and are no faster than f32; `.fast`, whose split `vdpbf16ps`
-    /// chains issue as many instructions as f32's AVX-512 FMAs, measured only 1.05–1.10× faster than f32 on Zen 4
-    /// and rounds f32 checkpoints' weights; see docs/performance.md).
+    /// chains issue as many instructions as f32's AVX-512 FMAs, measured no faster than f32 on Zen 4 and
+    /// rounds f32 checkpoints' weights; see docs/performance.md).
     public static var fastestAccurate: ComputePrecision {
         guard (try? OneDNNEngine.shared.get()) != nil, OneDNNEngine.hasAMX else { return .f32 }
         return .bf16
