@@ -63,6 +63,51 @@ typedef void (*ek_block_fn)(const ek_block *block);
 
 ek_block_fn ek_portable_block(ek_element_type type);
 ek_block_fn ek_avx2_block(ek_element_type type);
+ek_block_fn ek_avx512_block(ek_element_type type);
+
+/// One K block of a bf16-pair product (ckernels.h) over a range of panels, for one thread.
+typedef struct {
+    const uint32_t *x;   // x's bf16 pairs at this block's first pair: rows of `ldx` words; with `split`, a row's
+    size_t ldx;          // low parts follow its high parts `low_offset` words on
+    size_t low_offset;
+    size_t rows;
+    const uint32_t *w;   // the first panel's slice of this block: per pair, 16 words (one per column)
+    size_t pairs;        // pairs in this block (k rounded up to even, / 2)
+    size_t panels;
+    float *y;            // y at column 16 · (first panel)
+    size_t ldy;
+    size_t cols;         // valid columns of y from there, ≤ 16 · panels
+    int load_y;
+    int split;
+} ek_bf16_block;
+
+typedef void (*ek_bf16_block_fn)(const ek_bf16_block *block);
+
+void ek_portable_bf16_block(const ek_bf16_block *block);
+
+/// Rounds pairs [0, pairs) of a row of x (16 floats at a time while whole, the rest left to the caller) to bf16
+/// exactly as ek_round_bf16, the high parts into `high` and, when `low` is not NULL, the remainders' into `low`;
+/// returns how many pairs it did. NULL where this build has no AVX-512 code.
+typedef size_t (*ek_round_fn)(const float *row, size_t pairs, uint32_t *high, uint32_t *low);
+ek_round_fn ek_avx512_round(void);
+/// NULL when this build has no AVX512_BF16 kernel (not x86-64).
+ek_bf16_block_fn ek_avx512bf16_block(void);
+
+/// One step of vdpbf16ps on one lane: sum + (the odd pair's product) rounded, then + (the even one's) rounded,
+/// each result flushed to zero when subnormal. `x` and `w` hold a pair, the even element in the low half.
+static inline float ek_dot_pair(float sum, uint32_t x, uint32_t w) {
+    uint32_t xo = x & 0xFFFF0000u, wo = w & 0xFFFF0000u, xe = x << 16, we = w << 16;
+    float a, b, c, d;
+    __builtin_memcpy(&a, &xo, 4);
+    __builtin_memcpy(&b, &wo, 4);
+    __builtin_memcpy(&c, &xe, 4);
+    __builtin_memcpy(&d, &we, 4);
+    sum = __builtin_fmaf(a, b, sum);
+    if (__builtin_fabsf(sum) < 0x1p-126f) sum = __builtin_copysignf(0.0f, sum);
+    sum = __builtin_fmaf(c, d, sum);
+    if (__builtin_fabsf(sum) < 0x1p-126f) sum = __builtin_copysignf(0.0f, sum);
+    return sum;
+}
 
 /// Runs fn(context, i, count) for i in 0..<count, index 0 on the caller, the rest on the pool's workers; returns
 /// when all have finished. count ≤ the pool's thread count.

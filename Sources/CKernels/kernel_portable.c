@@ -41,3 +41,21 @@ ek_block_fn ek_portable_block(ek_element_type type) {
     }
     return block_f32;
 }
+
+void ek_portable_bf16_block(const ek_bf16_block *b) {
+    for (size_t p = 0; p < b->panels; p++) {
+        const uint32_t *w = b->w + p * b->pairs * EK_PANEL;
+        for (size_t j = 0; j < EK_PANEL && p * EK_PANEL + j < b->cols; j++) {
+            for (size_t m = 0; m < b->rows; m++) {
+                const uint32_t *x = b->x + m * b->ldx;
+                float *y = b->y + m * b->ldy + p * EK_PANEL + j;
+                float sum = 0.0f;
+                for (size_t i = 0; i < b->pairs; i++) {
+                    sum = ek_dot_pair(sum, x[i], w[i * EK_PANEL + j]);
+                    if (b->split) sum = ek_dot_pair(sum, x[b->low_offset + i], w[i * EK_PANEL + j]);
+                }
+                *y = b->load_y ? *y + sum : sum;
+            }
+        }
+    }
+}

@@ -46,3 +46,29 @@ void ek_pack(void *packed, ek_element_type type, size_t n, size_t k, size_t row_
         }
     }
 }
+
+size_t ek_bf16_pairs_bytes(size_t n, size_t k) {
+    size_t panels = (n + EK_PANEL - 1) / EK_PANEL;
+    return panels * EK_PANEL * ((k + 1) / 2) * 4;
+}
+
+void ek_pack_bf16_pairs(void *packed, size_t n, size_t k, size_t row_offset, size_t rows, const void *source,
+                        size_t source_row_bytes) {
+    const size_t panels = (n + EK_PANEL - 1) / EK_PANEL;
+    uint16_t *out = packed;
+    for (size_t r = 0; r < rows; r++) {
+        const size_t row = row_offset + r, panel = row / EK_PANEL, lane = row % EK_PANEL;
+        const unsigned char *in = (const unsigned char *)source + r * source_row_bytes;
+        for (size_t k0 = 0; k0 < k; k0 += EK_KBLOCK) {
+            const size_t kc = k - k0 < EK_KBLOCK ? k - k0 : EK_KBLOCK, pairs = (kc + 1) / 2;
+            // In 16-bit units: the block, the panel's slice of it, then pair i of column `lane` at 32i + 2·lane.
+            uint16_t *slice = out + (k0 / 2 * panels * EK_PANEL + panel * pairs * EK_PANEL + lane) * 2;
+            for (size_t i = 0; i < kc; i++) {
+                uint16_t half;
+                memcpy(&half, in + (k0 + i) * 2, 2);
+                if ((half & 0x7F80u) == 0) half &= 0x8000u;   // subnormal → zero, as vdpbf16ps reads it
+                slice[(i / 2) * EK_PANEL * 2 + (i & 1)] = half;
+            }
+        }
+    }
+}

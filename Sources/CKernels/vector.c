@@ -129,7 +129,7 @@ static void glu_avx2(float *x, size_t rows, size_t width) {
 
 double ek_dot_f64_isa(ek_isa isa, const float *a, const float *b, size_t count) {
 #if defined(__x86_64__)
-    if (isa == EK_ISA_AVX2 && ek_detected_isa() == EK_ISA_AVX2) return dot_avx2(a, b, count);
+    if (isa >= EK_ISA_AVX2 && ek_detected_isa() >= EK_ISA_AVX2) return dot_avx2(a, b, count);
 #endif
     return dot_portable(a, b, count);
 }
@@ -140,7 +140,7 @@ double ek_dot_f64(const float *a, const float *b, size_t count) {
 
 void ek_silu_isa(ek_isa isa, float *x, size_t count) {
 #if defined(__x86_64__)
-    if (isa == EK_ISA_AVX2 && ek_detected_isa() == EK_ISA_AVX2) { silu_avx2(x, count); return; }
+    if (isa >= EK_ISA_AVX2 && ek_detected_isa() >= EK_ISA_AVX2) { silu_avx2(x, count); return; }
 #endif
     silu_portable(x, count);
 }
@@ -149,7 +149,7 @@ void ek_silu(float *x, size_t count) { ek_silu_isa(ek_active_isa(), x, count); }
 
 void ek_glu(float *x, size_t rows, size_t width) {
 #if defined(__x86_64__)
-    if (ek_active_isa() == EK_ISA_AVX2) { glu_avx2(x, rows, width); return; }
+    if (ek_active_isa() >= EK_ISA_AVX2) { glu_avx2(x, rows, width); return; }
 #endif
     glu_portable(x, rows, width);
 }

@@ -32,7 +32,7 @@ public struct BenchCommand: ParsableCommand {
     @Option(help: "Tokens per block for the one-stream latency (1…12; one token is 40 ms of audio).")
     var blockTokens: Int = 12
 
-    @Option(help: "auto (the fastest that meets the accuracy bar here), f32 (exact, Earshot's kernels) or bf16 (oneDNN split bf16; needs native bf16).")
+    @Option(help: "auto (the fastest that meets the accuracy bar here), f32 (exact, Earshot's kernels) bf16 (oneDNN split bf16; needs native bf16) or fast (bf16 dot products on Earshot's kernels; needs AVX512_BF16).")
     var precision: PrecisionSetting = .auto
 
     @Flag(help: "Print the report as JSON on stdout (progress goes to stderr).")

@@ -68,7 +68,7 @@ public enum Benchmark {
         let isas = ["kernels": Matmul.instructionSet, "onednn": OneDNNEngine.instructionSet]
         let backends = backendNames()
         log("cpu: \(cpu) — Earshot kernels \(isas["kernels"]!), oneDNN \(isas["onednn"]!)")
-        log("backends: f32 = \(backends["f32"]!); bf16 = \(backends["bf16"]!); precision \(precision.rawValue)")
+        log("backends: f32 = \(backends["f32"]!); bf16 = \(backends["bf16"]!); fast = \(backends["fast"]!); precision \(precision.rawValue)")
         phase("loading \(modelPath)…")
         let loadStart = ContinuousClock.now
         let model = try Gemma4AudioModel.load(path: modelPath, precision: precision)
@@ -196,8 +196,10 @@ public enum Benchmark {
         } catch {
             bf16 = "unavailable (oneDNN has \(OneDNNEngine.instructionSet), no native bf16)"
         }
+        let fast = BF16Matmul.runsNatively ? "Earshot kernels, vdpbf16ps (\(Matmul.instructionSet))"
+            : "unavailable (Earshot's kernels run \(Matmul.instructionSet), no AVX512_BF16)"
         return ["f32": "Earshot kernels (\(Matmul.instructionSet)), weights in stored precision", "bf16": bf16,
-                "auto": ComputePrecision.fastestAccurate.rawValue]
+                "fast": fast, "auto": ComputePrecision.fastestAccurate.rawValue]
     }
 
     static func percentile(_ values: [Double], _ q: Double) -> Double {

@@ -49,10 +49,10 @@ public struct EncodeCommand: ParsableCommand {
     @Option(help: "With --stream: tokens per encoder pass (1…12).")
     var blockTokens: Int = 12
 
-    @Option(help: "Threads for the matrix products; default: every online CPU. With --precision f32 the result does not depend on it (nor on --stream, --chunk-ms or --block-tokens): earshotd's tokens are the same bits. bf16 results are bit-identical at equal thread counts.")
+    @Option(help: "Threads for the matrix products; default: every online CPU. With --precision f32 the result does not depend on it (nor on --stream, --chunk-ms or --block-tokens): earshotd's tokens are the same bits. With fast, too, it does not depend on any of them; bf16 results are bit-identical at equal thread counts.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "auto: the fastest precision that meets the accuracy bar on this CPU (bf16 where oneDNN runs bf16 on AMX, else f32). f32: exact, Earshot's kernels, weights held as stored, matches transformers to float noise. bf16: oneDNN bf16 GEMMs with split products, per-token cosine ≥ 0.99999 against f32; needs native bf16 (AVX-512 BF16 or AMX).")
+    @Option(help: "auto: the fastest precision that meets the accuracy bar on this CPU (bf16 where oneDNN runs bf16 on AMX, else f32). f32: exact, Earshot's kernels, weights held as stored, matches transformers to float noise. bf16: oneDNN bf16 GEMMs with split products, per-token cosine ≥ 0.99999 against f32; needs native bf16 (AVX-512 BF16 or AMX). fast: bf16 weights times inputs carried as bf16 high + low parts, by AVX512_BF16's vdpbf16ps on Earshot's kernels, float32 everywhere else; per-token cosine 0.9999998 against transformers f32 at E2B size; needs AVX512_BF16.")
     var precision: PrecisionSetting = .auto
 
     @Flag(help: "With --stream: feed the audio at real-time speed, as a microphone would.")

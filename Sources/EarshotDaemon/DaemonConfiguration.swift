@@ -25,7 +25,7 @@ package struct DaemonConfiguration: Sendable, Equatable {
     package var computeThreads = 1
     /// Product threads per compute thread; nil: the online CPUs shared out among the compute threads.
     package var productThreads: Int?
-    /// `auto`, `f32` or `bf16`: a `PrecisionSetting`'s raw value, only ever set through its parser (auto = the
+    /// `auto`, `f32`, `bf16` or `fast`: a `PrecisionSetting`'s raw value, only ever set through its parser (auto = the
     /// fastest precision that meets the accuracy bar here).
     package var precision = PrecisionSetting.auto
     package var maxClients = 64

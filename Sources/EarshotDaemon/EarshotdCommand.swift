@@ -48,7 +48,7 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Option(help: "Threads each compute thread's matrix products use (default: the online CPUs divided among the compute threads). f32 results do not depend on it.")
     var productThreads: Int?
 
-    @Option(help: "auto (default: the fastest that meets the accuracy bar on this CPU — bf16 where oneDNN runs bf16 on AMX, else f32), f32 (exact; results independent of thread counts) or bf16 (needs native bf16).")
+    @Option(help: "auto (default: the fastest that meets the accuracy bar on this CPU — bf16 where oneDNN runs bf16 on AMX, else f32), f32 (exact; results independent of thread counts) bf16 (needs native bf16) or fast (bf16 dot products on Earshot's kernels; needs AVX512_BF16; results independent of thread counts).")
     var precision: String?
 
     @Option(help: "Group that owns the socket (mode 0660): its members may connect.")

@@ -31,6 +31,8 @@ public final class EncoderScratch {
     let bf16Input: UnsafeMutablePointer<UInt16>
     /// …and the partial products before they are summed, (3R, widest).
     let splitOutput: UnsafeMutablePointer<Float>
+    /// fast precision only: a product's input rounded to bf16 pairs (high and low parts), (R, widest + 1) words.
+    let bf16Words: UnsafeMutablePointer<UInt32>
     private var stream: OneDNNStream?
     /// Time per stage, accumulated over passes while set (nil: not measured).
     public var profile: PassProfile?
@@ -65,9 +67,11 @@ public final class EncoderScratch {
         let widest = max(4 * h, c.sscpOutputWidth, c.outputProjectionSize, c.textHiddenSize)
         bf16Input = .allocate(capacity: model.precision == .bf16 ? 2 * r * widest : 1)
         splitOutput = .allocate(capacity: model.precision == .bf16 ? 3 * r * widest : 1)
+        bf16Words = .allocate(capacity: model.precision == .fast
+                                  ? BF16Matmul.scratchWords(rows: r, inFeatures: widest, split: true) : 1)
     }
 
-    deinit { bf16Input.deallocate(); splitOutput.deallocate() }
+    deinit { bf16Input.deallocate(); splitOutput.deallocate(); bf16Words.deallocate() }
 
     /// This worker's oneDNN stream, made on first use (bf16 precision only).
     func oneDNNStream() throws -> OneDNNStream {

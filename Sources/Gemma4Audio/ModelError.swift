@@ -37,6 +37,8 @@ public enum ModelError: Error, CustomStringConvertible, Sendable, Equatable {
 
     /// `ComputePrecision.bf16` cannot run on this CPU.
     case bf16Unavailable(BF16Unavailability)
+    /// `ComputePrecision.fast` cannot run: Earshot's kernels have `instructionSet` here, without AVX512_BF16.
+    case fastUnavailable(instructionSet: String)
     /// A `precision` setting other than ``PrecisionSetting``'s values.
     case invalidPrecision(String)
     /// Tokens per block outside ``Gemma4AudioConfiguration/blockTokensRange``.
@@ -96,6 +98,9 @@ public enum ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         case .bf16Unavailable(.noNativeBF16(let instructionSet)):
             return "precision bf16 needs a CPU on which oneDNN multiplies bf16 natively (AVX-512 BF16 or AMX); this "
                 + "one gives oneDNN \(instructionSet): use f32"
+        case .fastUnavailable(let instructionSet):
+            return "precision fast needs a CPU with AVX512_BF16 (vdpbf16ps); Earshot's kernels run \(instructionSet) "
+                + "here: use f32"
         case .invalidPrecision(let value):
             return "precision must be \(PrecisionSetting.choices), not '\(value)'"
         case .blockTokensOutOfRange(let value):
@@ -131,7 +136,7 @@ public enum ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         case .invalidPerDimScale(let source, let t, let value):
             .invalidPerDimScale(source: source, tensor: transform(t), value: value)
         case .noSuchTensor(let source, let t): .noSuchTensor(source: source, tensor: transform(t))
-        case .invalidConfiguration, .sizeOutOfRange, .missingLayer, .bf16Unavailable, .invalidPrecision,
+        case .invalidConfiguration, .sizeOutOfRange, .missingLayer, .bf16Unavailable, .fastUnavailable, .invalidPrecision,
              .blockTokensOutOfRange, .unknownRandomSize, .noSuchFile, .notAModel:
             self
         }

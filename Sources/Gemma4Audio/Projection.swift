@@ -14,10 +14,20 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
     /// on random weights. Streaming, offline and batched passes agree bit for bit at equal thread counts. Needs a
     /// CPU on which oneDNN multiplies bf16 natively (AVX-512 BF16 or AMX).
     case bf16
+    /// bf16 products on Earshot's own kernels with AVX512_BF16's `vdpbf16ps`: weights held in bf16 (released
+    /// checkpoints are bf16, so exactly; others rounded once at load), each product's input carried as two bf16
+    /// numbers, high + low (~16 significant bits; one rounding, as torch's bf16 does, lost too much on models whose
+    /// clamps bite), float32 sums; norms, softmax, clamps, activations and residuals stay float32. Every
+    /// output element is one fixed chain (ckernels.h), so within this precision streaming, offline, batched passes
+    /// and any thread count agree bit for bit. Approximate — see docs/performance.md for its accuracy against
+    /// transformers; `f32` stays the reference. Needs AVX512_BF16 (refused elsewhere, with the reason).
+    case fast
 
     /// The fastest precision that meets Earshot's accuracy bar (per-token cosine ≥ 0.9995 against f32 on speech)
     /// on this CPU: `.bf16` where oneDNN runs bf16 on AMX tiles, else `.f32` (on AVX-512 BF16 without AMX the split
-    /// products do twice the work at the same rate and are no faster than f32; see docs/performance.md).
+    /// products do twice the work at the same rate and are no faster than f32; `.fast`, whose split `vdpbf16ps`
+    /// chains issue as many instructions as f32's AVX-512 FMAs, measured no faster than f32 on Zen 4 and
+    /// rounds f32 checkpoints' weights; see docs/performance.md).
     public static var fastestAccurate: ComputePrecision {
         guard (try? OneDNNEngine.shared.get()) != nil, OneDNNEngine.hasAMX else { return .f32 }
         return .bf16
@@ -25,6 +35,12 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
 
     /// Throws when this CPU cannot run the precision, saying why.
     public func checkAvailable() throws {
+        if self == .fast {
+            guard BF16Matmul.runsNatively else {
+                throw ModelError.fastUnavailable(instructionSet: KernelInstructionSet.active.name)
+            }
+            return
+        }
         guard self == .bf16 else { return }
         do {
             _ = try OneDNNEngine.shared.get()
@@ -50,10 +66,10 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
 /// a ``ComputePrecision``, or `auto` for the fastest one that meets the accuracy bar here. `init?(rawValue:)` is the
 /// one parser of the text; ``parse(_:)`` is the same, throwing.
 public enum PrecisionSetting: String, Sendable, CaseIterable {
-    case auto, f32, bf16
+    case auto, f32, bf16, fast
 
-    /// The values, for messages: "auto, f32 or bf16".
-    public static let choices = "auto, f32 or bf16"
+    /// The values, for messages: "auto, f32, bf16 or fast".
+    public static let choices = "auto, f32, bf16 or fast"
 
     /// `text` as a setting, or ``ModelError/invalidPrecision(_:)``.
     public static func parse(_ text: String) throws(ModelError) -> PrecisionSetting {
@@ -67,6 +83,7 @@ public enum PrecisionSetting: String, Sendable, CaseIterable {
         case .auto: .fastestAccurate
         case .f32: .f32
         case .bf16: .bf16
+        case .fast: .fast
         }
     }
 }
@@ -78,6 +95,8 @@ struct Projection: Sendable {
         case packed(PackedMatrix)
         /// W = high + low, both packed bf16; `low` is nil when W is exactly bf16.
         case bf16(high: OneDNNMatrix, low: OneDNNMatrix?)
+        /// W in bf16 pairs for `BF16Matmul`; `split`: the input is carried as bf16 high + low parts.
+        case bf16Pairs(BF16PairMatrix, split: Bool)
     }
 
     let storage: Storage
@@ -91,6 +110,10 @@ struct Projection: Sendable {
         switch precision {
         case .f32:
             storage = .packed(StoredMatrix.packed(parts))
+        case .fast:
+            // Inputs rounded once to bf16 gave per-token cosine 0.945 against transformers f32 on the E2B-size
+            // check model (clamps that bite, sharp random weights); carried as high + low parts, 0.9999998.
+            storage = .bf16Pairs(StoredMatrix.bf16Pairs(parts), split: true)
         case .bf16:
             let engine = try OneDNNEngine.shared.get()
             let count = inFeatures * outFeatures
@@ -135,6 +158,9 @@ struct Projection: Sendable {
         case .packed(let weight):
             Matmul.linear(input, rows: rows, weight: weight, into: out, accumulate: accumulate,
                           threads: scratch.threads)
+        case .bf16Pairs(let weight, let split):
+            BF16Matmul.linear(input, rows: rows, weight: weight, into: out, accumulate: accumulate, split: split,
+                              threads: scratch.threads, scratch: scratch.bf16Words)
         case .bf16(let high, let low):
             let padded = ComputePrecision.bf16.paddedRows(rows)
             let n = padded * inFeatures, m = padded * outFeatures
@@ -164,6 +190,7 @@ struct Projection: Sendable {
         switch storage {
         case .packed(let weight): weight.byteCount
         case .bf16(let high, let low): high.byteCount + (low?.byteCount ?? 0)
+        case .bf16Pairs(let weight, _): weight.byteCount
         }
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Checkpoint
 import Kernels
+import NumberBits
 
 /// A `(rows, columns)` row-major weight matrix in the element type the checkpoint stores it in, read where it lies
 /// (a mapped checkpoint file) or from float32 weights. Valid while `owner` lives; used only while loading.
@@ -92,6 +93,32 @@ struct StoredMatrix {
         for part in parts {
             packed.pack(rows: row..<row + part.rows, from: part.bytes, element: part.element, rowBytes: part.rowBytes)
             part.releaseFilePages()
+            row += part.rows
+        }
+        return packed
+    }
+}
+
+extension StoredMatrix {
+    /// Stacks matrices with the same column count into one `(Σ rows, columns)` matrix in bf16 pairs for the `fast`
+    /// precision: bf16 parts as they are, others rounded to bf16 (to nearest, ties to even).
+    static func bf16Pairs(_ parts: [StoredMatrix]) -> BF16PairMatrix {
+        let columns = parts[0].columns
+        precondition(parts.allSatisfy { $0.columns == columns })
+        let packed = BF16PairMatrix(outFeatures: parts.reduce(0) { $0 + $1.rows }, inFeatures: columns)
+        var row = 0
+        for part in parts {
+            if part.element == .bf16 {
+                packed.pack(rows: row..<row + part.rows, bfloat16: part.bytes, rowBytes: part.rowBytes)
+                part.releaseFilePages()
+            } else {
+                let floats = part.floats()
+                let bits = HalfWords(count: columns)
+                for r in 0..<part.rows {
+                    for i in 0..<columns { bits.base[i] = floats[r * columns + i].bfloat16Bits }
+                    packed.pack(rows: row + r..<row + r + 1, bfloat16: bits.base, rowBytes: 2 * columns)
+                }
+            }
             row += part.rows
         }
         return packed

@@ -67,7 +67,7 @@ enum SubsampleConvProjection {
                     out[f * outChannels + o] = VectorOps.dot(patch, w, count: patchWidth)
                 }
             }
-        case .bf16:
+        case .bf16, .fast:
             Matmul.linear(patches, rows: outWidth, weight: weights.conv1Packed, into: out)
         }
         normalizeAndRectify(out, positions: outWidth, channels: outChannels, weight: weights.norm1.base,

@@ -127,14 +127,44 @@ public enum Matmul {
                 weight.outFeatures, weight.inFeatures, out, outStride, accumulate ? 1 : 0)
     }
 
-    /// The instruction set the products run on: "avx2" (AVX2 + FMA + F16C) or "portable" (C with `fmaf`;
-    /// `EARSHOT_KERNEL_ISA=portable` forces it).
-    public static var instructionSet: String { String(cString: ek_isa_name(ek_active_isa())) }
+    /// The instruction set the f32 products run on (see ``KernelInstructionSet``): the active one, but AVX2 on a
+    /// CPU that splits 512-bit operations into halves (AMD Zen 4), where the AVX-512 kernel measured slower.
+    public static var instructionSet: String { String(cString: ek_isa_name(ek_product_isa())) }
 
-    /// The same product on the portable kernel, on the calling thread: for tests that compare kernels.
-    public static func portableLinear(_ input: UnsafePointer<Float>, rows: Int, weight: PackedMatrix,
-                                      into out: UnsafeMutablePointer<Float>) {
-        ek_gemm_isa(EK_ISA_PORTABLE, input, rows, weight.inFeatures, weight.packed, weight.element.kernelType,
+    /// The same product on one instruction set (capped at the detected one), on the calling thread: for tests that
+    /// compare kernels.
+    public static func linear(_ input: UnsafePointer<Float>, rows: Int, weight: PackedMatrix,
+                              into out: UnsafeMutablePointer<Float>, on isa: KernelInstructionSet) {
+        ek_gemm_isa(isa.kernel, input, rows, weight.inFeatures, weight.packed, weight.element.kernelType,
                     weight.outFeatures, weight.inFeatures, out, weight.outFeatures, 0)
     }
+}
+
+/// The instruction sets Earshot's kernels run on, each including the ones before it. Products, SiLU and the
+/// float64 dots give the same bits on every one; only the bf16 dot products (`BF16Matmul`) need `avx512BF16` to run
+/// at speed.
+public enum KernelInstructionSet: Int, Sendable, CaseIterable, Comparable {
+    /// C with `fmaf`.
+    case portable
+    /// AVX2 + FMA + F16C.
+    case avx2
+    /// AVX-512 F/BW/VL/DQ, with the OS saving ZMM state.
+    case avx512
+    /// AVX-512 with AVX512_BF16 (`vdpbf16ps`).
+    case avx512BF16
+
+    /// The best set this CPU runs.
+    public static var detected: KernelInstructionSet { KernelInstructionSet(ek_detected_isa()) }
+    /// The set products use: `detected`, or a lower one named by `EARSHOT_KERNEL_ISA` (portable, avx2, avx512,
+    /// avx512_bf16), to act as an older CPU.
+    public static var active: KernelInstructionSet { KernelInstructionSet(ek_active_isa()) }
+
+    /// "portable", "avx2", "avx512", "avx512_bf16": the names `EARSHOT_KERNEL_ISA` takes.
+    public var name: String { String(cString: ek_isa_name(kernel)) }
+
+    var kernel: ek_isa { ek_isa(rawValue: UInt32(rawValue)) }
+
+    init(_ isa: ek_isa) { self = KernelInstructionSet(rawValue: Int(isa.rawValue)) ?? .portable }
+
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 }

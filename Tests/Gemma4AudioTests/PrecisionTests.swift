@@ -77,7 +77,7 @@ struct PrecisionTests {
         #expect(try PrecisionSetting.parse("bf16") == .bf16)
         #expect(try PrecisionSetting.parse("auto").resolved == ComputePrecision.fastestAccurate)
         #expect(throws: ModelError.invalidPrecision("fp16")) { try PrecisionSetting.parse("fp16") }
-        #expect("\(ModelError.invalidPrecision("fp16"))" == "precision must be auto, f32 or bf16, not 'fp16'")
+        #expect("\(ModelError.invalidPrecision("fp16"))" == "precision must be auto, f32, bf16 or fast, not 'fp16'")
     }
 
     @Test func blockTokensAreOneToTwelve() throws {

@@ -15,7 +15,7 @@ private struct Numbers {
 /// element type, and correct against a float64 reference.
 @Suite struct MatmulTests {
     /// Shapes with ragged edges: N not a multiple of 16 (or of 64, the one-row tile), K across several 256-blocks.
-    static let shapes: [(n: Int, k: Int)] = [(1, 1), (17, 3), (40, 300), (100, 513), (64, 1024), (1536, 1024), (33, 4096)]
+    static let shapes: [(n: Int, k: Int)] = [(1, 1), (17, 3), (40, 300), (100, 513), (64, 1024), (1536, 1024), (33, 4096), (145, 257)]
 
     /// The contract of ckernels.h, element by element: per block of 256 k, one fused multiply-add per k in k order
     /// from zero; the block sums added in order (onto `start` when accumulating).
@@ -42,6 +42,9 @@ private struct Numbers {
     @Test("each row is the same bits alone, in any call, on any thread count, on the portable kernel")
     func rowsAreIndependentOfTheCall() {
         print("[matmul] kernels: \(Matmul.instructionSet)")
+        for isa in KernelInstructionSet.allCases where isa > KernelInstructionSet.detected {
+            print("[matmul] \(isa.name) not compared: this CPU lacks it")
+        }
         var numbers = Numbers(state: 7)
         let pool = MatmulThreads(count: 3)
         for (n, k) in Self.shapes {
@@ -63,13 +66,15 @@ private struct Numbers {
                 }
                 #expect(pieces == all, "\(n)×\(k) in calls of \(split) rows")
             }
-            var portable = [Float](repeating: 0, count: rows * n)
-            x.withUnsafeBufferPointer { xp in
-                portable.withUnsafeMutableBufferPointer {
-                    Matmul.portableLinear(xp.baseAddress!, rows: rows, weight: packed, into: $0.baseAddress!)
+            for isa in KernelInstructionSet.allCases where isa <= KernelInstructionSet.detected {
+                var other = [Float](repeating: .nan, count: rows * n)
+                x.withUnsafeBufferPointer { xp in
+                    other.withUnsafeMutableBufferPointer {
+                        Matmul.linear(xp.baseAddress!, rows: rows, weight: packed, into: $0.baseAddress!, on: isa)
+                    }
                 }
+                #expect(other == all, "\(Matmul.instructionSet) kernel vs \(isa.name), \(n)×\(k)")
             }
-            #expect(portable == all, "\(Matmul.instructionSet) kernel vs portable, \(n)×\(k)")
             for (m, j) in [(0, 0), (rows - 1, n - 1), (rows / 2, n / 2)] {
                 #expect(all[m * n + j] == Self.chain(x, w, row: m, column: j, k: k, from: nil), "\(n)×\(k) [\(m), \(j)]")
             }
@@ -124,6 +129,15 @@ private struct Numbers {
             #expect(product(x, rows: rows, stored) == expected, "\(element)")
             #expect(product(x, rows: rows, stored, threads: MatmulThreads(count: 2)) == expected, "\(element)")
             #expect(product(x, rows: rows, widenedAtPack) == expected, "\(element) widened while packing")
+            for isa in KernelInstructionSet.allCases where isa <= KernelInstructionSet.detected {
+                var other = [Float](repeating: .nan, count: rows * n)
+                x.withUnsafeBufferPointer { xp in
+                    other.withUnsafeMutableBufferPointer {
+                        Matmul.linear(xp.baseAddress!, rows: rows, weight: stored, into: $0.baseAddress!, on: isa)
+                    }
+                }
+                #expect(other == expected, "\(element) on \(isa.name)")
+            }
         }
     }
 

@@ -1,10 +1,12 @@
 """Times the fastest peer, Hugging Face transformers on CPU, on the same model and audio length as `earshot bench`.
 
     ~/.cache/earshot-ref/bin/python tools/bench/torch_peer.py MODEL_DIR [--seconds 10] [--threads 2] [--runs 3]
+        [--dtype float32|bfloat16]
 
 MODEL_DIR is a Hugging Face Gemma 4 layout (config.json + safetensors), e.g. the E2B-size random model that
 `tools/reference/make_fixtures.py --e2b-check DIR` writes to DIR/model. Prints the feature extraction and the audio
-tower + embedder forward time (best of --runs, after one warm-up) and the real-time factor.
+tower + embedder forward time (best of --runs, after one warm-up) and the real-time factor. `--dtype bfloat16` runs the
+modules as a user who wants speed would, `model.to(torch.bfloat16)`, with the features cast to bf16.
 """
 import argparse
 import json
@@ -25,6 +27,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -41,6 +44,10 @@ def main() -> None:
     embedder.load_state_dict({k[len("model.embed_audio."):]: v.float() for k, v in weights.items()
                               if k.startswith("model.embed_audio.")}, strict=False)
 
+    dtype = getattr(torch, args.dtype)
+    tower.to(dtype)
+    embedder.to(dtype)
+
     n = int(args.seconds * 16000)
     t = np.arange(n) / 16000
     audio = (0.15 * np.sin(2 * np.pi * 150 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3.1 * t))).astype(np.float32)
@@ -51,7 +58,7 @@ def main() -> None:
         features = extractor([audio], return_tensors="pt")
         middle = time.perf_counter()
         with torch.inference_mode():
-            out = tower(features["input_features"], features["input_features_mask"])
+            out = tower(features["input_features"].to(dtype), features["input_features_mask"])
             embedder(out.last_hidden_state)
         return middle - start, time.perf_counter() - middle
 
@@ -59,7 +66,7 @@ def main() -> None:
     best = min((run() for _ in range(args.runs)), key=lambda r: r[0] + r[1])
     total = best[0] + best[1]
     print(f"transformers {__import__('transformers').__version__} + torch {torch.__version__}, "
-          f"{args.threads} threads: {args.seconds:.1f} s of audio in {total:.3f} s "
+          f"{args.dtype}, {args.threads} threads: {args.seconds:.1f} s of audio in {total:.3f} s "
           f"(features {best[0]:.3f} s, tower+embedder {best[1]:.3f} s) — real-time factor {total / args.seconds:.4f}")
 
 

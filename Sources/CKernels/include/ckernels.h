@@ -27,10 +27,12 @@ typedef enum {
     EK_F16 = 2,
 } ek_element_type;
 
-/// The instruction sets a kernel can run on, best last.
+/// The instruction sets a kernel can run on, best last; each includes the ones before it.
 typedef enum {
-    EK_ISA_PORTABLE = 0,   // C, fmaf
-    EK_ISA_AVX2 = 1,       // AVX2 + FMA + F16C
+    EK_ISA_PORTABLE = 0,      // C, fmaf
+    EK_ISA_AVX2 = 1,          // AVX2 + FMA + F16C
+    EK_ISA_AVX512 = 2,        // + AVX-512 F/BW/VL/DQ with the OS saving ZMM state
+    EK_ISA_AVX512_BF16 = 3,   // + AVX512_BF16 (vdpbf16ps): the bf16 dot products of ek_gemm_bf16
 } ek_isa;
 
 /// Columns per panel: W is stored as panels of 16 rows of W (16 output columns), k-major inside a panel.
@@ -41,11 +43,15 @@ typedef enum {
 
 /// The best instruction set this CPU runs (cached after the first call).
 ek_isa ek_detected_isa(void);
-/// The instruction set products use: the detected one, or the portable kernel when `EARSHOT_KERNEL_ISA=portable`.
+/// The instruction set products use: the detected one, or a lower one named by `EARSHOT_KERNEL_ISA` (portable,
+/// avx2, avx512, avx512_bf16; to act as an older CPU — a name above the detected set, or unknown, is ignored).
 /// Fixed at the first call.
 ek_isa ek_active_isa(void);
-/// "portable", "avx2".
+/// "portable", "avx2", "avx512", "avx512_bf16".
 const char *ek_isa_name(ek_isa isa);
+/// The instruction set ek_gemm's kernel uses: the active one, except that a CPU which splits 512-bit operations
+/// into 256-bit halves (AMD Zen 4) runs f32 products on the AVX2 kernel (the same bits, less time).
+ek_isa ek_product_isa(void);
 
 /// Bytes of the packed form of an [n, k] matrix of `type` (panels rounded up to 16 columns).
 size_t ek_packed_bytes(ek_element_type type, size_t n, size_t k);
@@ -76,6 +82,46 @@ void ek_gemm(ek_pool *pool, const float *x, size_t m, size_t ldx, const void *pa
 /// The same product computed by one instruction set on the calling thread (for tests that compare kernels).
 void ek_gemm_isa(ek_isa isa, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
                  size_t n, size_t k, float *y, size_t ldy, int accumulate);
+
+// MARK: bf16 dot products (the `fast` precision)
+//
+// y = x · Wᵀ with W held in bf16 and x rounded to bf16 once per product (round to nearest even; subnormals become
+// zero, as the instruction reads them), multiplied by AVX512_BF16's vdpbf16ps: per pair of k (2i, 2i+1), the
+// exact product of the odd element is added to the running sum and rounded, then the even one's (two float32
+// fused multiply-adds; subnormal results flush to zero). Per element of y, each K block of 256 is one such chain
+// over its pairs from zero, in pair order, and the block sums are added to y in block order — the f32 product's
+// structure — so a row's bits depend only on its row of x and W, not on the call, the threads or the CPU.
+// With `split`, x also contributes its rounding remainder: x = hi + lo, both bf16, and each pair runs the hi
+// pair then the lo pair through the chain (twice the arithmetic, the same weight traffic; ~16 bits of x).
+// The portable kernel computes exactly this, so it is the reference for the vector kernel's bits.
+
+/// Bytes of the bf16-pair form of an [n, k] matrix: panels of 16 columns, K-blocked by 256 like ek_pack, a pair of
+/// k (2i, 2i+1) of one column in one 32-bit lane (k rounded up to even; the padding element is zero).
+size_t ek_bf16_pairs_bytes(size_t n, size_t k);
+
+/// Packs rows [row_offset, row_offset + rows) of the bf16-pair form of an [n, k] matrix from `source`, `rows` rows
+/// of `k` bf16 elements (bits) `source_row_bytes` apart, at any alignment; subnormal weights become zero. `packed`
+/// comes zero-filled.
+void ek_pack_bf16_pairs(void *packed, size_t n, size_t k, size_t row_offset, size_t rows, const void *source,
+                        size_t source_row_bytes);
+
+/// 32-bit words of scratch ek_gemm_bf16 needs for `m` rows of `k` (`split`: twice as many).
+size_t ek_bf16_scratch_words(size_t m, size_t k, int split);
+
+/// The bf16 (bits) nearest to x, ties to even; subnormals become signed zero, NaN stays NaN (quiet).
+uint16_t ek_round_bf16(float x);
+
+/// y [m, n] (row stride ldy) (+)= bf16(x [m, k]) · Wᵀ for W in bf16-pair form; `scratch` holds
+/// ek_bf16_scratch_words(m, k, split) words. Runs on the active instruction set when it has AVX512_BF16, else on
+/// the portable kernel (the same bits, far slower: callers refuse the precision there). The result is the same
+/// whatever `pool`'s thread count.
+void ek_gemm_bf16(ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed, size_t n, size_t k,
+                  float *y, size_t ldy, int accumulate, int split, uint32_t *scratch);
+
+/// The same product computed by one instruction set (EK_ISA_AVX512_BF16 or EK_ISA_PORTABLE; a set this CPU lacks
+/// runs portable) on the calling thread, for tests that compare kernels.
+void ek_gemm_bf16_isa(ek_isa isa, const float *x, size_t m, size_t ldx, const void *packed, size_t n, size_t k,
+                      float *y, size_t ldy, int accumulate, int split, uint32_t *scratch);
 
 // MARK: Element-wise and reductions. Each has one defined order of operations, which the AVX2 and portable
 // versions follow exactly, so they give the same bits.
