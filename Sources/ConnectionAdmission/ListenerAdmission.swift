@@ -190,8 +190,11 @@ final class DeadlineHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if clock == nil { start(context) }
+        // The handlers after this one see the connection active before it may be closed (a stopping listener closes
+        // it at once): closing first, then passing on channelActive, tells them "active" after "inactive", and
+        // grpc-swift's NIOAsyncChannel traps on that.
         context.fireChannelActive()
+        if clock == nil { start(context) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
