@@ -144,6 +144,13 @@ private final class AcceptGate: ChannelInboundHandler, Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let connection = unwrapInboundIn(data)
+        // A stopping listener takes no new connection. Closing one here, before the listener's own initializer has
+        // seen it, is the only safe moment: grpc-swift's transport traps (NIOAsyncWriter deinit) on a connection it
+        // set up but no longer consumes, and the clients whose idle connections `quiesce()` closed reconnect at once.
+        guard !admission.isQuiescing else {
+            connection.close(promise: nil)
+            return
+        }
         guard admission.admit() else {
             connection.close(promise: nil)
             return

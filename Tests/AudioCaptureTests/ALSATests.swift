@@ -171,8 +171,10 @@ final class FakePCM: PCMStream, @unchecked Sendable {
         var config = CaptureConfiguration()
         config.queue = .backpressure(capacity: 16)
         config.reconnectDelay = .milliseconds(10)
+        // No stall timeout: once a fake PCM has delivered its frames it waits for ever, so statistics read after
+        // `collect` cannot change under them on a slow machine (a 5 s timeout there counted a "lost" device).
         let open: DeviceOpener = opener ?? {
-            ALSACaptureDevice(stream: pcm, configuration: configuration, stallTimeout: .seconds(5))
+            ALSACaptureDevice(stream: pcm, configuration: configuration, stallTimeout: nil)
         }
         return try await withTimeout(10, "starting the fake PCM") { [config] in
             try await CaptureSession.start(source: .alsa(device: "fake"), configuration: config, opener: open)
@@ -247,9 +249,9 @@ final class FakePCM: PCMStream, @unchecked Sendable {
                                              periodFrames: 320, bufferFrames: 3200)
         let session = try await start(first, rate: 16000, channels: 1, period: 320) { () throws(DeviceFailure) in
             switch opened.next() {
-            case 0: return ALSACaptureDevice(stream: first, configuration: configuration, stallTimeout: .seconds(5))
+            case 0: return ALSACaptureDevice(stream: first, configuration: configuration, stallTimeout: nil)
             case 1: throw .lost("snd_pcm_open fake: No such device (-19)")   // still unplugged
-            default: return ALSACaptureDevice(stream: second, configuration: configuration, stallTimeout: .seconds(5))
+            default: return ALSACaptureDevice(stream: second, configuration: configuration, stallTimeout: nil)
             }
         }
         defer { session.stop() }
