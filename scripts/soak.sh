@@ -12,7 +12,7 @@
 #   - one socket client and GRPC_PUSHERS gRPC clients pushing a 3 s clip back to back;
 #   - IDLE bare TCP connections to the gRPC and metrics ports that never send a byte, reopened whenever the daemon
 #     closes one (its handshake and idle deadlines must close them; its connection caps must hold);
-#   - a Prometheus scrape every INTERVAL seconds.
+#   - a Prometheus-like scrape every INTERVAL seconds over one keep-alive connection.
 # VmRSS and open descriptors of earshotd are sampled every INTERVAL seconds into a CSV; at the end a summary compares
 # RSS after the warm-up with RSS at the end, and reads the daemon's own status (audio lost, frames dropped, refusals).
 #
@@ -26,7 +26,8 @@
 #   LISTENERS  subscribed clients (default 10)
 #   STALLED    subscribed clients that never read (default 20)
 #   GRPC_PUSHERS  gRPC clients pushing back to back (default 2; needs the Python client's grpc extra: grpcio, protobuf)
-#   IDLE       idle TCP connections held open against the gRPC and the metrics port, each (default 50)
+#   IDLE       idle TCP connections held open against the gRPC and the metrics port, each (default 50; one the
+#              daemon closes is reopened within a second)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -188,6 +189,7 @@ for port in ports:
     for _ in range(count):
         open_one(port)
 last = time.monotonic()
+pending = []    # closed by the daemon: reopened once a second, so that a full listener is not hammered
 while True:
     for key, _ in sel.select(timeout=1):
         s, port = key.fileobj, key.data
@@ -199,11 +201,41 @@ while True:
             sel.unregister(s)
             s.close()
             closed += 1
-            open_one(port)
+            pending.append(port)
+    reopen, pending = pending, []
+    for port in reopen:
+        open_one(port)
     if time.monotonic() - last >= 10:
         last = time.monotonic()
         print(f"opened {opened} closed-by-daemon {closed} refused {refused}", flush=True)
 ' "$grpc_port" "$metrics_port" "$idle" > "$out/idle.log" 2>&1 &
+pids+=($!)
+
+# A Prometheus-like scraper: one keep-alive HTTP connection, a scrape every INTERVAL seconds, reconnecting on
+# failure (while the idle connections hold the metrics listener's slots, a new connection may be refused).
+python3 -u -c '
+import http.client, sys, time
+port, interval = int(sys.argv[1]), float(sys.argv[2])
+conn, ok, failed = None, 0, 0
+while True:
+    try:
+        if conn is None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/metrics")
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise OSError(f"HTTP {response.status}")
+        ok += 1
+        with open(sys.argv[3], "wb") as f:
+            f.write(body)
+    except (OSError, http.client.HTTPException) as error:
+        failed += 1
+        print(f"scrape failed: {error}", flush=True)
+        conn = None
+    print(f"scrapes ok {ok} failed {failed}", flush=True)
+    time.sleep(interval)
+' "$metrics_port" "$interval" "$out/metrics.txt" > "$out/scrape.log" 2>&1 &
 pids+=($!)
 
 echo "seconds,rss_kib,fds,pushes" > "$out/rss.csv"
@@ -216,8 +248,6 @@ while true; do
     rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status")
     fds=$(ls "/proc/$daemon/fd" 2>/dev/null | wc -l)
     pushes=$(tail -1 "$out/pushes.log" 2>/dev/null || true)
-    curl -fsS "http://127.0.0.1:$metrics_port/metrics" > "$out/metrics.txt" 2>> "$out/scrape.log" \
-        || echo "$elapsed scrape failed" >> "$out/scrape.log"
     echo "$elapsed,$rss,$fds,${pushes:-0}" >> "$out/rss.csv"
     if [[ -z "$baseline" && $elapsed -ge $warmup ]]; then baseline=$rss; baseline_at=$elapsed; fi
     (( elapsed >= duration )) && break
@@ -239,7 +269,7 @@ change=$(awk -v a="$baseline" -v b="$end_rss" 'BEGIN {printf "%+.2f", (b - a) * 
     done
     echo "idle connections: $(tail -1 "$out/idle.log")"
     echo "descriptors: max $(awk -F, 'NR > 1 && $3 > m {m = $3} END {print m}' "$out/rss.csv")"
-    echo "failed scrapes: $(grep -c failed "$out/scrape.log" 2>/dev/null || true)"
+    echo "metrics scraper (one keep-alive connection): $(grep '^scrapes' "$out/scrape.log" | tail -1)"
     python3 -c '
 import json, sys
 sys.path.insert(0, "clients/python")
