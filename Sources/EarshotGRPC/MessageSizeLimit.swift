@@ -87,8 +87,12 @@ final class MessageSizeLimitHandler: ChannelDuplexHandler, RemovableChannelHandl
         // ASCII without '%': no percent-encoding needed (gRPC over HTTP/2, "grpc-message").
         headers.add(name: "grpc-message",
                     value: "a request message of \(length) bytes is over the limit of \(limit) bytes")
+        context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
+        // The client may still be sending the oversized message: RST_STREAM NO_ERROR after a complete response tells
+        // it to stop (RFC 9113, 8.1) without hiding the status. Closing the stream channel alone would send
+        // RST_STREAM CANCEL, which a client may read before the trailers (seen on a loaded machine).
         let ended = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: ended)
+        context.writeAndFlush(wrapOutboundOut(.rstStream(.noError)), promise: ended)
         ended.futureResult.whenComplete { _ in context.close(promise: nil) }
     }
 

@@ -83,21 +83,24 @@ import Glibc
 
     @Test func aCallHoldsItsConnectionAndTheIdleDeadlineClosesItAfterward() async throws {
         var configuration = loopback()
-        configuration.connections.idleTimeout = .milliseconds(300)
+        configuration.connections.idleTimeout = .milliseconds(500)
         try await withService(configuration) { service, port in
-            try await withEarshotClient(GRPCClientOptions(host: "127.0.0.1", port: port)) { _, health in
+            // The client may report the closed connection as it shuts down (the server closed it: that is the
+            // point); what is checked is the server's side.
+            _ = try? await withEarshotClient(GRPCClientOptions(host: "127.0.0.1", port: port)) { _, health in
                 // A Watch call is open far longer than the idle deadline: the connection stays.
                 try await health.watch(.with { $0.service = "" }) { response in
                     for try await _ in response.messages {
-                        try await Task.sleep(for: .milliseconds(900))
+                        try await Task.sleep(for: .milliseconds(1500))
                         #expect(service.admission.expiredConnections == 0, "a connection with a call open is not idle")
                         break
                     }
                 }
                 // With no call open, the server closes it, whether or not the client answers its GOAWAY.
                 try await eventually("the idle connection closed") { service.admission.expiredConnections == 1 }
-                try await eventually("the slot freed") { service.admission.openConnections == 0 }
             }
+            #expect(service.admission.expiredConnections == 1, "the idle connection closed")
+            try await eventually("the slot freed") { service.admission.openConnections == 0 }
         }
     }
 
