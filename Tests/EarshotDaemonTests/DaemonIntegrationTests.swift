@@ -138,7 +138,9 @@ struct DaemonIntegrationTests {
         #expect(lost > 0, "a client that read nothing for 6 s must have lost frames")
         #expect(UInt64(tokens.count) + lost == 150)
         #expect(tokens.last == 149, "the newest frames are kept")
-        #expect(daemon.terminate()?.code == 0)
+        // Rarely 1 under a loaded full run (#22 lists the race): the log says why when it happens.
+        let stop = daemon.terminate()
+        #expect(stop?.code == 0, "earshotd's exit on SIGTERM: \(String(describing: stop)); log:\n\(daemon.log)")
     }
 
     // MARK: Malformed input
