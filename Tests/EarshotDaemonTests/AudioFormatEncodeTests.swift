@@ -8,19 +8,13 @@ import Testing
 /// `earshot encode` on compressed and non-PCM files (issue #18): identical samples give identical embeddings, and
 /// `--input -` reads a real pipe as the file reads. The decoders themselves are checked in AudioFilesTests.
 struct AudioFormatEncodeTests {
-    /// Runs `tool` with `arguments`; throws with its standard error when it fails.
+    /// Runs `tool` with `arguments` as a ``ChildProcess``; throws with its output when it fails.
     static func run(_ tool: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestFailure("\(tool) failed: \(String(decoding: message, as: UTF8.self))")
+        let log = NSTemporaryDirectory() + "earshot-tool-\(UUID().uuidString).log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let child = try ChildProcess("/usr/bin/env", [tool] + arguments, logPath: log)
+        guard let raw = child.wait(timeout: 120), ChildProcess.exitCode(raw) == 0 else {
+            throw TestFailure("\(tool) failed: \(child.log)")
         }
     }
 
