@@ -134,13 +134,20 @@ package final class GRPCServerService: Service, Sendable {
                     "token": "\(self.configuration.bearerToken != nil)"])
             }
         } onGracefulShutdown: {
-            self.health.shutDown()
-            self.earshot.stop()
-            self.server.beginGracefulShutdown()
-            self.healthServer?.server.beginGracefulShutdown()
-            // Connections without a call do not hold the shutdown up (a client that never called ignores GOAWAY).
-            self.admission.quiesce()
-            self.healthAdmission?.quiesce()
+            self.shutDown()
         }
+    }
+
+    /// Starts the graceful shutdown ``run()`` performs on the service group's signal; `run()` returns once it is
+    /// done. This, not cancelling `run()`, is how the server stops: a cancelled listener drops connections it has
+    /// accepted but not yet served, and NIO traps on the dropped channels (apple/swift-nio#2813).
+    package func shutDown() {
+        health.shutDown()
+        earshot.stop()
+        server.beginGracefulShutdown()
+        healthServer?.server.beginGracefulShutdown()
+        // Connections without a call do not hold the shutdown up (a client that never called ignores GOAWAY).
+        admission.quiesce()
+        healthAdmission?.quiesce()
     }
 }

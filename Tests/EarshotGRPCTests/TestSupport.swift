@@ -173,16 +173,27 @@ final class TestBackend: EmbeddingBackend {
 /// Runs a real server for `configuration` on its port (use port 0), calls `body` with the bound port, then stops it.
 func withServer<R: Sendable>(_ configuration: GRPCServerConfiguration, backend: TestBackend = TestBackend(),
                              _ body: @Sendable (Int) async throws -> R) async throws -> R {
+    try await withService(configuration, backend: backend) { _, port in try await body(port) }
+}
+
+/// Runs a real server for `configuration`, gives `body` the service (for its counts) and its port, then stops it the
+/// way the daemon does, with a graceful shutdown, and waits for it to end. Cancelling the server instead could trap
+/// in NIO on a connection accepted but not yet served (a client reconnecting just then; apple/swift-nio#2813).
+func withService<R: Sendable>(_ configuration: GRPCServerConfiguration, backend: TestBackend = TestBackend(),
+                              _ body: @Sendable (GRPCServerService, Int) async throws -> R) async throws -> R {
     let service = try GRPCServerService(configuration: configuration, backend: backend,
                                         logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-    return try await withThrowingTaskGroup(of: R?.self) { group in
-        group.addTask {
-            try await service.run()
-            return nil
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await service.run() }
+        let result: Result<R, any Error>
+        do {
+            result = .success(try await body(service, try await service.listeningPort))
+        } catch {
+            result = .failure(error)
         }
-        defer { group.cancelAll() }
-        let port = try await service.listeningPort
-        return try await body(port)
+        service.shutDown()
+        try await group.waitForAll()
+        return try result.get()
     }
 }
 
