@@ -91,7 +91,9 @@ import Glibc
         let daemon = try Daemon(extra: [
             "--grpc-address", "127.0.0.1:\(grpcPort)", "--grpc-health-address", "127.0.0.1:\(healthPort)",
             "--metrics-address", "127.0.0.1:\(metricsPort)", "--metrics-max-connections", "3",
-            "--hello-timeout", "1", "--idle-timeout", "2"])
+            // Deadlines that a loaded machine's steps fit in: the cap check needs the silent connections still open,
+            // the scraper's second request comes well within its idle deadline.
+            "--hello-timeout", "3", "--idle-timeout", "6"])
         defer { _ = daemon.terminate() }
         for port in [grpcPort, healthPort, metricsPort] { try await Self.waitForListener(port) }
 
