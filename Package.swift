@@ -200,7 +200,7 @@ let package = Package(
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
             "Frontend", "VoiceActivity", "earshotd", "EarshotGRPC",
             daemonProduct("GRPCCore", "grpc-swift-2"), "NumberBits", "QueuePolicies", "AudioCapture", "BuildInfo",
-            "EncodingScheduler",
+            "EncodingScheduler", daemonProduct("ServiceLifecycleTestKit", "swift-service-lifecycle"),
         ], swiftSettings: settings),
         .testTarget(name: "EarshotGRPCTests", dependencies: [
             "EarshotGRPC", "WireProtocol", "AudioCore", "EarshotCLI",

@@ -133,7 +133,8 @@ package enum Daemon {
         services.append(.init(service: Listeners(services: listeners)))
         if let healthFollower { services.append(.init(service: healthFollower)) }
         for service in sourceServices {
-            // A file that plays out, or a device that gives up, ends its stream, not the daemon.
+            // A file that plays out, or a device that gives up, ends its stream, not the daemon (the service then
+            // waits for the daemon's stop; these behaviours only back that up).
             services.append(.init(service: service, successTerminationBehavior: .ignore,
                                   failureTerminationBehavior: .ignore))
         }

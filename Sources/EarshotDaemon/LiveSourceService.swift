@@ -67,6 +67,10 @@ struct LiveSourceService: Service {
         while !stream.hasEnded && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
+        // A source that ended on its own (a file played out, a device given up) waits for the daemon's stop:
+        // a service that returns while the group is stopping another one fails the whole stop (ServiceLifecycle
+        // cancels the rest and exits 1), and a file can end just as SIGTERM arrives.
+        try? await gracefulShutdown()
     }
 
     private func handle(_ event: CaptureEvent, warnings: inout LossWarnings) async {

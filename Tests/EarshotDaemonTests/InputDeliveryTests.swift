@@ -7,6 +7,7 @@ import Foundation
 import Gemma4Audio
 import Logging
 import QueuePolicies
+import ServiceLifecycleTestKit
 import Synchronization
 import Testing
 @testable import EarshotDaemon
@@ -183,7 +184,12 @@ struct InputDeliveryTests {
                                         stopCapture: {}, delivery: .realTime, stream: stream, clock: clock,
                                         logger: logger)
         service.finishTimeout = .zero   // no compute thread will end the stream
-        try await service.run()
+        // The service, its source ended, waits for the daemon's stop: here the stop has come already (it stops a
+        // capture that is a no-op, so every event fed is still handled).
+        try await testGracefulShutdown { stop in
+            stop.triggerGracefulShutdown()
+            try await service.run()
+        }
         let lines = log.lines.filter { $0.hasPrefix("warning live audio lost") }
         // Lines at 1.02 s (the first overrun: 50 chunks fill the backlog), 11.02 s, 21.02 s, and the rest at the end.
         #expect(lines.count == 4, "\(log.lines)")
