@@ -16,6 +16,9 @@ package struct GRPCClientOptions: Sendable {
     /// The name the server's certificate must carry (default: `host`).
     package var serverName: String?
     package var bearerToken: String?
+    /// Calls wait for a connection, retrying it, instead of failing at the first failed attempt (for a server that
+    /// is just starting; bound the wait with the caller's own timeout). Off: a command fails fast and says why.
+    package var waitForReady = false
 
     package init(host: String, port: Int) {
         self.host = host
@@ -51,18 +54,20 @@ package struct GRPCClientOptions: Sendable {
         let config = HTTP2ClientTransport.Posix.Config.defaults { config in
             if let serverName { config.http2.authority = serverName }
         }
+        let serviceConfig = ServiceConfig(methodConfig: waitForReady
+            ? [MethodConfig(names: [MethodConfig.Name(service: "")], waitForReady: true)] : [])
         // An IP literal is its own target: a DNS target would put the address in TLS's SNI, which must be a name.
+        let target: any ResolvableTarget
         var v4 = in_addr()
         if inet_pton(AF_INET, host, &v4) == 1 {
-            return try HTTP2ClientTransport.Posix(target: .ipv4(address: host, port: port), transportSecurity: security,
-                                                  config: config)
+            target = .ipv4(address: host, port: port)
+        } else if GRPCServerConfiguration(host: host, port: port).isIPv6Literal {
+            target = .ipv6(address: host, port: port)
+        } else {
+            target = .dns(host: host, port: port)
         }
-        if GRPCServerConfiguration(host: host, port: port).isIPv6Literal {
-            return try HTTP2ClientTransport.Posix(target: .ipv6(address: host, port: port), transportSecurity: security,
-                                                  config: config)
-        }
-        return try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: security,
-                                              config: config)
+        return try HTTP2ClientTransport.Posix(target: target, transportSecurity: security, config: config,
+                                              serviceConfig: serviceConfig)
     }
 
     package var interceptors: [any ClientInterceptor] {

@@ -71,9 +71,14 @@ import Testing
             guard Date() < deadline else { throw TestFailure("earshotd did not listen in 20 s: \(daemon.log)") }
             usleep(20_000)
         }
+        // The ports have just opened: a client's first connection attempt may fail on a loaded machine, and its
+        // calls wait for the next (as a kubelet's probe is retried).
+        var probeOptions = GRPCClientOptions(host: "127.0.0.1", port: healthPort)
+        probeOptions.waitForReady = true
+        let probe = probeOptions
         try await withTimeout(30, "the pod's ports") {
             // The probes: plain text, no token.
-            try await withEarshotClient(GRPCClientOptions(host: "127.0.0.1", port: healthPort)) { _, health in
+            try await withEarshotClient(probe) { _, health in
                 for service in ["", "earshot.v1.Earshot"] {
                     let answer = try await health.check(.with { $0.service = service })
                     #expect(answer.status == .serving, "health of '\(service)'")
@@ -83,6 +88,7 @@ import Testing
             var options = GRPCClientOptions(host: "127.0.0.1", port: grpcPort)
             options.caPath = cert
             options.bearerToken = "fleet-token"
+            options.waitForReady = true
             try await withEarshotClient(options) { earshot, _ in
                 let status = try await earshot.status(.init())
                 #expect(status.json.contains("\"compute\""))
