@@ -93,9 +93,10 @@ struct DaemonIntegrationTests {
     // MARK: Slow readers
 
     @Test func aSubscriberThatStopsReadingDelaysNoOneAndIsToldWhatItLost() async throws {
-        // A 6 s clip (150 tokens); 16 frames of send queue and a small socket buffer per client.
+        // A 6 s clip (150 tokens); 64 frames of send queue (2.56 s of tokens: the reader may be descheduled that
+        // long on a loaded machine without lagging) and a small socket buffer per client.
         let daemon = try Daemon(source: "file:\(Paths.wav("long24bit"))",
-                                config: "send-queue-frames = 16\nsend-buffer-bytes = 4096\n")
+                                config: "send-queue-frames = 64\nsend-buffer-bytes = 4096\n")
         // The stalled client subscribes, then reads nothing until the stream is over.
         let stalled = try RawClient(daemon.socket)
         _ = try stalled.handshake()
