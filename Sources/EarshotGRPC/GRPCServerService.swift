@@ -38,9 +38,11 @@ package final class GRPCServerService: Service, Sendable {
             transportSecurity: configuration.transportSecurity,
             config: .defaults { config in
                 config.rpc.maxRequestPayloadSize = configuration.maxRequestBytes
-                // An HTTP/2 connection with no call for the idle timeout gets GOAWAY (the transport's own timer);
-                // the admission closes it at the same deadline if the client does not.
-                config.connection.maxIdleTime = .nanoseconds(configuration.connections.idleTimeout.nanoseconds)
+                // Idle connections are closed by the admission's idle deadline alone. Not also by the transport's
+                // `maxIdleTime`: grpc-swift-nio-transport 2.9 never releases a connection's handler once that timer
+                // exists (it clears the wrong timer on close), ~330 B per connection, which a daemon that sees a
+                // connection a second grows by 28 MB a day. (A GOAWAY first would be gentler, but grpc-swift clients
+                // answer one by reconnecting at once, holding a slot for nothing until the first-request deadline.)
                 config.http2.maxConcurrentStreams = configuration.maxConcurrentStreams
                 // Once stopping, the calls end within the drain timeout; a connection still open a little later
                 // holds only statuses a caller does not read, and is closed so the daemon can exit.
@@ -54,7 +56,7 @@ package final class GRPCServerService: Service, Sendable {
         let health = self.health
         if let address = configuration.healthAddress {
             let admission = ListenerAdmission(name: "grpc-health", limits: configuration.healthConnections,
-                                              onEvent: logger.admissionEvents("grpc-health"))
+                                                  onEvent: logger.admissionEvents("grpc-health"))
             let transport = HTTP2ServerTransport.Posix(
                 address: try GRPCServerConfiguration(host: address.host, port: address.port).socketAddress(),
                 transportSecurity: .plaintext,

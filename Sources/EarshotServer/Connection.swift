@@ -63,9 +63,7 @@ final class Connection: Sendable {
     private func scheduleHardClose() {
         let channel = self.channel
         let outbox = self.outbox
-        let delay = TimeAmount.nanoseconds(Int64(configuration.drainTimeout.components.seconds) * 1_000_000_000
-                                           + configuration.drainTimeout.components.attoseconds / 1_000_000_000)
-        channel.eventLoop.scheduleTask(in: delay) {
+        channel.eventLoop.scheduleTask(in: TimeAmount(configuration.drainTimeout)) {
             outbox.close()
             channel.close(promise: nil)
         }
@@ -240,8 +238,7 @@ final class Connection: Sendable {
     private func startWatchdog() -> RepeatedTask {
         let shortest = min(configuration.helloTimeout, configuration.idleTimeout)
         let tick = max(.milliseconds(10), min(.seconds(1), shortest / 4))
-        let interval = TimeAmount.nanoseconds(tick.components.seconds * 1_000_000_000
-                                              + tick.components.attoseconds / 1_000_000_000)
+        let interval = TimeAmount(tick)
         return channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { task in
             let pushing = self.pushes.activeCount
             guard let error = self.deadlines.withLock({ $0.expired(at: .now, activePushes: pushing) }) else { return }
