@@ -155,8 +155,8 @@ let package = Package(
 
         // MARK: Executables (argument parsing, then a library call)
         .target(name: "EarshotCLI", dependencies: [
-            "AudioCore", "AudioFiles", "Resampling", "Frontend", "Kernels", "Gemma4Audio", "VoiceActivity", "EarshotClient",
-            "AudioCapture", "EarshotGRPC", "WireProtocol", "EarshotTypes", "BuildInfo",
+            "AudioCore", "AudioFiles", "Resampling", "Frontend", "Kernels", "Gemma4Audio", "VoiceActivity",
+            "EarshotClient", "AudioCapture", "EarshotGRPC", "EarshotTypes", "BuildInfo",
             daemonProduct("ArgumentParser", "swift-argument-parser"),
             daemonProduct("Crypto", "swift-crypto"),
         ], swiftSettings: settings),
@@ -178,7 +178,7 @@ let package = Package(
             "Gemma4Audio", "Checkpoint", "Kernels", "AudioCore", "Resampling", "NumberBits",
         ],
                     swiftSettings: settings),
-        .testTarget(name: "VoiceActivityTests", dependencies: ["VoiceActivity", "Checkpoint", "AudioCore", "EarshotCLI"],
+        .testTarget(name: "VoiceActivityTests", dependencies: ["VoiceActivity", "Checkpoint", "AudioCore"],
                     swiftSettings: settings),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling", "NumberBits"], swiftSettings: settings),
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "NumberBits"], swiftSettings: settings),
@@ -197,14 +197,14 @@ let package = Package(
             "EarshotServer", "EncodingScheduler", "WireProtocol", "Gemma4Audio", "AudioCore",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotDaemonTests", dependencies: [
-            "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "AudioFiles", "Resampling",
-            "Frontend", "VoiceActivity", "earshotd", "EarshotGRPC",
+            "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "AudioFiles",
+            "Resampling", "Frontend", "VoiceActivity", "earshotd", "EarshotGRPC",
             daemonProduct("GRPCCore", "grpc-swift-2"), "NumberBits", "QueuePolicies", "AudioCapture", "BuildInfo",
             "EncodingScheduler", daemonProduct("ServiceLifecycleTestKit", "swift-service-lifecycle"),
             daemonProduct("Logging", "swift-log"),
         ], swiftSettings: settings),
         .testTarget(name: "EarshotGRPCTests", dependencies: [
-            "EarshotGRPC", "WireProtocol", "AudioCore", "EarshotCLI",
+            "EarshotGRPC", "WireProtocol", "AudioCore",
             daemonProduct("GRPCCore", "grpc-swift-2"),
             daemonProduct("GRPCNIOTransportHTTP2Posix", "grpc-swift-nio-transport"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
