@@ -10,10 +10,11 @@ demo: deps release
 ## Seconds of libFuzzer per fuzz target in `make test`.
 FUZZ_SECONDS ?= 45
 
-## Every test (the command CI runs): the test suite, the Python client's suite (and its wheel and sdist), a downstream
-## package on EarshotClient by version, the deployment manifests' checks, then a bounded fuzzing run of every target in
-## Fuzz/.
+## Every test (the command CI runs): every target's imports against Package.swift, the test suite, the Python
+## client's suite (and its wheel and sdist), a downstream package on EarshotClient by version, the deployment
+## manifests' checks, then a bounded fuzzing run of every target in Fuzz/.
 test: deps
+	SWIFT=$(SWIFT) scripts/check-imports.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	scripts/check-python-client.sh

@@ -116,7 +116,7 @@ let package = Package(
         .target(name: "WireProtocol", dependencies: ["EarshotTypes", "AudioCore", "NumberBits"], swiftSettings: settings),
         // The Unix-socket transport (SwiftNIO) and the Prometheus endpoint: thin adapters over the engine.
         .target(name: "EarshotServer", dependencies: [
-            "ConnectionAdmission", "EncodingScheduler", "EarshotTypes", "QueuePolicies", "WireProtocol", "AudioCore", "Resampling",
+            "ConnectionAdmission", "EncodingScheduler", "EarshotTypes", "WireProtocol", "AudioCore",
             daemonProduct("CoreMetrics", "swift-metrics"),
             daemonProduct("Prometheus", "swift-prometheus"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -155,8 +155,8 @@ let package = Package(
 
         // MARK: Executables (argument parsing, then a library call)
         .target(name: "EarshotCLI", dependencies: [
-            "AudioCore", "AudioFiles", "Resampling", "Gemma4Audio", "VoiceActivity", "EarshotClient", "AudioCapture", "EarshotGRPC",
-            "WireProtocol", "EarshotTypes", "BuildInfo",
+            "AudioCore", "AudioFiles", "Resampling", "Frontend", "Kernels", "Gemma4Audio", "VoiceActivity",
+            "EarshotClient", "AudioCapture", "EarshotGRPC", "EarshotTypes", "BuildInfo",
             daemonProduct("ArgumentParser", "swift-argument-parser"),
             daemonProduct("Crypto", "swift-crypto"),
         ], swiftSettings: settings),
@@ -174,9 +174,11 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], swiftSettings: settings),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"], swiftSettings: settings),
         .testTarget(name: "FrontendTests", dependencies: ["Frontend", "AudioCore"], swiftSettings: settings),
-        .testTarget(name: "Gemma4AudioTests", dependencies: ["Gemma4Audio", "AudioCore", "Resampling", "NumberBits"],
+        .testTarget(name: "Gemma4AudioTests", dependencies: [
+            "Gemma4Audio", "Checkpoint", "Kernels", "AudioCore", "Resampling", "NumberBits",
+        ],
                     swiftSettings: settings),
-        .testTarget(name: "VoiceActivityTests", dependencies: ["VoiceActivity", "Checkpoint", "AudioCore", "EarshotCLI"],
+        .testTarget(name: "VoiceActivityTests", dependencies: ["VoiceActivity", "Checkpoint", "AudioCore"],
                     swiftSettings: settings),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling", "NumberBits"], swiftSettings: settings),
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "NumberBits"], swiftSettings: settings),
@@ -190,25 +192,27 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: settings),
         .testTarget(name: "EarshotServerTests", dependencies: [
-            "EarshotServer", "EncodingScheduler", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
-            "VoiceActivity",
+            "EarshotServer", "EncodingScheduler", "WireProtocol", "Gemma4Audio", "AudioCore",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotDaemonTests", dependencies: [
-            "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "Resampling",
-            "Frontend", "VoiceActivity", "earshotd", "EarshotGRPC",
+            "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "AudioFiles",
+            "Resampling", "Frontend", "VoiceActivity", "earshotd", "EarshotGRPC",
             daemonProduct("GRPCCore", "grpc-swift-2"), "NumberBits", "QueuePolicies", "AudioCapture", "BuildInfo",
             "EncodingScheduler", daemonProduct("ServiceLifecycleTestKit", "swift-service-lifecycle"),
+            daemonProduct("Logging", "swift-log"),
         ], swiftSettings: settings),
         .testTarget(name: "EarshotGRPCTests", dependencies: [
-            "EarshotGRPC", "WireProtocol", "AudioCore", "EarshotCLI",
+            "EarshotGRPC", "WireProtocol", "AudioCore",
             daemonProduct("GRPCCore", "grpc-swift-2"),
             daemonProduct("GRPCNIOTransportHTTP2Posix", "grpc-swift-nio-transport"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
+            daemonProduct("Logging", "swift-log"),
         ], swiftSettings: settings),
-        .testTarget(name: "AudioCaptureTests", dependencies: ["AudioCapture", "AudioCore", "NumberBits", "QueuePolicies"],
+        .testTarget(name: "AudioCaptureTests", dependencies: [
+            "AudioCapture", "AudioCore", "NumberBits", "QueuePolicies", "Resampling",
+        ],
                     swiftSettings: settings),
     ]
 )

@@ -154,7 +154,8 @@ final class CaptureWorker {
         do {
             try captureLoop()
         } catch {
-            flush()
+            // Deliver what the resampler still holds; the failure reported is the first one, whatever the flush does.
+            do { try flush() } catch {}
             channel.finish(error: error)
         }
         device = nil   // frees the handle on this thread
@@ -184,9 +185,9 @@ final class CaptureWorker {
                 channel.updateStatistics {
                     if reason == .suspend { $0.suspends += 1 } else { $0.overruns += 1 }
                 }
-                skip(lostDeviceFrames: lostFrames, reason: reason, format: device.format)
+                try skip(lostDeviceFrames: lostFrames, reason: reason, format: device.format)
             case .end:
-                flush()
+                try flush()
                 channel.finish(error: nil)
                 return
             }
@@ -214,11 +215,15 @@ final class CaptureWorker {
     }
 
     /// Flushes the resampler's pending output (the end of a segment).
-    private func flush() {
+    private func flush() throws(CaptureError) {
         guard let resampler, !resampler.isFinished else { return }
         output.removeAll(keepingCapacity: true)
         let first = outputEnd
-        try? resampler.finish(into: &output)
+        do {
+            try resampler.finish(into: &output)
+        } catch {
+            throw CaptureError(.failed, "resampling failed: \(error)")
+        }
         send(first: first)
     }
 
@@ -232,8 +237,9 @@ final class CaptureWorker {
     }
 
     /// Ends the segment at a gap of `lostDeviceFrames` and starts the next one after it.
-    private func skip(lostDeviceFrames: Int64, reason: Discontinuity.Reason, format: StreamFormat) {
-        flush()
+    private func skip(lostDeviceFrames: Int64, reason: Discontinuity.Reason, format: StreamFormat)
+        throws(CaptureError) {
+        try flush()
         let end = outputEnd
         let consumed = resampler?.inputFramesConsumed ?? 0
         let rate = Int64(format.sampleRate), outRate = Int64(configuration.outputRate)
@@ -244,13 +250,17 @@ final class CaptureWorker {
                                                   lostDeviceFrames: lostDeviceFrames)))
         channel.updateStatistics { $0.samplesLost += newStart - end }
         segmentStart = newStart
-        try? resampler?.reset()
+        do {
+            try resampler?.reset()
+        } catch {
+            throw CaptureError(.failed, "resampling failed: \(error)")
+        }
         nextFlags.insert(.afterDiscontinuity)
     }
 
     /// The device is gone: report it, close it, reopen with backoff, report the return and the gap.
     private func reopen(after reason: String) throws(CaptureError) {
-        flush()
+        try flush()
         let end = outputEnd
         let lostAt = lastDataTime
         channel.send(.deviceLost(DeviceLoss(at: end, reason: reason)))

@@ -67,8 +67,8 @@ public struct LoadCommand: AsyncParsableCommand {
                     group.addTask { [input, stage, socket] in
                         let timeline = PushTimeline(inputRate: info.sampleRate)
                         let result = if let grpcOptions {
-                            try await GRPCPush.run(grpcOptions, input: input, stage: stage, speech: false,
-                                                   timeline: timeline)
+                            try await PushCommand.runOverGRPC(grpcOptions, input: input, stage: stage, speech: false,
+                                                              timeline: timeline)
                         } else {
                             try await PushCommand.run(socket: socket, input: input, stage: stage, speech: false,
                                                       timeline: timeline)

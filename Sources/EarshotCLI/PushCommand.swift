@@ -83,7 +83,8 @@ public struct PushCommand: AsyncParsableCommand {
         let result: Result
         do {
             if let grpc {
-                result = try await GRPCPush.run(try grpcOptions(grpc), input: input, stage: stage, speech: events != nil)
+                result = try await PushCommand.runOverGRPC(try grpcOptions(grpc), input: input, stage: stage,
+                                                            speech: events != nil)
             } else {
                 result = try await PushCommand.run(socket: socket, input: input, stage: stage, speech: events != nil)
             }

@@ -72,7 +72,7 @@ public struct VADCommand: ParsableCommand {
             }
         }
         if bench {
-            let timing = VoiceActivityRun.bench(weights: weights, samples: samples, seconds: benchSeconds)
+            let timing = VADBenchmark.bench(weights: weights, samples: samples, seconds: benchSeconds)
             print(timing.summary)
         } else {
             for event in result.events { print(event.json) }
@@ -80,33 +80,17 @@ public struct VADCommand: ParsableCommand {
     }
 }
 
-/// The work behind `earshot vad`, callable from tests.
-public enum VoiceActivityRun {
-    /// Every window's probability and every event of one stream fed `samples` (16 kHz mono) whole, then finished.
-    public static func run(weights: SileroVADWeights, samples: [Float],
-                           events configuration: SpeechEventConfiguration)
-        -> (probabilities: [Float], events: [SpeechEvent]) {
-        let stream = SileroVADStream(weights: weights, events: configuration)
-        let scratch = SileroVADScratch()
-        var probabilities: [Float] = [], events: [SpeechEvent] = []
-        func collect(_ window: VADWindow) {
-            probabilities.append(window.probability)
-            if let event = window.event { events.append(event) }
-        }
-        samples.withUnsafeBufferPointer { stream.accept($0, scratch: scratch, collect) }
-        stream.finish(scratch: scratch, collect)
-        return (probabilities, events)
-    }
-
+/// `earshot vad --bench`: Silero VAD's per-window compute time.
+enum VADBenchmark {
     /// Per-window compute times on the calling thread.
-    public struct Timing: Sendable {
-        public let windows: Int
-        public let medianMicroseconds: Double
-        public let meanMicroseconds: Double
-        public let p99Microseconds: Double
-        public let cpu: String
+    struct Timing: Sendable {
+        let windows: Int
+        let medianMicroseconds: Double
+        let meanMicroseconds: Double
+        let p99Microseconds: Double
+        let cpu: String
 
-        public var summary: String {
+        var summary: String {
             String(format: "vad: %d windows of 32 ms on one core: median %.1f µs, mean %.1f µs, p99 %.1f µs per "
                    + "window (budget 500 µs; real-time factor %.4f) — Earshot kernels %@, %@",
                    windows, medianMicroseconds, meanMicroseconds, p99Microseconds, meanMicroseconds / 32_000,
@@ -116,7 +100,7 @@ public enum VoiceActivityRun {
 
     /// Feeds `samples` (silence when empty of whole windows) to fresh streams, a window at a time, until at least
     /// `seconds` of computing were timed; each window is timed alone.
-    public static func bench(weights: SileroVADWeights, samples: [Float], seconds: Double) -> Timing {
+    static func bench(weights: SileroVADWeights, samples: [Float], seconds: Double) -> Timing {
         let window = SileroVADGeometry.windowSamples
         let audio = samples.count >= window ? Array(samples[0..<(samples.count / window * window)])
             : [Float](repeating: 0, count: window)

@@ -41,8 +41,6 @@ final class CallGate: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    var isStopping: Bool { state.withLock { $0.stopping } }
-
     /// Returns once the daemon stops, or when the task is cancelled (check `Task.isCancelled` to tell which).
     func untilStopped() async {
         let id = state.withLock { s in

@@ -73,7 +73,6 @@ package struct CallQueue {
     package var isEmpty: Bool { queue.isEmpty }
     /// Entries waiting (lag markers included).
     package var count: Int { queue.count }
-    package var liveCount: Int { queue.count(inLane: 0) }
 
     package mutating func push(_ item: CallItem) -> PushResult {
         if LagPolicy.lane(of: item) == nil && queue.keptCount >= hardLimit { return .overLimit }

@@ -2,7 +2,6 @@ import EncodingScheduler
 import Foundation
 import Logging
 import NIOCore
-import Resampling
 import Synchronization
 import WireProtocol
 

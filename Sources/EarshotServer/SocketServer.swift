@@ -37,8 +37,6 @@ package final class SocketServer: Service {
         self.onListening = onListening
     }
 
-    package var clientCount: Int { state.withLock { $0.connections.count } }
-
     typealias Accepted = (channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, peer: PeerCredentials?)
 
     package func run() async throws {

@@ -39,12 +39,22 @@ final class StreamWorker {
     /// For status, read from other threads.
     let published = Mutex(Published())
 
-    init(model: Gemma4AudioModel, blockTokens: Int, inputRate: Int, maxGapFill: Int,
-         voiceActivity: VoiceActivityConfiguration? = nil, clock: any SchedulerClock = SystemClock()) throws {
+    convenience init(model: Gemma4AudioModel, blockTokens: Int, inputRate: Int, maxGapFill: Int,
+                     voiceActivity: VoiceActivityConfiguration? = nil,
+                     clock: any SchedulerClock = SystemClock()) throws {
+        let resampler = inputRate == 16_000 ? nil
+            : try Resampler(inputRate: inputRate, outputRate: 16_000, quality: .best)
+        self.init(model: model, blockTokens: blockTokens, resampler: resampler, maxGapFill: maxGapFill,
+                  voiceActivity: voiceActivity, clock: clock)
+    }
+
+    /// A worker whose pushed audio goes through `resampler` to 16 kHz (nil: it is 16 kHz already).
+    init(model: Gemma4AudioModel, blockTokens: Int, resampler: Resampler?, maxGapFill: Int,
+         voiceActivity: VoiceActivityConfiguration? = nil, clock: any SchedulerClock = SystemClock()) {
         self.clock = clock
         self.model = model
         encoder = EncoderStream(model: model, blockTokens: blockTokens)
-        resampler = inputRate == 16_000 ? nil : try Resampler(inputRate: inputRate, outputRate: 16_000, quality: .best)
+        self.resampler = resampler
         self.maxGapFill = maxGapFill
         self.voiceActivity = voiceActivity
         startDetector()
@@ -66,8 +76,14 @@ final class StreamWorker {
                     consumeLive(samples, at: firstSample, wall: wall, scratch: scratch, detection: detection)
                 } else if let resampler {
                     resampled.removeAll(keepingCapacity: true)
-                    try? resampler.process(samples, into: &resampled)
-                    feed(resampled, wall: wall, detection)
+                    do {
+                        try resampler.process(samples, into: &resampled)
+                        feed(resampled, wall: wall, detection)
+                    } catch {
+                        feed(resampled, wall: wall, detection)
+                        let lost = resampler.outputPosition(ofInputFrame: Int64(samples.count)).rounded()
+                        failResampling(error, lostSamples: UInt64(lost), detection)
+                    }
                 } else {
                     feed(samples, wall: wall, detection)
                 }
@@ -76,14 +92,34 @@ final class StreamWorker {
             case .finish:
                 if let resampler {
                     resampled.removeAll(keepingCapacity: true)
-                    try? resampler.finish(into: &resampled)
-                    feed(resampled, wall: clock.wallNanoseconds(), detection)
+                    do {
+                        try resampler.finish(into: &resampled)
+                        feed(resampled, wall: clock.wallNanoseconds(), detection)
+                    } catch {
+                        feed(resampled, wall: clock.wallNanoseconds(), detection)
+                        failResampling(error, lostSamples: 0, detection)
+                        return
+                    }
                 }
-                finishDetector(detection)
-                encoder.finish()
-                isFinished = true
+                finish(detection)
             }
         }
+    }
+
+    /// No more audio: the detector and the encoder flush, and the end is reported once the tokens are out.
+    private func finish(_ detection: Detection) {
+        finishDetector(detection)
+        encoder.finish()
+        isFinished = true
+    }
+
+    /// The resampler failed, so no more of this stream's audio can reach the encoder: a `discontinuity` event
+    /// names the error (`lostSamples`: the failed piece, at 16 kHz), and the stream ends as a finished one does,
+    /// its tokens so far flushed, then `ended`.
+    private func failResampling(_ error: any Error, lostSamples: UInt64, _ detection: Detection) {
+        detection.sink.event(.discontinuity, at: timeline.nextPosition, count: lostSamples,
+                             message: "resampling failed: \(error); the stream ends here")
+        finish(detection)
     }
 
     private func consumeLive(_ samples: [Float], at position: Int64, wall: Int64, scratch: EncoderScratch,

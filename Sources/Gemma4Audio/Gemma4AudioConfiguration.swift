@@ -1,5 +1,3 @@
-import Foundation
-
 /// The hyperparameters of a Gemma 4 audio encoder and its embedder (`Gemma4AudioConfig`, spec §1), read from a
 /// checkpoint's `config.json` (`audio_config` plus `text_config.hidden_size`). Nothing E2B-specific is built in:
 /// every field comes from the file, with transformers' defaults for fields the file omits.
@@ -80,82 +78,6 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
     public var sscpFrequencies: [Int] { [(melBins - 1) / 2 + 1, ((melBins - 1) / 2) / 2 + 1] }
     /// In-features of `input_proj_linear`: frequencies × channels after the second conv.
     public var sscpOutputWidth: Int { sscpFrequencies[1] * subsamplingChannels[1] }
-
-    /// Reads `config.json` bytes. `path` only labels errors.
-    public init(configJSON data: Data, path: String) throws {
-        func invalid(_ reason: String) -> ModelError { .invalidConfiguration(path: path, reason: reason) }
-        let root: [String: Any]
-        do {
-            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                throw invalid("config.json is not a JSON object")
-            }
-            root = object
-        } catch let error as ModelError {
-            throw error
-        } catch {
-            throw invalid("config.json is not valid JSON (\(error.localizedDescription))")
-        }
-        guard let audio = root["audio_config"] as? [String: Any] else {
-            throw invalid("no 'audio_config' object: not a Gemma 4 model with an audio encoder")
-        }
-        if let type = audio["model_type"] as? String, type != "gemma4_audio" {
-            throw invalid("audio_config.model_type is '\(type)', expected 'gemma4_audio'")
-        }
-        func int(_ key: String, _ fallback: Int, within limits: ClosedRange<Int>? = nil,
-                 _ object: [String: Any] = audio, _ scope: String = "audio_config") throws -> Int {
-            guard let raw = object[key] else { return fallback }
-            guard let number = raw as? NSNumber, number.doubleValue == Double(number.intValue) else {
-                throw invalid("\(scope).\(key) must be an integer, got \(raw)")
-            }
-            if let limits { try Self.require(number.intValue, within: limits, "\(scope).\(key)", path: path) }
-            return number.intValue
-        }
-        func float(_ key: String, _ fallback: Float) throws -> Float {
-            guard let raw = audio[key] else { return fallback }
-            guard let value = (raw as? NSNumber)?.doubleValue else {
-                throw invalid("audio_config.\(key) must be a number, got \(raw)")
-            }
-            return Float(value)
-        }
-        hiddenSize = try int("hidden_size", hiddenSize, within: Limits.hiddenSize)
-        layerCount = try int("num_hidden_layers", layerCount, within: Limits.layerCount)
-        headCount = try int("num_attention_heads", headCount, within: Limits.headCount)
-        convKernelSize = try int("conv_kernel_size", convKernelSize, within: Limits.convKernelSize)
-        residualWeight = try float("residual_weight", residualWeight)
-        attentionChunkSize = try int("attention_chunk_size", attentionChunkSize, within: Limits.attentionChunkSize)
-        attentionContextLeft = try int("attention_context_left", attentionContextLeft,
-                                       within: Limits.attentionContextLeft)
-        attentionContextRight = try int("attention_context_right", attentionContextRight)
-        attentionLogitCap = try float("attention_logit_cap", attentionLogitCap)
-        rmsNormEps = try float("rms_norm_eps", rmsNormEps)
-        gradientClipping = try float("gradient_clipping", gradientClipping)
-        outputProjectionSize = try int("output_proj_dims", outputProjectionSize, within: Limits.outputProjectionSize)
-        if let raw = audio["use_clipped_linears"] {
-            guard let flag = raw as? Bool else {
-                throw invalid("audio_config.use_clipped_linears must be true or false")
-            }
-            useClippedLinears = flag
-        }
-        if let raw = audio["subsampling_conv_channels"] {
-            guard let channels = raw as? [NSNumber], channels.count == 2,
-                  channels.allSatisfy({ $0.doubleValue == Double($0.intValue) }) else {
-                throw invalid("audio_config.subsampling_conv_channels must be two integers")
-            }
-            for channel in channels {
-                try Self.require(channel.intValue, within: Limits.subsamplingChannels,
-                                 "audio_config.subsampling_conv_channels", path: path)
-            }
-            subsamplingChannels = channels.map(\.intValue)
-        }
-        if let act = audio["hidden_act"] as? String, act != "silu" {
-            throw invalid("audio_config.hidden_act '\(act)' is not supported (Gemma 4 uses 'silu')")
-        }
-        guard let text = root["text_config"] as? [String: Any], text["hidden_size"] != nil else {
-            throw invalid("no text_config.hidden_size: the embedding width D is unknown")
-        }
-        textHiddenSize = try int("hidden_size", 0, within: Limits.textHiddenSize, text, "text_config")
-        try validate(path: path)
-    }
 
     /// Throws unless `value`, read from the field `field` of the file at `path`, lies within `limits`.
     static func require(_ value: Int, within limits: ClosedRange<Int>, _ field: String, path: String) throws {

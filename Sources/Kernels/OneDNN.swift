@@ -172,18 +172,6 @@ public final class OneDNNMatrix: @unchecked Sendable {   // weights immutable; t
         try dnnlCheck(dnnl_stream_wait(stream.stream), "dnnl_stream_wait")
     }
 
-    /// The kernel's name for `rows` rows (e.g. "brg:avx512_core_amx_bf16"): which implementation oneDNN picked.
-    public func implementation(rows: Int) throws -> String {
-        var layout = weightsDescription
-        let descriptor = try OneDNNMatrix.primitiveDescriptor(rows: rows, inFeatures: inFeatures,
-                                                              outFeatures: outFeatures, weights: &layout,
-                                                              elementType: elementType, engine: engine)
-        defer { dnnl_primitive_desc_destroy(descriptor) }
-        var name: UnsafePointer<CChar>?
-        try dnnlCheck(dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name), "impl_info_str")
-        return name.map { String(cString: $0) } ?? "?"
-    }
-
     private func primitive(rows: Int) throws -> dnnl_primitive_t {
         let key = rows
         pthread_mutex_lock(&lock)

@@ -61,6 +61,38 @@ import Testing
         #expect(try Self.bytes(s.file("grpc-p.npy")) == Self.bytes(s.file("encode-p.npy")))
     }
 
+    /// `earshot push --grpc --token-file` against a daemon that wants a bearer token: the command reads the token
+    /// from its file and gets encode's bytes; without the token it fails; --token-file without --grpc is refused.
+    @Test func pushWithTheTokenFileWritesTheBytesOfEncode() throws {
+        let port = try MetricsTests.freePort()
+        let secrets = ScratchDirectory()
+        let token = secrets.file("token")
+        try "pass-word\n".write(toFile: token, atomically: true, encoding: .utf8)
+        let daemon = try Daemon(extra: ["--grpc-address", "127.0.0.1:\(port)", "--grpc-token-file", token])
+        defer { _ = daemon.terminate() }
+        try Self.waitForListener(port, daemon: daemon)
+        let s = daemon.scratch
+        let input = Paths.wav("short")
+        try Self.earshot(["encode", "--model", Paths.model(), "--input", input, "--output", s.file("encode.npy"),
+                          "--precision", "f32"], in: s, "encode")
+        try Self.earshot(["push", "--grpc", "127.0.0.1:\(port)", "--token-file", token, "--input", input,
+                          "--output", s.file("grpc.npy")], in: s, "push-grpc")
+        #expect(try Self.bytes(s.file("grpc.npy")) == Self.bytes(s.file("encode.npy")))
+
+        func exitCode(_ arguments: [String], _ name: String) throws -> (Int32?, String) {
+            let run = try ChildProcess(Paths.executable("earshot"), arguments, logPath: s.file("\(name).log"))
+            return (run.wait(timeout: 60).map(ChildProcess.exitCode), run.log)
+        }
+        let (untokened, _) = try exitCode(["push", "--grpc", "127.0.0.1:\(port)", "--input", input,
+                                          "--output", s.file("refused.npy")], "refused")
+        #expect(untokened == 1)
+        #expect(!FileManager.default.fileExists(atPath: s.file("refused.npy")))
+        let (socketOnly, log) = try exitCode(["push", "--token-file", token, "--input", input, "--output",
+                                              s.file("x.npy")], "no-grpc")
+        #expect(socketOnly == 64)
+        #expect(log.contains("--token-file go with --grpc"))
+    }
+
     /// The bounded loopback load test: 50 concurrent pushes over each transport, every result bit for bit
     /// `earshot encode`'s (the command exits 1 otherwise). Figures at real size: docs/grpc.md, "Load".
     @Test func fiftyConcurrentPushesOverEachTransportAllEqualTheOfflineEncoding() throws {

@@ -1,12 +1,13 @@
 import AudioCore
-import EarshotCLI
 import EarshotGRPC
 import Foundation
+import GRPCCore
+import Synchronization
 import Testing
 
-/// The two clients of issue #14 against a live server with the scripted backend: `earshot push --grpc` and
-/// examples/python/grpc_push.py push the same WAV and must write the same .npy. (Against the real engine they are
-/// tested once the daemon serves gRPC.)
+/// The two clients of issue #14 against a live server with the scripted backend: the Push call's client (what
+/// `earshot push --grpc` runs) and examples/python/grpc_push.py must bring back the same tokens. (The commands
+/// against the real engine: EarshotDaemonTests' GRPCDaemonTests.)
 @Suite struct GRPCClientTests {
     /// 1001 samples of a 16-bit mono WAV: 250 whole tokens of the test backend and a zero-padded last one.
     private static let samples: [Float] = (0..<1001).map { i in Float((i * 37) % 2001 - 1000) / 32768 }
@@ -28,36 +29,46 @@ import Testing
         return path
     }
 
-    @Test func earshotPushOverGRPCReturnsEveryToken() async throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let input = try wav(directory)
-        let result = try await withServer(loopback()) { port in
-            try await GRPCPush.run(GRPCClientOptions(host: "127.0.0.1", port: port), input: input, stage: .encoder,
-                                   speech: true)
+    /// `samples` as `GRPCPush` sends a file: interleaved pieces (of 300 frames here), then an empty one.
+    private static func pieces() -> @Sendable () -> [Float] {
+        let next = Mutex(0)
+        return {
+            next.withLock { start in
+                defer { start = min(samples.count, start + 300) }
+                return Array(samples[start..<min(samples.count, start + 300)])
+            }
         }
-        #expect(result.tokens == Self.expected)
-        #expect(result.events == [.start(0)])
     }
 
-    @Test func theCommandLineWritesTheNpyAsOverTheSocket() async throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let input = try wav(directory)
-        let token = directory + "/token"
-        try "pass-word\n".write(toFile: token, atomically: true, encoding: .utf8)
+    private static let start = GRPCPush.Start(sampleRate: 16000, channels: 1, output: .encoder, label: "clip",
+                                              speechEvents: true)
+
+    @Test func aPushOverGRPCReturnsEveryTokenAndTheSpeechEvents() async throws {
+        let sentFrames = Mutex(0), receivedTokens = Mutex<[Int]>([])
+        let result = try await withServer(loopback()) { port in
+            try await GRPCPush.run(GRPCClientOptions(host: "127.0.0.1", port: port), Self.start,
+                                   nextPiece: Self.pieces(), sent: { frames in sentFrames.withLock { $0 += frames } },
+                                   received: { token in receivedTokens.withLock { $0.append(token) } })
+        }
+        #expect(result.tokens == Self.expected)
+        #expect(result.speechEvents.map(\.kind) == [.speechStart])
+        #expect(result.speechEvents.map(\.at) == [0])
+        #expect(sentFrames.withLock { $0 } == Self.samples.count)
+        #expect(receivedTokens.withLock { $0 } == Array(0..<251))
+    }
+
+    @Test func aPushWithTheServersBearerTokenIsServedAndOneWithoutIsRefused() async throws {
         var configuration = loopback()
         configuration.bearerToken = "pass-word"
         try await withServer(configuration) { port in
-            let push = try PushCommand.parse(["--grpc", "127.0.0.1:\(port)", "--token-file", token,
-                                              "--input", input, "--output", directory + "/out.npy",
-                                              "--events", directory + "/events.jsonl"])
-            try await push.run()
-        }
-        #expect(try NPY.read(path: directory + "/out.npy") == Self.expected)
-        #expect(try String(contentsOfFile: directory + "/events.jsonl", encoding: .utf8) == "{\"start\": 0}\n")
-        #expect(throws: (any Error).self) {
-            try PushCommand.parse(["--token-file", token, "--input", input, "--output", "x.npy"])     // no --grpc
+            var options = GRPCClientOptions(host: "127.0.0.1", port: port)
+            options.bearerToken = "pass-word"
+            let result = try await GRPCPush.run(options, Self.start, nextPiece: Self.pieces())
+            #expect(result.tokens == Self.expected)
+            await #expect(throws: RPCError.self) {
+                _ = try await GRPCPush.run(GRPCClientOptions(host: "127.0.0.1", port: port), Self.start,
+                                           nextPiece: Self.pieces())
+            }
         }
     }
 

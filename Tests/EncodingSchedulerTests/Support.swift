@@ -33,6 +33,8 @@ final class RecordingSink: TokenSink {
     struct State {
         var tokens: [Received] = []
         var events: [(EventKind, Int64, UInt64)] = []
+        /// Each event's message, in the same order.
+        var messages: [String] = []
         var ended: UInt64?
         var endWaiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -50,7 +52,10 @@ final class RecordingSink: TokenSink {
     }
 
     func event(_ kind: EventKind, at: Int64, count: UInt64, message: String) {
-        state.withLock { $0.events.append((kind, at, count)) }
+        state.withLock { s in
+            s.events.append((kind, at, count))
+            s.messages.append(message)
+        }
     }
 
     func ended(totalTokens: UInt64) {
@@ -77,6 +82,7 @@ final class RecordingSink: TokenSink {
     var tokens: [Received] { state.withLock { $0.tokens } }
     var endedCount: UInt64? { state.withLock { $0.ended } }
     var events: [(EventKind, Int64, UInt64)] { state.withLock { $0.events } }
+    var messages: [String] { state.withLock { $0.messages } }
 }
 
 /// The worst absolute difference between two equally long arrays (infinity if the lengths differ).

@@ -113,6 +113,78 @@ struct ModelLoadingTests {
         try expectLoadError(noAudio, mentioning: ["audio_config"])
     }
 
+    /// config.json decoded alone: a field of the wrong type (null included), a section that is not an object, or a
+    /// file that is not a JSON object is refused with the file, the field and what it holds.
+    @Test("malformed config.json fields are named with the file and what they hold", arguments: [
+        (#"{"audio_config": {"hidden_size": "big"}, "text_config": {"hidden_size": 8}}"#,
+         #"audio_config.hidden_size must be an integer, got "big""#),
+        (#"{"audio_config": {"num_hidden_layers": 2.5}, "text_config": {"hidden_size": 8}}"#,
+         "audio_config.num_hidden_layers must be an integer, got 2.5"),
+        (#"{"audio_config": {"conv_kernel_size": null}, "text_config": {"hidden_size": 8}}"#,
+         "audio_config.conv_kernel_size must be an integer, got null"),
+        (#"{"audio_config": {"residual_weight": "half"}, "text_config": {"hidden_size": 8}}"#,
+         #"audio_config.residual_weight must be a number, got "half""#),
+        (#"{"audio_config": {"use_clipped_linears": 1}, "text_config": {"hidden_size": 8}}"#,
+         "audio_config.use_clipped_linears must be true or false, got 1"),
+        (#"{"audio_config": {"subsampling_conv_channels": [128, "x"]}, "text_config": {"hidden_size": 8}}"#,
+         "audio_config.subsampling_conv_channels must be two integers, got an array"),
+        (#"{"audio_config": {"subsampling_conv_channels": [128]}, "text_config": {"hidden_size": 8}}"#,
+         "audio_config.subsampling_conv_channels must be two integers"),
+        (#"{"audio_config": {}, "text_config": {"hidden_size": true}}"#,
+         "text_config.hidden_size must be an integer, got true"),
+        (#"{"audio_config": {}, "text_config": "wide"}"#,
+         "no text_config.hidden_size: the embedding width D is unknown"),
+        (#"{"audio_config": [1, 2], "text_config": {"hidden_size": 8}}"#,
+         "no 'audio_config' object: not a Gemma 4 model with an audio encoder"),
+        (#"{"audio_config": {"model_type": "gemma3n_audio"}, "text_config": {"hidden_size": 8}}"#,
+         "audio_config.model_type is 'gemma3n_audio', expected 'gemma4_audio'"),
+        (#"[{"audio_config": {}}]"#, "config.json is not a JSON object"),
+    ])
+    func malformedConfigFields(json: String, message: String) {
+        #expect(throws: ModelError.invalidConfiguration(path: "/m/config.json", reason: message)) {
+            try Gemma4AudioConfiguration(configJSON: Data(json.utf8), path: "/m/config.json")
+        }
+    }
+
+    @Test func configJSONThatIsNotJSONIsRefusedAsSuch() {
+        #expect(throws: ModelError.self) {
+            try Gemma4AudioConfiguration(configJSON: Data("{\"audio_config\": ".utf8), path: "/m/config.json")
+        }
+        do {
+            _ = try Gemma4AudioConfiguration(configJSON: Data("{\"audio_config\": ".utf8), path: "/m/config.json")
+        } catch {
+            #expect("\(error)".hasPrefix("/m/config.json: config.json is not valid JSON ("), "\(error)")
+        }
+    }
+
+    @Test func aConfigWithEveryFieldDecodesEveryField() throws {
+        let json = #"""
+            {"audio_config": {"model_type": "gemma4_audio", "hidden_size": 96, "num_hidden_layers": 3,
+             "num_attention_heads": 4, "subsampling_conv_channels": [128, 16], "conv_kernel_size": 3,
+             "residual_weight": 0.25, "attention_chunk_size": 6, "attention_context_left": 7,
+             "attention_context_right": 0, "attention_logit_cap": 30.0, "use_clipped_linears": false,
+             "rms_norm_eps": 1e-5, "gradient_clipping": 1e9, "output_proj_dims": 80, "hidden_act": "silu",
+             "some_other_key": {"ignored": [1]}},
+             "text_config": {"hidden_size": 40.0}}
+            """#
+        var expected = Gemma4AudioConfiguration()
+        expected.hiddenSize = 96
+        expected.layerCount = 3
+        expected.headCount = 4
+        expected.subsamplingChannels = [128, 16]
+        expected.convKernelSize = 3
+        expected.residualWeight = 0.25
+        expected.attentionChunkSize = 6
+        expected.attentionContextLeft = 7
+        expected.attentionLogitCap = 30
+        expected.useClippedLinears = false
+        expected.rmsNormEps = 1e-5
+        expected.gradientClipping = 1e9
+        expected.outputProjectionSize = 80
+        expected.textHiddenSize = 40
+        #expect(try Gemma4AudioConfiguration(configJSON: Data(json.utf8), path: "c.json") == expected)
+    }
+
     @Test("absurd sizes are refused before anything is sized by them, naming the file, the field and the range",
           arguments: [("num_hidden_layers", "0…256"), ("attention_chunk_size", "1…1024"),
                       ("hidden_size", "1…16384"), ("num_attention_heads", "1…256"), ("conv_kernel_size", "1…1024"),

@@ -1,10 +1,9 @@
-import EarshotCLI
 import Foundation
 import Testing
 import VoiceActivity
 
-/// `earshot vad`'s library side: the whole-file run and where the default weights are looked for.
-struct VADCommandTests {
+/// What `earshot vad` runs: the whole-file run and where the default weights are looked for.
+struct VoiceActivityRunTests {
     @Test("a whole-file run gives the stream's probabilities and VADIterator's events")
     func wholeFile() throws {
         let weights = try VADFixtures.weights()
