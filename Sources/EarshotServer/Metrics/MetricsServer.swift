@@ -117,6 +117,7 @@ private final class HTTPEndpointHandler: ChannelInboundHandler {
     }
 
     private static let paths = ["/metrics", "/healthz", "/readyz"]
+    private static let plainText = "text/plain; charset=utf-8"
 
     /// What to answer: the status code, the body's type, the body (sent for GET, left out for HEAD) and any extra
     /// header. Only the requested endpoint is evaluated: a probe does not read the status, a scrape not readiness.
@@ -124,23 +125,24 @@ private final class HTTPEndpointHandler: ChannelInboundHandler {
         -> (code: HTTPResponseStatus, contentType: String, body: [UInt8], extra: [(String, String)]) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         guard Self.paths.contains(path) else {
-            return (.notFound, "text/plain", Array("earshotd serves \(Self.paths.joined(separator: ", ")) only\n".utf8), [])
+            return (.notFound, Self.plainText,
+                    Array("earshotd serves \(Self.paths.joined(separator: ", ")) only\n".utf8), [])
         }
         guard head.method == .GET || head.method == .HEAD else {
-            return (.methodNotAllowed, "text/plain", Array("\(path) answers GET and HEAD only\n".utf8),
+            return (.methodNotAllowed, Self.plainText, Array("\(path) answers GET and HEAD only\n".utf8),
                     [("Allow", "GET, HEAD")])
         }
         switch path {
         case "/metrics":
             return (.ok, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition(of: status()), [])
         case "/healthz":
-            return (.ok, "text/plain; charset=utf-8", Array("ok\n".utf8), [])
+            return (.ok, Self.plainText, Array("ok\n".utf8), [])
         default:
             switch readiness() {
             case .ready:
-                return (.ok, "text/plain; charset=utf-8", Array("ready\n".utf8), [])
+                return (.ok, Self.plainText, Array("ready\n".utf8), [])
             case .notReady(let reason):
-                return (.serviceUnavailable, "text/plain; charset=utf-8", Array("\(reason)\n".utf8), [])
+                return (.serviceUnavailable, Self.plainText, Array("\(reason)\n".utf8), [])
             }
         }
     }
