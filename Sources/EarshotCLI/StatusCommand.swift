@@ -21,12 +21,14 @@ public struct StatusCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
-        try await StatusCommand.show(socket: socket, json: json, watch: watch)
+        try await StatusCommand.show(socket: socket, json: json, watch: watch, command: "earshot status")
     }
 
-    static func show(socket: String?, json: Bool, watch: Bool) async throws {
+    /// `command` ("earshot status" or "earshot top") is the client name the daemon lists this connection under, and
+    /// the prefix of an error.
+    static func show(socket: String?, json: Bool, watch: Bool, command: String) async throws {
         do {
-            try await EarshotConnection.withConnection(to: socket, clientName: "earshot status") { connection in
+            try await EarshotConnection.withConnection(to: socket, clientName: command) { connection in
                 var previous: DaemonStatus?
                 repeat {
                     let latency = try await connection.ping()
@@ -46,7 +48,7 @@ public struct StatusCommand: AsyncParsableCommand {
         } catch is CancellationError {
             return
         } catch {
-            printError("earshot status: \(error)")
+            printError("\(command): \(error)")
             throw ExitCode.failure
         }
     }
@@ -64,7 +66,7 @@ public struct TopCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
-        try await StatusCommand.show(socket: socket, json: false, watch: true)
+        try await StatusCommand.show(socket: socket, json: false, watch: true, command: "earshot top")
     }
 }
 

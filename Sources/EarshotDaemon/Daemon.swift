@@ -14,9 +14,9 @@ import WireProtocol
 
 /// `earshotd` as a library call: validates the configuration and checks everything it can without the model (each
 /// file source opens and decodes, the socket path and the TCP ports are free, the VAD weights load), loads the
-/// model, opens the sources, then runs the services (compute → listeners: the socket server and gRPC, together → one
-/// per source → watchdog → SIGHUP reload) in a `ServiceGroup` until a stop signal, which drains and stops them in
-/// reverse order.
+/// model, opens the sources, then runs the services (compute → metrics → listeners: the socket server and gRPC,
+/// together → one per source → watchdog → SIGHUP reload → the stop notice for `/readyz`) in a `ServiceGroup` until a
+/// stop signal, which drains and stops them in reverse order.
 ///
 /// Signals: SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 drain and exit 0; SIGHUP reloads (``ReloadService``); SIGQUIT keeps
 /// its default (exit with a core dump, for debugging). From the start of `run`, before the model is loaded, SIGHUP,
@@ -107,8 +107,10 @@ package enum Daemon {
         }
 
         let notifier = SystemdNotifier()
+        let readiness = DaemonReadiness { engine.isHealthy }
         let socketDescription = listenDescriptor.map { "socket-activated fd \($0)" } ?? server.socketPath
         let socketServer = SocketServer(engine: engine, configuration: server, logger: logger) {
+            readiness.listening()
             notifier.notify("READY=1\nSTATUS=serving on \(socketDescription)\nMAINPID=\(getpid())")
         }
         let watchdog = WatchdogService(notifier: notifier, interval: SystemdNotifier.watchdogInterval(),
@@ -117,6 +119,16 @@ package enum Daemon {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: ComputeService(engine: engine, logger: logger)),
         ]
+        // Before the listeners, so it stops after they have drained: during the drain /readyz answers `draining`
+        // and /metrics the final counts.
+        if let address = configuration.metricsAddress, let metrics {
+            services.append(.init(service: MetricsServer(host: address.host, port: address.port,
+                                                         limits: configuration.admissionLimits(
+                                                             maxConnections: configuration.metricsMaxConnections),
+                                                         metrics: metrics, logger: logger,
+                                                         status: { socketServer.status() },
+                                                         readiness: { readiness.current })))
+        }
         var listeners: [any Service] = [socketServer]
         var healthFollower: GRPCHealthFollower?
         if let grpc {
@@ -138,16 +150,11 @@ package enum Daemon {
             services.append(.init(service: service, successTerminationBehavior: .ignore,
                                   failureTerminationBehavior: .ignore))
         }
-        if let address = configuration.metricsAddress, let metrics {
-            services.append(.init(service: MetricsServer(host: address.host, port: address.port,
-                                                         limits: configuration.admissionLimits(
-                                                             maxConnections: configuration.metricsMaxConnections),
-                                                         metrics: metrics,
-                                                         logger: logger, status: { socketServer.status() })))
-        }
         services.append(.init(service: watchdog))
         services.append(.init(service: ReloadService(resolve: resolve, running: configuration, level: level,
                                                      logger: logger)))
+        // Last, so the first to hear a stop: /readyz turns to `draining` before anything else stops.
+        services.append(.init(service: readiness.stopNotice))
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         groupConfiguration.gracefulShutdownSignals = stopSignals
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(1800)

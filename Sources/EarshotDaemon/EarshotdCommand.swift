@@ -96,7 +96,7 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Option(help: "VAD: milliseconds added before a start and after an end (default 30).")
     var vadSpeechPadMs: Int?
 
-    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default; e.g. 127.0.0.1:9464).")
+    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics and health probes at /healthz (alive) and /readyz (200 when ready, else 503 and why) (off by default; e.g. 127.0.0.1:9464).")
     var metricsAddress: String?
 
     // MARK: gRPC (issue #14; docs/grpc.md)

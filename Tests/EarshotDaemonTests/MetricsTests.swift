@@ -12,19 +12,32 @@ import Testing
 
     /// One HTTP/1.0 GET on loopback: the status line and the body.
     static func get(port: Int, path: String) throws -> (status: String, body: String) {
+        let response = try request(port: port, method: "GET", path: path)
+        return (response.status, response.body)
+    }
+
+    /// One HTTP/1.0 request on loopback (the server closes after it): the status line, the headers (names in lower
+    /// case) and the body (everything after the header, to the end of the connection).
+    static func request(port: Int, method: String, path: String) throws
+        -> (status: String, headers: [String: String], body: String) {
         guard let fd = LoopbackTCP.connect(port) else {
             throw TestFailure("cannot connect to 127.0.0.1:\(port): errno \(errno)")
         }
         defer { close(fd) }
-        guard UnixSocket.send(fd, Array("GET \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)) else {
+        guard UnixSocket.send(fd, Array("\(method) \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)) else {
             throw TestFailure("cannot send the request")
         }
         var response: [UInt8] = []
         while let chunk = UnixSocket.receive(fd, timeout: 5), !chunk.isEmpty { response += chunk }
         let text = String(decoding: response, as: UTF8.self)
         guard let split = text.range(of: "\r\n\r\n") else { throw TestFailure("not an HTTP response: \(text)") }
-        let status = text[..<split.lowerBound].components(separatedBy: "\r\n")[0]
-        return (status, String(text[split.upperBound...]))
+        let lines = text[..<split.lowerBound].components(separatedBy: "\r\n")
+        var headers: [String: String] = [:]
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return (lines[0], headers, String(text[split.upperBound...]))
     }
 
     /// Samples of the exposition: "name{labels}" → value.

@@ -6,10 +6,15 @@ import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 
-/// Serves `GET /metrics` (Prometheus text format 0.0.4) on `--metrics-address HOST:PORT`, as a `Service`. Every scrape
-/// reads the status once; nothing else is served (404), and only GET and HEAD are answered (405). Connections are
-/// capped and closed by ``ListenerAdmission``'s deadlines (a request's header must be complete within the first-request
-/// timeout; a keep-alive connection with no request for the idle timeout is closed).
+/// Serves, on `--metrics-address HOST:PORT`, as a `Service`:
+/// - `/metrics`: Prometheus text format 0.0.4; every scrape reads the status once;
+/// - `/healthz`: 200 `ok` whenever the listener answers (liveness);
+/// - `/readyz`: 200 `ready`, or 503 and the reason the daemon's readiness closure gives (`draining` once a stop
+///   has begun).
+///
+/// GET and HEAD (the same answer without a body) only: other methods get 405 with `Allow`; other paths 404.
+/// Connections are capped and closed by ``ListenerAdmission``'s deadlines (a request's header must be complete
+/// within the first-request timeout; a keep-alive connection with no request for the idle timeout is closed).
 package final class MetricsServer: Service, Sendable {
     private let host: String
     private let port: Int
@@ -17,23 +22,28 @@ package final class MetricsServer: Service, Sendable {
     package let admission: ListenerAdmission
     private let metrics: StatusMetrics
     private let status: @Sendable () -> DaemonStatus
+    private let readiness: @Sendable () -> Readiness
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
 
+    /// `status` is read once per scrape of `/metrics`, `readiness` once per `/readyz`; `onListening` gets the bound
+    /// address (port 0 picks one).
     package init(host: String, port: Int, limits: AdmissionLimits, metrics: StatusMetrics, logger: Logger,
                  status: @escaping @Sendable () -> DaemonStatus,
+                 readiness: @escaping @Sendable () -> Readiness,
                  onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
         self.host = host
         self.port = port
         admission = ListenerAdmission(name: "metrics", limits: limits, onEvent: logger.admissionEvents("metrics"))
         self.metrics = metrics
         self.status = status
+        self.readiness = readiness
         self.logger = logger
         self.onListening = onListening
     }
 
     package func run() async throws {
-        let metrics = self.metrics, status = self.status, admission = self.admission
+        let metrics = self.metrics, status = self.status, readiness = self.readiness, admission = self.admission
         let channel: any Channel
         do {
             channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -45,8 +55,10 @@ package final class MetricsServer: Service, Sendable {
                     }
                 }
                 .childChannelInitializer { channel in
-                    channel.pipeline.configureHTTPServerPipeline().flatMap {
-                        channel.pipeline.addHandler(ScrapeHandler(metrics: metrics, status: status))
+                    channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                        // On the channel's event loop: the handler never leaves it.
+                        try channel.pipeline.syncOperations.addHandler(
+                            HTTPEndpointHandler(metrics: metrics, status: status, readiness: readiness))
                     }
                 }
                 .bind(host: host, port: port).get()
@@ -55,10 +67,12 @@ package final class MetricsServer: Service, Sendable {
         }
         if let address = channel.localAddress { onListening(address) }
         logger.info("serving metrics", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
-                                                  "path": "/metrics"])
-        await withGracefulShutdownHandler {
+                                                  "paths": "/metrics /healthz /readyz"])
+        // Cancellation closes it too: the daemon stops this listener after the others have drained, so a stop that
+        // overruns its time cancels it before its graceful shutdown comes.
+        await withTaskCancellationOrGracefulShutdownHandler {
             try? await channel.closeFuture.get()
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             channel.close(promise: nil)
         }
     }
@@ -70,18 +84,21 @@ package struct MetricsAddressError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// One HTTP connection of a scraper.
-private final class ScrapeHandler: ChannelInboundHandler {
+/// One HTTP connection of a scraper or a probe.
+private final class HTTPEndpointHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let metrics: StatusMetrics
     private let status: @Sendable () -> DaemonStatus
+    private let readiness: @Sendable () -> Readiness
     private var request: HTTPRequestHead?
 
-    init(metrics: StatusMetrics, status: @escaping @Sendable () -> DaemonStatus) {
+    init(metrics: StatusMetrics, status: @escaping @Sendable () -> DaemonStatus,
+         readiness: @escaping @Sendable () -> Readiness) {
         self.metrics = metrics
         self.status = status
+        self.readiness = readiness
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -99,20 +116,43 @@ private final class ScrapeHandler: ChannelInboundHandler {
         }
     }
 
-    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private static let paths = ["/metrics", "/healthz", "/readyz"]
+    private static let plainText = "text/plain; charset=utf-8"
+
+    /// What to answer: the status code, the body's type, the body (sent for GET, left out for HEAD) and any extra
+    /// header. Only the requested endpoint is evaluated: a probe does not read the status, a scrape not readiness.
+    private func answer(_ head: HTTPRequestHead)
+        -> (code: HTTPResponseStatus, contentType: String, body: [UInt8], extra: [(String, String)]) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-        let (code, contentType, body): (HTTPResponseStatus, String, [UInt8])
-        if head.method != .GET && head.method != .HEAD {
-            (code, contentType, body) = (.methodNotAllowed, "text/plain", Array("only GET\n".utf8))
-        } else if path != "/metrics" {
-            (code, contentType, body) = (.notFound, "text/plain", Array("earshotd serves /metrics only\n".utf8))
-        } else {
-            (code, contentType, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8",
-                                         metrics.exposition(of: status()))
+        guard Self.paths.contains(path) else {
+            return (.notFound, Self.plainText,
+                    Array("earshotd serves \(Self.paths.joined(separator: ", ")) only\n".utf8), [])
         }
+        guard head.method == .GET || head.method == .HEAD else {
+            return (.methodNotAllowed, Self.plainText, Array("\(path) answers GET and HEAD only\n".utf8),
+                    [("Allow", "GET, HEAD")])
+        }
+        switch path {
+        case "/metrics":
+            return (.ok, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition(of: status()), [])
+        case "/healthz":
+            return (.ok, Self.plainText, Array("ok\n".utf8), [])
+        default:
+            switch readiness() {
+            case .ready:
+                return (.ok, Self.plainText, Array("ready\n".utf8), [])
+            case .notReady(let reason):
+                return (.serviceUnavailable, Self.plainText, Array("\(reason)\n".utf8), [])
+            }
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let (code, contentType, body, extra) = answer(head)
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: "\(body.count)")
+        for (name, value) in extra { headers.add(name: name, value: value) }
         let keepAlive = head.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: code, headers: headers))),

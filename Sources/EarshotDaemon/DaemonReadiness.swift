@@ -1,0 +1,52 @@
+import EarshotServer
+import ServiceLifecycle
+import Synchronization
+
+/// What `/readyz` says of the daemon. Ready when all of these hold:
+/// - the socket server listens (the model was loaded before any listener started; this is when systemd hears
+///   READY=1);
+/// - the compute threads keep up: the engine's own check, the one the systemd watchdog and gRPC health use;
+/// - no stop has begun: ``stopNotice``, the group's last service and so the first to hear a stop, turns this to
+///   `draining` before the listeners start to drain.
+final class DaemonReadiness: Sendable {
+    private struct State {
+        var listening = false
+        var draining = false
+    }
+
+    private let state = Mutex(State())
+    private let isHealthy: @Sendable () -> Bool
+
+    init(isHealthy: @escaping @Sendable () -> Bool) {
+        self.isHealthy = isHealthy
+    }
+
+    /// The socket server accepts connections.
+    func listening() { state.withLock { $0.listening = true } }
+
+    /// A stop has begun: not ready from now on.
+    func draining() { state.withLock { $0.draining = true } }
+
+    /// The answer now; a stop outranks the rest, and the health check runs only when nothing else says no.
+    var current: Readiness {
+        let s = state.withLock { $0 }
+        if s.draining { return .notReady(reason: "draining") }
+        if !s.listening { return .notReady(reason: "starting") }
+        if !isHealthy() { return .notReady(reason: "unhealthy: work has waited over 10 s for a compute thread") }
+        return .ready
+    }
+
+    /// A service that waits for the group's stop and marks it (``draining()``); it holds nothing up. Place it last:
+    /// a `ServiceGroup` stops its services in reverse order, so it hears the stop before any other service.
+    var stopNotice: some Service { StopNotice(readiness: self) }
+}
+
+private struct StopNotice: Service {
+    let readiness: DaemonReadiness
+
+    func run() async throws {
+        // A cancelled group is stopping too.
+        try? await gracefulShutdown()
+        readiness.draining()
+    }
+}
