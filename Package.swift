@@ -168,6 +168,11 @@ let package = Package(
                           swiftSettings: settings),
 
         // MARK: Tests
+        // Test support: the test executable's allocation functions, counting per thread (allocation_counter.h), and
+        // the Swift API the "allocates nothing" tests use. Only test targets depend on them.
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        .target(name: "AllocationCounting", dependencies: ["CAllocationCounter"], path: "Tests/AllocationCounting",
+                swiftSettings: settings),
         .testTarget(name: "NumberBitsTests", dependencies: ["NumberBits"], swiftSettings: settings),
         .testTarget(name: "AudioCoreTests", dependencies: ["AudioCore"], swiftSettings: settings),
         .testTarget(name: "AudioFilesTests", dependencies: ["AudioFiles", "AudioCore"], swiftSettings: settings),
