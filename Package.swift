@@ -102,10 +102,13 @@ let package = Package(
 
         // The encoding scheduler: compute threads, streams, fan-out, token timeline, queue policies, clients and
         // the typed status. No NIO, no wire types: every transport is an adapter on top.
+        // Optimised in debug builds too, like the numeric core: its block path runs once per block per stream, and
+        // the allocation tests (Tests/EncodingSchedulerTests/AllocationTests.swift) count what the optimised code
+        // allocates — unoptimised generic code boxes values the shipped build keeps on the stack.
         .target(name: "EncodingScheduler", dependencies: [
             "EarshotTypes", "QueuePolicies", "AudioCore", "Gemma4Audio", "Kernels", "Resampling", "VoiceActivity",
             daemonProduct("CoreMetrics", "swift-metrics"),
-        ], swiftSettings: settings),
+        ], swiftSettings: numericSettings),
 
         // MARK: Daemon, protocol and client
         // Every network listener's connection cap and deadlines (gRPC, gRPC health, metrics): one NIO piece.
@@ -189,7 +192,7 @@ let package = Package(
         .testTarget(name: "QueuePoliciesTests", dependencies: ["QueuePolicies"], swiftSettings: settings),
         .testTarget(name: "EncodingSchedulerTests", dependencies: [
             "EncodingScheduler", "EarshotTypes", "Gemma4Audio", "AudioCore", "Resampling", "VoiceActivity",
-            "QueuePolicies",
+            "QueuePolicies", "AllocationCounting",
         ], swiftSettings: settings),
         .testTarget(name: "ConnectionAdmissionTests", dependencies: [
             "ConnectionAdmission",

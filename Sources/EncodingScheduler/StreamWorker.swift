@@ -55,7 +55,7 @@ final class StreamWorker {
 
     /// Feeds the inbox to the encoder and the detector. Gaps in live audio are filled or end the segment (which
     /// encodes and emits the old segment's tail alone, with `scratch`).
-    func consume(_ items: [ScheduledStream.InboxItem], scratch: EncoderScratch, vadScratch: SileroVADScratch,
+    func consume(_ items: ArraySlice<ScheduledStream.InboxItem>, scratch: EncoderScratch, vadScratch: SileroVADScratch,
                  sink: any TokenSink) {
         let detection = Detection(scratch: vadScratch, sink: sink)
         for item in items {
