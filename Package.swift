@@ -172,7 +172,8 @@ let package = Package(
 
         // MARK: Tests
         // Test support: the test executable's allocation functions, counting per thread (allocation_counter.h), and
-        // the Swift API the "allocates nothing" tests use. Only test targets depend on them.
+        // the Swift API the "allocates nothing" tests use. Only test targets depend on them. A C file beside the
+        // header, as in CKernels: `malloc` and its kin can only be defined in C.
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
         .target(name: "AllocationCounting", dependencies: ["CAllocationCounter"], path: "Tests/AllocationCounting",
                 swiftSettings: settings),
@@ -185,7 +186,8 @@ let package = Package(
         .testTarget(name: "Gemma4AudioTests", dependencies: ["Gemma4Audio", "AudioCore", "Resampling", "NumberBits",
                                                          "AllocationCounting"],
                     swiftSettings: settings),
-        .testTarget(name: "VoiceActivityTests", dependencies: ["VoiceActivity", "Checkpoint", "AudioCore", "EarshotCLI"],
+        .testTarget(name: "VoiceActivityTests", dependencies: ["VoiceActivity", "Checkpoint", "AudioCore", "EarshotCLI",
+                                                           "AllocationCounting"],
                     swiftSettings: settings),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling", "NumberBits"], swiftSettings: settings),
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "NumberBits"], swiftSettings: settings),
