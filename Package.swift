@@ -102,10 +102,13 @@ let package = Package(
 
         // The encoding scheduler: compute threads, streams, fan-out, token timeline, queue policies, clients and
         // the typed status. No NIO, no wire types: every transport is an adapter on top.
+        // Optimised in debug builds too, like the numeric core: its block path runs once per block per stream, and
+        // the allocation tests (Tests/EncodingSchedulerTests/AllocationTests.swift) count what the optimised code
+        // allocates — unoptimised generic code boxes values the shipped build keeps on the stack.
         .target(name: "EncodingScheduler", dependencies: [
             "EarshotTypes", "QueuePolicies", "AudioCore", "Gemma4Audio", "Kernels", "Resampling", "VoiceActivity",
             daemonProduct("CoreMetrics", "swift-metrics"),
-        ], swiftSettings: settings),
+        ], swiftSettings: numericSettings),
 
         // MARK: Daemon, protocol and client
         // Every network listener's connection cap and deadlines (gRPC, gRPC health, metrics): one NIO piece.
@@ -168,6 +171,12 @@ let package = Package(
                           swiftSettings: settings),
 
         // MARK: Tests
+        // Test support: the test executable's allocation functions, counting per thread (allocation_counter.h), and
+        // the Swift API the "allocates nothing" tests use. Only test targets depend on them. A C file beside the
+        // header, as in CKernels: `malloc` and its kin can only be defined in C.
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        .target(name: "AllocationCounting", dependencies: ["CAllocationCounter"], path: "Tests/AllocationCounting",
+                swiftSettings: settings),
         .testTarget(name: "NumberBitsTests", dependencies: ["NumberBits"], swiftSettings: settings),
         .testTarget(name: "AudioCoreTests", dependencies: ["AudioCore"], swiftSettings: settings),
         .testTarget(name: "AudioFilesTests", dependencies: ["AudioFiles", "AudioCore"], swiftSettings: settings),
@@ -175,17 +184,18 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"], swiftSettings: settings),
         .testTarget(name: "FrontendTests", dependencies: ["Frontend", "AudioCore"], swiftSettings: settings),
         .testTarget(name: "Gemma4AudioTests", dependencies: [
-            "Gemma4Audio", "Checkpoint", "Kernels", "AudioCore", "Resampling", "NumberBits",
+            "Gemma4Audio", "Checkpoint", "Kernels", "AudioCore", "Resampling", "NumberBits", "AllocationCounting",
         ],
                     swiftSettings: settings),
-        .testTarget(name: "VoiceActivityTests", dependencies: ["VoiceActivity", "Checkpoint", "AudioCore"],
+        .testTarget(name: "VoiceActivityTests", dependencies: ["VoiceActivity", "Checkpoint", "AudioCore",
+                                                           "AllocationCounting"],
                     swiftSettings: settings),
         .testTarget(name: "ResamplingTests", dependencies: ["Resampling", "NumberBits"], swiftSettings: settings),
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "NumberBits"], swiftSettings: settings),
         .testTarget(name: "QueuePoliciesTests", dependencies: ["QueuePolicies"], swiftSettings: settings),
         .testTarget(name: "EncodingSchedulerTests", dependencies: [
             "EncodingScheduler", "EarshotTypes", "Gemma4Audio", "AudioCore", "Resampling", "VoiceActivity",
-            "QueuePolicies",
+            "QueuePolicies", "AllocationCounting",
         ], swiftSettings: settings),
         .testTarget(name: "ConnectionAdmissionTests", dependencies: [
             "ConnectionAdmission",
@@ -200,8 +210,10 @@ let package = Package(
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "AudioFiles",
             "Resampling", "Frontend", "VoiceActivity", "earshotd", "EarshotGRPC",
             daemonProduct("GRPCCore", "grpc-swift-2"), "NumberBits", "QueuePolicies", "AudioCapture", "BuildInfo",
-            "EncodingScheduler", daemonProduct("ServiceLifecycleTestKit", "swift-service-lifecycle"),
-            daemonProduct("Logging", "swift-log"),
+            "EncodingScheduler", "EarshotServer", "ConnectionAdmission",
+            daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
+            daemonProduct("ServiceLifecycleTestKit", "swift-service-lifecycle"),
+            daemonProduct("Logging", "swift-log"), daemonProduct("NIOCore", "swift-nio"),
         ], swiftSettings: settings),
         .testTarget(name: "EarshotGRPCTests", dependencies: [
             "EarshotGRPC", "WireProtocol", "AudioCore",

@@ -234,26 +234,27 @@ package final class ScheduledStream: @unchecked Sendable {
 
     // MARK: Compute side
 
-    /// Takes everything queued (the scheduler's lock is held; the stream's own lock is taken inside). Overrun
-    /// markers become `overrun` events where the audio was lost.
-    func takeInbox() -> [InboxItem] {
-        let (entries, waiter) = shared.withLock {
-            s -> ([DropOldestQueue<BacklogPolicy>.Entry], CheckedContinuation<Void, Never>?) in
-            let entries = s.inbox.popAll()
+    /// Moves everything queued to the end of `items` (the compute thread's array, so nothing is allocated once it
+    /// has grown) and returns how many (the scheduler's lock is held; the stream's own lock is taken inside).
+    /// Overrun markers become `overrun` events where the audio was lost.
+    func takeInbox(into items: inout [InboxItem]) -> Int {
+        let before = items.count
+        let waiter = shared.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.inbox.popAll { entry in
+                switch entry {
+                case .element(let item): items.append(item)
+                case .marker(let overrun): items.append(.event(.overrun, at: overrun.at, count: overrun.samples,
+                                                               message: BacklogPolicy.message))
+                }
+            }
             s.inboxSamples = 0
             s.pendingSince = nil
-            if !entries.isEmpty { s.computing = true }
+            if items.count > before { s.computing = true }
             // A live producer waiting for backlog room may go on now (it checks its own rule again).
-            return (entries, pushHasRoom(s) ? s.waiter.take() : nil)
+            return pushHasRoom(s) ? s.waiter.take() : nil
         }
         waiter?.resume()
-        return entries.map { entry in
-            switch entry {
-            case .element(let item): item
-            case .marker(let overrun): .event(.overrun, at: overrun.at, count: overrun.samples,
-                                              message: BacklogPolicy.message)
-            }
-        }
+        return items.count - before
     }
 
     /// The compute thread is done with what it took: the encoder has produced `tokens` tokens in all. The audio
@@ -300,7 +301,7 @@ package final class ScheduledStream: @unchecked Sendable {
     }
 
     /// Waits until `hasRoom` (checked under the lock), the stream is cancelled or the task is. Whoever frees room
-    /// (``takeInbox()``, ``turnEnded(tokensProduced:)``, ``tokenSent()``) wakes the waiter when the push rule
+    /// (``takeInbox(into:)``, ``turnEnded(tokensProduced:)``, ``tokenSent()``) wakes the waiter when the push rule
     /// (``pushHasRoom(_:)``) holds, which it always does for a live stream; the waiter checks its own rule again.
     private func waitForRoom(until hasRoom: @Sendable (Shared) -> Bool) async {
         await withTaskCancellationHandler {

@@ -64,10 +64,33 @@ package struct EngineMetrics: Sendable {
     }
 }
 
-/// What one compute thread owns: its encoder and voice-activity scratch.
+/// What one compute thread owns: its encoder and voice-activity scratch, and the lists a turn fills and empties
+/// (kept, with their capacity, so a turn allocates nothing for its bookkeeping).
 package final class ComputeContext {
     let scratch: EncoderScratch
     let vadScratch = SileroVADScratch()
+
+    /// One stream this turn holds: its inbox items (a range of `items`), whether it ended, and its token count when
+    /// the turn let it go.
+    struct Claim {
+        let stream: ScheduledStream
+        let items: Range<Int>
+        var finished = false
+        var tokensProduced: UInt64 = 0
+    }
+
+    var claims: [Claim] = []                 // (≤ maxBatchStreams,)
+    var items: [ScheduledStream.InboxItem] = []   // (every claimed stream's inbox items,) in claim order
+    var ready: [ScheduledStream] = []        // (≤ maxBatchStreams,) claimed streams with a ready block
+    var encoders: [EncoderStream] = []       // (≤ maxBatchStreams,) their encoders, one pass's input
+
+    /// Empties the lists (letting go of the streams and their audio), keeping their capacity.
+    func endTurn() {
+        claims.removeAll(keepingCapacity: true)
+        items.removeAll(keepingCapacity: true)
+        ready.removeAll(keepingCapacity: true)
+        encoders.removeAll(keepingCapacity: true)
+    }
 
     package init(for scheduler: Scheduler) {
         let c = scheduler.configuration
@@ -239,7 +262,7 @@ package final class Scheduler: @unchecked Sendable {
     /// With `waiting`, blocks until there is work and returns false only once the scheduler stops; without, returns
     /// false at once when there is no work.
     private func runTurn(_ context: ComputeContext, waiting: Bool) -> Bool {
-        var batch: [(ScheduledStream, [ScheduledStream.InboxItem])] = []
+        defer { context.endTurn() }
         condition.lock()
         while true {
             streams.removeAll { $0.done && !$0.claimed }
@@ -247,7 +270,7 @@ package final class Scheduler: @unchecked Sendable {
             // where the last turn's stopped, so no stream waits behind the same others turn after turn.
             let count = streams.count
             var scanned = 0
-            while scanned < count && batch.count < configuration.maxBatchStreams {
+            while scanned < count && context.claims.count < configuration.maxBatchStreams {
                 let stream = streams[(nextClaim + scanned) % count]
                 scanned += 1
                 guard !stream.claimed else { continue }
@@ -255,49 +278,56 @@ package final class Scheduler: @unchecked Sendable {
                     stream.done = true
                     continue
                 }
-                let items = stream.takeInbox()
-                if !items.isEmpty {
+                let first = context.items.count
+                if stream.takeInbox(into: &context.items) > 0 {
                     stream.claimed = true
-                    batch.append((stream, items))
+                    context.claims.append(ComputeContext.Claim(stream: stream, items: first..<context.items.count))
                 }
             }
             if count > 0 { nextClaim = (nextClaim + scanned) % count }
             // A full batch may have left work behind: another thread may take it now.
-            if batch.count == configuration.maxBatchStreams { condition.signal() }
-            if !batch.isEmpty || stopping || !waiting { break }
+            if context.claims.count == configuration.maxBatchStreams { condition.signal() }
+            if !context.claims.isEmpty || stopping || !waiting { break }
             condition.wait()
         }
         condition.unlock()
-        if batch.isEmpty { return false }
+        if context.claims.isEmpty { return false }
 
         let began = clock.monotonicNanoseconds()
         var passes = 0, tokens = 0
-        for (stream, items) in batch {
-            stream.worker.consume(items, scratch: context.scratch, vadScratch: context.vadScratch, sink: stream.sink)
+        for claim in context.claims {
+            claim.stream.worker.consume(context.items[claim.items], scratch: context.scratch,
+                                        vadScratch: context.vadScratch, sink: claim.stream.sink)
+            if claim.stream.worker.encoder.hasReadyBlock { context.ready.append(claim.stream) }
         }
-        var ready = batch.map(\.0).filter { $0.worker.encoder.hasReadyBlock }
-        while !ready.isEmpty {
+        while !context.ready.isEmpty {
             let passBegan = clock.monotonicNanoseconds()
-            let encoded = model.encodePass(ready.map(\.worker.encoder), scratch: context.scratch)
+            for stream in context.ready { context.encoders.append(stream.worker.encoder) }
+            let encoded = model.encodePass(context.encoders, scratch: context.scratch)
+            context.encoders.removeAll(keepingCapacity: true)
             precondition(encoded > 0, "a ready block must encode")
             metrics.passDuration.recordNanoseconds(Int64(clock.monotonicNanoseconds() - passBegan))
             passes += 1
             tokens += encoded
-            for stream in ready { stream.worker.emitOutput(to: stream.sink) }
-            ready.removeAll { !$0.worker.encoder.hasReadyBlock }
+            for stream in context.ready { stream.worker.emitOutput(to: stream.sink) }
+            context.ready.removeAll { !$0.worker.encoder.hasReadyBlock }
         }
-        var finished: [ScheduledStream] = []
-        for (stream, _) in batch where stream.worker.reportEndIfDrained(to: stream.sink) { finished.append(stream) }
+        for i in context.claims.indices {
+            let stream = context.claims[i].stream
+            context.claims[i].finished = stream.worker.reportEndIfDrained(to: stream.sink)
+            // Read while the claim is held: the worker belongs to whichever thread claims the stream next.
+            context.claims[i].tokensProduced = stream.worker.tokensProduced
+        }
         let now = clock.monotonicNanoseconds()
         stats.withLock { $0.record(busyNanoseconds: now - began, tokens: tokens, passes: passes, at: now) }
 
-        // Read while the claim is held: the worker belongs to whichever thread claims the stream next.
-        let produced = batch.map { $0.0.worker.tokensProduced }
         condition.lock()
-        for (stream, _) in batch { stream.claimed = false }
-        for stream in finished { stream.done = true }
+        for claim in context.claims {
+            claim.stream.claimed = false
+            if claim.finished { claim.stream.done = true }
+        }
         condition.unlock()
-        for ((stream, _), tokens) in zip(batch, produced) { stream.turnEnded(tokensProduced: tokens) }
+        for claim in context.claims { claim.stream.turnEnded(tokensProduced: claim.tokensProduced) }
         // Work that arrived while these streams were claimed is picked up on the next turn.
         return true
     }

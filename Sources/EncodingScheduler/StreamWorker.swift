@@ -65,7 +65,7 @@ final class StreamWorker {
 
     /// Feeds the inbox to the encoder and the detector. Gaps in live audio are filled or end the segment (which
     /// encodes and emits the old segment's tail alone, with `scratch`).
-    func consume(_ items: [ScheduledStream.InboxItem], scratch: EncoderScratch, vadScratch: SileroVADScratch,
+    func consume(_ items: ArraySlice<ScheduledStream.InboxItem>, scratch: EncoderScratch, vadScratch: SileroVADScratch,
                  sink: any TokenSink) {
         let detection = Detection(scratch: vadScratch, sink: sink)
         for item in items {
@@ -221,7 +221,8 @@ final class StreamWorker {
         emit(encoder.takeOutput(), to: sink)
     }
 
-    /// Hands `out`, tokens of this stream's encoder, to `sink` with their metadata.
+    /// Hands `out`, tokens of this stream's encoder, to `sink` with their metadata. The block and its `infos` are,
+    /// with `out`'s two arrays, all that a turn allocates in steady state (`SchedulerAllocationTests`).
     private func emit(_ out: EncodedTokens, to sink: any TokenSink) {
         guard out.count > 0 else { return }
         let last = encoder.isFinished ? encoder.tokensSubsampled - 1 : -1

@@ -1,7 +1,8 @@
 import Kernels
 
 /// Work space for one compute thread: every intermediate of a Conformer pass over up to `capacity` stacked token
-/// rows. Allocated once; a pass allocates nothing.
+/// rows. Allocated once: an f32 pass on one product thread then allocates nothing; on several, each row loop split
+/// over them boxes its closure once (docs/streaming.md, "Allocation in steady state"; `AllocationTests`).
 public final class EncoderScratch {
     /// Rows one pass can hold. In bf16 precision a whole number of 12-row tiles: a stream's block occupies the
     /// tiles its token indices fall in (tokens 12k … 12k+11 share a tile), so a 12-token block aligned to a
@@ -33,6 +34,8 @@ public final class EncoderScratch {
     let splitOutput: UnsafeMutablePointer<Float>
     /// fast precision only: a product's input rounded to bf16 pairs (high and low parts), (R, widest + 1) words.
     let bf16Words: UnsafeMutablePointer<UInt32>
+    /// The streams' rows in the current pass, one per stream; empty between passes, its capacity kept.
+    private var segments: [PassSegment] = []
     private var stream: OneDNNStream?
     /// Time per stage, accumulated over passes while set (nil: not measured).
     public var profile: PassProfile?
@@ -72,6 +75,19 @@ public final class EncoderScratch {
     }
 
     deinit { bf16Input.deallocate(); splitOutput.deallocate(); bf16Words.deallocate() }
+
+    /// The segment list for a pass, empty, with the capacity earlier passes gave it.
+    func takeSegments() -> [PassSegment] {
+        var taken: [PassSegment] = []
+        swap(&taken, &segments)
+        return taken
+    }
+
+    /// Gives the segment list back after a pass, emptied (so it keeps no stream alive) but keeping its capacity.
+    func returnSegments(_ used: inout [PassSegment]) {
+        used.removeAll(keepingCapacity: true)
+        swap(&used, &segments)
+    }
 
     /// This worker's oneDNN stream, made on first use (bf16 precision only).
     func oneDNNStream() throws -> OneDNNStream {

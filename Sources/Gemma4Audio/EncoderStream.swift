@@ -88,7 +88,8 @@ public final class EncoderStream {
     /// Whether encoded tokens wait for `takeOutput()`.
     public var hasOutput: Bool { output.count > 0 }
 
-    /// Takes the tokens encoded since the last call.
+    /// Takes the tokens encoded since the last call. Their arrays now belong to the caller: this allocates the two
+    /// arrays of the next output (reserved for one block), the only allocations of a stream's steady state.
     public func takeOutput() -> EncodedTokens {
         let taken = output
         output = EncodedTokens(firstToken: tokensEncoded, encoderWidth: taken.encoderWidth,

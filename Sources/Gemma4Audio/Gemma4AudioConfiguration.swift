@@ -25,7 +25,11 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
     public var textHiddenSize = 1536
     /// Mel bins the SSCP reads. Not a config field: HF builds `input_proj_linear` with
     /// `(subsampling_conv_channels[0] // 4) * channels[1]` in-features, i.e. it assumes 128 mel bins.
-    public let melBins = 128
+    public let melBins = Self.melBinCount
+    private static let melBinCount = 128
+    /// Frequency bins after each of the two stride-2 SSCP convolutions (kernel 3, padding 1: w → (w − 1)/2 + 1).
+    /// Stored, not computed: the SSCP reads it for every row, and a computed array would allocate on every read.
+    public let sscpFrequencies = [(Self.melBinCount - 1) / 2 + 1, ((Self.melBinCount - 1) / 2) / 2 + 1]
 
     public init() {}
 
@@ -74,8 +78,6 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
     public var relativePositionCount: Int {
         (attentionChunkSize + attentionContextLeft - 1 + attentionContextRight) / 2 + 1
     }
-    /// Frequency bins after the two stride-2 SSCP convolutions.
-    public var sscpFrequencies: [Int] { [(melBins - 1) / 2 + 1, ((melBins - 1) / 2) / 2 + 1] }
     /// In-features of `input_proj_linear`: frequencies × channels after the second conv.
     public var sscpOutputWidth: Int { sscpFrequencies[1] * subsamplingChannels[1] }
 

@@ -90,8 +90,9 @@ public final class Gemma4AudioModel: Sendable {
     @discardableResult
     public func encodePass(_ streams: [EncoderStream], scratch: EncoderScratch) -> Int {
         let c = configuration
-        var segments: [PassSegment] = []
-        segments.reserveCapacity(streams.count)
+        // The scratch's segment list, moved out for the pass and back empty (its capacity kept: no allocation).
+        var segments = scratch.takeSegments()
+        defer { scratch.returnSegments(&segments) }
         let tile = precision.rowTile, width = c.sscpOutputWidth
         var rows = 0                                  // rows used so far: whole tiles
         for stream in streams {

@@ -33,14 +33,15 @@ public struct DropOldestQueue<Policy: DropOldestPolicy> {
     /// Total weight allowed per lane.
     public let capacities: [Int]
 
-    private enum Slot {
+    @usableFromInline
+    enum Slot {
         case entry(Entry)
         /// Already handed out (before `head`).
         case vacant
     }
 
-    private var slots: [Slot] = []
-    private var head = 0
+    @usableFromInline var slots: [Slot] = []
+    @usableFromInline var head = 0
     private var weights: [Int]
     private var counts: [Int]
     /// Elements queued now that are never dropped.
@@ -118,9 +119,17 @@ public struct DropOldestQueue<Policy: DropOldestPolicy> {
     public mutating func popAll() -> [Entry] {
         var all: [Entry] = []
         all.reserveCapacity(count)
-        for slot in slots[head...] { if case .entry(let entry) = slot { all.append(entry) } }
-        removeAll()
+        popAll { all.append($0) }
         return all
+    }
+
+    /// Hands every entry to `body`, oldest first; the queue is left empty, its storage kept (a consumer that keeps
+    /// its own array allocates nothing). Inlinable, so the caller's module specializes it: generic code called
+    /// across modules without specialization may box each entry.
+    @inlinable
+    public mutating func popAll(_ body: (Entry) -> Void) {
+        for slot in slots[head...] { if case .entry(let entry) = slot { body(entry) } }
+        removeAll()
     }
 
     public mutating func removeAll() {
