@@ -135,9 +135,10 @@ struct HealthEndpointTests {
             let scrape = try request("GET", "/metrics")
             #expect(scrape.status == "HTTP/1.0 200 OK" && scrape.body.contains("earshot_tokens_encoded_total 275"))
 
+            // The listeners drained: the group, the metrics server with it, returns. (Whether the port then refuses
+            // is not checked: a test running alongside may have been given the freed port.)
             opener.yield()
             try await tasks.waitForAll()
-            #expect(LoopbackTCP.connect(port).map { close($0) } == nil, "the metrics listener should be closed")
         }
     }
 
