@@ -119,7 +119,7 @@ let package = Package(
         .target(name: "WireProtocol", dependencies: ["EarshotTypes", "AudioCore", "NumberBits"], swiftSettings: settings),
         // The Unix-socket transport (SwiftNIO) and the Prometheus endpoint: thin adapters over the engine.
         .target(name: "EarshotServer", dependencies: [
-            "ConnectionAdmission", "EncodingScheduler", "EarshotTypes", "WireProtocol", "AudioCore",
+            "ConnectionAdmission", "EncodingScheduler", "EarshotTypes", "WireProtocol", "AudioCore", "QueuePolicies",
             daemonProduct("CoreMetrics", "swift-metrics"),
             daemonProduct("Prometheus", "swift-prometheus"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

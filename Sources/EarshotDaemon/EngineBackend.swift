@@ -161,7 +161,6 @@ final class ReceiverSubscriber: StreamSubscriber {
 
     func receive(_ token: TokenRecord, replayed: Bool) -> Bool {
         receiver.live(BackendToken(token, output: output, replayed: replayed, engine: engine))
-        return true
     }
 
     func receive(_ kind: EventKind, at: Int64, count: UInt64, message: String) {
@@ -179,6 +178,10 @@ struct HubSubscription: BackendSubscription {
     func cancel() {
         hub.remove(subscriber)
         client.leave()
+    }
+
+    func resume(room: Int) {
+        hub.resume(subscriber, room: room)
     }
 }
 

@@ -9,9 +9,6 @@ import Synchronization
 /// it from ``next()`` once (with ``failAfterQueued(_:)``, after what is queued). When the call ends, ``close()``
 /// releases the credits of pushed tokens never written, and pushed tokens delivered afterwards are released at once,
 /// so a stream's push budget never leaks.
-///
-/// This is the adapter the integrator may replace with the socket server's shared outbox: its contract is
-/// ``StreamReceiver``'s.
 package final class CallOutbox: StreamReceiver {
     private struct State {
         var queue: CallQueue
@@ -21,6 +18,10 @@ package final class CallOutbox: StreamReceiver {
         /// The failure to give the writer once the queue is empty (``failAfterQueued(_:)``).
         var failureAfterQueued: (any Error)?
         var waiter: CheckedContinuation<CallItem?, any Error>?
+        /// A live token was refused for lack of room: the subscription is skipped until ``onRoom`` is called.
+        var stalled = false
+        /// Resumes the call's subscription (set once it has one).
+        var onRoom: (@Sendable (Int) -> Void)?
     }
 
     private let state: Mutex<State>
@@ -32,23 +33,34 @@ package final class CallOutbox: StreamReceiver {
     /// Live tokens dropped so far.
     package var droppedTotal: UInt64 { state.withLock { $0.queue.droppedTotal } }
     /// Items waiting to be written.
-    package var pendingCount: Int { state.withLock { $0.queue.count } }
+    package var pendingCount: Int { state.withLock { $0.queue.pendingCount } }
+
+    /// What resumes the call's subscription once the caller has read half its queue, given the room for live tokens:
+    /// the backend's subscription, which had a live token refused and skips the call until then.
+    package func resumeWhenRoom(_ resume: @escaping @Sendable (Int) -> Void) {
+        state.withLock { $0.onRoom = resume }
+    }
 
     // MARK: StreamReceiver (compute threads)
 
-    package func live(_ token: BackendToken) { enqueue(.live(token)) }
+    package func live(_ token: BackendToken) -> Bool { enqueue(.live(token)) }
 
     package func pushed(_ token: BackendToken, credit: any TokenCredit) { enqueue(.pushed(token, credit: credit)) }
 
     package func event(_ event: BackendEvent) { enqueue(.event(event)) }
 
-    private func enqueue(_ item: CallItem) {
-        enum Action { case none, resume(CheckedContinuation<CallItem?, any Error>, CallItem), release(CallItem),
+    /// Queues `item`; false if it was refused (a live token with no room, or a call that has ended).
+    @discardableResult
+    private func enqueue(_ item: CallItem) -> Bool {
+        enum Action { case none, refused, resume(CheckedContinuation<CallItem?, any Error>, CallItem), release(CallItem),
                       failWith(CheckedContinuation<CallItem?, any Error>?, any Error, [CallItem]) }
         let action: Action = state.withLock { s in
             if s.isClosed || s.failure != nil || s.failureAfterQueued != nil { return .release(item) }
             switch s.queue.push(item) {
-            case .enqueued, .enqueuedDroppingOldest:
+            case .full:
+                s.stalled = true
+                return .refused
+            case .enqueued:
                 if s.isOpen, let waiter = s.waiter, let next = s.queue.pop() {
                     s.waiter = nil
                     return .resume(waiter, next)
@@ -65,12 +77,18 @@ package final class CallOutbox: StreamReceiver {
             }
         }
         switch action {
-        case .none: break
-        case .resume(let waiter, let next): waiter.resume(returning: next)
-        case .release(let item): Self.release([item])
+        case .none: return true
+        case .refused: return false
+        case .resume(let waiter, let next):
+            waiter.resume(returning: next)
+            return true
+        case .release(let item):
+            Self.release([item])
+            return false
         case .failWith(let waiter, let error, let abandoned):
             Self.release(abandoned)
             waiter?.resume(throwing: error)
+            return false
         }
     }
 
@@ -122,6 +140,7 @@ package final class CallOutbox: StreamReceiver {
     package func close() {
         let (waiter, abandoned): (CheckedContinuation<CallItem?, any Error>?, [CallItem]) = state.withLock { s in
             s.isClosed = true
+            s.onRoom = nil          // it holds the subscription, which holds this outbox
             let waiter = s.waiter
             s.waiter = nil
             return (waiter, s.queue.drain())
@@ -131,8 +150,22 @@ package final class CallOutbox: StreamReceiver {
     }
 
     /// The next item to write; nil once closed. Throws the failure given to ``fail(_:)``, or `CancellationError` if
-    /// the task is cancelled while waiting. One writer at a time.
+    /// the task is cancelled while waiting. One writer at a time. A subscription skipped for lack of room is resumed
+    /// once the caller has read half the queue.
     package func next() async throws -> CallItem? {
+        let item = try await nextItem()
+        let resume: (@Sendable (Int) -> Void, Int)? = state.withLock { s in
+            guard s.stalled, s.queue.hasLiveRoom, !s.isClosed, s.failure == nil, let onRoom = s.onRoom else {
+                return nil
+            }
+            s.stalled = false
+            return (onRoom, s.queue.liveRoom)
+        }
+        if let (onRoom, room) = resume { onRoom(room) }
+        return item
+    }
+
+    private func nextItem() async throws -> CallItem? {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CallItem?, any Error>) in
                 enum Now { case item(CallItem?), error(any Error), wait }

@@ -19,6 +19,9 @@ package struct GRPCClientOptions: Sendable {
     /// Calls wait for a connection, retrying it, instead of failing at the first failed attempt (for a server that
     /// is just starting; bound the wait with the caller's own timeout). Off: a command fails fast and says why.
     package var waitForReady = false
+    /// How many bytes the server may send ahead of what this client has read (its HTTP/2 flow-control window; nil:
+    /// the transport's 8 MiB). A small window makes a caller that stops reading hold the server's writes up soon.
+    package var receiveWindowBytes: Int?
 
     package init(host: String, port: Int) {
         self.host = host
@@ -53,6 +56,7 @@ package struct GRPCClientOptions: Sendable {
         }
         let config = HTTP2ClientTransport.Posix.Config.defaults { config in
             if let serverName { config.http2.authority = serverName }
+            if let receiveWindowBytes { config.http2.targetWindowSize = receiveWindowBytes }
         }
         let serviceConfig = ServiceConfig(methodConfig: waitForReady
             ? [MethodConfig(names: [MethodConfig.Name(service: "")], waitForReady: true)] : [])

@@ -86,6 +86,7 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
             throw error.rpcError
         }
         defer { subscription.cancel() }
+        outbox.resumeWhenRoom { room in subscription.resume(room: room) }
         logger.debug("grpc subscribe", metadata: ["stream": "\(parameters.stream)", "peer": "\(context.remotePeer)"])
         try await response.write(.with {
             $0.started = Self.started(stream: subscription.stream, firstToken: subscription.firstToken,
@@ -243,9 +244,6 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
             case .pushed(let token, let credit):
                 defer { credit.tokenSent() }
                 try await write(.token(Earshot_V1_Token(token, payload: payload(), output: output())))
-            case .lagged(let count, let firstToken):
-                try await write(.event(Earshot_V1_Event(BackendEvent(kind: .lagged, at: Int64(firstToken),
-                                                                      count: count))))
             case .event(let event):
                 try await write(.event(Earshot_V1_Event(event)))
                 if event.kind == .ended { return }

@@ -7,7 +7,8 @@ import WireProtocol
 /// elsewhere, and its results come back through the ``StreamReceiver`` handed in.
 ///
 /// Receivers are called from compute threads. They never block and never suspend: a live token that does not fit
-/// the call's queue pushes out the oldest queued live token (a `lagged` event marks the gap), and a pushed token is
+/// the call's queue is refused and the subscription skips the call until it resumes it (a `lagged` event then marks
+/// the gap), and a pushed token is
 /// always queued and holds ``TokenCredit`` until it is written, so the backend's push budget — not the receiver —
 /// applies backpressure. These are the socket's queue policies (docs/protocol.md, "Slow readers").
 package protocol EmbeddingBackend: Sendable {
@@ -184,9 +185,10 @@ package struct BackendEvent: Sendable, Equatable {
 /// Where a call's tokens and events go. Implemented by the service (a per-call queue); called by the backend from
 /// any thread. No method blocks, suspends or throws.
 package protocol StreamReceiver: AnyObject, Sendable {
-    /// A token of a live stream. May be dropped later, oldest first, if the caller reads too slowly (a `lagged`
-    /// event then stands where the dropped tokens were).
-    func live(_ token: BackendToken)
+    /// A token of a live stream. Returns false if the caller's queue has no room for it: the subscription then
+    /// skips the call until the call resumes it (``BackendSubscription/resume(room:)``), with a `lagged` event at the
+    /// gap.
+    func live(_ token: BackendToken) -> Bool
     /// A token of this call's pushed stream. Never dropped: `credit.tokenSent()` is called exactly once, when the
     /// token has been written to the caller or the call has ended without writing it.
     func pushed(_ token: BackendToken, credit: any TokenCredit)
@@ -209,6 +211,9 @@ package protocol BackendSubscription: Sendable {
     /// Stops deliveries. Idempotent; harmless after `ended`. After it returns no more deliveries start (one already
     /// running on a compute thread may still finish).
     func cancel()
+    /// The receiver, which refused a live token, has room for `room` again: deliveries resume, after a `lagged`
+    /// event counting the tokens it lost (the newest of them the stream still holds are sent first, up to `room`).
+    func resume(room: Int)
 }
 
 /// A pushed stream held by a call.

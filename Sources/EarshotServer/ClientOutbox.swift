@@ -103,7 +103,7 @@ final class ClientOutbox: Sendable {
     }
 
     /// Live tokens that fit now.
-    var liveRoom: Int { state.withLock { $0.queue.liveCapacity - $0.queue.liveCount } }
+    var liveRoom: Int { state.withLock { $0.queue.liveRoom } }
     /// Queued items right now.
     var pendingCount: Int { state.withLock { $0.queue.pendingCount } }
     /// Live tokens this client lost (reported to it in `lagged` events) so far.

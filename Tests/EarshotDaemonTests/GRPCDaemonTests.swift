@@ -164,6 +164,89 @@ import Testing
         #expect(tokens == offline)
     }
 
+    /// gRPC subscribers that stop reading are skipped by the stream's hub, as socket ones are: a reader gets every
+    /// token on time and capture loses nothing; each stalled call, once it reads, gets what its queue held, then a
+    /// `lagged` event counting exactly what it lost, the newest tokens, and `ended`.
+    @Test func gRPCSubscribersThatStopReadingAreSkippedAndToldWhatTheyLost() async throws {
+        let scratch = ScratchDirectory()
+        let speech = try WAV.read(path: Paths.wav("speech"))
+        let long = scratch.file("long.wav")
+        try WAV.write(path: long, samples: Array([[Float]](repeating: speech.samples, count: 4).joined()),
+                      sampleRate: 16_000, channels: 1)
+        let port = try MetricsTests.freePort()
+        let daemon = try Daemon(source: "mic=file:\(long)", config: "send-queue-frames = 16\n",
+                                extra: ["--grpc-address", "127.0.0.1:\(port)"])
+        defer { _ = daemon.terminate() }
+        try Self.waitForListener(port, daemon: daemon)
+        var options = GRPCClientOptions(host: "127.0.0.1", port: port)
+        options.receiveWindowBytes = 65_535       // HTTP/2's initial window: a caller that does not read stalls soon
+        let stalledOptions = options
+        let (gate, open) = AsyncStream.makeStream(of: Void.self)
+        let socket = daemon.socket
+        let (reader, stalled) = try await withTimeout(60, "the subscribers") {
+            try await withThrowingTaskGroup(of: [String]?.self) { group in
+                for _ in 0..<3 {
+                    group.addTask {
+                        try await withEarshotClient(stalledOptions) { earshot, _ in
+                            try await earshot.subscribe(.with {
+                                $0.stream = "mic"
+                                $0.start = .startOldest
+                            }) { response in
+                                for await _ in gate {}            // reads nothing until the reader is done
+                                var seen: [String] = []
+                                for try await message in response.messages {
+                                    switch message.response {
+                                    case .token(let t): seen.append("\(t.index)")
+                                    case .event(let e) where e.kind == .lagged:
+                                        // The hub's notice (it skipped the call), not a queue's drop marker.
+                                        #expect(e.message == "you read too slowly: \(e.count) frames dropped")
+                                        seen.append("lagged \(e.count)@\(e.at)")
+                                    case .event(let e) where e.kind == .ended: return seen
+                                    default: break
+                                    }
+                                }
+                                return seen
+                            }
+                        }
+                    }
+                }
+                let reader = try await EarshotConnection.withConnection(to: socket) { connection in
+                    let sub = try await connection.subscribe(to: "mic", from: .oldest)
+                    return try await DaemonIntegrationTests.collect(connection, sub)
+                }
+                open.finish()
+                var stalled: [[String]] = []
+                for try await seen in group { if let seen { stalled.append(seen) } }
+                return (reader, stalled)
+            }
+        }
+        #expect(reader.count == 300)    // 4 × 3 s, 640 samples a token
+        let status = try await EarshotConnection.withConnection(to: socket) { try await $0.statusReport() }
+        #expect(status.totals.overrunSamples == 0 && status.totals.captureLostSamples == 0)
+        #expect(stalled.count == 3)
+        for seen in stalled {
+            var next: UInt64 = 0, lost: UInt64 = 0, tokens = 0, lagged = 0
+            for entry in seen {
+                if entry.hasPrefix("lagged ") {
+                    let parts = entry.dropFirst(7).split(separator: "@")
+                    let count = UInt64(parts[0])!, at = UInt64(parts[1])!
+                    #expect(at == next, "lagged names the first lost token: \(seen)")
+                    lost += count
+                    next += count
+                    lagged += 1
+                } else {
+                    #expect(UInt64(entry) == next, "a gap without a lagged event: \(seen)")
+                    next += 1
+                    tokens += 1
+                }
+            }
+            #expect(lagged >= 1 && lost > 0, "a call that read nothing for 12 s lost tokens: \(seen)")
+            #expect(UInt64(tokens) + lost == 300)
+            #expect(seen.last == "299", "the newest tokens are kept")
+        }
+        #expect(daemon.terminate()?.code == 0)
+    }
+
     /// `--grpc-health-address`: a plain-text listener that answers health checks (what Kubernetes probes use) and
     /// nothing else, while the service itself needs a bearer token.
     @Test func aHealthOnlyListenerAnswersProbesAndNothingElse() async throws {

@@ -6,8 +6,9 @@ import Synchronization
 import WireProtocol
 
 /// A backend whose streams are scripted:
-/// - live stream "mic": `subscribe` delivers `liveTokens` tokens (values [index, index + 0.5, −index, 1/3]) and then,
-///   unless `liveEnds` is false, `ended` — all before it returns, so the service must hold them behind `started`;
+/// - live stream "mic": `subscribe` delivers `liveTokens` tokens (values [index, index + 0.5, −index, 1/3]) and then
+///   `ended` — all before it returns, so the service must hold them behind `started`. Like the engine's hub, once the
+///   call refuses a token it delivers nothing more until resumed: then a `lagged` event for what it lost, and `ended`;
 /// - a push (mono, any format): every 4 samples become one token whose values are those
 ///   samples; `finish` flushes a zero-padded last token flagged `final`, then `ended`.
 final class TestBackend: EmbeddingBackend {
@@ -32,13 +33,17 @@ final class TestBackend: EmbeddingBackend {
     func subscribe(_ request: SubscribeParameters, receiver: any StreamReceiver) throws(BackendRefusal)
         -> any BackendSubscription {
         guard request.stream == "mic" else { throw BackendRefusal(.unknownStream, "no stream '\(request.stream)'") }
+        let subscription = Subscription(stream: request.stream, firstToken: 0, backend: self, receiver: receiver)
         for i in 0..<liveTokens {
             let v = Float(i)
-            receiver.live(BackendToken(index: UInt64(i), firstSample: Int64(640 * i), captureTimeNanoseconds: 1,
-                                       flags: i == 0 ? .discontinuity : [], values: FloatTokenValues([v, v + 0.5, -v, 1 / 3])))
+            let token = BackendToken(index: UInt64(i), firstSample: Int64(640 * i), captureTimeNanoseconds: 1,
+                                     flags: i == 0 ? .discontinuity : [], values: FloatTokenValues([v, v + 0.5, -v, 1 / 3]))
+            if subscription.lag.withLock({ $0 }) != nil || !receiver.live(token) {
+                subscription.lag.withLock { lag in lag = (lag?.from ?? UInt64(i), (lag?.count ?? 0) + 1) }
+            }
         }
-        receiver.event(BackendEvent(kind: .ended, at: 0, count: UInt64(liveTokens)))
-        return Subscription(stream: request.stream, firstToken: 0, backend: self)
+        if subscription.lag.withLock({ $0 }) == nil { subscription.end() }
+        return subscription
     }
 
     func startPush(_ request: PushParameters, receiver: any StreamReceiver) throws(BackendRefusal) -> any PushedStream {
@@ -48,11 +53,31 @@ final class TestBackend: EmbeddingBackend {
 
     func callRefused(_ refusal: BackendRefusal) { refusedCalls.withLock { $0.append(refusal.reason) } }
 
-    struct Subscription: BackendSubscription {
+    final class Subscription: BackendSubscription {
         let stream: String
         let firstToken: UInt64
         let backend: TestBackend
+        let receiver: any StreamReceiver
+        /// Refused from token `from` on, `count` tokens lost: nothing more is delivered until resumed.
+        let lag = Mutex<(from: UInt64, count: UInt64)?>(nil)
+
+        init(stream: String, firstToken: UInt64, backend: TestBackend, receiver: any StreamReceiver) {
+            self.stream = stream
+            self.firstToken = firstToken
+            self.backend = backend
+            self.receiver = receiver
+        }
+
         func cancel() { backend.cancelledSubscriptions.add(1, ordering: .relaxed) }
+
+        func resume(room: Int) {
+            guard let (from, count) = lag.withLock({ $0.take() }) else { return }
+            receiver.event(BackendEvent(kind: .lagged, at: Int64(from), count: count,
+                                        message: "you read too slowly: \(count) frames dropped"))
+            end()
+        }
+
+        func end() { receiver.event(BackendEvent(kind: .ended, at: 0, count: UInt64(backend.liveTokens))) }
     }
 
     final class Credit: TokenCredit {
