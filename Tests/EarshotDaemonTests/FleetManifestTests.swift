@@ -76,7 +76,7 @@ import Testing
         var probeOptions = GRPCClientOptions(host: "127.0.0.1", port: healthPort)
         probeOptions.waitForReady = true
         let probe = probeOptions
-        try await withTimeout(30, "the pod's ports") {
+        try await withTimeout(90, "the pod's ports") {
             // The probes: plain text, no token.
             try await withEarshotClient(probe) { _, health in
                 for service in ["", "earshot.v1.Earshot"] {

@@ -114,7 +114,9 @@ import Testing
               let grpcResults = report["grpc"] as? [[String: Any]],
               let socketResults = report["socket"] as? [[String: Any]]
         else { throw TestFailure("no report from the clients: \(python.log)") }
-        #expect(exited - signalled < 2, "earshotd took \(exited - signalled) s to exit")
+        // The daemon's own budget is 1.8 s of drain (then ServiceLifecycle cancels, which the log would show);
+        // this clock also counts the test's polling, late on a loaded machine, so it only catches a hang.
+        #expect(exited - signalled < 5, "earshotd took \(exited - signalled) s to exit")
         #expect(grpcResults.count == grpc && socketResults.count == socket)
         for result in grpcResults {
             // The pushes were cut short by the stop: UNAVAILABLE, naming it (OK would mean a push that had ended).
