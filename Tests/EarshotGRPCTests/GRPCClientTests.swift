@@ -82,7 +82,7 @@ import Testing
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("examples/python/grpc_push.py").path
         let printed = try await withServer(loopback()) { port in
-            try await Self.pythonOffThePool([script, "--address", "127.0.0.1:\(port)", "--input", input, "--output", output,
+            try await Self.pythonOffThePool([script, "--grpc", "127.0.0.1:\(port)", "--input", input, "--output", output,
                              "--stage", "encoder", "--events"])
         }
         #expect(try NPY.read(path: output) == Self.expected)
