@@ -201,13 +201,16 @@ def test_old_keyword_names_still_work_with_a_warning(daemon, tmp_path):
 
 
 def test_the_grpc_example_still_takes_its_old_address_option(daemon, encoded, tmp_path):
-    """examples/python/grpc_push.py: --grpc as `earshot push` spells it; --address, its old name, with a notice."""
+    """examples/python/grpc_push.py: --grpc and --events FILE as `earshot push` spells them; --address, the old name
+    of --grpc, and --events without a FILE (it used to only ask for events), each with a notice."""
     example = str(FIXTURES.parents[1] / "examples" / "python" / "grpc_push.py")
     out = tmp_path / "example.npy"
     old = subprocess.run([sys.executable, example, "--address", daemon.grpc, "--input", wav("speech"), "--output",
-                          str(out)], check=True, capture_output=True, text=True)
-    assert old.stderr.startswith("grpc_push: --address is deprecated; use --grpc\n")
+                          str(out), "--events"], check=True, capture_output=True, text=True)
+    assert old.stderr.startswith("grpc_push: --address is deprecated; use --grpc\n"
+                                 "grpc_push: --events without a FILE is deprecated")
     assert out.read_bytes() == encoded[("speech", "embeddings")].read_bytes()
+    assert [json.loads(line)["event"] for line in old.stdout.splitlines()][-1] == "ended"
     both = subprocess.run([sys.executable, example, "--address", daemon.grpc, "--grpc", daemon.grpc, "--input",
                            wav("speech"), "--output", str(out)], capture_output=True, text=True)
     assert both.returncode == 2 and "give only --grpc" in both.stderr
