@@ -69,8 +69,8 @@ public struct ListenCommand: AsyncParsableCommand {
 
     public func run() async throws {
         let sink = try CommandLineErrors.reporting { try TokenSink(format: format, output: output) }
-        let from = DeprecatedOption.resolve(start, old: deprecatedFrom, currentName: "--start", oldName: "--from",
-                                            command: "earshot listen", fallback: .now)
+        let startChoice = DeprecatedOption.resolve(start, old: deprecatedFrom, currentName: "--start",
+                                                   oldName: "--from", command: "earshot listen", fallback: .now)
         let stream = self.stream, stage = self.stage, payload = self.payload, count = self.count
         let delivery: SpeechDelivery = switch speech {
         case .all: .events
@@ -79,7 +79,7 @@ public struct ListenCommand: AsyncParsableCommand {
         }
         do {
             try await EarshotConnection.withConnection(to: socket, clientName: "earshot listen") { connection in
-                let start: SubscriptionStart = from == .now ? .now : .oldest
+                let start: SubscriptionStart = startChoice == .now ? .now : .oldest
                 let subscription: Subscription
                 var voiceActivity = delivery != .none
                 do {
