@@ -73,7 +73,7 @@ if [ "$live" = yes ]; then
 else
     echo "earshot demo: the clip plays in real time; every 40 ms of audio becomes one embedding"
     echo "              (latency = now − end of the token's audio; tokens leave in blocks of 12)"
-    "$bin/earshot" listen --socket "$socket" --format view --from oldest
+    "$bin/earshot" listen --socket "$socket" --format view --start oldest
 fi
 echo
 start=$(date +%s.%N)

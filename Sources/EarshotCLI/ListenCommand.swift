@@ -1,6 +1,7 @@
 import ArgumentParser
 import AudioCore
 import EarshotClient
+import EarshotTypes
 import Foundation
 
 /// `earshot listen`: subscribe to a live stream of a running earshotd and write each token as it comes.
@@ -10,16 +11,19 @@ public struct ListenCommand: AsyncParsableCommand {
         abstract: "Print a live stream's embeddings as they arrive (from a running earshotd).",
         discussion: """
             Writes to standard output, flushed after every token:
-              jsonl   one JSON object per token: token, sample, time (s), latency_ms, norm, flags, values; and one \
-            per speech event, in arrival order: {"event":"speechStart","at":N,"time":T} or {"event":"speechEnd",…}
+              jsonl   one JSON object per token, keys token, firstSample, time (s), latencyMs, norm, flags, \
+            values; and one per event, in arrival order, keys event, at, count, message: \
+            {"event":"speechStart","at":N,"count":0,"message":""} (speechEnd, lagged, ended … alike). These are \
+            docs/protocol.md's "Vocabulary", which earshot-client listen (clients/python) prints too.
               f32     each token's values as raw little-endian float32 (D or P per token), nothing else
               view    one readable line per token (index, audio time, latency, norm, speech or silence by the \
             daemon's voice activity, flags), and a line per speech start and end
             With --output OUT.npy the tokens are collected and written as [tokens, width] float32 when the stream \
-            ends, after --count tokens, or on Ctrl-C. Other events (lagged, device lost, ended), and speech events \
-            with f32 or --output, go to standard error. --speech only keeps the tokens the daemon flags speech; \
+            ends, after --count tokens, or on Ctrl-C. Events other than speech with view, and every event with f32 \
+            or --output, go to standard error. --speech only keeps the tokens the daemon flags speech; \
             --speech off asks for no speech events (for a daemon older than voice activity). With the default \
             --speech all, a daemon running with --no-vad is followed without speech events (a note on standard error).
+            (--from, the old name of --start, still works, with a notice on standard error.)
             """)
 
     public enum Format: String, ExpressibleByArgument, CaseIterable, Sendable { case jsonl, f32, view }
@@ -38,8 +42,12 @@ public struct ListenCommand: AsyncParsableCommand {
     @Option(help: "Collect the tokens into this .npy file instead of writing them to standard output.")
     var output: String?
 
-    @Option(help: "Start with the next token (now) or the oldest the daemon holds (oldest).")
-    var from: Start = .now
+    @Option(help: "Start with the next token (now, the default) or the oldest the daemon holds (oldest).")
+    var start: Start?
+
+    /// `--from`, the old name of `--start`.
+    @Option(name: .customLong("from"), help: .hidden)
+    var deprecatedFrom: Start?
 
     @Option(help: "What to receive: embeddings (D wide) or encoder (P wide).")
     var stage: EmbeddingKind = .embeddings
@@ -55,9 +63,15 @@ public struct ListenCommand: AsyncParsableCommand {
 
     public init() {}
 
+    public func validate() throws {
+        try DeprecatedOption.validate(start, old: deprecatedFrom, currentName: "--start", oldName: "--from")
+    }
+
     public func run() async throws {
         let sink = try CommandLineErrors.reporting { try TokenSink(format: format, output: output) }
-        let stream = self.stream, from = self.from, stage = self.stage, payload = self.payload, count = self.count
+        let startChoice = DeprecatedOption.resolve(start, old: deprecatedFrom, currentName: "--start",
+                                                   oldName: "--from", command: "earshot listen", fallback: .now)
+        let stream = self.stream, stage = self.stage, payload = self.payload, count = self.count
         let delivery: SpeechDelivery = switch speech {
         case .all: .events
         case .only: .speechOnly
@@ -65,7 +79,7 @@ public struct ListenCommand: AsyncParsableCommand {
         }
         do {
             try await EarshotConnection.withConnection(to: socket, clientName: "earshot listen") { connection in
-                let start: SubscriptionStart = from == .now ? .now : .oldest
+                let start: SubscriptionStart = startChoice == .now ? .now : .oldest
                 let subscription: Subscription
                 var voiceActivity = delivery != .none
                 do {
@@ -85,12 +99,8 @@ public struct ListenCommand: AsyncParsableCommand {
                             sink.write(frame)
                             received += 1
                             if count > 0 && received >= count { return }
-                        case .event(let event) where event.stream == subscription.id
-                            && (event.kind == .speechStart || event.kind == .speechEnd):
-                            sink.write(event)
                         case .event(let event) where event.stream == subscription.id:
-                            printError("earshot listen: \(event.kind.rawValue) at \(event.at), count \(event.count)"
-                                       + (event.message.isEmpty ? "" : ": \(event.message)"))
+                            sink.write(event)
                             if event.kind == .ended { return }
                         case .error(let error):
                             printError("earshot listen: \(error)")
@@ -182,9 +192,9 @@ final class TokenSink: @unchecked Sendable {
         case .f32:
             frame.values.withUnsafeBytes { raw in writeAll(raw) }
         case .jsonl:
-            var line = "{\"token\":\(frame.token),\"sample\":\(frame.firstSample),"
+            var line = "{\"token\":\(frame.token),\"firstSample\":\(frame.firstSample),"
             line += "\"time\":\(String(format: "%.3f", frame.audioTime)),"
-            line += "\"latency_ms\":\(String(format: "%.1f", latencyMilliseconds(frame))),"
+            line += "\"latencyMs\":\(String(format: "%.1f", latencyMilliseconds(frame))),"
             line += "\"norm\":\(String(format: "%.5g", norm(frame.values))),"
             line += "\"flags\":[\(flagNames(frame.flags).map { "\"\($0)\"" }.joined(separator: ","))],"
             line += "\"values\":[\(frame.values.map { "\($0)" }.joined(separator: ","))]}\n"
@@ -197,19 +207,22 @@ final class TokenSink: @unchecked Sendable {
         }
     }
 
-    /// A speech start or end: a line of its own in jsonl and view, standard error otherwise.
+    /// An event: a JSON line in jsonl; in view a line of its own for a speech start or end; standard error otherwise.
     func write(_ event: EarshotEvent) {
         lock.lock()
         defer { lock.unlock() }
-        let time = Double(event.at) / 16_000
+        let speech = event.kind == .speechStart || event.kind == .speechEnd
         switch (format, output) {
         case (.jsonl, nil):
-            emit("{\"event\":\"\(event.kind.rawValue)\",\"at\":\(event.at),\"time\":\(String(format: "%.3f", time))}\n")
-        case (.view, nil):
-            emit(String(format: "         %9.2f s  speech %@ at sample %lld\n", time,
+            emit("{\"event\":\"\(event.kind.rawValue)\",\"at\":\(event.at),\"count\":\(event.count),"
+                 + "\"message\":\(jsonString(event.message))}\n")
+        case (.view, nil) where speech:
+            emit(String(format: "         %9.2f s  speech %@ at sample %lld\n", Double(event.at) / 16_000,
                         event.kind == .speechStart ? "starts" : "ends", event.at))
         default:
-            printError("earshot listen: \(event.kind.rawValue) at \(event.at)")
+            printError("earshot listen: \(event.kind.rawValue) at \(event.at)"
+                       + (speech ? "" : ", count \(event.count)")
+                       + (event.message.isEmpty ? "" : ": \(ClientText.escaped(event.message))"))
         }
     }
 
@@ -238,9 +251,17 @@ final class TokenSink: @unchecked Sendable {
         if flags.contains(.discontinuity) { names.append("discontinuity") }
         if flags.contains(.silence) { names.append("silence") }
         if flags.contains(.final) { names.append("final") }
-        if flags.contains(.gapFilled) { names.append("gap-filled") }
+        if flags.contains(.gapFilled) { names.append("gapFilled") }
         if flags.contains(.speech) { names.append("speech") }
         return names
+    }
+
+    /// A JSON string literal; the daemon's text may hold any character (C1 controls escaped as well).
+    private func jsonString(_ text: String) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        let quoted = (try? encoder.encode(text)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+        return ClientText.escapedJSON(quoted)
     }
 
     private func emit(_ text: String) {

@@ -481,19 +481,26 @@ struct DaemonIntegrationTests {
     @Test func earshotListenWritesEveryTokenAsJSONLines() async throws {
         let daemon = try Daemon(source: "file:\(Paths.wav("speech"))")
         let listen = try ChildProcess(Paths.executable("earshot"), [
-            "listen", "--socket", daemon.socket, "--from", "oldest", "--format", "jsonl",
+            "listen", "--socket", daemon.socket, "--start", "oldest", "--format", "jsonl",
         ], logPath: daemon.scratch.file("listen.jsonl"))
         #expect(listen.wait(timeout: 30).map(ChildProcess.exitCode) == 0, "\(listen.log)")
         let offline = Self.model.encode(try Self.samples("speech"))
         let d = Self.model.configuration.textHiddenSize
         var tokens = 0
         var worst: Float = 0
-        for line in listen.log.split(separator: "\n") where line.hasPrefix("{\"token\"") {
+        var events: [[String: Any]] = []
+        for line in listen.log.split(separator: "\n") where line.hasPrefix("{") {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+            if object["event"] != nil {
+                #expect(Set(object.keys) == ListenVocabulary.eventKeys, "\(line)")
+                events.append(object)
+                continue
+            }
+            #expect(Set(object.keys) == ListenVocabulary.tokenKeys, "\(line)")
             let token = object["token"] as? Int ?? -1
             let values = (object["values"] as? [NSNumber] ?? []).map(\.floatValue)
             #expect(token == tokens)
-            #expect(object["sample"] as? Int == token * 640)
+            #expect(object["firstSample"] as? Int == token * 640)
             #expect(values.count == d)
             if token >= 0, token < offline.count, values.count == d {
                 worst = max(worst, worstDifference(values, Array(offline.embeddings[(token * d)..<((token + 1) * d)])))
@@ -502,7 +509,31 @@ struct DaemonIntegrationTests {
         }
         #expect(tokens == offline.count)
         #expect(worst <= 1e-5, "earshot listen values: worst |daemon − offline| = \(worst)")
-        #expect(listen.log.contains("ended"))
+        // The stream's end is a JSON line too, the last one: the wire event's fields by their protocol names.
+        #expect(events.last?["event"] as? String == "ended")
+        #expect(events.last?["count"] as? Int == offline.count)
+        #expect(events.last?["message"] as? String == "stream 'mic' has ended")
+        #expect(daemon.terminate()?.code == 0)
+    }
+
+    /// `--from`, the old name of `--start`, still works, with a one-line notice on standard error; both at once is a
+    /// usage error that names them.
+    @Test func earshotListenStillTakesTheOldNameOfStart() async throws {
+        let daemon = try Daemon(source: "file:\(Paths.wav("speech"))")
+        let old = try ChildProcess(Paths.executable("earshot"), [
+            "listen", "--socket", daemon.socket, "--from", "oldest", "--count", "3",
+        ], logPath: daemon.scratch.file("from.log"))
+        #expect(old.wait(timeout: 30).map(ChildProcess.exitCode) == 0, "\(old.log)")
+        #expect(old.log.components(separatedBy: "earshot listen: --from is deprecated; use --start\n").count == 2,
+                "\(old.log)")
+        let tokens = old.log.split(separator: "\n").filter { $0.hasPrefix("{\"token\"") }
+        #expect(tokens.map { $0.hasPrefix("{\"token\":0,") } == [true, false, false])   // oldest: from token 0
+        #expect(tokens.count == 3)
+        let both = try ChildProcess(Paths.executable("earshot"), [
+            "listen", "--socket", daemon.socket, "--from", "oldest", "--start", "now",
+        ], logPath: daemon.scratch.file("both.log"))
+        #expect(both.wait(timeout: 30).map(ChildProcess.exitCode) != 0)
+        #expect(both.log.contains("--from is the old name of --start: give only --start"), "\(both.log)")
         #expect(daemon.terminate()?.code == 0)
     }
 
@@ -527,12 +558,18 @@ struct DaemonIntegrationTests {
         #expect(got.shape == want.shape)
         #expect(worstDifference(got.values, want.values) <= 1e-5)
         // listen: every token of the live stream as JSON lines, then the end.
-        let listen = try ChildProcess(python, [script, "--socket", daemon.socket, "listen", "--from", "oldest"],
+        let listen = try ChildProcess(python, [script, "--socket", daemon.socket, "listen", "--start", "oldest"],
                                       logPath: daemon.scratch.file("listen.log"))
         #expect(listen.wait(timeout: 30).map(ChildProcess.exitCode) == 0, "\(listen.log)")
         let lines = listen.log.split(separator: "\n").filter { $0.hasPrefix("{\"token\"") }
         #expect(lines.count == 75)
         #expect(listen.log.contains("\"event\": \"ended\""))
+        // The Python tool's lines have `earshot listen`'s keys (docs/protocol.md, "Vocabulary").
+        for line in listen.log.split(separator: "\n") where line.hasPrefix("{") {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+            #expect(Set(object.keys) == (object["event"] != nil ? ListenVocabulary.eventKeys
+                                                                 : ListenVocabulary.tokenKeys), "\(line)")
+        }
         // status: the JSON object.
         let status = try ChildProcess(python, [script, "--socket", daemon.socket, "status"],
                                       logPath: daemon.scratch.file("status.log"))
@@ -540,4 +577,11 @@ struct DaemonIntegrationTests {
         #expect(status.log.contains("\"streams\""))
         #expect(daemon.terminate()?.code == 0)
     }
+}
+
+/// The keys of `earshot listen --format jsonl`'s lines, which `earshot-client listen` (clients/python) prints too:
+/// docs/protocol.md, "Vocabulary". clients/python/tests checks the Python side against the same list.
+enum ListenVocabulary {
+    static let tokenKeys: Set<String> = ["token", "firstSample", "time", "latencyMs", "norm", "flags", "values"]
+    static let eventKeys: Set<String> = ["event", "at", "count", "message"]
 }

@@ -130,7 +130,7 @@ import Testing
         try Self.earshot(["encode", "--model", Paths.model(), "--input", input, "--output", s.file("encode.npy"),
                           "--precision", "f32"], in: s, "encode")
         let python = try ChildProcess("/usr/bin/env", [
-            "python3", "\(Paths.root)/examples/python/grpc_push.py", "--address", "127.0.0.1:\(port)",
+            "python3", "\(Paths.root)/examples/python/grpc_push.py", "--grpc", "127.0.0.1:\(port)",
             "--input", input, "--output", s.file("python.npy")], logPath: s.file("python.log"))
         let code = python.wait(timeout: 60).map(ChildProcess.exitCode)
         #expect(code == 0, "grpc_push.py: \(python.log)")

@@ -249,6 +249,9 @@ struct VoiceActivityDaemonTests {
         var events: [String] = [], tokens = 0
         for line in listen.log.split(separator: "\n") where line.hasPrefix("{") {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+            // The same keys as `earshot listen`'s lines for the same events and tokens (docs/protocol.md, "Vocabulary").
+            #expect(Set(object.keys) == (object["event"] != nil ? ListenVocabulary.eventKeys
+                                                                 : ListenVocabulary.tokenKeys), "\(line)")
             switch object["event"] as? String {
             case "speechStart": events.append(SpeechEvent.start(object["at"] as? Int ?? -1).json)
             case "speechEnd": events.append(SpeechEvent.end(object["at"] as? Int ?? -1).json)
@@ -264,8 +267,8 @@ struct VoiceActivityDaemonTests {
         #expect(daemon.terminate()?.code == 0, "\(daemon.log)")
     }
 
-    /// `earshot listen`: jsonl has one `{"event":"speechStart"|"speechEnd","at":N,…}` line per event, in the order
-    /// and at the samples of `VADIterator`; view shows each token as speech or silence, and with `--speech only`
+    /// `earshot listen`: jsonl has one `{"event":"speechStart"|"speechEnd","at":N,"count":0,"message":""}` line per
+    /// event (then `ended`'s), in the order and at the samples of `VADIterator`; view shows each token as speech or silence, and with `--speech only`
     /// only speech tokens. Both listeners subscribe (the daemon's status says so) before the audio is written.
     @Test func earshotListenShowsSpeech() async throws {
         let samples = try AudioInput.loadMono16k(path: Self.vadCase("pauses"))
@@ -294,10 +297,13 @@ struct VoiceActivityDaemonTests {
         for line in jsonl.log.split(separator: "\n") where line.hasPrefix("{") {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
             if let kind = object["event"] as? String, let at = object["at"] as? Int {
-                #expect(kind == "speechStart" || kind == "speechEnd")
-                #expect((object["time"] as? Double).map { abs($0 - Double(at) / 16_000) < 0.001 } == true)
+                #expect(Set(object.keys) == ListenVocabulary.eventKeys, "\(line)")
+                #expect(kind == "speechStart" || kind == "speechEnd" || kind == "ended")
+                if kind == "ended" { continue }
+                #expect(object["count"] as? Int == 0 && object["message"] as? String == "")
                 events.append((kind == "speechStart" ? SpeechEvent.start(at) : SpeechEvent.end(at)).json)
             } else {
+                #expect(Set(object.keys) == ListenVocabulary.tokenKeys, "\(line)")
                 tokens += 1
                 if (object["flags"] as? [String] ?? []).contains("speech") { speechTokens += 1 }
             }

@@ -81,13 +81,16 @@ import Testing
         let output = directory + "/out.npy"
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("examples/python/grpc_push.py").path
+        let events = directory + "/events.jsonl"
         let printed = try await withServer(loopback()) { port in
-            try await Self.pythonOffThePool([script, "--address", "127.0.0.1:\(port)", "--input", input, "--output", output,
-                             "--stage", "encoder", "--events"])
+            try await Self.pythonOffThePool([script, "--grpc", "127.0.0.1:\(port)", "--input", input, "--output", output,
+                             "--stage", "encoder", "--events", events])
         }
         #expect(try NPY.read(path: output) == Self.expected)
-        #expect(printed.contains(#""event": "speechStart""#))
+        // Every event as `earshot listen` spells it; the speech events' file as `earshot push --events` writes it.
+        #expect(printed.contains(#"{"event": "speechStart", "at": 0, "count": 0, "message": ""}"#))
         #expect(printed.contains(#""event": "ended""#))
+        #expect(try String(contentsOfFile: events, encoding: .utf8) == "{\"start\": 0}\n")
     }
 
     /// `python(_:)` on a Dispatch thread: the server's handlers need the cooperative pool while the child runs.

@@ -18,12 +18,15 @@ Needs: torch, transformers >= 5.5 (Gemma 4), numpy, and the Gemma 4 weights (acc
 import argparse
 import os
 import sys
-import threading
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+try:
+    import earshot
+except ImportError:   # not installed: the client package's copy in this checkout
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
+    import earshot
 
 BOA, AUDIO, EOA = 256000, 258881, 258883   # Gemma4Config: boa_token_id, audio_token_id, eoa_token_index
 
@@ -92,41 +95,25 @@ def load(model_dir):
 
 def from_wav(client, path):
     """Pushes a WAV through the daemon; returns its embeddings (n, D)."""
-    from earshot_client import _read_wav
-
-    pcm, fmt, rate, channels = _read_wav(path)
-    sid = client.start_push(fmt, rate, channels, label=os.path.basename(path))
-    sender = threading.Thread(target=lambda: (client.push_audio(sid, pcm), client.end_push(sid)), daemon=True)
-    sender.start()
-    rows = []
-    for m in client.messages():
-        if m.kind == "embedding" and m.stream == sid:
-            rows.append(np.asarray(m.values, dtype=np.float32))
-        elif m.kind == "ended" and m.stream == sid:
-            break
-    sender.join()
-    return np.stack(rows)
+    return client.push(path).embeddings
 
 
 def live_windows(client, stream, seconds):
     """Yields (first audio time, embeddings) for consecutive windows of `seconds` of a live stream."""
-    sub = client.subscribe(stream, start="now")
     window = int(round(seconds * 25))
     rows, first = [], None
-    for m in client.messages():
-        if m.kind == "embedding" and m.stream == sub["id"]:
+    for m in client.subscribe(stream, start="now"):
+        if isinstance(m, earshot.Token):
             if first is None:
                 first = m.first_sample / 16000
-            rows.append(np.asarray(m.values, dtype=np.float32))
+            rows.append(m.values)
             if len(rows) == window:
                 yield first, np.stack(rows)
                 rows, first = [], None
         elif m.kind in ("lagged", "deviceLost", "discontinuity", "overrun"):
             print(f"[{m.kind}: {m.message or m.count}]", file=sys.stderr)
-        elif m.kind == "ended" and m.stream == sub["id"]:
-            if rows:
-                yield first, np.stack(rows)
-            return
+        elif m.kind == "ended" and rows:
+            yield first, np.stack(rows)
 
 
 def main():
@@ -148,8 +135,7 @@ def main():
         print(caption(model, processor, embeddings, args.prompt, args.max_new_tokens))
         return
 
-    from earshot_client import EarshotClient
-    with EarshotClient(args.socket, client_name="captioning example") as client:
+    with earshot.connect(args.socket, client_name="captioning example") as client:
         if client.server["D"] != d:
             raise SystemExit(f"the daemon's embeddings are {client.server['D']} wide but this language model takes "
                              f"{d}: run earshotd with the same checkpoint")

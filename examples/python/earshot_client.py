@@ -2,7 +2,7 @@
 """The `earshot-client` command of the Python client package (clients/python), runnable from a checkout.
 
     pip install ./clients/python          # then: earshot-client --help
-    python3 examples/python/earshot_client.py --socket /run/earshot/earshot.sock listen --from oldest
+    python3 examples/python/earshot_client.py --socket /run/earshot/earshot.sock listen --start oldest
 
 Without the package installed, this uses the copy in the checkout (clients/python/earshot).
 """

@@ -1,6 +1,7 @@
 """`earshot-client`: push, listen and status against earshotd, over its Unix socket or gRPC.
 
-Options use the words of the Swift `earshot` command (`earshot push`, `earshot listen`, `earshot status`).
+Options and JSON lines use the words of the Swift `earshot` command (`earshot push`, `earshot listen`,
+`earshot status`): docs/protocol.md, "Vocabulary".
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from . import connect
-from .types import PAYLOADS, SPEECH, STAGES, STARTS, EarshotError, Event, Token
+from .types import PAYLOADS, SPEECH, STAGES, STARTS, EarshotError, Token, event_json, token_json
 from .wire import SocketClient
 
 
@@ -52,10 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--events", metavar="FILE",
                       help="also write the stream's speech events here, as JSON lines in the format of earshot vad")
 
-    listen = commands.add_parser("listen", parents=[shared], help="print each token of a live stream as a JSON line")
+    listen = commands.add_parser("listen", parents=[shared],
+                                 help="print each token and event of a live stream as a JSON line "
+                                      "(the keys of earshot listen --format jsonl)")
     listen.add_argument("--stream", default="mic", help="the live stream to follow")
-    listen.add_argument("--from", dest="start", choices=STARTS, default="now",
-                        help="start with the next token (now) or the oldest the daemon holds (oldest)")
+    listen.add_argument("--start", choices=STARTS,
+                        help="start with the next token (now, the default) or the oldest the daemon holds (oldest)")
+    listen.add_argument("--from", dest="deprecated_from", choices=STARTS, help=argparse.SUPPRESS)   # old --start
     listen.add_argument("--stage", choices=STAGES, default="embeddings")
     listen.add_argument("--payload", choices=PAYLOADS, default="f32")
     listen.add_argument("--count", type=int, default=0, help="stop after this many tokens (0: until the stream ends)")
@@ -74,8 +78,8 @@ def _client(args: argparse.Namespace):
         if args.token_file:
             with open(args.token_file, encoding="utf-8") as f:
                 token = f.read().strip()
-        return connect("grpc://" + args.grpc, tls=bool(args.tls), ca=args.tls_ca, cert=args.tls_cert,
-                       key=args.tls_key, token=token, server_name=args.server_name)
+        return connect("grpc://" + args.grpc, tls=bool(args.tls), tls_ca=args.tls_ca, tls_cert=args.tls_cert,
+                       tls_key=args.tls_key, bearer_token=token, server_name=args.server_name)
     if args.tls or args.tls_ca or args.tls_cert or args.tls_key or args.token_file or args.server_name:
         raise EarshotError("--tls, --tls-ca, --tls-cert, --tls-key, --server-name and --token-file need --grpc")
     return connect(args.socket)
@@ -94,34 +98,39 @@ def _push(args: argparse.Namespace) -> None:
           + (f" → {args.output}" if args.output else ""), file=sys.stderr)
 
 
+def _start(args: argparse.Namespace) -> str:
+    """--start, or --from (its old name) with a notice."""
+    if args.deprecated_from is None:
+        return args.start or "now"
+    if args.start is not None:
+        raise EarshotError("--from is the old name of --start: give only --start")
+    print("earshot-client listen: --from is deprecated; use --start", file=sys.stderr)
+    return args.deprecated_from
+
+
 def _listen(args: argparse.Namespace) -> None:
     import numpy as np
     rows: List["np.ndarray"] = []
     tokens = 0
+    start = _start(args)
     with _client(args) as client:
         if isinstance(client, SocketClient):
             print(f"# {client.server['server']} model={client.server['model']} stream={args.stream}",
                   file=sys.stderr)
-        for message in client.subscribe(args.stream, start=args.start, stage=args.stage, payload=args.payload,
+        for message in client.subscribe(args.stream, start=start, stage=args.stage, payload=args.payload,
                                         speech=args.speech):
             if isinstance(message, Token):
                 tokens += 1
                 if args.output:
                     rows.append(message.values)
                 else:
-                    print(json.dumps({"token": message.index, "sample": message.first_sample,
-                                      "time": message.first_sample / 16000, "flags": message.flag_names,
-                                      "norm": round(float(np.linalg.norm(message.values)), 4)}), flush=True)
+                    print(json.dumps(token_json(message)), flush=True)
                 if args.count and tokens >= args.count:
                     break
             elif not args.output:
-                print(json.dumps(_event_json(message)), flush=True)
+                print(json.dumps(event_json(message)), flush=True)
     if args.output:
         np.save(args.output, np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32))
-
-
-def _event_json(event: Event) -> dict:
-    return {"event": event.kind, "at": event.at, "count": event.count, "message": event.message}
 
 
 def _status(args: argparse.Namespace) -> None:

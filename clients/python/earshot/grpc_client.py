@@ -28,26 +28,34 @@ _CHUNK_FRAMES = 16000
 
 class GRPCClient:
     """A channel to earshotd's gRPC service (``earshotd --grpc-address``): ``push``, ``subscribe`` and ``status``
-    as on ``SocketClient``. TLS when ``tls`` is true or a CA or client certificate is given (``cert`` and ``key``
-    together: mutual TLS); ``token`` is sent as a bearer token."""
+    as on ``SocketClient``. TLS when ``tls`` is true or a CA or client certificate is given (``tls_cert`` and
+    ``tls_key`` together: mutual TLS); ``bearer_token`` is sent as a bearer token. The old names ``ca``, ``cert``,
+    ``key`` and ``token`` still work, with a DeprecationWarning."""
 
-    def __init__(self, address: str, *, tls: bool = False, ca: Optional[str] = None, cert: Optional[str] = None,
-                 key: Optional[str] = None, token: Optional[str] = None, server_name: Optional[str] = None) -> None:
-        if bool(cert) != bool(key):
-            raise t.EarshotError("a client certificate and its key go together (cert and key)")
+    def __init__(self, address: str, *, tls: bool = False, tls_ca: Optional[str] = None,
+                 tls_cert: Optional[str] = None, tls_key: Optional[str] = None, bearer_token: Optional[str] = None,
+                 server_name: Optional[str] = None, **deprecated: Optional[str]) -> None:
+        if deprecated:
+            given = t.renamed_kwargs("GRPCClient", t.RENAMED_TLS_KWARGS, deprecated,
+                                     {"tls_ca": tls_ca, "tls_cert": tls_cert, "tls_key": tls_key,
+                                      "bearer_token": bearer_token})
+            tls_ca, tls_cert, tls_key, bearer_token = (given["tls_ca"], given["tls_cert"], given["tls_key"],
+                                                       given["bearer_token"])
+        if bool(tls_cert) != bool(tls_key):
+            raise t.EarshotError("a client certificate and its key go together (tls_cert and tls_key)")
         self.address = address
         options: List[Tuple[str, object]] = [("grpc.max_receive_message_length", 16 << 20)]
         if server_name:
             options.append(("grpc.ssl_target_name_override", server_name))
-        if tls or ca or cert:
+        if tls or tls_ca or tls_cert:
             credentials = grpc.ssl_channel_credentials(
-                root_certificates=_read(ca) if ca else None, private_key=_read(key) if key else None,
-                certificate_chain=_read(cert) if cert else None)
+                root_certificates=_read(tls_ca) if tls_ca else None, private_key=_read(tls_key) if tls_key else None,
+                certificate_chain=_read(tls_cert) if tls_cert else None)
             self._channel = grpc.secure_channel(address, credentials, options=options)
         else:
             self._channel = grpc.insecure_channel(address, options=options)
         self._stub = pb_grpc.EarshotStub(self._channel)
-        self._metadata = [("authorization", "Bearer " + token)] if token else []
+        self._metadata = [("authorization", "Bearer " + bearer_token)] if bearer_token else []
 
     def __enter__(self) -> "GRPCClient":
         return self

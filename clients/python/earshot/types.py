@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, List, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Union
 
 if TYPE_CHECKING:   # numpy is imported where values are decoded: status and errors work without it
     import numpy as np
@@ -14,6 +16,11 @@ FLAG_NAMES = {1: "discontinuity", 2: "silence", 4: "final", 8: "gapFilled", 16: 
 #: Event kinds by wire code, named as docs/protocol.md and `earshot listen --format jsonl` name them.
 EVENT_KINDS = {1: "overrun", 2: "deviceLost", 3: "deviceRestored", 4: "lagged", 5: "discontinuity", 6: "ended",
                7: "speechStart", 8: "speechEnd"}
+
+#: The keys of a token's and an event's JSON line, in order: what `earshot listen --format jsonl` and
+#: `earshot-client listen` print (docs/protocol.md, "Vocabulary").
+TOKEN_JSON_KEYS = ("token", "firstSample", "time", "latencyMs", "norm", "flags", "values")
+EVENT_JSON_KEYS = ("event", "at", "count", "message")
 
 #: The vocabulary of `earshot listen` / `earshot push`.
 STAGES = ("embeddings", "encoder")
@@ -90,6 +97,46 @@ class PushResult:
         """The speech events as `earshot vad` and `earshot push --events` write them: {"start": N} / {"end": N}."""
         return [{"start" if e.kind == "speechStart" else "end": e.at}
                 for e in self.events if e.kind in ("speechStart", "speechEnd")]
+
+
+def token_json(token: Token, now_ns: Optional[int] = None) -> dict:
+    """A token as its JSON line (TOKEN_JSON_KEYS), spelled and rounded as `earshot listen --format jsonl` prints it.
+    ``latencyMs`` runs from the end of the token's audio to ``now_ns`` (default: now), both on the daemon's clock
+    as far as this host's agrees."""
+    import numpy as np
+    now = time.time_ns() if now_ns is None else now_ns
+    values = np.asarray(token.values, dtype=np.float32)
+    return {"token": token.index, "firstSample": token.first_sample, "time": round(token.first_sample / 16000, 3),
+            "latencyMs": round((now - token.capture_time_ns - 40_000_000) / 1e6, 1),
+            "norm": float(f"{np.linalg.norm(values.astype(np.float64)):.5g}"), "flags": token.flag_names,
+            # str() of a float32 is its shortest round-trip digits, as Swift prints a Float.
+            "values": [float(str(v)) for v in values]}
+
+
+def event_json(event: Event) -> dict:
+    """An event as its JSON line (EVENT_JSON_KEYS), as `earshot listen --format jsonl` prints it."""
+    return {"event": event.kind, "at": event.at, "count": event.count, "message": event.message}
+
+
+def renamed_kwargs(function: str, renames: Dict[str, str], old: Dict[str, object],
+                   current: Dict[str, object]) -> Dict[str, object]:
+    """``current`` (the keyword arguments under their current names, None where not given) with those given under
+    their old names (``renames``: old → current) moved in, each with a DeprecationWarning. An unknown name, or one
+    option under both names, is a TypeError, as Python gives for a bad keyword."""
+    merged = dict(current)
+    for name, value in old.items():
+        if name not in renames:
+            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}")
+        new = renames[name]
+        if merged.get(new) is not None:
+            raise TypeError(f"{function}(): {name}= is the old name of {new}=; give only {new}=")
+        warnings.warn(f"{function}(): {name}= is deprecated; use {new}=", DeprecationWarning, stacklevel=3)
+        merged[new] = value
+    return merged
+
+
+#: The keyword arguments renamed to the shared vocabulary (docs/protocol.md, "Vocabulary"): old → current.
+RENAMED_TLS_KWARGS = {"ca": "tls_ca", "cert": "tls_cert", "key": "tls_key", "token": "bearer_token"}
 
 
 def decode_values(data: bytes, payload: str, width: int) -> "np.ndarray":

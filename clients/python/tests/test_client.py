@@ -13,9 +13,15 @@ import numpy as np
 import pytest
 
 import earshot
-from conftest import FIXTURES, MODEL, Daemon, wav
+from conftest import FIXTURES, MODEL, Daemon, binary, wav
 
 TRANSPORTS = ["unix", "grpc"]
+
+#: The keys of a token's and an event's JSON line, in order (docs/protocol.md, "Vocabulary"): `earshot listen
+#: --format jsonl` and `earshot-client listen` print the same. EarshotDaemonTests checks the Swift side against the
+#: same list (ListenVocabulary).
+TOKEN_KEYS = ["token", "firstSample", "time", "latencyMs", "norm", "flags", "values"]
+EVENT_KEYS = ["event", "at", "count", "message"]
 
 
 def target(daemon: Daemon, transport: str) -> str:
@@ -120,10 +126,91 @@ def test_the_command_line(daemon, encoded, tmp_path):
         subprocess.run(["earshot-client", *connection, "push", "--input", str(pauses / "input.wav"),
                         "--events", str(events)], check=True, capture_output=True)
         assert events.read_text() == (pauses / "events.jsonl").read_text()
-    listen = subprocess.run(["earshot-client", "listen", "--socket", daemon.socket, "--from", "oldest"], check=True,
+    listen = subprocess.run(["earshot-client", "listen", "--socket", daemon.socket, "--start", "oldest"], check=True,
                             capture_output=True, text=True).stdout.splitlines()
     assert sum(line.startswith('{"token"') for line in listen) == len(np.load(encoded[("speech", "embeddings")]))
     assert json.loads(listen[-1])["event"] == "ended"
     failed = subprocess.run(["earshot-client", "--socket", str(tmp_path / "none.sock"), "status"],
                             capture_output=True, text=True)
     assert failed.returncode == 1 and "none.sock" in failed.stderr
+
+
+def test_listen_lines_are_spelled_as_earshot_listen_prints_them(daemon):
+    """The same tokens and end, through `earshot listen --format jsonl` and `earshot-client listen`: the same keys in
+    the same order, the same values (the payload is f32: the very floats the daemon sent)."""
+    swift = subprocess.run([binary("earshot"), "listen", "--socket", daemon.socket, "--start", "oldest", "--format",
+                            "jsonl"], check=True, capture_output=True, text=True).stdout.splitlines()
+    python = subprocess.run(["earshot-client", "listen", "--socket", daemon.socket, "--start", "oldest"], check=True,
+                            capture_output=True, text=True).stdout.splitlines()
+    swift_lines, python_lines = [json.loads(line) for line in swift], [json.loads(line) for line in python]
+    assert len(swift_lines) == len(python_lines) > 1
+    for ours, theirs in zip(python_lines, swift_lines):
+        keys = EVENT_KEYS if "event" in theirs else TOKEN_KEYS
+        assert list(theirs) == keys and list(ours) == keys
+        if "event" in theirs:
+            assert ours == theirs
+            continue
+        for key in ("token", "firstSample", "time", "flags"):
+            assert ours[key] == theirs[key], key
+        assert np.array_equal(np.float32(ours["values"]), np.float32(theirs["values"]))
+        assert ours["norm"] == pytest.approx(theirs["norm"], rel=1e-4)   # both to 5 significant digits
+        assert isinstance(ours["latencyMs"], float) and isinstance(theirs["latencyMs"], float)
+    assert python_lines[-1] == {"event": "ended", "at": 0, "count": len(python_lines) - 1,
+                                "message": "stream 'mic' has ended"}
+
+
+def test_speech_event_lines_have_the_shared_keys():
+    """Speech events go through the same spelling as every event (the daemon test with a live VAD stream checks
+    `earshot listen`'s speech lines against the same list)."""
+    from earshot.types import event_json
+    start = event_json(earshot.Event("mic", "speechStart", 4640, 0, ""))
+    assert list(start) == EVENT_KEYS
+    assert json.dumps(start) == '{"event": "speechStart", "at": 4640, "count": 0, "message": ""}'
+
+
+def test_the_old_start_option_still_works_with_a_notice(daemon):
+    old = subprocess.run(["earshot-client", "listen", "--socket", daemon.socket, "--from", "oldest", "--count", "2"],
+                         check=True, capture_output=True, text=True)
+    assert old.stderr.count("earshot-client listen: --from is deprecated; use --start\n") == 1
+    assert [json.loads(line)["token"] for line in old.stdout.splitlines()] == [0, 1]
+    both = subprocess.run(["earshot-client", "listen", "--socket", daemon.socket, "--from", "oldest", "--start",
+                           "now"], capture_output=True, text=True)
+    assert both.returncode == 1 and "give only --start" in both.stderr
+    assert "--from" not in subprocess.run(["earshot-client", "listen", "--help"], check=True, capture_output=True,
+                                          text=True).stdout
+
+
+def test_old_keyword_names_still_work_with_a_warning(daemon, tmp_path):
+    # ca= reaches tls_ca: a socket target refuses TLS by its current name's rule.
+    with pytest.warns(DeprecationWarning, match=r"connect\(\): ca= is deprecated; use tls_ca="):
+        with pytest.raises(earshot.EarshotError, match="grpc://"):
+            earshot.connect(daemon.socket, ca=str(tmp_path / "ca.pem"))
+    # cert= without key= is tls_cert without tls_key.
+    with pytest.warns(DeprecationWarning, match="cert= is deprecated; use tls_cert="):
+        with pytest.raises(earshot.EarshotError, match="tls_cert and tls_key"):
+            earshot.connect(f"grpc://{daemon.grpc}", cert=str(tmp_path / "me.pem"))
+    # token= is the bearer token: a daemon without one ignores it, and the call goes through.
+    with pytest.warns(DeprecationWarning, match="token= is deprecated; use bearer_token="):
+        client = earshot.connect(f"grpc://{daemon.grpc}", token="secret")
+    with client:
+        assert client.status()["streams"]
+    with pytest.raises(TypeError, match="give only tls_ca="):
+        earshot.connect(f"grpc://{daemon.grpc}", ca="a.pem", tls_ca="b.pem")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        earshot.connect(daemon.socket, colour="blue")
+
+
+def test_the_grpc_example_still_takes_its_old_address_option(daemon, encoded, tmp_path):
+    """examples/python/grpc_push.py: --grpc and --events FILE as `earshot push` spells them; --address, the old name
+    of --grpc, and --events without a FILE (it used to only ask for events), each with a notice."""
+    example = str(FIXTURES.parents[1] / "examples" / "python" / "grpc_push.py")
+    out = tmp_path / "example.npy"
+    old = subprocess.run([sys.executable, example, "--address", daemon.grpc, "--input", wav("speech"), "--output",
+                          str(out), "--events"], check=True, capture_output=True, text=True)
+    assert old.stderr.startswith("grpc_push: --address is deprecated; use --grpc\n"
+                                 "grpc_push: --events without a FILE is deprecated")
+    assert out.read_bytes() == encoded[("speech", "embeddings")].read_bytes()
+    assert [json.loads(line)["event"] for line in old.stdout.splitlines()][-1] == "ended"
+    both = subprocess.run([sys.executable, example, "--address", daemon.grpc, "--grpc", daemon.grpc, "--input",
+                           wav("speech"), "--output", str(out)], capture_output=True, text=True)
+    assert both.returncode == 2 and "give only --grpc" in both.stderr

@@ -3,7 +3,7 @@
 //
 //     swift run EarshotExample                       # follow "mic" on the default socket
 //     swift run EarshotExample --socket /tmp/e.sock --stream line
-//     swift run EarshotExample --speech-only         # only the tokens the daemon's voice activity calls speech
+//     swift run EarshotExample --speech only         # only the tokens the daemon's voice activity calls speech
 //     swift run EarshotExample --push-tone           # encode 2 s of a 440 Hz tone as a private stream
 import EarshotClient
 import Foundation
@@ -15,14 +15,23 @@ func option(_ name: String) -> String? {
 let socket = option("--socket")          // nil: $EARSHOT_SOCKET, then the usual places
 let streamName = option("--stream") ?? "mic"
 let pushTone = arguments.contains("--push-tone")
-let speechOnly = arguments.contains("--speech-only")
+// --speech all|only|off, as `earshot listen` takes it (docs/protocol.md, "Vocabulary"); --speech-only is its old
+// spelling of `--speech only`.
+if arguments.contains("--speech-only") {
+    FileHandle.standardError.write(Data("EarshotExample: --speech-only is deprecated; use --speech only\n".utf8))
+}
+let speech = arguments.contains("--speech-only") ? "only" : option("--speech") ?? "all"
+guard ["all", "only", "off"].contains(speech) else {
+    FileHandle.standardError.write(Data("EarshotExample: --speech must be all, only or off, not '\(speech)'\n".utf8))
+    exit(2)
+}
 
 /// One line per token: index, audio time, flags (`speech` where the daemon's voice activity detector found speech)
 /// and the embedding's norm.
 func show(_ frame: EmbeddingFrame) {
     let norm = frame.values.reduce(0) { $0 + $1 * $1 }.squareRoot()
     let flags = [(EmbeddingFlags.discontinuity, "discontinuity"), (.silence, "silence"), (.final, "final"),
-                 (.speech, "speech")]
+                 (.gapFilled, "gapFilled"), (.speech, "speech")]
         .filter { frame.flags.contains($0.0) }.map(\.1).joined(separator: " ")
     print(String(format: "token %5d  t=%7.2f s  |e|=%8.3f  %@", frame.token, frame.audioTime, norm, flags))
 }
@@ -61,13 +70,13 @@ do {
             return
         }
 
-        // Speech start/end events too, and with --speech-only only the tokens inside speech; a daemon running
+        // Speech start/end events too (all), and with `--speech only` only the tokens inside speech; a daemon running
         // without voice activity refuses speech options (voice-activity-off), so then follow every token without.
+        let delivery: SpeechDelivery = speech == "only" ? .speechOnly : speech == "all" ? .events : .none
         let subscription: Subscription
         do {
-            subscription = try await connection.subscribe(to: streamName, from: .now,
-                                                          speech: speechOnly ? .speechOnly : .events)
-        } catch let error as EarshotError where error.serverCode == "voice-activity-off" && !speechOnly {
+            subscription = try await connection.subscribe(to: streamName, from: .now, speech: delivery)
+        } catch let error as EarshotError where error.serverCode == "voice-activity-off" && delivery == .events {
             subscription = try await connection.subscribe(to: streamName, from: .now)
         }
         print("following '\(subscription.name)' from token \(subscription.firstToken); Ctrl-C to stop")
