@@ -71,6 +71,7 @@ FIRST_PLAIN_ID = 3  # 0 pad, 1 eos, 2 bos
 USER_HEADER_TOKENS = 3  # "<|turn>user\n"
 AFTER_AUDIO_TOKENS = 12  # the instruction, "<turn|>\n", "<|turn>model\n"
 TOP_K = 5
+MAX_FLIPS_PRINTED = 5
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,24 +182,30 @@ def logit_stats(ref: torch.Tensor, got: torch.Tensor, n_audio: int) -> dict:
         flips.append({"row": row, "in_audio": row < n_audio, "ref_token": a, "new_token": b,
                       "ref_margin": ref_gap, "new_margin": float(got[row, a] - got[row, b]),
                       "max_abs_dlogit_here": float((got[row] - ref[row]).abs().max())})
+    top2 = ref.topk(2, dim=-1).values
+    max_dlogit = float((got - ref).abs().max())
     return {
         "positions": int(len(same)),
+        # Positions whose reference top-1 lead is under 2 × this run's max |Δlogit|: the only ones it could flip.
+        "within_reach": int((top2[:, 0] - top2[:, 1] < 2 * max_dlogit).sum()),
         "argmax_same": int(same.sum()),
         "argmax_same_audio": int(same[:n_audio].sum()),
         "argmax_same_after": int(same[n_audio:].sum()),
         "last_same": bool(same[-1]),
         "top5_overlap_mean": float(overlap.mean()),
         "top5_overlap_min": float(overlap.min()),
-        "max_abs_dlogit": float((got - ref).abs().max()),
+        "max_abs_dlogit": max_dlogit,
+        "max_abs_dlogit_after": float((got[n_audio:] - ref[n_audio:]).abs().max()),
         "flips": flips,
     }
 
 
-def margins(ref: torch.Tensor) -> dict:
+def margins(ref: torch.Tensor, n_audio: int) -> dict:
     """The reference's top-1 − top-2 gap: how close a change of argmax was at all."""
     top2 = ref.topk(2, dim=-1).values
     gap = top2[:, 0] - top2[:, 1]
-    return {"min": float(gap.min()), "median": float(gap.median()), "max_abs_logit": float(ref.abs().max())}
+    return {"min": float(gap.min()), "median": float(gap.median()), "min_after": float(gap[n_audio:].min()),
+            "max_abs_logit": float(ref.abs().max())}
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,7 +231,7 @@ def run_check(args) -> dict:
     report = {"model": str(args.model), "input": str(args.input), "tokens": n_audio, "width": emb_ref.shape[1],
               "vocab": config.get_text_config().vocab_size, "sequence": ids.shape[1], "first_audio": first,
               "compared_positions": ref.shape[0], "special_stand_ins": stand_ins, "threads": args.threads,
-              "reference_margins": margins(ref), "runs": {}}
+              "reference_margins": margins(ref, n_audio), "runs": {}}
 
     candidates: dict[str, np.ndarray | str] = {"transformers f32 (self-check)": emb_ref}
     with tempfile.TemporaryDirectory() as tmpname:
@@ -255,26 +262,30 @@ def print_report(report: dict) -> None:
           f"({report['tokens']} audio + {report['compared_positions'] - report['tokens']} after)")
     if report["special_stand_ins"]:
         print(f"  stand-in ids (outside the vocabulary): {report['special_stand_ins']}")
-    print(f"  reference top1-top2 margin: min {m['min']:.3g}, median {m['median']:.3g}; max|logit| "
+    print(f"  reference top1-top2 margin: min {m['min']:.3g} (after the audio {m['min_after']:.3g}), "
+          f"median {m['median']:.3g}; max|logit| "
           f"{m['max_abs_logit']:.3g}")
-    print(f"  {'audio embeddings':30} {'min cos':>10} {'max|Δemb|':>10} {'argmax same':>14} {'audio':>9} "
-          f"{'after':>7} {'last':>5} {'top5 mean/min':>14} {'max|Δlogit|':>11}")
+    print(f"  {'audio embeddings':30} {'min cos':>11} {'max|Δemb|':>10} {'argmax same':>14} {'audio':>9} "
+          f"{'after':>7} {'last':>5} {'top5 mean/min':>14} {'max|Δlogit|':>11} {'after':>9} {'reach':>6}")
     for name, run in report["runs"].items():
         if "skipped" in run:
             print(f"  {name:30} skipped: {run['skipped']}")
             continue
         e = run["embeddings"]
         n_after = run["positions"] - report["tokens"]
-        print(f"  {name:30} {e['min_cosine']:10.7f} {e['max_abs']:10.3g} "
+        print(f"  {name:30} {e['min_cosine']:11.8f} {e['max_abs']:10.3g} "
               f"{run['argmax_same']:>6}/{run['positions']:<7} {run['argmax_same_audio']:>4}/{report['tokens']:<4} "
               f"{run['argmax_same_after']:>3}/{n_after:<3} {'yes' if run['last_same'] else 'NO':>5} "
-              f"{run['top5_overlap_mean']:7.4f}/{run['top5_overlap_min']:.1f} {run['max_abs_dlogit']:11.3g}")
+              f"{run['top5_overlap_mean']:7.4f}/{run['top5_overlap_min']:.1f} {run['max_abs_dlogit']:11.3g} "
+              f"{run['max_abs_dlogit_after']:9.3g} {run['within_reach']:>6}")
         if not name.startswith("reversed"):
-            for f in run["flips"]:
+            for f in run["flips"][:MAX_FLIPS_PRINTED]:
                 where = "audio" if f["in_audio"] else "after"
                 print(f"      argmax changed at row {f['row']} ({where}): {f['ref_token']} -> {f['new_token']}, "
                       f"reference margin {f['ref_margin']:.3g}, now {f['new_margin']:.3g}, "
                       f"max|Δlogit| there {f['max_abs_dlogit_here']:.3g}")
+            if len(run["flips"]) > MAX_FLIPS_PRINTED:
+                print(f"      ... and {len(run['flips']) - MAX_FLIPS_PRINTED} more (all in the --json file)")
 
 
 def text_config_e2b_width() -> Gemma4TextConfig:
