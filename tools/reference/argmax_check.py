@@ -147,13 +147,19 @@ def transformers_embeddings(model, features, mask, dtype: torch.dtype) -> np.nda
 
 def earshot_embeddings(earshot: Path, model_dir: Path, wav: Path, precision: str, threads: int,
                        tmp: Path) -> np.ndarray | str:
-    """`earshot encode` LM-space embeddings [T, D], or Earshot's message when it refuses the precision."""
+    """`earshot encode` LM-space embeddings [T, D], or Earshot's reason when this CPU cannot run the precision.
+    Any other failure ends the check."""
+    if not earshot.is_file():
+        sys.exit(f"no Earshot binary at {earshot}: build it (swift build) or pass --earshot PATH")
     out = tmp / f"earshot-{precision}.npy"
     command = [str(earshot), "encode", "--model", str(model_dir), "--input", str(wav), "--output", str(out),
                "--stage", "embeddings", "--precision", precision, "--threads", str(threads)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        return result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"
+        message = result.stderr.strip() or f"exit status {result.returncode}"
+        if f"precision {precision} needs a CPU" in message:  # Earshot's refusal on a CPU without the ISA
+            return message.splitlines()[-1]
+        sys.exit(f"{' '.join(command)} failed:\n{message}")
     return np.load(out)
 
 
