@@ -204,7 +204,7 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ], swiftSettings: settings),
         .testTarget(name: "EarshotServerTests", dependencies: [
-            "EarshotServer", "EncodingScheduler", "WireProtocol", "Gemma4Audio", "AudioCore",
+            "EarshotServer", "EncodingScheduler", "EarshotTypes", "WireProtocol", "Gemma4Audio", "AudioCore",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotDaemonTests", dependencies: [
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "AudioFiles",
@@ -216,7 +216,7 @@ let package = Package(
             daemonProduct("Logging", "swift-log"), daemonProduct("NIOCore", "swift-nio"),
         ], swiftSettings: settings),
         .testTarget(name: "EarshotGRPCTests", dependencies: [
-            "EarshotGRPC", "WireProtocol", "AudioCore",
+            "EarshotGRPC", "EarshotTypes", "WireProtocol", "AudioCore",
             daemonProduct("GRPCCore", "grpc-swift-2"),
             daemonProduct("GRPCNIOTransportHTTP2Posix", "grpc-swift-nio-transport"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),

@@ -185,7 +185,6 @@ struct HubSubscription: BackendSubscription {
     }
 }
 
-extension ScheduledStream: TokenCredit {}
 
 /// A gRPC push's queue: tokens and events to the call's receiver (its queue always takes them).
 final class CallPushReceiver: PushedStreamReceiver {

@@ -1,3 +1,4 @@
+import EarshotTypes
 import GRPCCore
 import Synchronization
 

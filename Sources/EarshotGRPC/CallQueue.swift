@@ -1,3 +1,4 @@
+import EarshotTypes
 import QueuePolicies
 
 /// What a call's writer sends, in order.

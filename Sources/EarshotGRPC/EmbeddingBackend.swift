@@ -1,3 +1,4 @@
+import EarshotTypes
 import WireProtocol
 
 /// What the gRPC service needs from the daemon: the narrow seam between ``EarshotService`` and the engine.
@@ -194,12 +195,6 @@ package protocol StreamReceiver: AnyObject, Sendable {
     func pushed(_ token: BackendToken, credit: any TokenCredit)
     /// An event; `ended` is the stream's last delivery.
     func event(_ event: BackendEvent)
-}
-
-/// Room in a pushed stream's budget, held by one queued token (the socket server's `PushCredit`).
-package protocol TokenCredit: AnyObject, Sendable {
-    /// The token is written (or abandoned): its room may take more audio. Called once per token, from any task.
-    func tokenSent()
 }
 
 /// A live subscription held by a call.

@@ -1,14 +1,8 @@
+import EarshotTypes
 import EncodingScheduler
 import QueuePolicies
 import WireProtocol
 
-/// Something a pushed stream's producer waits on: the connection's writer calls ``tokenSent()`` for each of the
-/// stream's frames it writes, which frees room for more audio (backpressure without drops).
-protocol PushCredit: AnyObject, Sendable {
-    func tokenSent()
-}
-
-extension ScheduledStream: PushCredit {}
 
 /// What a connection's writer sends, in order.
 enum OutboxItem: Sendable {
@@ -16,7 +10,7 @@ enum OutboxItem: Sendable {
     /// the held history (not sent late, so not counted in the latency figures).
     case live(stream: UInt32, record: TokenRecord, payload: PayloadType, output: OutputKind, replayed: Bool = false)
     /// A token of a stream this client pushed: never dropped; `credit` is told once it is written.
-    case pushed(stream: UInt32, record: TokenRecord, payload: PayloadType, output: OutputKind, credit: any PushCredit)
+    case pushed(stream: UInt32, record: TokenRecord, payload: PayloadType, output: OutputKind, credit: any TokenCredit)
     /// Anything else: answers, events, errors. Never dropped.
     case message(ServerMessage)
 }

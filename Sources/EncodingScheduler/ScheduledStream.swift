@@ -325,3 +325,6 @@ extension ScheduledStream.Shared {
         if inbox.isEmpty { pendingSince = now }
     }
 }
+
+/// A pushed stream's tokens hold its budget until the transport has written them (``tokenSent()``).
+extension ScheduledStream: TokenCredit {}

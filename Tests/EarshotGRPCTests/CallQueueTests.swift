@@ -1,4 +1,5 @@
 import EarshotGRPC
+import EarshotTypes
 import Synchronization
 import Testing
 import WireProtocol

@@ -1,4 +1,5 @@
 import EarshotGRPC
+import EarshotTypes
 import Foundation
 import GRPCCore
 import Logging

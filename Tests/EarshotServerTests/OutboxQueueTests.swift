@@ -1,3 +1,4 @@
+import EarshotTypes
 import EncodingScheduler
 import Gemma4Audio
 import Testing
@@ -31,7 +32,7 @@ import WireProtocol
     /// A popped item is gone from the queue: a pushed token's stream (which refers back to the outbox through its
     /// sink) must not stay alive because the writer already sent it.
     @Test func poppedItemsAreReleased() {
-        final class Credit: PushCredit {
+        final class Credit: TokenCredit {
             func tokenSent() {}
         }
         var q = OutboxQueue(liveCapacity: 4, hardLimit: 10)
@@ -101,7 +102,7 @@ import WireProtocol
     }
 }
 
-final class NoCredit: PushCredit {
+final class NoCredit: TokenCredit {
     func tokenSent() {}
 }
 
