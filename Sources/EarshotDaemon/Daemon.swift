@@ -25,6 +25,11 @@ package enum Daemon {
     /// Signals that stop the daemon as SIGTERM does: drain clients, remove the socket file, exit 0.
     static let stopSignals: [UnixSignal] = [.sigterm, .sigint, .sigusr1, .sigusr2]
 
+    /// How long a stop lets clients drain, on the socket and over gRPC alike (the listeners drain at once, see
+    /// `Listeners`); the service group allows this plus time for the sources and the rest to stop.
+    static let drainTimeout: Duration = .seconds(1)
+    static let stopBudget: Duration = drainTimeout + .milliseconds(800)
+
     /// Runs until a stop signal. Throws a ``DaemonError`` (one line) for anything wrong at startup.
     /// `resolve` reads the configuration again (on SIGHUP); `level` is the log level `logger` reads.
     package static func run(_ configuration: DaemonConfiguration, logger: Logger, level: LiveLogLevel,
@@ -35,6 +40,7 @@ package enum Daemon {
         let listenDescriptor = try SocketActivation.takeListeningDescriptor()
         var server = ServerConfiguration(socketPath: configuration.socket ?? DaemonConfiguration.defaultSocketPath())
         server.listenDescriptor = listenDescriptor
+        server.drainTimeout = drainTimeout
         server.serverName = "earshotd \(BuildInfo.version)"
         server.version = BuildInfo.version
         server.revision = BuildInfo.revision
@@ -157,7 +163,7 @@ package enum Daemon {
         services.append(.init(service: readiness.stopNotice))
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         groupConfiguration.gracefulShutdownSignals = stopSignals
-        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(1800)
+        groupConfiguration.maximumGracefulShutdownDuration = stopBudget
         groupConfiguration.maximumCancellationDuration = .milliseconds(150)
         let group = ServiceGroup(configuration: groupConfiguration)
         do {

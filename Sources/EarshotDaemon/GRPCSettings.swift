@@ -28,6 +28,7 @@ extension DaemonConfiguration {
             if let grpcTokenFile { c.bearerToken = try BearerTokenInterceptor.readToken(file: grpcTokenFile) }
             c.limits.maxCalls = maxClients
             c.limits.liveQueueTokens = sendQueueFrames
+            c.limits.drainTimeout = Daemon.drainTimeout
             c.limits.startTimeout = .milliseconds(Int64(idleTimeout * 1000))
             c.maxRequestBytes = maxFrameBytes
             c.connections = admissionLimits(maxConnections: grpcMaxConnections)
