@@ -7,7 +7,7 @@ import NIOCore
 /// - **first request**: a connection that has not started a request within `firstRequestTimeout` of being accepted is
 ///   closed (a TCP connection that never starts TLS, a TLS connection that never opens a call, an HTTP header sent a
 ///   byte at a time).
-/// - **idle**: a connection with no request open for `idleTimeout` is closed (a gRPC client that ignores GOAWAY, a
+/// - **idle**: a connection with no request open for `idleTimeout` is closed (a gRPC client with no call, a
 ///   keep-alive HTTP connection nobody uses).
 package struct ConnectionClock: Sendable, Equatable {
     package let limits: AdmissionLimits
