@@ -1,35 +1,24 @@
-import GRPCCore
+import ClientSessions
 import Synchronization
 
-/// The door of the service's Push and Subscribe calls: admits them against the call limit, turns them away once the
-/// daemon stops, and tells the running ones that it stops (``untilStopped()``), so each can drain and end with
-/// UNAVAILABLE rather than wait to be cut off.
+/// The door of the service's Push and Subscribe calls: turns them away once the daemon stops, and tells the running
+/// ones that it stops (``untilStopped()``), so each can drain and end with UNAVAILABLE rather than wait to be cut off.
+/// (How many calls are served at once is the session layer's: one registry for every transport.)
 final class CallGate: Sendable {
     private struct State {
-        var calls = 0
         var stopping = false
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter: UInt64 = 0
     }
 
-    private let limit: Int
     private let state = Mutex(State())
 
-    init(limit: Int) { self.limit = limit }
+    init() {}
 
-    /// Counts a new call in, or says why not.
-    func admit() throws(BackendRefusal) {
-        try state.withLock { s throws(BackendRefusal) in
-            if s.stopping { throw BackendRefusal(.shuttingDown, "the daemon is stopping") }
-            guard s.calls < limit else {
-                throw BackendRefusal(.limitReached, "the daemon serves at most \(limit) calls at once")
-            }
-            s.calls += 1
-        }
+    /// Lets a new call in, unless the daemon stops.
+    func admit() throws(SessionRefusal) {
+        if state.withLock({ $0.stopping }) { throw SessionRefusal(.shuttingDown, "the daemon is stopping") }
     }
-
-    /// An admitted call has ended.
-    func leave() { state.withLock { $0.calls -= 1 } }
 
     /// The daemon stops: no more calls, and every ``untilStopped()`` returns.
     func stop() {
