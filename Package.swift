@@ -208,8 +208,9 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ], swiftSettings: settings),
-        .testTarget(name: "ClientSessionsTests", dependencies: ["ClientSessions", "EarshotTypes"],
-                    swiftSettings: settings),
+        .testTarget(name: "ClientSessionsTests", dependencies: [
+            "ClientSessions", "EarshotTypes", "EncodingScheduler", "Gemma4Audio", "AudioCore", "QueuePolicies",
+        ], swiftSettings: settings),
         .testTarget(name: "EarshotServerTests", dependencies: [
             "EarshotServer", "ClientSessions", "EncodingScheduler", "EarshotTypes", "WireProtocol", "Gemma4Audio",
             "QueuePolicies", "AudioCore",

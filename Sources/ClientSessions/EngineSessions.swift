@@ -43,6 +43,11 @@ package final class EngineSessions: SessionHost {
     }
 }
 
+/// A push, not kept alive by whoever holds this.
+private struct WeakPush {
+    weak var push: EnginePush?
+}
+
 /// One admitted client on the engine.
 final class EngineClientSession: ClientSession {
     private struct State {
@@ -111,11 +116,12 @@ final class EngineClientSession: ClientSession {
         }
         try checks.check(request, held: held)
         let engine = self.engine
-        let ended = Mutex<EnginePush?>(nil)
+        // Weak: the push holds the sink, which holds this closure.
+        let ended = Mutex(WeakPush())
         let sink = PushedStreamSink(receiver: PushDelivery(receiver: receiver), options: request.options) {
             [weak self] stream in
             if let stream { engine.retire(stream) }
-            if let push = ended.withLock({ $0.take() }) { self?.pushEnded(push) }
+            if let push = ended.withLock({ $0.push }) { self?.pushEnded(push) }
         }
         let scheduled: ScheduledStream
         do {
@@ -126,7 +132,7 @@ final class EngineClientSession: ClientSession {
         sink.attach(scheduled)
         let push = EnginePush(scheduled: scheduled, sink: sink, engine: engine, session: self,
                               decoder: PushedAudioDecoder(format: request.format, channels: request.channels))
-        ended.withLock { $0 = push }
+        ended.withLock { $0.push = push }
         state.withLock { $0.pushes[ObjectIdentifier(push)] = push }
         return push
     }
