@@ -35,7 +35,7 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
     private let sessions: any SessionHost
     private let limits: GRPCCallLimits
     private let logger: Logger
-    private let calls = CallGate()
+    private let calls = StopGate()   // turns calls away once the daemon stops
 
     package init(sessions: any SessionHost, limits: GRPCCallLimits = GRPCCallLimits(), logger: Logger) {
         self.sessions = sessions
@@ -49,7 +49,7 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
 
     /// Opens a Push or Subscribe call's session: refused while the daemon stops, or past `max-clients` (the
     /// session layer counts both with the socket's refusals).
-    private static func open(_ sessions: any SessionHost, gate: CallGate, outbox: Outbox<CallItem>, peer: String,
+    private static func open(_ sessions: any SessionHost, gate: StopGate, outbox: Outbox<CallItem>, peer: String,
                              name: @escaping @Sendable () -> String) throws(RPCError) -> any ClientSession {
         do {
             try gate.admit()

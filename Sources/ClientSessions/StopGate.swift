@@ -1,10 +1,10 @@
-import ClientSessions
 import Synchronization
 
-/// The door of the service's Push and Subscribe calls: turns them away once the daemon stops, and tells the running
-/// ones that it stops (``untilStopped()``), so each can drain and end with UNAVAILABLE rather than wait to be cut off.
-/// (How many calls are served at once is the session layer's: one registry for every transport.)
-final class CallGate: Sendable {
+/// A transport's door for the daemon's stop: turns new clients away once the daemon stops, and tells the running ones
+/// that it stops (``untilStopped()``), so each can drain and end with its transport's "stopping" answer rather than
+/// wait to be cut off. (How many clients are served at once is ``SessionHost/admit(_:limits:activity:)``'s: one
+/// registry for every transport.)
+package final class StopGate: Sendable {
     private struct State {
         var stopping = false
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -13,15 +13,15 @@ final class CallGate: Sendable {
 
     private let state = Mutex(State())
 
-    init() {}
+    package init() {}
 
-    /// Lets a new call in, unless the daemon stops.
-    func admit() throws(SessionRefusal) {
+    /// Lets a new client in, unless the daemon stops.
+    package func admit() throws(SessionRefusal) {
         if state.withLock({ $0.stopping }) { throw SessionRefusal(.shuttingDown, "the daemon is stopping") }
     }
 
     /// The daemon stops: no more calls, and every ``untilStopped()`` returns.
-    func stop() {
+    package func stop() {
         let waiters = state.withLock { s in
             s.stopping = true
             defer { s.waiters = [:] }
@@ -31,7 +31,7 @@ final class CallGate: Sendable {
     }
 
     /// Returns once the daemon stops, or when the task is cancelled (check `Task.isCancelled` to tell which).
-    func untilStopped() async {
+    package func untilStopped() async {
         let id = state.withLock { s in
             defer { s.nextWaiter += 1 }
             return s.nextWaiter
@@ -52,7 +52,7 @@ final class CallGate: Sendable {
 
     /// Runs `body` until it returns or the daemon stops, whichever comes first; on a stop `body` is cancelled (and
     /// its error, if any, dropped). True if the stop came first.
-    func unlessStopped(_ body: @escaping @Sendable () async throws -> Void) async throws -> Bool {
+    package func unlessStopped(_ body: @escaping @Sendable () async throws -> Void) async throws -> Bool {
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
                 try await body()
