@@ -157,7 +157,7 @@ def run(encoder, mel: np.ndarray | None, wave_: np.ndarray | None) -> np.ndarray
     x = None if mel is None else torch.from_numpy(mel)[None]
     w = None if wave_ is None else torch.from_numpy(wave_)[None, None]
     with torch.no_grad():
-        return encoder(x, w)[0].numpy().astype(np.float32)
+        return np.ascontiguousarray(encoder(x, w)[0].numpy(), dtype=np.float32)
 
 
 def save_model(directory: Path, state: dict, param: echo_seed.Dimensions) -> None:

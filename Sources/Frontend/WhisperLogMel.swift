@@ -1,0 +1,107 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Kernels
+
+/// The settings of transformers' `WhisperFeatureExtractor` that shape its log-mel, and the window it pads or cuts
+/// audio to (`max_length`, by default `chunk_length · sampling_rate`).
+public struct WhisperLogMelConfiguration: Sendable, Equatable {
+    /// Mel filters (`feature_size`).
+    public var melBins: Int
+    public var sampleRate = 16_000
+    /// Frame step (`hop_length`).
+    public var hopLength = 160
+    /// Analysis window and DFT length (`n_fft`): a periodic Hann window of this many samples.
+    public var fftLength = 400
+    /// Frames per window: the extractor pads (with zeros) or cuts each window to `windowFrames · hopLength`
+    /// samples and returns this many frames (the STFT's last frame dropped).
+    public var windowFrames: Int
+
+    public init(melBins: Int, windowFrames: Int) {
+        self.melBins = melBins
+        self.windowFrames = windowFrames
+    }
+
+    /// Samples per window: `max_length`. At 1500 frames and hop 160, 240 000 = 15 s (`chunk_length=15`).
+    public var windowSamples: Int { windowFrames * hopLength }
+    /// DFT bins: `fftLength / 2 + 1`.
+    public var frequencyBins: Int { fftLength / 2 + 1 }
+}
+
+/// `WhisperFeatureExtractor`'s log-mel of one window, as its torch path computes it: the window zero-padded to
+/// `windowSamples`, reflect-padded by `fftLength / 2` on both sides (`torch.stft(center=True)`), framed every
+/// `hopLength` samples, times a periodic Hann window, |DFT|², Slaney mel filters, `log10(max(mel, 1e-10))`, the
+/// last frame dropped, then clamped from below at the window's maximum − 8 and mapped by `(x + 4) / 4`.
+///
+/// The DFT is a direct one (the length, 400, is no power of two) with float32 basis rows and float64 sums; the
+/// mel sums and the log are float64. Immutable after `init`; `logMel` needs only the caller's buffers, so one
+/// instance serves every thread.
+public final class WhisperLogMel: Sendable {
+    public let configuration: WhisperLogMelConfiguration
+    private let window: WeightBuffer        // (fftLength,)
+    private let basis: WeightBuffer         // (2·bins, fftLength): cos rows, then sin rows
+    private let filterBank: MelFilterBank
+
+    public init(_ configuration: WhisperLogMelConfiguration) {
+        self.configuration = configuration
+        let n = configuration.fftLength, bins = configuration.frequencyBins
+        window = WeightBuffer(count: n) { w in
+            for i in 0..<n { w[i] = Float(0.5 - 0.5 * cos(2 * Double.pi * Double(i) / Double(n))) }
+        }
+        basis = WeightBuffer(count: 2 * bins * n) { b in
+            for k in 0..<bins {
+                for i in 0..<n {
+                    // (k·i) mod n keeps the angle small, so the table is as exact as float32 can hold it.
+                    let angle = 2 * Double.pi * Double((k * i) % n) / Double(n)
+                    b[k * n + i] = Float(cos(angle))
+                    b[(bins + k) * n + i] = Float(sin(angle))
+                }
+            }
+        }
+        filterBank = MelFilterBank(frequencyBins: bins, melBins: configuration.melBins,
+                                   sampleRate: configuration.sampleRate, minFrequency: 0, maxFrequency: 8_000,
+                                   style: .slaneyAreaNormalized)
+    }
+
+    /// Floats of work space `logMel` needs.
+    public var scratchCount: Int { configuration.windowSamples + configuration.fftLength * 2 + 2 * configuration.frequencyBins }
+
+    /// The log-mel of one window: `samples` (at most `windowSamples`; fewer are zero-padded at the end) into `out`,
+    /// time-major `(windowFrames, melBins)` — the transpose of the extractor's `[mels, frames]`.
+    ///
+    /// - Parameter scratch: at least `scratchCount` floats.
+    public func logMel(_ samples: UnsafeBufferPointer<Float>, into out: UnsafeMutablePointer<Float>,
+                       scratch: UnsafeMutablePointer<Float>) {
+        let c = configuration
+        precondition(samples.count <= c.windowSamples, "a window holds at most \(c.windowSamples) samples")
+        let n = c.fftLength, half = n / 2, bins = c.frequencyBins, length = c.windowSamples
+        // The padded window with the reflection on both sides: extended[i] is sample i − n/2.
+        let extended = scratch
+        for i in 0..<(length + n) {
+            var j = i - half
+            if j < 0 { j = -j } else if j >= length { j = 2 * (length - 1) - j }
+            extended[i] = j < samples.count ? samples[j] : 0
+        }
+        let frame = scratch + length + n
+        var power = [Double](repeating: 0, count: bins)
+        var maximum = -Double.infinity
+        for t in 0..<c.windowFrames {
+            let start = extended + t * c.hopLength
+            for i in 0..<n { frame[i] = start[i] * window[i] }
+            for k in 0..<bins {
+                let re = VectorOps.sumOfProducts(frame, basis.base + k * n, count: n)
+                let im = VectorOps.sumOfProducts(frame, basis.base + (bins + k) * n, count: n)
+                power[k] = re * re + im * im
+            }
+            for j in 0..<c.melBins {
+                var mel = 0.0
+                for k in filterBank.support[j] { mel += filterBank.weights[k * c.melBins + j] * power[k] }
+                let value = log10(max(mel, 1e-10))
+                maximum = max(maximum, value)
+                out[t * c.melBins + j] = Float(value)
+            }
+        }
+        let floor = Float(maximum - 8)
+        for i in 0..<(c.windowFrames * c.melBins) { out[i] = (max(out[i], floor) + 4) / 4 }
+    }
+}
