@@ -13,7 +13,7 @@ public struct EchoError: Error, CustomStringConvertible, Sendable, Equatable {
         case invalidWeights
         /// A path that holds no Echo model.
         case notAModel
-        /// Inputs the encoder cannot take (neither mel nor waveform, a mel of the wrong size).
+        /// Inputs or settings the encoder cannot take (neither mel nor waveform, streaming).
         case invalidInput
     }
 
@@ -32,6 +32,9 @@ public struct EchoError: Error, CustomStringConvertible, Sendable, Equatable {
         if let tensor { text += "tensor '\(tensor)' " }
         description = text + reason
     }
+
+    /// A setting that does not apply to Echo (streaming, a reduced precision); `reason` says why.
+    public static func unsupportedSetting(_ reason: String) -> EchoError { EchoError(.invalidInput, file: nil, reason) }
 
     static func missingTensor(_ source: String, _ name: String, expected: [Int]) -> EchoError {
         EchoError(.invalidWeights, file: source, tensor: name, "is missing (expected shape \(expected))")
