@@ -54,7 +54,7 @@ extension EchoModel {
         // se.0: Conv1d(mels, dims, 3, padding 1), then act.
         padRows(mel, rows: t, width: m, padding: 1, into: padded)
         convolve(w.spectrogramIn, padded, rows: t, stride: 1, s, into: work)
-        c.activation.apply(work, count: t * d)
+        activate(c.activation, work, count: t * d, s)
         // se.2: Conv1d(dims, dims, 3, padding 2, dilation 2): the taps t, t+2, t+4 of the padded rows, gathered.
         padRows(work, rows: t, width: d, padding: 2, into: padded)
         for row in 0..<t {
@@ -87,7 +87,7 @@ extension EchoModel {
         EchoActivation.sigmoid.apply(work, count: d)
         for row in 0..<t { for ch in 0..<d { out[row * d + ch] *= work[ch] } }
         // act, Dropout (identity: inference), se.8: Conv1d(dims, dims, 3, padding 1).
-        c.activation.apply(out, count: t * d)
+        activate(c.activation, out, count: t * d, s)
         padRows(out, rows: t, width: d, padding: 1, into: padded)
         convolve(w.spectrogramOut, padded, rows: t, stride: 1, s, into: out)
     }
@@ -118,12 +118,12 @@ extension EchoModel {
             }
             let rows = s.waveformRows.base
             convolve(w.waveformIn, s.samples.base, rows: firstCount, stride: 5, s, into: rows)
-            EchoActivation.gelu.apply(rows, count: firstCount * d)
+            activate(.gelu, rows, count: firstCount * d, s)
             for r in 0..<firstCount where firstStart + r < 0 || firstStart + r >= firstRows {
                 (rows + r * d).update(repeating: 0, count: d)
             }
             convolve(w.waveformDown, rows, rows: count, stride: 2, s, into: s.waveformOut.base)
-            EchoActivation.gelu.apply(s.waveformOut.base, count: count * d)
+            activate(.gelu, s.waveformOut.base, count: count * d, s)
             // AdaptiveAvgPool1d: output i averages rows [⌊i·L2/ctx⌋, ⌈(i+1)·L2/ctx⌉), summed in row order.
             for i in 0..<t {
                 let start = i * secondRows / t, end = ((i + 1) * secondRows + t - 1) / t
@@ -162,7 +162,7 @@ extension EchoModel {
         VectorOps.rmsNorm(x, rows: t, width: d, weight: layer.mlpNorm.base, eps: Self.rmsNormEpsilon,
                           into: s.normed.base)
         linear(layer.mlpUp, s.normed.base, rows: t, s, into: s.wide.base)
-        c.mlpActivation.apply(s.wide.base, count: t * 4 * d)
+        activate(c.mlpActivation, s.wide.base, count: t * 4 * d, s)
         linear(layer.mlpDown, s.wide.base, rows: t, s, into: s.work.base)
         for i in 0..<(t * d) { x[i] = (x[i] + s.work[i]) + s.residual[i] }
     }
@@ -200,19 +200,22 @@ extension EchoModel {
         let logits = s.logits.base
         Matmul.linear(q, rows: t, inputStride: d, weight: s.headKeys, into: logits, threads: s.threads)
         let zeroKeyFactor: Float = 0.000001
-        for row in 0..<t {
-            let scores = logits + row * t
-            for j in 0...row where s.keyIsZero[j] { scores[j] *= zeroKeyFactor }
-            if row + 1 < t { (scores + row + 1).update(repeating: 0, count: t - row - 1) }
-            var maximum = -Float.infinity
-            for j in 0..<t { maximum = max(maximum, scores[j]) }
-            var sum: Float = 0
-            for j in 0..<t {
-                scores[j] = expf(scores[j] - maximum)
-                sum += scores[j]
+        let keyIsZero = s.keyIsZero
+        s.threads.forEachRange(t, grain: 32) { rows in
+            for row in rows {
+                let scores = logits + row * t
+                for j in 0...row where keyIsZero[j] { scores[j] *= zeroKeyFactor }
+                if row + 1 < t { (scores + row + 1).update(repeating: 0, count: t - row - 1) }
+                var maximum = -Float.infinity
+                for j in 0..<t { maximum = max(maximum, scores[j]) }
+                var sum: Float = 0
+                for j in 0..<t {
+                    scores[j] = expf(scores[j] - maximum)
+                    sum += scores[j]
+                }
+                let inverse = 1 / sum
+                for j in 0..<t { scores[j] *= inverse }
             }
-            let inverse = 1 / sum
-            for j in 0..<t { scores[j] *= inverse }
         }
         let v = s.value.base + head * hd
         for row in 0..<t { for j in 0..<hd { s.valueColumns[j * t + row] = v[row * d + j] } }
@@ -236,6 +239,14 @@ extension EchoModel {
         Matmul.linear(padded, rows: rows, inputStride: stride * conv.inChannels, weight: conv.weight, into: out,
                       threads: s.threads)
         addBias(conv.bias, rows: rows, width: conv.outChannels, to: out)
+    }
+
+    /// The activation over `count` values, split over the scratch's threads.
+    private func activate(_ activation: EchoActivation, _ x: UnsafeMutablePointer<Float>, count: Int,
+                          _ s: EchoScratch) {
+        s.threads.forEachRange(count, grain: 16_384) { range in
+            activation.apply(x + range.lowerBound, count: range.count)
+        }
     }
 
     private func addBias(_ bias: WeightBuffer, rows: Int, width: Int, to out: UnsafeMutablePointer<Float>) {

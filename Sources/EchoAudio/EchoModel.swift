@@ -115,7 +115,8 @@ public final class EchoModel: Sendable {
         let window = configuration.frontend.windowSamples
         precondition(samples.count <= window, "a window holds at most \(window) samples")
         if inputs.usesMel {
-            frontend.logMel(samples, into: scratch.melFrames.base, scratch: scratch.frontendWork.base)
+            frontend.logMel(samples, into: scratch.melFrames.base, scratch: scratch.frontendWork.base,
+                            threads: scratch.threads)
         }
         guard inputs.usesWaveform else {
             return try encode(mel: scratch.melFrames.base, waveform: nil, scratch: scratch, into: out)

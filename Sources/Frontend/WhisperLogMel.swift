@@ -64,17 +64,18 @@ public final class WhisperLogMel: Sendable {
     }
 
     /// Floats of work space `logMel` needs.
-    public var scratchCount: Int { configuration.windowSamples + configuration.fftLength * 2 + 2 * configuration.frequencyBins }
+    public var scratchCount: Int { configuration.windowSamples + configuration.fftLength }
 
     /// The log-mel of one window: `samples` (at most `windowSamples`; fewer are zero-padded at the end) into `out`,
-    /// time-major `(windowFrames, melBins)` — the transpose of the extractor's `[mels, frames]`.
+    /// time-major `(windowFrames, melBins)` — the transpose of the extractor's `[mels, frames]`. Frames are split
+    /// over `threads` when given; the result does not depend on it.
     ///
     /// - Parameter scratch: at least `scratchCount` floats.
     public func logMel(_ samples: UnsafeBufferPointer<Float>, into out: UnsafeMutablePointer<Float>,
-                       scratch: UnsafeMutablePointer<Float>) {
+                       scratch: UnsafeMutablePointer<Float>, threads: MatmulThreads? = nil) {
         let c = configuration
         precondition(samples.count <= c.windowSamples, "a window holds at most \(c.windowSamples) samples")
-        let n = c.fftLength, half = n / 2, bins = c.frequencyBins, length = c.windowSamples
+        let n = c.fftLength, half = n / 2, length = c.windowSamples
         // The padded window with the reflection on both sides: extended[i] is sample i − n/2.
         let extended = scratch
         for i in 0..<(length + n) {
@@ -82,26 +83,42 @@ public final class WhisperLogMel: Sendable {
             if j < 0 { j = -j } else if j >= length { j = 2 * (length - 1) - j }
             extended[i] = j < samples.count ? samples[j] : 0
         }
-        let frame = scratch + length + n
-        var power = [Double](repeating: 0, count: bins)
-        var maximum = -Double.infinity
-        for t in 0..<c.windowFrames {
-            let start = extended + t * c.hopLength
-            for i in 0..<n { frame[i] = start[i] * window[i] }
-            for k in 0..<bins {
-                let re = VectorOps.sumOfProducts(frame, basis.base + k * n, count: n)
-                let im = VectorOps.sumOfProducts(frame, basis.base + (bins + k) * n, count: n)
-                power[k] = re * re + im * im
+        if let threads {
+            threads.forEachRange(c.windowFrames, grain: 64) { frames in
+                logMelFrames(frames, extended: UnsafePointer(extended), into: out)
             }
-            for j in 0..<c.melBins {
-                var mel = 0.0
-                for k in filterBank.support[j] { mel += filterBank.weights[k * c.melBins + j] * power[k] }
-                let value = log10(max(mel, 1e-10))
-                maximum = max(maximum, value)
-                out[t * c.melBins + j] = Float(value)
+        } else {
+            logMelFrames(0..<c.windowFrames, extended: UnsafePointer(extended), into: out)
+        }
+        let count = c.windowFrames * c.melBins
+        var maximum = -Float.infinity
+        for i in 0..<count { maximum = max(maximum, out[i]) }
+        let floor = maximum - 8
+        for i in 0..<count { out[i] = (max(out[i], floor) + 4) / 4 }
+    }
+
+    /// `log10(max(mel, 1e-10))` of `frames`, before the window's clamp.
+    private func logMelFrames(_ frames: Range<Int>, extended: UnsafePointer<Float>,
+                              into out: UnsafeMutablePointer<Float>) {
+        let c = configuration
+        let n = c.fftLength, bins = c.frequencyBins
+        var frame = [Float](repeating: 0, count: n)
+        var power = [Double](repeating: 0, count: bins)
+        frame.withUnsafeMutableBufferPointer { frame in
+            for t in frames {
+                let start = extended + t * c.hopLength
+                for i in 0..<n { frame[i] = start[i] * window[i] }
+                for k in 0..<bins {
+                    let re = VectorOps.sumOfProducts(frame.baseAddress!, basis.base + k * n, count: n)
+                    let im = VectorOps.sumOfProducts(frame.baseAddress!, basis.base + (bins + k) * n, count: n)
+                    power[k] = re * re + im * im
+                }
+                for j in 0..<c.melBins {
+                    var mel = 0.0
+                    for k in filterBank.support[j] { mel += filterBank.weights[k * c.melBins + j] * power[k] }
+                    out[t * c.melBins + j] = Float(log10(max(mel, 1e-10)))
+                }
             }
         }
-        let floor = Float(maximum - 8)
-        for i in 0..<(c.windowFrames * c.melBins) { out[i] = (max(out[i], floor) + 4) / 4 }
     }
 }

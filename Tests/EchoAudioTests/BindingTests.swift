@@ -105,6 +105,19 @@ import Testing
         #expect(throws: EchoError.self) { try EchoModel.load(path: directory) }
     }
 
+    /// Products, softmax rows, activations and log-mel frames split over threads give the same bits as one thread.
+    @Test func threadCountDoesNotChangeTheResult() throws {
+        let model = try EchoFixtures.model("base")
+        let c = model.configuration
+        let audio = Array(try EchoFixtures.audio("speech").prefix(c.frontend.windowSamples))
+        var one = [Float](repeating: 0, count: c.context * c.width), two = one
+        try audio.withUnsafeBufferPointer {
+            try model.encodeWindow($0, inputs: .fused, scratch: EchoScratch(model: model, threads: 1), into: &one)
+            try model.encodeWindow($0, inputs: .fused, scratch: EchoScratch(model: model, threads: 2), into: &two)
+        }
+        #expect(one == two)
+    }
+
     /// `random:echo`: the seed's Dimensions, deterministic weights.
     @Test func randomWeightsAtTheSeedsDimensions() throws {
         let model = try EchoModel(randomWeights: EchoConfiguration(melBins: 16, context: 48, width: 32, headCount: 4,
