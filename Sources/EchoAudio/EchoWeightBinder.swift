@@ -81,7 +81,7 @@ struct EchoWeightBinder {
         } else {
             (scale, offset) = (1 / Float(shape.dropFirst().reduce(1, *)).squareRoot(), 0)
         }
-        var generator = SplitMix64(seed: seed ^ fnv1a(name))
+        var generator = SplitMix64(seed: seed ^ fnv1a64(name))
         return WeightBuffer(count: count) { buffer in
             var i = 0
             while i < count {
@@ -108,11 +108,5 @@ struct EchoWeightBinder {
                 }
             }
         }
-    }
-
-    private func fnv1a(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        return hash
     }
 }
