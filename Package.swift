@@ -161,7 +161,7 @@ let package = Package(
 
         // MARK: Executables (argument parsing, then a library call)
         .target(name: "EarshotCLI", dependencies: [
-            "AudioCore", "AudioFiles", "Resampling", "Frontend", "Kernels", "Gemma4Audio", "EchoAudio",
+            "AudioCore", "AudioFiles", "Resampling", "Frontend", "Kernels", "Gemma4Audio", "EchoAudio", "Checkpoint",
             "VoiceActivity", "EarshotClient", "AudioCapture", "EarshotGRPC", "EarshotTypes", "BuildInfo",
             daemonProduct("ArgumentParser", "swift-argument-parser"),
             daemonProduct("Crypto", "swift-crypto"),
