@@ -47,7 +47,8 @@ extension EchoModel {
 
     // MARK: se, the spectrogram stack
 
-    private func spectrogramStack(_ mel: UnsafePointer<Float>, _ s: EchoScratch, into out: UnsafeMutablePointer<Float>) {
+    private func spectrogramStack(_ mel: UnsafePointer<Float>, _ s: EchoScratch,
+                                  into out: UnsafeMutablePointer<Float>) {
         let c = configuration, w = weights
         let (t, d, m) = (c.context, c.width, c.melBins)
         let padded = s.padded.base, work = s.work.base

@@ -93,8 +93,9 @@ struct EchoWeightBinder {
         }
     }
 
-    /// The seed's `sinusoids(length, channels)`: sines then cosines of `t · exp(−i · ln(10000) / (channels/2 − 1))`
-    /// in float32, the buffer a checkpoint stores as `positional_embedding`.
+    /// The seed's `sinusoids(length, channels)`: sines then cosines of
+    /// `t · exp(−i · ln(10000) / (channels/2 − 1))` in float32, the buffer a checkpoint stores as
+    /// `positional_embedding`.
     static func sinusoids(length: Int, channels: Int) -> WeightBuffer {
         let half = channels / 2
         let increment = log(10_000.0) / Double(half - 1)

@@ -46,7 +46,9 @@ import Testing
     }
 
     @Test func unusedTensorIsNamed() throws {
-        let error = try #require(try loadError { $0.append(("blockA.2.lna.weight", [32], .init(repeating: 1, count: 32))) })
+        let error = try #require(try loadError {
+            $0.append(("blockA.2.lna.weight", [32], .init(repeating: 1, count: 32)))
+        })
         #expect(error.tensor == "blockA.2.lna.weight")
         #expect(error.description.contains("is not part of Echo's AudioEncoder"))
     }

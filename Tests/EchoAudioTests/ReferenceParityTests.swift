@@ -37,7 +37,8 @@ import Testing
                 let reference = expected.values[(window * t * d)..<((window + 1) * t * d)]
                 let difference = maxAbsDifference(out[...], reference)
                 let cosine = minRowCosine(out[...], reference, width: d)
-                #expect(difference <= Self.maxAbs, "\(name) \(caseName) \(kind) window \(window): max abs \(difference)")
+                #expect(difference <= Self.maxAbs,
+                        "\(name) \(caseName) \(kind) window \(window): max abs \(difference)")
                 #expect(cosine >= Self.minCosine, "\(name) \(caseName) \(kind) window \(window): cosine \(cosine)")
             }
         }
