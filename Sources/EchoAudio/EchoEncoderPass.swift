@@ -24,7 +24,7 @@ extension EchoModel {
         }
         if let mel {
             spectrogramStack(mel, s, into: s.spectrogram.base)
-            for i in 0..<(t * d) { s.spectrogram[i] += w.positional[i] }
+            for i in 0..<(t * d) { s.spectrogram.base[i] += w.positional.base[i] }
         }
         if let waveform { waveformStack(waveform, s, into: s.pooled.base) }
         let x = s.hidden.base
@@ -32,11 +32,11 @@ extension EchoModel {
         case (true, true):
             // x = blend·(se(x) + pos) + (1 − blend)·we(w), blend = sigmoid(0.5) (see `seedBlendLogit`).
             let blend = 1 / (1 + expf(-EchoConfiguration.seedBlendLogit))
-            for i in 0..<(t * d) { x[i] = blend * s.spectrogram[i] + (1 - blend) * s.pooled[i] }
+            for i in 0..<(t * d) { x[i] = blend * s.spectrogram.base[i] + (1 - blend) * s.pooled.base[i] }
         case (true, false):
             x.update(from: s.spectrogram.base, count: t * d)
         default:
-            for i in 0..<(t * d) { x[i] = s.pooled[i] + w.positional[i] }
+            for i in 0..<(t * d) { x[i] = s.pooled.base[i] + w.positional.base[i] }
         }
         for layer in w.layers { residualBlock(layer, s) }
         VectorOps.rmsNorm(x, rows: t, width: d, weight: w.finalNorm.base, eps: Self.rmsNormEpsilon, into: out)
@@ -70,7 +70,7 @@ extension EchoModel {
             let target = work + row * d
             for ch in 0..<d {
                 let k = w.depthwise.base + 3 * ch
-                target[ch] = a[ch] * k[0] + b[ch] * k[1] + e[ch] * k[2] + w.depthwiseBias[ch]
+                target[ch] = a[ch] * k[0] + b[ch] * k[1] + e[ch] * k[2] + w.depthwiseBias.base[ch]
             }
         }
         // se.4: Conv1d(dims, dims, 1).
@@ -115,7 +115,7 @@ extension EchoModel {
             let sampleStart = 5 * firstStart - 5, sampleCount = 5 * (firstCount - 1) + 11
             for i in 0..<sampleCount {
                 let j = sampleStart + i
-                s.samples[i] = j >= 0 && j < n ? samples[j] : 0
+                s.samples.base[i] = j >= 0 && j < n ? samples[j] : 0
             }
             let rows = s.waveformRows.base
             convolve(w.waveformIn, s.samples.base, rows: firstCount, stride: 5, s, into: rows)
@@ -159,13 +159,13 @@ extension EchoModel {
         linear(layer.value, s.normed.base, rows: t, s, into: s.value.base)
         for head in 0..<c.headCount { attention(head: head, layer, s) }
         linear(layer.out, s.attended.base, rows: t, s, into: s.work.base)
-        for i in 0..<(t * d) { x[i] += s.work[i] }
+        for i in 0..<(t * d) { x[i] += s.work.base[i] }
         VectorOps.rmsNorm(x, rows: t, width: d, weight: layer.mlpNorm.base, eps: Self.rmsNormEpsilon,
                           into: s.normed.base)
         linear(layer.mlpUp, s.normed.base, rows: t, s, into: s.wide.base)
         activate(c.mlpActivation, s.wide.base, count: t * 4 * d, s)
         linear(layer.mlpDown, s.wide.base, rows: t, s, into: s.work.base)
-        for i in 0..<(t * d) { x[i] = (x[i] + s.work[i]) + s.residual[i] }
+        for i in 0..<(t * d) { x[i] = (x[i] + s.work.base[i]) + s.residual.base[i] }
     }
 
     /// One head of `Multihead._attention`: rotary on q and k, scores `(q·h^-¼)·(k·h^-¼)ᵀ`, each score multiplied
@@ -219,7 +219,7 @@ extension EchoModel {
             }
         }
         let v = s.value.base + head * hd
-        for row in 0..<t { for j in 0..<hd { s.valueColumns[j * t + row] = v[row * d + j] } }
+        for row in 0..<t { for j in 0..<hd { s.valueColumns.base[j * t + row] = v[row * d + j] } }
         s.headValues.pack(rows: 0..<hd, from: UnsafeRawPointer(s.valueColumns.base), element: .f32, rowBytes: 4 * t)
         Matmul.linear(logits, rows: t, weight: s.headValues, into: s.attended.base + head * hd, outStride: d,
                       threads: s.threads)
@@ -251,6 +251,7 @@ extension EchoModel {
     }
 
     private func addBias(_ bias: WeightBuffer, rows: Int, width: Int, to out: UnsafeMutablePointer<Float>) {
+        let bias = bias.base
         for row in 0..<rows { for ch in 0..<width { out[row * width + ch] += bias[ch] } }
     }
 

@@ -107,7 +107,7 @@ public final class WhisperLogMel: Sendable {
         frame.withUnsafeMutableBufferPointer { frame in
             for t in frames {
                 let start = extended + t * c.hopLength
-                for i in 0..<n { frame[i] = start[i] * window[i] }
+                for i in 0..<n { frame[i] = start[i] * window.base[i] }
                 for k in 0..<bins {
                     let re = VectorOps.sumOfProducts(frame.baseAddress!, basis.base + k * n, count: n)
                     let im = VectorOps.sumOfProducts(frame.baseAddress!, basis.base + (bins + k) * n, count: n)

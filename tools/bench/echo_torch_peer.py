@@ -5,8 +5,9 @@
 MODEL_DIR is an Echo model directory (dimensions.json + model.safetensors, e.g. what
 `tools/reference/make_echo_fixtures.py --full DIR` writes to DIR/base); without it, the seed's Dimensions with the
 seed's default initialisation. Float32, eval mode, `torch.no_grad()`. For each input kind (mel, waveform, fused)
-it prints the best of --runs encoder passes over one window (ctx frames; ctx·160 samples), after one warm-up, and
-the WhisperFeatureExtractor time for that window.
+it prints the best of --runs encoder passes over one window (ctx frames; ctx·160 samples), after one warm-up, in wall
+and CPU seconds, and the WhisperFeatureExtractor time for that window (`earshot bench`'s mel and fused times include
+its own frontend).
 """
 import argparse
 import json
@@ -61,14 +62,17 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, float32; window {samples} samples "
           f"({samples / 16_000:.1f} s); WhisperFeatureExtractor {frontend:.3f} s")
     for kind, (x, w) in {"mel": (mel, None), "waveform": (None, wave), "fused": (mel, wave)}.items():
-        times = []
+        times, cpu = [], []
         with torch.no_grad():
             encoder(x, w)
             for _ in range(args.runs):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 encoder(x, w)
                 times.append(time.perf_counter() - start)
-        print(f"{kind:8s}  best {min(times):.3f} s per window  (RTF {min(times) / (samples / 16_000):.4f})")
+                cpu.append(time.process_time() - start_cpu)
+        # CPU seconds (all threads) beside the wall time: on a shared machine they vary far less.
+        print(f"{kind:9s} best {min(times):.3f} s per window (RTF {min(times) / (samples / 16_000):.4f}), "
+              f"{min(cpu):.3f} CPU s")
 
 
 if __name__ == "__main__":

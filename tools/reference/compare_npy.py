@@ -12,5 +12,5 @@ a, b = (np.load(path).astype(np.float64) for path in sys.argv[1:3])
 assert a.size == b.size and a.shape[-1] == b.shape[-1], (a.shape, b.shape)
 a, b = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
 cosine = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
-print(f"rows {a.shape[0]}  max abs {np.abs(a - b).max():.3e}  min cosine {cosine.min():.9f}  "
+print(f"rows {a.shape[0]}  max abs {np.abs(a - b).max():.3e}  min cosine 1 - {1 - cosine.min():.1e}  "
       f"max |x| {np.abs(b).max():.3f}")
