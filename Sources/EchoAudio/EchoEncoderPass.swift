@@ -39,7 +39,7 @@ extension EchoModel {
             for i in 0..<(t * d) { x[i] = s.pooled.base[i] + w.positional.base[i] }
         }
         for layer in w.layers { residualBlock(layer, s) }
-        VectorOps.rmsNorm(x, rows: t, width: d, weight: w.finalNorm.base, eps: Self.rmsNormEpsilon, into: out)
+        rmsNorm(x, weight: w.finalNorm, s, into: out)
     }
 
     /// `torch.finfo(torch.float32).eps`: the seed's RMSNorm is built without `eps`.
@@ -62,15 +62,18 @@ extension EchoModel {
             for k in 0..<3 { (s.gathered.base + (row * 3 + k) * d).update(from: padded + (row + 2 * k) * d, count: d) }
         }
         Matmul.linear(s.gathered.base, rows: t, weight: w.dilated.weight, into: out, threads: s.threads)
-        addBias(w.dilated.bias, rows: t, width: d, to: out)
+        addBias(w.dilated.bias, rows: t, width: d, to: out, s)
         // se.3: depthwise Conv1d(dims, dims, 3, padding 1, groups dims).
         padRows(out, rows: t, width: d, padding: 1, into: padded)
-        for row in 0..<t {
-            let (a, b, e) = (padded + row * d, padded + (row + 1) * d, padded + (row + 2) * d)
-            let target = work + row * d
-            for ch in 0..<d {
-                let k = w.depthwise.base + 3 * ch
-                target[ch] = a[ch] * k[0] + b[ch] * k[1] + e[ch] * k[2] + w.depthwiseBias.base[ch]
+        let (depthwise, depthwiseBias) = (w.depthwise.base, w.depthwiseBias.base)
+        s.threads.forEachRange(t, grain: 64) { rows in
+            for row in rows {
+                let (a, b, e) = (padded + row * d, padded + (row + 1) * d, padded + (row + 2) * d)
+                let target = work + row * d
+                for ch in 0..<d {
+                    let k = depthwise + 3 * ch
+                    target[ch] = a[ch] * k[0] + b[ch] * k[1] + e[ch] * k[2] + depthwiseBias[ch]
+                }
             }
         }
         // se.4: Conv1d(dims, dims, 1).
@@ -126,14 +129,17 @@ extension EchoModel {
             convolve(w.waveformDown, rows, rows: count, stride: 2, s, into: s.waveformOut.base)
             activate(.gelu, s.waveformOut.base, count: count * d, s)
             // AdaptiveAvgPool1d: output i averages rows [⌊i·L2/ctx⌋, ⌈(i+1)·L2/ctx⌉), summed in row order.
-            for i in 0..<t {
-                let start = i * secondRows / t, end = ((i + 1) * secondRows + t - 1) / t
-                let lower = max(start, sliceStart), upper = min(end, sliceStart + count)
-                guard lower < upper else { continue }
-                let sum = out + i * d
-                for row in lower..<upper {
-                    let source = s.waveformOut.base + (row - sliceStart) * d
-                    for ch in 0..<d { sum[ch] += source[ch] }
+            let sliced = s.waveformOut.base
+            s.threads.forEachRange(t, grain: 64) { outputs in
+                for i in outputs {
+                    let start = i * secondRows / t, end = ((i + 1) * secondRows + t - 1) / t
+                    let lower = max(start, sliceStart), upper = min(end, sliceStart + count)
+                    guard lower < upper else { continue }
+                    let sum = out + i * d
+                    for row in lower..<upper {
+                        let source = sliced + (row - sliceStart) * d
+                        for ch in 0..<d { sum[ch] += source[ch] }
+                    }
                 }
             }
             sliceStart += count
@@ -152,20 +158,21 @@ extension EchoModel {
         let (t, d) = (c.context, c.width)
         let x = s.hidden.base
         s.residual.base.update(from: x, count: t * d)
-        VectorOps.rmsNorm(x, rows: t, width: d, weight: layer.attentionNorm.base, eps: Self.rmsNormEpsilon,
-                          into: s.normed.base)
+        rmsNorm(x, weight: layer.attentionNorm, s, into: s.normed.base)
         linear(layer.query, s.normed.base, rows: t, s, into: s.query.base)
         linear(layer.key, s.normed.base, rows: t, s, into: s.key.base)
         linear(layer.value, s.normed.base, rows: t, s, into: s.value.base)
         for head in 0..<c.headCount { attention(head: head, layer, s) }
         linear(layer.out, s.attended.base, rows: t, s, into: s.work.base)
-        for i in 0..<(t * d) { x[i] += s.work.base[i] }
-        VectorOps.rmsNorm(x, rows: t, width: d, weight: layer.mlpNorm.base, eps: Self.rmsNormEpsilon,
-                          into: s.normed.base)
+        let (branch, residual) = (s.work.base, s.residual.base)
+        s.threads.forEachRange(t * d, grain: 16_384) { range in for i in range { x[i] += branch[i] } }
+        rmsNorm(x, weight: layer.mlpNorm, s, into: s.normed.base)
         linear(layer.mlpUp, s.normed.base, rows: t, s, into: s.wide.base)
         activate(c.mlpActivation, s.wide.base, count: t * 4 * d, s)
         linear(layer.mlpDown, s.wide.base, rows: t, s, into: s.work.base)
-        for i in 0..<(t * d) { x[i] = (x[i] + s.work.base[i]) + s.residual.base[i] }
+        s.threads.forEachRange(t * d, grain: 16_384) { range in
+            for i in range { x[i] = (x[i] + branch[i]) + residual[i] }
+        }
     }
 
     /// One head of `Multihead._attention`: rotary on q and k, scores `(q·h^-¼)·(k·h^-¼)ᵀ`, each score multiplied
@@ -187,21 +194,23 @@ extension EchoModel {
                 vector[2 * j + 1] = a * sines[j] + b * cosines[j]
             }
         }
-        for row in 0..<t {
-            let (qRow, kRow) = (q + row * d, k + row * d)
-            rotate(qRow, row: row)
-            rotate(kRow, row: row)
-            s.keyIsZero[row] = kRow[0] == 0
-            for j in 0..<hd {
-                qRow[j] *= scale
-                kRow[j] *= scale
+        let keyIsZero = s.keyIsZero
+        s.threads.forEachRange(t, grain: 64) { rows in
+            for row in rows {
+                let (qRow, kRow) = (q + row * d, k + row * d)
+                rotate(qRow, row: row)
+                rotate(kRow, row: row)
+                keyIsZero[row] = kRow[0] == 0
+                for j in 0..<hd {
+                    qRow[j] *= scale
+                    kRow[j] *= scale
+                }
             }
         }
         s.headKeys.pack(rows: 0..<t, from: UnsafeRawPointer(k), element: .f32, rowBytes: 4 * d)
         let logits = s.logits.base
         Matmul.linear(q, rows: t, inputStride: d, weight: s.headKeys, into: logits, threads: s.threads)
         let zeroKeyFactor: Float = 0.000001
-        let keyIsZero = s.keyIsZero
         s.threads.forEachRange(t, grain: 32) { rows in
             for row in rows {
                 let scores = logits + row * t
@@ -230,7 +239,7 @@ extension EchoModel {
     private func linear(_ l: EchoLinear, _ input: UnsafePointer<Float>, rows: Int, _ s: EchoScratch,
                         into out: UnsafeMutablePointer<Float>) {
         Matmul.linear(input, rows: rows, weight: l.weight, into: out, threads: s.threads)
-        if let bias = l.bias { addBias(bias, rows: rows, width: l.weight.outFeatures, to: out) }
+        if let bias = l.bias { addBias(bias, rows: rows, width: l.weight.outFeatures, to: out, s) }
     }
 
     /// A convolution over time-major rows with no dilation: output row r is one product with the `kernel`
@@ -239,7 +248,7 @@ extension EchoModel {
                           _ s: EchoScratch, into out: UnsafeMutablePointer<Float>) {
         Matmul.linear(padded, rows: rows, inputStride: stride * conv.inChannels, weight: conv.weight, into: out,
                       threads: s.threads)
-        addBias(conv.bias, rows: rows, width: conv.outChannels, to: out)
+        addBias(conv.bias, rows: rows, width: conv.outChannels, to: out, s)
     }
 
     /// The activation over `count` values, split over the scratch's threads.
@@ -250,9 +259,22 @@ extension EchoModel {
         }
     }
 
-    private func addBias(_ bias: WeightBuffer, rows: Int, width: Int, to out: UnsafeMutablePointer<Float>) {
+    private func addBias(_ bias: WeightBuffer, rows: Int, width: Int, to out: UnsafeMutablePointer<Float>,
+                         _ s: EchoScratch) {
         let bias = bias.base
-        for row in 0..<rows { for ch in 0..<width { out[row * width + ch] += bias[ch] } }
+        s.threads.forEachRange(rows, grain: max(1, 16_384 / width)) { range in
+            for row in range { for ch in 0..<width { out[row * width + ch] += bias[ch] } }
+        }
+    }
+
+    /// The seed's RMSNorm over ctx rows, split over the scratch's threads.
+    private func rmsNorm(_ x: UnsafePointer<Float>, weight: WeightBuffer, _ s: EchoScratch,
+                         into out: UnsafeMutablePointer<Float>) {
+        let (t, d) = (configuration.context, configuration.width)
+        s.threads.forEachRange(t, grain: 64) { rows in
+            VectorOps.rmsNorm(x + rows.lowerBound * d, rows: rows.count, width: d, weight: weight.base,
+                              eps: Self.rmsNormEpsilon, into: out + rows.lowerBound * d)
+        }
     }
 
     /// `rows` rows of `width` with `padding` zero rows before and after.
