@@ -113,7 +113,6 @@ public struct EchoConfiguration: Sendable, Equatable {
             throw EchoError.invalidDimensions(path, "\"audio_dims\" \(width) is not \"audio_head\" \(headCount) "
                                               + "heads of an even width (the rotary turns pairs)")
         }
-        guard width % 2 == 0 else { throw EchoError.invalidDimensions(path, "\"audio_dims\" must be even") }
         guard frontend.windowSamples > frontend.fftLength else {
             throw EchoError.invalidDimensions(path, "\"audio_ctx\" \(context) frames is shorter than one "
                                               + "\(frontend.fftLength)-sample analysis window")
