@@ -1,5 +1,6 @@
 import AudioCore
 import EchoAudio
+import Foundation
 import Testing
 
 /// Earshot's Echo encoder against the seed's own classes (tools/reference/echo_seed.py), window by window, on the
@@ -83,5 +84,32 @@ import Testing
         #expect(rows.count == expected.values.count)
         #expect(maxAbsDifference(rows[...], expected.values[...]) <= Self.maxAbs)
         #expect(minRowCosine(rows[...], expected.values[...], width: d) >= Self.minCosine)
+    }
+
+    /// The seed's own Dimensions (mels 128, ctx 1500, dims 512, 4 heads, 4 layers), opt-in: 140 MB of checkpoints
+    /// and 50 MB of outputs are not committed. Make them with `make_echo_fixtures.py --full DIR`, then run with
+    /// `EARSHOT_ECHO_FULL=DIR`. Every input kind, both models, both cases, from the WAV (Earshot's log-mel).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["EARSHOT_ECHO_FULL"] != nil),
+          arguments: EchoFixtures.models)
+    func seedDimensionsMatchTheSeed(model name: String) throws {
+        let root = ProcessInfo.processInfo.environment["EARSHOT_ECHO_FULL"] ?? ""
+        let model = try EchoModel.load(path: "\(root)/\(name)")
+        let (c, seed) = (model.configuration, EchoConfiguration.seed)
+        #expect(c.melBins == seed.melBins && c.context == seed.context && c.width == seed.width
+                && c.headCount == seed.headCount && c.layerCount == seed.layerCount)
+        let scratch = EchoScratch(model: model, threads: 2)
+        for caseName in EchoFixtures.cases {
+            let audio = try WAV.read(path: "\(root)/\(caseName)/input.wav").samples
+            for (inputs, kind) in [(EchoInputs.mel, "mel"), (.waveform, "wave"), (.fused, "fused")] {
+                let expected = try NPY.read(path: "\(root)/\(caseName)/\(name).\(kind).npy")
+                let stream = EchoWindowStream(model: model, inputs: inputs)
+                var rows: [Float] = []
+                try audio.withUnsafeBufferPointer { try stream.accept($0, scratch: scratch, into: &rows) }
+                try stream.finish(scratch: scratch, into: &rows)
+                let difference = maxAbsDifference(rows[...], expected.values[...])
+                #expect(difference <= Self.maxAbs, "\(name) \(caseName) \(kind): max abs \(difference)")
+                #expect(minRowCosine(rows[...], expected.values[...], width: 512) >= Self.minCosine)
+            }
+        }
     }
 }
