@@ -5,7 +5,7 @@ import Glibc
 extension EchoActivation {
     /// Applies the activation in place, as PyTorch's modules define it: GELU exact (`x·(1 + erf(x/√2))/2`),
     /// LeakyReLU slope 0.01, ELU α 1.
-    func apply(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    public func apply(_ x: UnsafeMutablePointer<Float>, count: Int) {
         switch self {
         case .gelu: for i in 0..<count { x[i] = x[i] * 0.5 * (1 + erff(x[i] * 0.707_106_77)) }
         case .relu: for i in 0..<count { x[i] = max(x[i], 0) }

@@ -139,3 +139,17 @@ import Testing
         #expect(EchoConfiguration.seed.context == 1500 && EchoConfiguration.seed.width == 512)
     }
 }
+
+/// The seed's activations against PyTorch's modules, within a float32 ulp or two.
+@Suite struct ActivationTests {
+    @Test(arguments: ActivationReference.outputs.map(\.0))
+    func matchesPyTorch(name: String) throws {
+        let activation = try #require(EchoActivation(rawValue: name))
+        let expected = ActivationReference.outputs.first { $0.0 == name }!.1
+        var values = ActivationReference.inputs
+        values.withUnsafeMutableBufferPointer { activation.apply($0.baseAddress!, count: $0.count) }
+        for (got, want) in zip(values, expected) {
+            #expect(abs(got - want) <= 2 * max(want.ulp, Float.leastNormalMagnitude), "\(name): \(got) vs \(want)")
+        }
+    }
+}
