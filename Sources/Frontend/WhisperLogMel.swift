@@ -33,13 +33,12 @@ public struct WhisperLogMelConfiguration: Sendable, Equatable {
 /// `hopLength` samples, times a periodic Hann window, |DFT|², Slaney mel filters, `log10(max(mel, 1e-10))`, the
 /// last frame dropped, then clamped from below at the window's maximum − 8 and mapped by `(x + 4) / 4`.
 ///
-/// The DFT is a direct one (the length, 400, is no power of two) with float32 basis rows and float64 sums; the
-/// mel sums and the log are float64. Immutable after `init`; `logMel` needs only the caller's buffers, so one
+/// The DFT is Kernels' `RealFFT` (mixed radix for 400), in float64 like the mel sums and the log. Immutable after `init`; `logMel` needs only the caller's buffers, so one
 /// instance serves every thread.
 public final class WhisperLogMel: Sendable {
     public let configuration: WhisperLogMelConfiguration
     private let window: WeightBuffer        // (fftLength,)
-    private let basis: WeightBuffer         // (2·bins, fftLength): cos rows, then sin rows
+    private let fft: RealFFT
     private let filterBank: MelFilterBank
 
     public init(_ configuration: WhisperLogMelConfiguration) {
@@ -48,16 +47,7 @@ public final class WhisperLogMel: Sendable {
         window = WeightBuffer(count: n) { w in
             for i in 0..<n { w[i] = Float(0.5 - 0.5 * cos(2 * Double.pi * Double(i) / Double(n))) }
         }
-        basis = WeightBuffer(count: 2 * bins * n) { b in
-            for k in 0..<bins {
-                for i in 0..<n {
-                    // (k·i) mod n keeps the angle small, so the table is as exact as float32 can hold it.
-                    let angle = 2 * Double.pi * Double((k * i) % n) / Double(n)
-                    b[k * n + i] = Float(cos(angle))
-                    b[(bins + k) * n + i] = Float(sin(angle))
-                }
-            }
-        }
+        fft = RealFFT(length: n)
         filterBank = MelFilterBank(frequencyBins: bins, melBins: configuration.melBins,
                                    sampleRate: configuration.sampleRate, minFrequency: 0, maxFrequency: 8_000,
                                    style: .slaneyAreaNormalized)
@@ -103,19 +93,18 @@ public final class WhisperLogMel: Sendable {
         let c = configuration
         let n = c.fftLength, bins = c.frequencyBins
         var frame = [Float](repeating: 0, count: n)
-        var power = [Double](repeating: 0, count: bins)
+        var (real, imaginary) = ([Double](repeating: 0, count: n), [Double](repeating: 0, count: n))
+        var magnitudes = [Double](repeating: 0, count: bins)
         frame.withUnsafeMutableBufferPointer { frame in
             for t in frames {
                 let start = extended + t * c.hopLength
                 for i in 0..<n { frame[i] = start[i] * window.base[i] }
-                for k in 0..<bins {
-                    let re = VectorOps.sumOfProducts(frame.baseAddress!, basis.base + k * n, count: n)
-                    let im = VectorOps.sumOfProducts(frame.baseAddress!, basis.base + (bins + k) * n, count: n)
-                    power[k] = re * re + im * im
-                }
+                fft.magnitudes(of: UnsafeBufferPointer(frame), real: &real, imaginary: &imaginary, into: &magnitudes)
                 for j in 0..<c.melBins {
                     var mel = 0.0
-                    for k in filterBank.support[j] { mel += filterBank.weights[k * c.melBins + j] * power[k] }
+                    for k in filterBank.support[j] {
+                        mel += filterBank.weights[k * c.melBins + j] * magnitudes[k] * magnitudes[k]
+                    }
                     out[t * c.melBins + j] = Float(log10(max(mel, 1e-10)))
                 }
             }
