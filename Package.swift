@@ -83,6 +83,9 @@ let package = Package(
         .target(name: "Gemma4Audio", dependencies: ["Kernels", "Checkpoint", "Frontend", "NumberBits"],
                 swiftSettings: numericSettings),
         .target(name: "VoiceActivity", dependencies: ["Kernels", "Checkpoint"], swiftSettings: numericSettings),
+        // Echo, the second model family (issue #24): the seed document's AudioEncoder, windowed (not causal).
+        .target(name: "EchoAudio", dependencies: ["Kernels", "Checkpoint", "Frontend", "NumberBits"],
+                swiftSettings: numericSettings),
 
         // MARK: Shared vocabulary and policies (no dependencies)
         // Token flags, event kinds, delivery options and the typed status: what the scheduler, both protocols and the
@@ -163,8 +166,8 @@ let package = Package(
 
         // MARK: Executables (argument parsing, then a library call)
         .target(name: "EarshotCLI", dependencies: [
-            "AudioCore", "AudioFiles", "Resampling", "Frontend", "Kernels", "Gemma4Audio", "VoiceActivity",
-            "EarshotClient", "AudioCapture", "EarshotGRPC", "EarshotTypes", "BuildInfo",
+            "AudioCore", "AudioFiles", "Resampling", "Frontend", "Kernels", "Gemma4Audio", "EchoAudio", "Checkpoint",
+            "VoiceActivity", "EarshotClient", "AudioCapture", "EarshotGRPC", "EarshotTypes", "BuildInfo",
             daemonProduct("ArgumentParser", "swift-argument-parser"),
             daemonProduct("Crypto", "swift-crypto"),
         ], swiftSettings: settings),
@@ -191,6 +194,8 @@ let package = Package(
         .testTarget(name: "Gemma4AudioTests", dependencies: [
             "Gemma4Audio", "Checkpoint", "Kernels", "AudioCore", "Resampling", "NumberBits", "AllocationCounting",
         ],
+                    swiftSettings: settings),
+        .testTarget(name: "EchoAudioTests", dependencies: ["EchoAudio", "Frontend", "Checkpoint", "AudioCore"],
                     swiftSettings: settings),
         .testTarget(name: "VoiceActivityTests", dependencies: ["VoiceActivity", "Checkpoint", "AudioCore",
                                                            "AllocationCounting"],

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EchoAudio
 import Foundation
 import Gemma4Audio
 
@@ -12,12 +13,16 @@ public struct BenchCommand: ParsableCommand {
             needed). Capacity is the most streams, each delivering one 12-token block (480 ms) per tick, whose \
             p99 tick time stays under 480 ms on --threads compute threads. The machine is shared: compare runs \
             made in the same session, not against numbers from elsewhere.
+            Echo (--random echo, or --model an Echo directory) is windowed, not streamed: bench times one window \
+            (ctx frames) from each input — mel (frontend included), waveform, fused — best of --runs after one \
+            warm-up, on --threads product threads; tools/bench/echo_torch_peer.py times the seed's PyTorch on the \
+            same window (docs/echo.md).
             """)
 
     @Option(help: "A model path (Hugging Face directory or mmproj GGUF).")
     var model: String?
 
-    @Option(help: "Real-size random weights instead of a checkpoint: e2b or e4b.")
+    @Option(help: "Real-size random weights instead of a checkpoint: e2b, e4b or echo (the Echo seed's Dimensions).")
     var random: String?
 
     @Option(help: "Seconds of synthetic audio for the offline and streaming runs.")
@@ -34,6 +39,9 @@ public struct BenchCommand: ParsableCommand {
 
     @Option(help: "auto (the fastest that meets the accuracy bar here), f32 (exact, Earshot's kernels) bf16 (oneDNN split bf16; needs native bf16) or fast (bf16 dot products on Earshot's kernels; needs AVX512_BF16).")
     var precision: PrecisionSetting = .auto
+
+    @Option(help: "Echo: timed passes per input kind, after one warm-up.")
+    var runs: Int = 3
 
     @Flag(help: "Print the report as JSON on stdout (progress goes to stderr).")
     var json = false
@@ -54,6 +62,13 @@ public struct BenchCommand: ParsableCommand {
 
     public func run() throws {
         let path = model ?? "random:\(random ?? "")"
+        if EchoModel.isEchoModel(path: path) {
+            guard !json else { throw ValidationError("--json is not available for Echo yet") }
+            try CommandLineErrors.reporting {
+                try EchoBenchmark.run(modelPath: path, threads: threads, runs: max(1, runs)) { print($0); fflush(nil) }
+            }
+            return
+        }
         let asJSON = json
         let display = ProgressLine(forced: progress)
         let report = try CommandLineErrors.reporting {

@@ -1,15 +1,16 @@
 import ArgumentParser
 import AudioCore
+import EchoAudio
 import Frontend
 import Gemma4Audio
 import Foundation
 import Kernels
 
-/// `earshot encode`: an audio file in, Gemma 4 audio features out as `.npy`.
+/// `earshot encode`: an audio file in, Gemma 4 or Echo audio features out as `.npy`.
 public struct EncodeCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "encode",
-        abstract: "Encode an audio file into Gemma 4 audio embeddings (.npy).",
+        abstract: "Encode an audio file into Gemma 4 (or Echo) audio embeddings (.npy).",
         discussion: """
             Reads an audio file — WAV (PCM, float, A-law, µ-law, ADPCM), FLAC, Ogg Vorbis, Opus, MP3, AIFF, W64, \
             RF64, CAF; - for standard input, e.g. `ffmpeg -i talk.m4a -f flac - | earshot encode --input - …` — \
@@ -24,11 +25,17 @@ public struct EncodeCommand: ParsableCommand {
             With --stream, the file is fed through the streaming encoder in --chunk-ms pieces; the output is \
             bit-identical to the offline one. The input is opened and --output's directory checked before the \
             model loads, so a mistyped path fails at once.
+            Echo (random:echo, or a directory whose earshot-model.json says {"family": "echo"}) is not causal: \
+            the audio is cut into windows of ctx frames (ctx·160 samples, 15 s at ctx 1500), each encoded whole \
+            from its Whisper log-mel, its waveform or both (--inputs); the last partial window is zero-padded to a \
+            whole one, as WhisperFeatureExtractor pads. Output: [windows·ctx, dims] (encoder and embeddings are \
+            the same: Echo has no embedder), or with --stage mel each window's log-mel [windows·ctx, mels]. \
+            docs/echo.md.
             """)
 
     public enum Stage: String, ExpressibleByArgument, CaseIterable, Sendable { case mel, encoder, embeddings }
 
-    @Option(help: "A Hugging Face Gemma 4 model directory (config.json + safetensors), a llama.cpp mmproj .gguf, or random:e2b / random:e4b (real-size random weights: the embeddings mean nothing).")
+    @Option(help: "A Hugging Face Gemma 4 model directory (config.json + safetensors), a llama.cpp mmproj .gguf, an Echo model directory (earshot-model.json, dimensions.json, model.safetensors), or random:e2b / random:e4b / random:echo (random weights: the embeddings mean nothing).")
     var model: String?
 
     @Option(help: "The audio file to encode (WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF, …; - for standard input).")
@@ -55,6 +62,9 @@ public struct EncodeCommand: ParsableCommand {
     @Option(help: "auto: the fastest precision that meets the accuracy bar on this CPU (bf16 where oneDNN runs bf16 on AMX, else f32). f32: exact, Earshot's kernels, weights held as stored, matches transformers to float noise. bf16: oneDNN bf16 GEMMs with split products, per-token cosine ≥ 0.99999 against f32; needs native bf16 (AVX-512 BF16 or AMX). fast: bf16 weights times inputs carried as bf16 high + low parts, by AVX512_BF16's vdpbf16ps on Earshot's kernels, float32 everywhere else; per-token cosine 0.9999998 against transformers f32 at E2B size; needs AVX512_BF16.")
     var precision: PrecisionSetting = .auto
 
+    @Option(help: "Echo only: what each window is encoded from: mel, waveform or fused (both, blended as the seed blends them). Default: the model directory's earshot-model.json \"inputs\", else fused.")
+    var inputs: EchoInputs?
+
     @Flag(help: "With --stream: feed the audio at real-time speed, as a microphone would.")
     var realtime = false
 
@@ -76,6 +86,13 @@ public struct EncodeCommand: ParsableCommand {
     }
 
     public func run() throws {
+        if let model, EchoModel.isEchoModel(path: model),
+           let reason = EchoEncoding.refusal(stream: stream, precision: precision) {
+            throw ValidationError(reason)
+        }
+        if inputs != nil && !(model.map(EchoModel.isEchoModel) ?? false) {
+            throw ValidationError("--inputs applies to Echo models only")
+        }
         OneDNNEngine.setThreadCount(threads)
         var streaming: Encoding.Streaming?
         if stream {
@@ -90,7 +107,8 @@ public struct EncodeCommand: ParsableCommand {
         var report = Encoding.Report()
         let result = try CommandLineErrors.reporting {
             try Encoding.run(modelPath: model, inputPath: input, stage: stage, streaming: settings,
-                             precision: precision.resolved, threads: threads, progress: display, report: &report)
+                             precision: precision.resolved, threads: threads, echoInputs: inputs, progress: display,
+                             report: &report)
         }
         try CommandLineErrors.reporting { try NPY.write(result, path: output) }
         printError(report.summary(rows: result.shape.first ?? 0, stage: stage))
@@ -140,17 +158,18 @@ public enum Encoding {
     /// model loads.
     public static func run(modelPath: String?, inputPath: String, stage: EncodeCommand.Stage,
                            streaming: Streaming?, precision: ComputePrecision = .f32,
-                           threads: Int = 1) throws -> FloatArray {
+                           threads: Int = 1, echoInputs: EchoInputs? = nil) throws -> FloatArray {
         var report = Report()
         return try run(modelPath: modelPath, inputPath: inputPath, stage: stage, streaming: streaming,
-                       precision: precision, threads: threads, progress: nil, report: &report)
+                       precision: precision, threads: threads, echoInputs: echoInputs, progress: nil,
+                       report: &report)
     }
 
     /// ``run(modelPath:inputPath:stage:streaming:precision:threads:)``, where `progress` shows loading and the share of
     /// the file encoded, and `report` receives the sample count and the times.
     static func run(modelPath: String?, inputPath: String, stage: EncodeCommand.Stage, streaming: Streaming?,
-                    precision: ComputePrecision, threads: Int, progress: ProgressLine?,
-                    report: inout Report) throws -> FloatArray {
+                    precision: ComputePrecision, threads: Int, echoInputs: EchoInputs? = nil,
+                    progress: ProgressLine?, report: inout Report) throws -> FloatArray {
         let audio = try Mono16kReader(path: inputPath)
         // nil when the file does not say how long it is (standard input, some compressed streams).
         let totalSeconds = audio.info.frameCount.map { Double($0) / Double(max(1, audio.info.sampleRate)) }
@@ -176,6 +195,17 @@ public enum Encoding {
             progress?.clear()
             report.samples = samples
             report.encodeSeconds = seconds(since: started)
+        }
+        if let modelPath, EchoModel.isEchoModel(path: modelPath) {
+            if let reason = EchoEncoding.refusal(stream: streaming != nil, precision: .f32) {
+                throw EchoError.unsupportedSetting(reason)
+            }
+            let loadStart = started
+            return try EchoEncoding.run(modelPath: modelPath, stage: stage, inputs: echoInputs, threads: threads,
+                                        progress: progress, next: next) { now in
+                report.loadSeconds = seconds(since: loadStart)
+                started = now
+            }
         }
         if stage == .mel {
             var frontend = LogMelFrontend()

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Checkpoint
 import Crypto
+import EchoAudio
 import Foundation
 import Gemma4Audio
 
@@ -8,7 +10,7 @@ import Gemma4Audio
 public struct InspectCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Describe a Gemma 4 audio model: format, sizes, dtypes, parameter count, bytes, fingerprint.",
+        abstract: "Describe an audio model (Gemma 4 or Echo): family, format, sizes, dtypes, parameters, fingerprint.",
         discussion: """
             Takes the same model paths as encode: a Hugging Face model directory (or its config.json or a \
             .safetensors file inside it), a llama.cpp / ollama mmproj .gguf, or random:e2b / random:e4b. Reads \
@@ -16,15 +18,24 @@ public struct InspectCommand: ParsableCommand {
             dtype and shape and its bytes as stored, in name order (docs/models.md). The same tensors give the \
             same fingerprint however the checkpoint is sharded; another dtype or format gives another. Hashing \
             reads every audio weight once (about 0.6 GB at E2B size in bf16: a second or two). \
-            `earshot encode` binds and checks every weight.
+            `earshot encode` binds and checks every weight. The first line names the model family: gemma4, or echo \
+            (random:echo, or a directory whose earshot-model.json says {"family": "echo"}); an Echo model is bound \
+            in full (it is small), and its fingerprint hashes the encoder's tensors by the same rule.
             """)
 
-    @Option(help: "A Hugging Face Gemma 4 model directory, a llama.cpp mmproj .gguf, or random:e2b / random:e4b.")
+    @Option(help: "A Hugging Face Gemma 4 model directory, a llama.cpp mmproj .gguf, an Echo model directory, or random:e2b / random:e4b / random:echo.")
     var model: String
 
     public init() {}
 
     public func run() throws {
+        if EchoModel.isEchoModel(path: model) {
+            let loaded = try CommandLineErrors.reporting { try EchoModel.load(path: model) }
+            let fingerprint = model == EchoModel.randomPath ? nil
+                : try CommandLineErrors.reporting { try Inspection.echoFingerprint(directory: model) }
+            print(Inspection.report(echo: loaded, path: model, fingerprint: fingerprint), terminator: "")
+            return
+        }
         if model.hasPrefix("random:") {
             let loaded = try CommandLineErrors.reporting { try Gemma4AudioModel.load(path: model) }
             print(Inspection.report(random: loaded, path: model), terminator: "")
@@ -42,7 +53,8 @@ public enum Inspection {
     public static func report(_ s: Gemma4AudioCheckpointSummary, fingerprint: String? = nil) -> String {
         let types = s.storedTypes.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
             .map { "\($0.key) × \($0.value)" }.joined(separator: ", ")
-        var lines: [(String, String)] = [("model", s.path), ("format", s.format)] + configurationLines(s.configuration)
+        var lines: [(String, String)] = [("model", s.path), ("family", "gemma4"), ("format", s.format)]
+            + configurationLines(s.configuration)
         lines += [
             ("audio tensors", "\(s.tensorCount) (\(s.clampCount) clamp scalars)"),
             ("stored types", types),
@@ -58,11 +70,57 @@ public enum Inspection {
 
     /// The report for `random:e2b` / `random:e4b`: real-size deterministic random weights, held in memory.
     public static func report(random model: Gemma4AudioModel, path: String) -> String {
-        aligned([("model", path), ("format", model.sourceDescription)] + configurationLines(model.configuration) + [
+        aligned([("model", path), ("family", "gemma4"), ("format", model.sourceDescription)]
+                 + configurationLines(model.configuration) + [
             ("parameters", "\(grouped(model.parameterCount)) (clamps excluded)"),
             ("projection bytes", "\(grouped(model.projectionByteCount)) (\(megabytes(model.projectionByteCount)), in memory)"),
             ("fingerprint", "none: random weights are defined by their seed"),
         ])
+    }
+
+    /// The report for an Echo model (bound in full: `random:echo`, or a directory).
+    public static func report(echo model: EchoModel, path: String, fingerprint: String?) -> String {
+        let c = model.configuration
+        let f = c.frontend
+        let activation = c.activation.rawValue == c.activationName ? c.activationName
+            : "\(c.activationName) (not in the seed's act_map: GELU, as the seed falls back)"
+        let blend = 1 / (1 + exp(-Double(EchoConfiguration.seedBlendLogit)))
+        var blendLine = String(format: "sigmoid(0.5) = %.7f (the seed computes it once, at construction)", blend)
+        if model.storedBlendLogit != EchoConfiguration.seedBlendLogit {
+            blendLine += "; blend_sw stored as \(model.storedBlendLogit), which the seed's forward does not read"
+        }
+        return aligned([
+            ("model", path), ("family", "echo"), ("format", model.sourceDescription),
+            ("mels", "\(c.melBins)"),
+            ("ctx", String(format: "%d frames per window (%d samples, %.2f s)", c.context, f.windowSamples,
+                           Double(f.windowSamples) / Double(f.sampleRate))),
+            ("dims", "\(c.width)"),
+            ("attention heads", "\(c.headCount) (head dim \(c.headDimension))"),
+            ("layers", "\(c.layerCount)"),
+            ("act", activation + "; the blocks' MLPs use relu (the seed's Residual default)"),
+            ("frontend", "WhisperFeatureExtractor(feature_size=\(f.melBins), sampling_rate=\(f.sampleRate), "
+                + "hop_length=\(f.hopLength), n_fft=\(f.fftLength)), one window of \(f.windowSamples) samples"),
+            ("inputs", "\(c.defaultInputs.rawValue) by default (mel, waveform or fused)"),
+            ("blend", blendLine),
+            ("parameters", grouped(model.parameterCount)),
+            ("fingerprint", fingerprint.map { "sha256:" + $0 } ?? "none: random weights are defined by their seed"),
+        ])
+    }
+
+    /// SHA-256, in hex, over an Echo checkpoint's encoder tensors in byte order of their names: each one's line
+    /// `name dtype shape\n` (shape as `a×b`), then its bytes as stored — the rule Gemma 4's audio tensors follow
+    /// (`Gemma4AudioCheckpointSummary.fingerprintInput`).
+    public static func echoFingerprint(directory: String) throws -> String {
+        let file = try SafetensorsFile(path: directory + "/" + EchoModel.DirectoryFile.weights)
+        let prefix = file.tensorNames.contains { $0.hasPrefix("encoder.") } ? "encoder." : ""
+        var hash = SHA256()
+        for name in file.tensorNames where name.hasPrefix(prefix) {
+            guard let info = file.info(name) else { continue }
+            let shape = info.shape.map(String.init).joined(separator: "×")
+            hash.update(data: Data("\(name) \(info.dtype.rawValue) \(shape)\n".utf8))
+            if let bytes = file.storedBytes(name) { hash.update(bufferPointer: bytes) }
+        }
+        return hash.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
     /// SHA-256, in hex, of ``Gemma4AudioCheckpointSummary/fingerprintInput(path:_:)``.

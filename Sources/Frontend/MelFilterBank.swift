@@ -2,10 +2,19 @@
 import Glibc
 #endif
 
-/// HTK-scale triangular mel filters without area normalisation, as transformers' `mel_filter_bank(…, norm=None,
-/// mel_scale="htk")` builds them (spec §2.7): edges equally spaced in mel, triangles drawn in Hz over the FFT bin
-/// frequencies, float64 throughout.
+/// Triangular mel filters as transformers' `mel_filter_bank` builds them: edges equally spaced in mel, triangles
+/// drawn in Hz over the FFT bin frequencies `linspace(0, sampleRate / 2, bins)`, float64 throughout. Two styles:
+/// Gemma 4's (spec §2.7: `norm=None, mel_scale="htk"`) and Whisper's (`norm="slaney", mel_scale="slaney"`).
 public struct MelFilterBank: Sendable {
+    /// How the mel scale is drawn and whether each triangle is scaled.
+    public enum Style: Sendable, Equatable {
+        /// HTK mel (`2595·log10(1 + f/700)`), triangles of peak 1.
+        case htk
+        /// Slaney's mel (linear below 1 kHz, logarithmic above), each triangle scaled by `2 / (its width in Hz)`
+        /// so that every filter has about the same area: Whisper's.
+        case slaneyAreaNormalized
+    }
+
     /// `(frequencyBins, melBins)`, row-major: `weights[k·melBins + j]` is bin k's weight in filter j.
     public let weights: [Double]
     public let frequencyBins: Int
@@ -14,14 +23,19 @@ public struct MelFilterBank: Sendable {
     /// Summing only these gives the same value as the dense product (the skipped terms are exact zeros).
     public let support: [Range<Int>]
 
+    /// Gemma 4's filters (HTK, unnormalised) for `config`.
     public init(_ config: LogMelConfiguration) {
-        frequencyBins = config.frequencyBins
-        melBins = config.melBins
-        func hertzToMel(_ f: Double) -> Double { 2595 * log10(1 + f / 700) }
-        func melToHertz(_ m: Double) -> Double { 700 * (pow(10, m / 2595) - 1) }
-        let edges = MelFilterBank.linspace(hertzToMel(config.minFrequency), hertzToMel(config.maxFrequency),
-                                           count: melBins + 2).map(melToHertz)
-        let binFrequencies = MelFilterBank.linspace(0, Double(config.sampleRate / 2), count: frequencyBins)
+        self.init(frequencyBins: config.frequencyBins, melBins: config.melBins, sampleRate: config.sampleRate,
+                  minFrequency: config.minFrequency, maxFrequency: config.maxFrequency, style: .htk)
+    }
+
+    public init(frequencyBins: Int, melBins: Int, sampleRate: Int, minFrequency: Double, maxFrequency: Double,
+                style: Style) {
+        self.frequencyBins = frequencyBins
+        self.melBins = melBins
+        let edges = MelFilterBank.linspace(style.mel(minFrequency), style.mel(maxFrequency), count: melBins + 2)
+            .map(style.hertz)
+        let binFrequencies = MelFilterBank.linspace(0, Double(sampleRate / 2), count: frequencyBins)
         var weights = [Double](repeating: 0, count: frequencyBins * melBins)
         for k in 0..<frequencyBins {
             let f = binFrequencies[k]
@@ -29,6 +43,12 @@ public struct MelFilterBank: Sendable {
                 let down = (f - edges[j]) / (edges[j + 1] - edges[j])
                 let up = (edges[j + 2] - f) / (edges[j + 2] - edges[j + 1])
                 weights[k * melBins + j] = max(0, min(down, up))
+            }
+        }
+        if style == .slaneyAreaNormalized {
+            for j in 0..<melBins {
+                let scale = 2 / (edges[j + 2] - edges[j])
+                for k in 0..<frequencyBins { weights[k * melBins + j] *= scale }
             }
         }
         self.weights = weights
@@ -46,5 +66,25 @@ public struct MelFilterBank: Sendable {
         var values = (0..<count).map { start + Double($0) * step }
         values[count - 1] = stop
         return values
+    }
+}
+
+extension MelFilterBank.Style {
+    /// transformers' `hertz_to_mel`.
+    func mel(_ hertz: Double) -> Double {
+        switch self {
+        case .htk: return 2595 * log10(1 + hertz / 700)
+        case .slaneyAreaNormalized:
+            return hertz >= 1000 ? 15 + log(hertz / 1000) * (27 / log(6.4)) : 3 * hertz / 200
+        }
+    }
+
+    /// transformers' `mel_to_hertz`.
+    func hertz(_ mel: Double) -> Double {
+        switch self {
+        case .htk: return 700 * (pow(10, mel / 2595) - 1)
+        case .slaneyAreaNormalized:
+            return mel >= 15 ? 1000 * exp(log(6.4) / 27 * (mel - 15)) : 200 * mel / 3
+        }
     }
 }

@@ -16,7 +16,7 @@ enum RandomWeights {
     private static func fill(_ buffer: UnsafeMutableBufferPointer<Float>, name: String, shape: [Int],
                              seed: UInt64) {
         let count = buffer.count
-        var generator = SplitMix64(seed: seed ^ fnv1a(name))
+        var generator = SplitMix64(seed: seed ^ fnv1a64(name))
         let leaf = name.split(separator: ".").last.map(String.init) ?? name
         switch leaf {
         case "input_min", "output_min": buffer[0] = -1e4; return
@@ -38,11 +38,5 @@ enum RandomWeights {
             if i + 1 < count { buffer[i + 1] = VectorOps.roundedToBFloat16(offset + scale * b) }
             i += 2
         }
-    }
-
-    private static func fnv1a(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        return hash
     }
 }

@@ -29,3 +29,12 @@ package struct SplitMix64: RandomNumberGenerator, Sendable {
         return (Float(radius * cos(2 * .pi * u2)), Float(radius * sin(2 * .pi * u2)))
     }
 }
+
+/// The 64-bit FNV-1a hash of `text`'s UTF-8 bytes: the stable per-tensor seed offset of random weights (a tensor's
+/// values must not depend on load order, nor change between releases).
+@inlinable
+package func fnv1a64(_ text: String) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+    return hash
+}

@@ -64,4 +64,24 @@ import Testing
         #expect(badCode != 0)
         #expect(bad.contains("unknown random model size 'e9b'"), "\(bad)")
     }
+
+    /// Echo (issue #24): a seed checkpoint directory encodes in windows, and inspect names the family.
+    @Test func echoEncodesInWindowsAndInspectNamesTheFamily() throws {
+        let scratch = ScratchDirectory()
+        let model = "\(Paths.fixtures)/echo/zerokey", wav = "\(Paths.fixtures)/echo/speech/input.wav"
+        // 12 288 samples: one whole window of 7680 and a partial one, padded: 2 × 48 rows.
+        let (code, output) = try earshot(["encode", "--model", model, "--input", wav, "--output", scratch.file("e.npy")])
+        #expect(code == 0, "\(output)")
+        #expect(output.hasPrefix("earshot encode: 96 tokens from 0.77 s of audio"), "\(output)")
+        let (inspectCode, inspect) = try earshot(["inspect", "--model", model])
+        #expect(inspectCode == 0, "\(inspect)")
+        #expect(inspect.contains("family:          echo\n"), "\(inspect)")
+        #expect(inspect.contains("sha256:1b8721560e8bc743594c3472db6fc74f22d9d07ca3ecbfa090e1eafdd8369fba"))
+        let (_, gemma) = try earshot(["inspect", "--model", Paths.model()])
+        #expect(gemma.contains("family:            gemma4\n"), "\(gemma)")
+        let (streamCode, stream) = try earshot(["encode", "--model", model, "--input", wav, "--output",
+                                                scratch.file("s.npy"), "--stream"])
+        #expect(streamCode != 0)
+        #expect(stream.contains("--stream does not apply to Echo"), "\(stream)")
+    }
 }

@@ -1,0 +1,287 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Kernels
+
+/// The seed's `AudioEncoder.forward(x, w)` on one window, activations time-major (`[frames, channels]` rows, the
+/// transpose of PyTorch's `[channels, frames]`), float32 throughout.
+extension EchoModel {
+    /// Encodes one window into `out`, `(ctx, dims)`.
+    ///
+    /// - Parameters:
+    ///   - mel: the log-mel, time-major `(ctx, mels)`, or nil for the waveform alone.
+    ///   - waveform: 16 kHz samples of any length ≥ 1 (the windowed paths pass `ctx · 160`), or nil for the mel
+    ///     alone. `AdaptiveAvgPool1d(ctx)` maps any length onto ctx rows.
+    public func encode(mel: UnsafePointer<Float>?, waveform: UnsafeBufferPointer<Float>?, scratch s: EchoScratch,
+                       into out: UnsafeMutablePointer<Float>) throws {
+        let c = configuration, w = weights
+        let (t, d) = (c.context, c.width)
+        guard mel != nil || waveform != nil else {
+            throw EchoError(.invalidInput, file: nil, "an Echo pass needs a log-mel, a waveform or both")
+        }
+        if let waveform, waveform.isEmpty {
+            throw EchoError(.invalidInput, file: nil, "the waveform is empty")
+        }
+        if let mel {
+            spectrogramStack(mel, s, into: s.spectrogram.base)
+            for i in 0..<(t * d) { s.spectrogram.base[i] += w.positional.base[i] }
+        }
+        if let waveform { waveformStack(waveform, s, into: s.pooled.base) }
+        let x = s.hidden.base
+        switch (mel != nil, waveform != nil) {
+        case (true, true):
+            // x = blend·(se(x) + pos) + (1 − blend)·we(w), blend = sigmoid(0.5) (see `seedBlendLogit`).
+            let blend = 1 / (1 + expf(-EchoConfiguration.seedBlendLogit))
+            for i in 0..<(t * d) { x[i] = blend * s.spectrogram.base[i] + (1 - blend) * s.pooled.base[i] }
+        case (true, false):
+            x.update(from: s.spectrogram.base, count: t * d)
+        default:
+            for i in 0..<(t * d) { x[i] = s.pooled.base[i] + w.positional.base[i] }
+        }
+        for layer in w.layers { residualBlock(layer, s) }
+        rmsNorm(x, weight: w.finalNorm, s, into: out)
+    }
+
+    /// `torch.finfo(torch.float32).eps`: the seed's RMSNorm is built without `eps`.
+    static let rmsNormEpsilon = Float.ulpOfOne
+
+    // MARK: se, the spectrogram stack
+
+    private func spectrogramStack(_ mel: UnsafePointer<Float>, _ s: EchoScratch,
+                                  into out: UnsafeMutablePointer<Float>) {
+        let c = configuration, w = weights
+        let (t, d, m) = (c.context, c.width, c.melBins)
+        let padded = s.padded.base, work = s.work.base
+        // se.0: Conv1d(mels, dims, 3, padding 1), then act.
+        padRows(mel, rows: t, width: m, padding: 1, into: padded)
+        convolve(w.spectrogramIn, padded, rows: t, stride: 1, s, into: work)
+        activate(c.activation, work, count: t * d, s)
+        // se.2: Conv1d(dims, dims, 3, padding 2, dilation 2): the taps t, t+2, t+4 of the padded rows, gathered.
+        padRows(work, rows: t, width: d, padding: 2, into: padded)
+        for row in 0..<t {
+            for k in 0..<3 { (s.gathered.base + (row * 3 + k) * d).update(from: padded + (row + 2 * k) * d, count: d) }
+        }
+        Matmul.linear(s.gathered.base, rows: t, weight: w.dilated.weight, into: out, threads: s.threads)
+        addBias(w.dilated.bias, rows: t, width: d, to: out, s)
+        // se.3: depthwise Conv1d(dims, dims, 3, padding 1, groups dims).
+        padRows(out, rows: t, width: d, padding: 1, into: padded)
+        let (depthwise, depthwiseBias) = (w.depthwise.base, w.depthwiseBias.base)
+        s.threads.forEachRange(t, grain: 64) { rows in
+            for row in rows {
+                let (a, b, e) = (padded + row * d, padded + (row + 1) * d, padded + (row + 2) * d)
+                let target = work + row * d
+                for ch in 0..<d {
+                    let k = depthwise + 3 * ch
+                    target[ch] = a[ch] * k[0] + b[ch] * k[1] + e[ch] * k[2] + depthwiseBias[ch]
+                }
+            }
+        }
+        // se.4: Conv1d(dims, dims, 1).
+        linear(w.pointwise, work, rows: t, s, into: out)
+        // se.5: SEBlock: x · sigmoid(fc2(relu(fc1(mean over time)))).
+        let mean = s.squeezed.base + c.squeezeWidth
+        for ch in 0..<d {
+            var sum: Float = 0
+            for row in 0..<t { sum += out[row * d + ch] }
+            mean[ch] = sum / Float(t)
+        }
+        linear(w.squeeze, mean, rows: 1, s, into: s.squeezed.base)
+        EchoActivation.relu.apply(s.squeezed.base, count: c.squeezeWidth)
+        linear(w.excite, s.squeezed.base, rows: 1, s, into: work)
+        EchoActivation.sigmoid.apply(work, count: d)
+        for row in 0..<t { for ch in 0..<d { out[row * d + ch] *= work[ch] } }
+        // act, Dropout (identity: inference), se.8: Conv1d(dims, dims, 3, padding 1).
+        activate(c.activation, out, count: t * d, s)
+        padRows(out, rows: t, width: d, padding: 1, into: padded)
+        convolve(w.spectrogramOut, padded, rows: t, stride: 1, s, into: out)
+    }
+
+    // MARK: we, the waveform stack
+
+    /// Conv1d(1, dims, 11, stride 5, padding 5) → GELU → Conv1d(dims, dims, 5, stride 2, padding 2) → GELU →
+    /// AdaptiveAvgPool1d(ctx), in slices of `waveformSliceRows` output rows of the second convolution.
+    private func waveformStack(_ samples: UnsafeBufferPointer<Float>, _ s: EchoScratch,
+                               into out: UnsafeMutablePointer<Float>) {
+        let c = configuration, w = weights
+        let (t, d, n) = (c.context, c.width, samples.count)
+        let firstRows = (n - 1) / 5 + 1              // L1: (n + 10 − 11) / 5 + 1
+        let secondRows = (firstRows - 1) / 2 + 1     // L2: (L1 + 4 − 5) / 2 + 1
+        out.update(repeating: 0, count: t * d)
+        let sliceRows = EchoScratch.waveformSliceRows
+        var sliceStart = 0
+        while sliceStart < secondRows {
+            let count = min(sliceRows, secondRows - sliceStart)
+            // we.2's output rows [a, a + count) read we.0's rows [2a − 2, 2a + 2·count + 1): 2·count + 3 rows,
+            // zero outside [0, L1) (the padding).
+            let firstStart = 2 * sliceStart - 2, firstCount = 2 * count + 3
+            // Those rows of we.0 read samples [5·r0 − 5, 5·(r0 + rows − 1) + 6), zero outside [0, n).
+            let sampleStart = 5 * firstStart - 5, sampleCount = 5 * (firstCount - 1) + 11
+            for i in 0..<sampleCount {
+                let j = sampleStart + i
+                s.samples.base[i] = j >= 0 && j < n ? samples[j] : 0
+            }
+            let rows = s.waveformRows.base
+            convolve(w.waveformIn, s.samples.base, rows: firstCount, stride: 5, s, into: rows)
+            activate(.gelu, rows, count: firstCount * d, s)
+            for r in 0..<firstCount where firstStart + r < 0 || firstStart + r >= firstRows {
+                (rows + r * d).update(repeating: 0, count: d)
+            }
+            convolve(w.waveformDown, rows, rows: count, stride: 2, s, into: s.waveformOut.base)
+            activate(.gelu, s.waveformOut.base, count: count * d, s)
+            // AdaptiveAvgPool1d: output i averages rows [⌊i·L2/ctx⌋, ⌈(i+1)·L2/ctx⌉), summed in row order.
+            let sliced = s.waveformOut.base
+            s.threads.forEachRange(t, grain: 64) { outputs in
+                for i in outputs {
+                    let start = i * secondRows / t, end = ((i + 1) * secondRows + t - 1) / t
+                    let lower = max(start, sliceStart), upper = min(end, sliceStart + count)
+                    guard lower < upper else { continue }
+                    let sum = out + i * d
+                    for row in lower..<upper {
+                        let source = sliced + (row - sliceStart) * d
+                        for ch in 0..<d { sum[ch] += source[ch] }
+                    }
+                }
+            }
+            sliceStart += count
+        }
+        for i in 0..<t {
+            let size = Float(((i + 1) * secondRows + t - 1) / t - i * secondRows / t)
+            for ch in 0..<d { out[i * d + ch] /= size }
+        }
+    }
+
+    // MARK: Residual blocks
+
+    /// `x + attna(lna(x))`, then `+ mlp(lnc(x))`, then `+ r` — the seed adds the block's input twice.
+    private func residualBlock(_ layer: EchoLayerWeights, _ s: EchoScratch) {
+        let c = configuration
+        let (t, d) = (c.context, c.width)
+        let x = s.hidden.base
+        s.residual.base.update(from: x, count: t * d)
+        rmsNorm(x, weight: layer.attentionNorm, s, into: s.normed.base)
+        linear(layer.query, s.normed.base, rows: t, s, into: s.query.base)
+        linear(layer.key, s.normed.base, rows: t, s, into: s.key.base)
+        linear(layer.value, s.normed.base, rows: t, s, into: s.value.base)
+        for head in 0..<c.headCount { attention(head: head, layer, s) }
+        linear(layer.out, s.attended.base, rows: t, s, into: s.work.base)
+        let (branch, residual) = (s.work.base, s.residual.base)
+        s.threads.forEachRange(t * d, grain: 16_384) { range in for i in range { x[i] += branch[i] } }
+        rmsNorm(x, weight: layer.mlpNorm, s, into: s.normed.base)
+        linear(layer.mlpUp, s.normed.base, rows: t, s, into: s.wide.base)
+        activate(c.mlpActivation, s.wide.base, count: t * 4 * d, s)
+        linear(layer.mlpDown, s.wide.base, rows: t, s, into: s.work.base)
+        s.threads.forEachRange(t * d, grain: 16_384) { range in
+            for i in range { x[i] = (x[i] + branch[i]) + residual[i] }
+        }
+    }
+
+    /// One head of `Multihead._attention`: rotary on q and k, scores `(q·h^-¼)·(k·h^-¼)ᵀ`, each score multiplied
+    /// by 0 for a future key (the triangular mask applied by multiplication: a logit of 0, not −inf, so future
+    /// keys still draw weight) and by 1e-6 where the key's first rotated element is exactly 0, softmax over every
+    /// key, then the weighted sum of values into `attended`.
+    private func attention(head: Int, _ layer: EchoLayerWeights, _ s: EchoScratch) {
+        let c = configuration
+        let (t, d, hd) = (c.context, c.width, c.headDimension)
+        let half = hd / 2
+        let scale = Float(pow(Double(hd), -0.25))
+        let (q, k) = (s.query.base + head * hd, s.key.base + head * hd)
+        // (a + ib)·(cos + i·sin) on each pair, then the scale; the seed tests the rotated, unscaled key.
+        func rotate(_ vector: UnsafeMutablePointer<Float>, row: Int) {
+            let (cosines, sines) = (layer.rotaryCos.base + row * half, layer.rotarySin.base + row * half)
+            for j in 0..<half {
+                let (a, b) = (vector[2 * j], vector[2 * j + 1])
+                vector[2 * j] = a * cosines[j] - b * sines[j]
+                vector[2 * j + 1] = a * sines[j] + b * cosines[j]
+            }
+        }
+        let keyIsZero = s.keyIsZero
+        s.threads.forEachRange(t, grain: 64) { rows in
+            for row in rows {
+                let (qRow, kRow) = (q + row * d, k + row * d)
+                rotate(qRow, row: row)
+                rotate(kRow, row: row)
+                keyIsZero[row] = kRow[0] == 0
+                for j in 0..<hd {
+                    qRow[j] *= scale
+                    kRow[j] *= scale
+                }
+            }
+        }
+        s.headKeys.pack(rows: 0..<t, from: UnsafeRawPointer(k), element: .f32, rowBytes: 4 * d)
+        let logits = s.logits.base
+        Matmul.linear(q, rows: t, inputStride: d, weight: s.headKeys, into: logits, threads: s.threads)
+        let zeroKeyFactor: Float = 0.000001
+        s.threads.forEachRange(t, grain: 32) { rows in
+            for row in rows {
+                let scores = logits + row * t
+                for j in 0...row where keyIsZero[j] { scores[j] *= zeroKeyFactor }
+                if row + 1 < t { (scores + row + 1).update(repeating: 0, count: t - row - 1) }
+                var maximum = -Float.infinity
+                for j in 0..<t { maximum = max(maximum, scores[j]) }
+                var sum: Float = 0
+                for j in 0..<t {
+                    scores[j] = expf(scores[j] - maximum)
+                    sum += scores[j]
+                }
+                let inverse = 1 / sum
+                for j in 0..<t { scores[j] *= inverse }
+            }
+        }
+        let v = s.value.base + head * hd
+        for row in 0..<t { for j in 0..<hd { s.valueColumns.base[j * t + row] = v[row * d + j] } }
+        s.headValues.pack(rows: 0..<hd, from: UnsafeRawPointer(s.valueColumns.base), element: .f32, rowBytes: 4 * t)
+        Matmul.linear(logits, rows: t, weight: s.headValues, into: s.attended.base + head * hd, outStride: d,
+                      threads: s.threads)
+    }
+
+    // MARK: Products
+
+    private func linear(_ l: EchoLinear, _ input: UnsafePointer<Float>, rows: Int, _ s: EchoScratch,
+                        into out: UnsafeMutablePointer<Float>) {
+        Matmul.linear(input, rows: rows, weight: l.weight, into: out, threads: s.threads)
+        if let bias = l.bias { addBias(bias, rows: rows, width: l.weight.outFeatures, to: out, s) }
+    }
+
+    /// A convolution over time-major rows with no dilation: output row r is one product with the `kernel`
+    /// consecutive input rows from `r · stride` of `padded` (which holds the padding rows itself).
+    private func convolve(_ conv: TimeConvolution, _ padded: UnsafePointer<Float>, rows: Int, stride: Int,
+                          _ s: EchoScratch, into out: UnsafeMutablePointer<Float>) {
+        Matmul.linear(padded, rows: rows, inputStride: stride * conv.inChannels, weight: conv.weight, into: out,
+                      threads: s.threads)
+        addBias(conv.bias, rows: rows, width: conv.outChannels, to: out, s)
+    }
+
+    /// The activation over `count` values, split over the scratch's threads.
+    private func activate(_ activation: EchoActivation, _ x: UnsafeMutablePointer<Float>, count: Int,
+                          _ s: EchoScratch) {
+        s.threads.forEachRange(count, grain: 16_384) { range in
+            activation.apply(x + range.lowerBound, count: range.count)
+        }
+    }
+
+    private func addBias(_ bias: WeightBuffer, rows: Int, width: Int, to out: UnsafeMutablePointer<Float>,
+                         _ s: EchoScratch) {
+        let bias = bias.base
+        s.threads.forEachRange(rows, grain: max(1, 16_384 / width)) { range in
+            for row in range { for ch in 0..<width { out[row * width + ch] += bias[ch] } }
+        }
+    }
+
+    /// The seed's RMSNorm over ctx rows, split over the scratch's threads.
+    private func rmsNorm(_ x: UnsafePointer<Float>, weight: WeightBuffer, _ s: EchoScratch,
+                         into out: UnsafeMutablePointer<Float>) {
+        let (t, d) = (configuration.context, configuration.width)
+        s.threads.forEachRange(t, grain: 64) { rows in
+            VectorOps.rmsNorm(x + rows.lowerBound * d, rows: rows.count, width: d, weight: weight.base,
+                              eps: Self.rmsNormEpsilon, into: out + rows.lowerBound * d)
+        }
+    }
+
+    /// `rows` rows of `width` with `padding` zero rows before and after.
+    private func padRows(_ source: UnsafePointer<Float>, rows: Int, width: Int, padding: Int,
+                         into padded: UnsafeMutablePointer<Float>) {
+        padded.update(repeating: 0, count: padding * width)
+        (padded + padding * width).update(from: source, count: rows * width)
+        (padded + (padding + rows) * width).update(repeating: 0, count: padding * width)
+    }
+}

@@ -1,0 +1,71 @@
+import Frontend
+import Kernels
+
+/// Work space for one compute thread's Echo passes: every intermediate of one window, sized by the configuration
+/// alone (the waveform stack runs in slices of `waveformSliceRows` rows, so a waveform of any length fits).
+/// Allocated once; a pass allocates only its softmax's and the frontend's small arrays.
+public final class EchoScratch {
+    /// The threads the products split their columns over (results do not depend on their number).
+    public let threads: MatmulThreads
+    /// Output rows of `we.2` per slice of the waveform stack.
+    static let waveformSliceRows = 256
+
+    let melFrames: FloatBuffer        // (ctx, mels)          the window's log-mel, time-major
+    let frontendWork: FloatBuffer     // WhisperLogMel.scratchCount
+    let padded: FloatBuffer           // (ctx + 4, max(mels, dims)·…)  a conv's zero-padded input rows
+    let gathered: FloatBuffer         // (ctx, 3·dims)        the dilated conv's gathered taps
+    let spectrogram: FloatBuffer      // (ctx, dims)
+    let work: FloatBuffer             // (ctx, dims)
+    let squeezed: FloatBuffer         // (squeeze + dims)
+    let samples: FloatBuffer          // (5·(2S + 3) + 6)     one slice's zero-padded samples
+    let waveformRows: FloatBuffer     // (2S + 3, dims)       we.0 + GELU rows of a slice
+    let waveformOut: FloatBuffer      // (S, dims)            we.2 + GELU rows of a slice
+    let pooled: FloatBuffer           // (ctx, dims)          AdaptiveAvgPool1d sums
+    let hidden: FloatBuffer           // (ctx, dims)          x, the residual stream
+    let residual: FloatBuffer         // (ctx, dims)          r, the block's input
+    let normed: FloatBuffer           // (ctx, dims)
+    let query: FloatBuffer            // (ctx, dims)
+    let key: FloatBuffer              // (ctx, dims)
+    let value: FloatBuffer            // (ctx, dims)
+    let attended: FloatBuffer         // (ctx, dims)
+    let wide: FloatBuffer             // (ctx, 4·dims)
+    let logits: FloatBuffer           // (ctx, ctx)           one head's scores, then weights
+    let valueColumns: FloatBuffer     // (headDim, ctx)       one head's values, transposed
+    let keyIsZero: UnsafeMutablePointer<Bool>   // (ctx,)
+    let headKeys: PackedMatrix        // (ctx, headDim)
+    let headValues: PackedMatrix      // (headDim, ctx)
+
+    /// Work space for `model`'s passes, whose products run on `threads` threads.
+    public init(model: EchoModel, threads: Int = 1) {
+        let c = model.configuration
+        let (t, d, s) = (c.context, c.width, Self.waveformSliceRows)
+        self.threads = MatmulThreads(count: threads)
+        melFrames = FloatBuffer(count: t * c.melBins)
+        frontendWork = FloatBuffer(count: model.frontend.scratchCount)
+        padded = FloatBuffer(count: (t + 4) * max(c.melBins, d))
+        gathered = FloatBuffer(count: t * 3 * d)
+        spectrogram = FloatBuffer(count: t * d)
+        work = FloatBuffer(count: t * d)
+        squeezed = FloatBuffer(count: c.squeezeWidth + d)
+        samples = FloatBuffer(count: 5 * (2 * s + 3) + 6)
+        waveformRows = FloatBuffer(count: (2 * s + 3) * d)
+        waveformOut = FloatBuffer(count: s * d)
+        pooled = FloatBuffer(count: t * d)
+        hidden = FloatBuffer(count: t * d)
+        residual = FloatBuffer(count: t * d)
+        normed = FloatBuffer(count: t * d)
+        query = FloatBuffer(count: t * d)
+        key = FloatBuffer(count: t * d)
+        value = FloatBuffer(count: t * d)
+        attended = FloatBuffer(count: t * d)
+        wide = FloatBuffer(count: t * 4 * d)
+        logits = FloatBuffer(count: t * t)
+        valueColumns = FloatBuffer(count: c.headDimension * t)
+        keyIsZero = .allocate(capacity: t)
+        keyIsZero.initialize(repeating: false, count: t)
+        headKeys = PackedMatrix(outFeatures: t, inFeatures: c.headDimension, element: .f32)
+        headValues = PackedMatrix(outFeatures: c.headDimension, inFeatures: t, element: .f32)
+    }
+
+    deinit { keyIsZero.deallocate() }
+}
