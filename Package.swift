@@ -147,8 +147,23 @@ let package = Package(
             daemonProduct("Logging", "swift-log"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
         ], exclude: ["Generated/README.md"], swiftSettings: settings),
+        // The live view (issue #23): a web page and WebSocket feeds over HTTP, beside the socket and gRPC. Its page
+        // and scripts (Assets/) are compiled into the binary by LiveViewAssetsPlugin: the .deb ships binaries only.
+        .target(name: "LiveView", dependencies: [
+            "ConnectionAdmission", "EarshotGRPC", "EarshotTypes", "EncodingScheduler",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            daemonProduct("NIOSSL", "swift-nio-ssl"),
+            daemonProduct("Logging", "swift-log"),
+            daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
+        ], exclude: ["Assets"], swiftSettings: settings, plugins: ["LiveViewAssetsPlugin"]),
+        .executableTarget(name: "LiveViewAssetsGenerator", swiftSettings: settings),
+        .plugin(name: "LiveViewAssetsPlugin", capability: .buildTool(), dependencies: ["LiveViewAssetsGenerator"]),
         .target(name: "EarshotDaemon", dependencies: [
             "ConnectionAdmission", "EarshotServer", "EncodingScheduler", "EarshotGRPC", "EarshotTypes", "AudioCapture", "Gemma4Audio",
+            "LiveView",
             "WireProtocol", "VoiceActivity", "QueuePolicies", "BuildInfo",
             daemonProduct("Logging", "swift-log"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
@@ -221,6 +236,13 @@ let package = Package(
             daemonProduct("GRPCNIOTransportHTTP2Posix", "grpc-swift-nio-transport"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
             daemonProduct("Logging", "swift-log"),
+        ], swiftSettings: settings),
+        .testTarget(name: "LiveViewTests", dependencies: [
+            "LiveView", "EarshotGRPC", "EarshotTypes", "WireProtocol",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            daemonProduct("Logging", "swift-log"),
+            daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
         ], swiftSettings: settings),
         .testTarget(name: "AudioCaptureTests", dependencies: [
             "AudioCapture", "AudioCore", "NumberBits", "QueuePolicies", "Resampling",

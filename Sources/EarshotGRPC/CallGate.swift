@@ -1,10 +1,10 @@
 import GRPCCore
 import Synchronization
 
-/// The door of the service's Push and Subscribe calls: admits them against the call limit, turns them away once the
+/// The door of the service's Push and Subscribe calls (and of the live view's WebSocket feeds): admits them against the call limit, turns them away once the
 /// daemon stops, and tells the running ones that it stops (``untilStopped()``), so each can drain and end with
 /// UNAVAILABLE rather than wait to be cut off.
-final class CallGate: Sendable {
+package final class CallGate: Sendable {
     private struct State {
         var calls = 0
         var stopping = false
@@ -15,10 +15,10 @@ final class CallGate: Sendable {
     private let limit: Int
     private let state = Mutex(State())
 
-    init(limit: Int) { self.limit = limit }
+    package init(limit: Int) { self.limit = limit }
 
     /// Counts a new call in, or says why not.
-    func admit() throws(BackendRefusal) {
+    package func admit() throws(BackendRefusal) {
         try state.withLock { s throws(BackendRefusal) in
             if s.stopping { throw BackendRefusal(.shuttingDown, "the daemon is stopping") }
             guard s.calls < limit else {
@@ -29,10 +29,10 @@ final class CallGate: Sendable {
     }
 
     /// An admitted call has ended.
-    func leave() { state.withLock { $0.calls -= 1 } }
+    package func leave() { state.withLock { $0.calls -= 1 } }
 
     /// The daemon stops: no more calls, and every ``untilStopped()`` returns.
-    func stop() {
+    package func stop() {
         let waiters = state.withLock { s in
             s.stopping = true
             defer { s.waiters = [:] }
@@ -42,7 +42,7 @@ final class CallGate: Sendable {
     }
 
     /// Returns once the daemon stops, or when the task is cancelled (check `Task.isCancelled` to tell which).
-    func untilStopped() async {
+    package func untilStopped() async {
         let id = state.withLock { s in
             defer { s.nextWaiter += 1 }
             return s.nextWaiter
@@ -63,7 +63,7 @@ final class CallGate: Sendable {
 
     /// Runs `body` until it returns or the daemon stops, whichever comes first; on a stop `body` is cancelled (and
     /// its error, if any, dropped). True if the stop came first.
-    func unlessStopped(_ body: @escaping @Sendable () async throws -> Void) async throws -> Bool {
+    package func unlessStopped(_ body: @escaping @Sendable () async throws -> Void) async throws -> Bool {
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
                 try await body()

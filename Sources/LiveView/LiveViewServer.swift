@@ -1,0 +1,342 @@
+import ConnectionAdmission
+import EarshotGRPC
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import NIOWebSocket
+import ServiceLifecycle
+import Synchronization
+
+/// The live view (issue #23) on `--http-address HOST:PORT`, as a `Service`:
+/// - `/` (and `/live.js`, `/live.css`): the page, from inside the binary (``LiveViewAssets``);
+/// - `/v1/status`: the status document the socket and gRPC serve (docs/protocol.md, "Status");
+/// - `/v1/streams/{name}/ws`: a WebSocket of the stream's tokens and events (``StreamFeed``);
+/// - `/v1/streams/{name}/mel/ws`: a WebSocket of its log-mel frames (``SpectrogramFeed``).
+///
+/// GET and HEAD only (405 otherwise), 404 for any other path: there is no file system behind it. The API's paths
+/// need the bearer token when one is configured (401), and a browser's WebSocket from another origin is refused
+/// (403). Connections are capped and deadlined by ``ListenerAdmission``, as the other listeners are.
+package final class LiveViewServer: Service, Sendable {
+    package let configuration: LiveViewConfiguration
+    /// The listener's connection cap and deadlines (and counts, for tests).
+    package let admission: ListenerAdmission
+    private let backend: any EmbeddingBackend
+    private let spectrogram: (any SpectrogramSource)?
+    private let gate: CallGate
+    private let sslContext: NIOSSLContext?
+    private let logger: Logger
+    private let onListening: @Sendable (SocketAddress) -> Void
+
+    /// Checks `configuration` (``LiveViewConfiguration/validated()``); nothing listens until ``run()``.
+    /// `onListening` gets the bound address (port 0 picks one).
+    package init(configuration: LiveViewConfiguration, backend: any EmbeddingBackend,
+                 spectrogram: (any SpectrogramSource)?, logger: Logger,
+                 onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) throws(LiveViewConfigurationError) {
+        self.configuration = try configuration.validated()
+        do {
+            sslContext = try configuration.sslContext()
+        } catch {
+            throw LiveViewConfigurationError("--http-tls-cert/--http-tls-key: \(error)")
+        }
+        self.backend = backend
+        self.spectrogram = spectrogram
+        gate = CallGate(limit: configuration.maxFeeds)
+        admission = ListenerAdmission(name: "http", limits: configuration.connections,
+                                      onEvent: logger.admissionEvents("http"))
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    package func run() async throws {
+        let admission = self.admission, sslContext = self.sslContext
+        let endpoints = Endpoints(configuration: configuration, backend: backend, spectrogram: spectrogram, gate: gate,
+                                  logger: logger)
+        let address = configuration.address
+        let channel: any Channel
+        do {
+            channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.backlog, value: 64)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelInitializer { listener in
+                    admission.install(on: listener).flatMap { ListenerAdmission.installAcceptBackoff(on: listener) }
+                }
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if let sslContext {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+                        }
+                        let http = HTTPHandler(endpoints: endpoints)
+                        let upgrader = NIOWebSocketServerUpgrader(
+                            maxFrameSize: 1 << 14,
+                            shouldUpgrade: { channel, head in
+                                channel.eventLoop.makeSucceededFuture(endpoints.upgradeHeaders(for: head))
+                            },
+                            upgradePipelineHandler: { channel, head in
+                                channel.eventLoop.makeCompletedFuture {
+                                    ListenerAdmission.requestStarted(on: channel)
+                                    try channel.pipeline.syncOperations.addHandler(
+                                        WebSocketHandler(start: endpoints.feed(for: head)))
+                                }
+                            })
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                            withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                                context.pipeline.syncOperations.removeHandler(http, promise: nil)
+                            }))
+                        try channel.pipeline.syncOperations.addHandler(http)
+                    }
+                }
+                .bind(host: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port).get()
+        } catch {
+            throw LiveViewConfigurationError("--http-address \(address): cannot listen: \(error)")
+        }
+        if let bound = channel.localAddress { onListening(bound) }
+        logger.info("serving the live view", metadata: [
+            "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(sslContext != nil)",
+            "token": "\(configuration.bearerToken != nil)"])
+        let gate = self.gate
+        await withTaskCancellationOrGracefulShutdownHandler {
+            try? await channel.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            // Feeds send what they hold (within the drain timeout) and close with 1001; new ones are refused.
+            gate.stop()
+            channel.close(promise: nil)
+            admission.quiesce()
+        }
+    }
+}
+
+/// What the live view answers, shared by every connection.
+struct Endpoints: Sendable {
+    let configuration: LiveViewConfiguration
+    let backend: any EmbeddingBackend
+    let spectrogram: (any SpectrogramSource)?
+    let gate: CallGate
+    let logger: Logger
+
+    /// An HTTP answer.
+    struct Answer {
+        var status: HTTPResponseStatus
+        var contentType: String
+        var body: [UInt8]
+        var headers: [(String, String)] = []
+
+        static func text(_ status: HTTPResponseStatus, _ text: String, headers: [(String, String)] = []) -> Answer {
+            Answer(status: status, contentType: "text/plain; charset=utf-8", body: Array((text + "\n").utf8),
+                   headers: headers)
+        }
+    }
+
+    /// The answer to a request that is not a WebSocket upgrade.
+    func answer(_ head: HTTPRequestHead) -> Answer {
+        let request = LiveViewRequest(uri: head.uri)
+        if case .notFound = request.route {
+            return .text(.notFound, "not found: the live view serves /, its files and /v1/…")
+        }
+        guard head.method == .GET || head.method == .HEAD else {
+            return .text(.methodNotAllowed, "GET and HEAD only", headers: [("Allow", "GET, HEAD")])
+        }
+        guard request.isAuthorized(head.headers, expected: configuration.bearerToken) else {
+            return .text(.unauthorized, "a valid 'Authorization: Bearer <token>' (or ?token=) is required",
+                         headers: [("WWW-Authenticate", "Bearer")])
+        }
+        switch request.route {
+        case .asset(let asset):
+            return Answer(status: .ok, contentType: asset.mediaType, body: asset.bytes, headers: [
+                ("Cache-Control", "no-cache"),
+                // Nothing but the daemon's own files and feeds: no CDN, no inline script, no framing.
+                ("Content-Security-Policy",
+                 "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+                 + "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+                ("X-Content-Type-Options", "nosniff"),
+                ("Referrer-Policy", "no-referrer"),
+            ])
+        case .status:
+            return Answer(status: .ok, contentType: "application/json", body: Array(backend.statusJSON().utf8),
+                          headers: [("Cache-Control", "no-store")])
+        case .tokens, .spectrogram:
+            if LiveViewRequest.isCrossOrigin(head.headers) { return .text(.forbidden, "cross-origin request refused") }
+            return .text(.upgradeRequired, "this is a WebSocket endpoint (docs/protocol.md, \"WebSocket\")",
+                         headers: [("Upgrade", "websocket")])
+        case .notFound:
+            return .text(.notFound, "not found")
+        }
+    }
+
+    /// Headers to upgrade with, or nil to let ``answer(_:)`` say why not.
+    func upgradeHeaders(for head: HTTPRequestHead) -> HTTPHeaders? {
+        let request = LiveViewRequest(uri: head.uri)
+        guard head.method == .GET, request.isAuthorized(head.headers, expected: configuration.bearerToken),
+              !LiveViewRequest.isCrossOrigin(head.headers) else { return nil }
+        switch request.route {
+        case .tokens: return HTTPHeaders()
+        case .spectrogram: return spectrogram == nil ? nil : HTTPHeaders()
+        default: return nil
+        }
+    }
+
+    /// What a WebSocket connection runs once upgraded.
+    func feed(for head: HTTPRequestHead) -> @Sendable (FeedSender) async -> FeedClose {
+        let request = LiveViewRequest(uri: head.uri)
+        switch request.route {
+        case .tokens(let stream):
+            let feed = StreamFeed(backend: backend, gate: gate, configuration: configuration)
+            return { sender in
+                let parsed: StreamFeed.Request
+                do throws(FeedRefusal) {
+                    parsed = try StreamFeed.Request(stream: stream, query: request.query)
+                } catch {
+                    return .refused(error)
+                }
+                return await feed.run(parsed) { try await sender.send($0) }
+            }
+        case .spectrogram(let stream):
+            let feed = SpectrogramFeed(source: spectrogram, gate: gate, configuration: configuration)
+            return { sender in await feed.run(stream: stream) { try await sender.send($0) } }
+        default:
+            return { _ in .refused(FeedRefusal("notFound", "no such feed")) }
+        }
+    }
+}
+
+/// One HTTP/1.1 connection's requests (those not upgraded to a WebSocket).
+private final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let endpoints: Endpoints
+    /// The request being read (only touched on the channel's event loop).
+    nonisolated(unsafe) private var request: HTTPRequestHead?
+
+    init(endpoints: Endpoints) { self.endpoints = endpoints }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): request = head
+        case .body: break
+        case .end:
+            guard let head = request else { return }
+            request = nil
+            ListenerAdmission.requestStarted(on: context.channel)
+            respond(to: head, context: context)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let answer = endpoints.answer(head)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: answer.contentType)
+        headers.add(name: "Content-Length", value: "\(answer.body.count)")
+        for (name, value) in answer.headers { headers.add(name: name, value: value) }
+        let keepAlive = head.isKeepAlive
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: answer.status,
+                                                             headers: headers))), promise: nil)
+        if head.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: answer.body)))),
+                          promise: nil)
+        }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            ListenerAdmission.requestFinished(on: channel)
+            if !keepAlive { channel.close(promise: nil) }
+        }
+    }
+}
+
+/// Sends a feed's messages on its WebSocket, each once the previous one is written to the socket: a browser that
+/// does not read holds the feed, whose queue then refuses live tokens (`lagged`), never growing without bound.
+struct FeedSender: Sendable {
+    let channel: any Channel
+    /// Whether this side has sent its close frame (then the browser's close is the answer, not to be answered).
+    let closeSent: CloseFlag
+
+    func send(_ message: FeedMessage) async throws {
+        let frame: WebSocketFrame
+        switch message {
+        case .text(let text):
+            frame = WebSocketFrame(fin: true, opcode: .text, data: channel.allocator.buffer(string: text))
+        case .binary(let bytes):
+            frame = WebSocketFrame(fin: true, opcode: .binary, data: channel.allocator.buffer(bytes: bytes))
+        }
+        try await channel.writeAndFlush(frame).get()
+    }
+
+    /// Closes with `code` (RFC 6455 §7.4) and a reason: sends the close frame, and closes the connection once the
+    /// browser answers it (``WebSocketHandler``), or after a second.
+    func close(_ code: WebSocketErrorCode, reason: String) async {
+        var data = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        data.write(webSocketErrorCode: code)
+        data.writeString(String(decoding: reason.utf8.prefix(120), as: UTF8.self))
+        closeSent.sent.store(true, ordering: .sequentiallyConsistent)
+        try? await channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)).get()
+        try? await Task.sleep(for: .seconds(1))
+        try? await channel.close()
+    }
+}
+
+/// A WebSocket connection: runs its feed, answers pings, and closes when either side does.
+private final class WebSocketHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let start: @Sendable (FeedSender) async -> FeedClose
+    /// The feed (only touched on the channel's event loop).
+    nonisolated(unsafe) private var task: Task<Void, Never>?
+
+    init(start: @escaping @Sendable (FeedSender) async -> FeedClose) { self.start = start }
+
+    private let closeSent = CloseFlag()
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let sender = FeedSender(channel: context.channel, closeSent: closeSent), start = self.start
+        task = Task {
+            switch await start(sender) {
+            case .ended:
+                await sender.close(.normalClosure, reason: "the stream ended")
+            case .stopping:
+                await sender.close(.goingAway, reason: "the daemon is stopping")
+            case .refused(let refusal):
+                try? await sender.send(.text(FeedFrames.error(code: refusal.code, message: refusal.message)))
+                await sender.close(refusal.isTransient ? .unknown(1013) : .policyViolation, reason: refusal.message)
+            case .gone:
+                try? await sender.channel.close()
+            }
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .ping:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)),
+                                  promise: nil)
+        case .connectionClose:
+            // The browser answers our close: done. Or it closes first: answer with its code, then close (the feed's
+            // next write fails and it ends).
+            if closeSent.sent.load(ordering: .sequentiallyConsistent) {
+                context.close(promise: nil)
+                return
+            }
+            var data = frame.unmaskedData
+            let code = data.readSlice(length: 2) ?? ByteBuffer()
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: code)))
+                .whenComplete { _ in channel.close(promise: nil) }
+        default:
+            break       // the feeds only send
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        task?.cancel()
+        ListenerAdmission.requestFinished(on: context.channel)
+        context.fireChannelInactive()
+    }
+}
+
+/// Whether the server has sent its close frame, shared by a feed's sender and its connection's handler.
+final class CloseFlag: Sendable {
+    let sent = Atomic(false)
+}
