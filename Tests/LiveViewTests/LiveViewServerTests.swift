@@ -1,0 +1,175 @@
+import EarshotGRPC
+import EarshotTypes
+import Foundation
+import LiveView
+import Testing
+import WireProtocol
+
+@Suite struct LiveViewServerTests {
+    @Test func thePageAndItsFilesAreServedAndNothingElse() async throws {
+        try await withLiveView { port in
+            let page = try await TestConnection.get(port, "/")
+            #expect(page.status == 200)
+            #expect(page.head.contains("Content-Type: text/html; charset=utf-8"))
+            #expect(page.body.contains("<script src=\"live.js\""))
+            #expect(page.head.contains("Content-Security-Policy: default-src 'none'; script-src 'self'"))
+            let script = try await TestConnection.get(port, "/live.js")
+            #expect(script.status == 200 && script.head.contains("text/javascript"))
+            #expect(try await TestConnection.get(port, "/live.css").status == 200)
+            #expect(try await TestConnection.get(port, "/", method: "HEAD").status == 200)
+            // No listing, no way out of the table, no other file.
+            for path in ["/nope", "/Assets/", "/Assets/live.js", "/../Package.swift", "/%2e%2e/Package.swift",
+                         "/live.js/..", "//live.js", "/v1/", "/v1/streams", "/v1/streams/mic", "/v1/streams//ws",
+                         "/v1/streams/mic/x/ws", "/index.html/../../etc/passwd"] {
+                let answer = try await TestConnection.get(port, path)
+                #expect(answer.status == 404, "\(path): \(answer.status)")
+            }
+            #expect(try await TestConnection.get(port, "/", method: "POST").status == 405)
+            let status = try await TestConnection.get(port, "/v1/status")
+            #expect(status.status == 200 && status.head.contains("application/json"))
+            #expect(status.body == #"{"server":"test","streams":[{"name":"mic","kind":"live"}]}"#)
+            // A feed's path without the upgrade.
+            #expect(try await TestConnection.get(port, "/v1/streams/mic/ws").status == 426)
+        }
+    }
+
+    @Test func aBearerTokenGuardsTheDataButNotThePage() async throws {
+        try await withLiveView({ $0.bearerToken = "s3cret" }) { port in
+            #expect(try await TestConnection.get(port, "/").status == 200)
+            #expect(try await TestConnection.get(port, "/live.js").status == 200)
+            let refused = try await TestConnection.get(port, "/v1/status")
+            #expect(refused.status == 401 && refused.head.contains("WWW-Authenticate: Bearer"))
+            #expect(try await TestConnection.get(port, "/v1/status", headers: ["Authorization: Bearer wrong"]).status == 401)
+            #expect(try await TestConnection.get(port, "/v1/status?token=wrong").status == 401)
+            #expect(try await TestConnection.get(port, "/v1/status", headers: ["Authorization: Bearer s3cret"]).status == 200)
+            #expect(try await TestConnection.get(port, "/v1/status?token=s3cret").status == 200)
+            #expect(try await TestConnection.webSocket(port, "/v1/streams/mic/ws").status == 401)
+            #expect(try await TestConnection.webSocket(port, "/v1/streams/mic/ws?token=s3cret").status == 101)
+        }
+    }
+
+    @Test func aNonLoopbackAddressNeedsTLSOrAnExplicitAllowance() throws {
+        var configuration = LiveViewConfiguration(address: ListenAddress(host: "0.0.0.0", port: 0))
+        #expect(throws: LiveViewConfigurationError.self) { try configuration.validated() }
+        configuration.allowPlaintextNonLoopback = true
+        _ = try configuration.validated()
+        configuration.tlsCertificatePath = "/nonexistent/cert.pem"
+        #expect { try configuration.validated() } throws: { error in
+            "\(error)".contains("TLS needs both --http-tls-cert and --http-tls-key")
+        }
+        configuration.tlsKeyPath = "/nonexistent/key.pem"
+        #expect { try configuration.validated() } throws: { error in
+            "\(error)".contains("--http-tls-cert /nonexistent/cert.pem: cannot load a PEM certificate")
+        }
+        #expect(try LiveViewConfiguration(address: ListenAddress(host: "::1", port: 0)).validated().address.host == "::1")
+    }
+
+    @Test func aCrossOriginWebSocketIsRefused() async throws {
+        try await withLiveView { port in
+            let foreign = try await TestConnection.webSocket(port, "/v1/streams/mic/ws", headers: ["Origin: http://evil.example"])
+            #expect(foreign.status == 403)
+            let own = try await TestConnection.webSocket(port, "/v1/streams/mic/ws", headers: ["Origin: http://127.0.0.1:\(port)"])
+            #expect(own.status == 101)
+        }
+    }
+
+    @Test func tokensAndEventsAreTheDocumentedFrames() async throws {
+        let backend = ScriptedBackend()
+        try await withLiveView(backend: backend) { port in
+            let (socket, status) = try await TestConnection.webSocket(port, "/v1/streams/mic/ws?start=oldest&speech=all")
+            let connection = try #require(socket, "status \(status)")
+            #expect(await connection.message() == .text(
+                #"{"started":"mic","firstToken":0,"width":3,"output":"embeddings","sampleRate":16000,"samplesPerToken":640}"#))
+            let receiver = try await backend.subscribers(1)[0]
+            let captured = StreamFeedClock.now() - 100_000_000    // 100 ms ago
+            #expect(receiver.live(BackendToken(index: 1, firstSample: 640, captureTimeNanoseconds: captured,
+                                               flags: [.speech, .final], values: FloatTokenValues([1, -2, 0.5]))))
+            receiver.event(BackendEvent(kind: .speechEnd, at: 1280))
+            receiver.event(BackendEvent(kind: .ended, at: 0, count: 2, message: "stream 'mic' has \"ended\""))
+            guard case .text(let header)? = await connection.message() else { throw LiveViewTestFailure("no header") }
+            let fields = try #require(try JSONSerialization.jsonObject(with: Data(header.utf8)) as? [String: Any])
+            #expect(fields["token"] as? Int == 1)
+            #expect(fields["firstSample"] as? Int == 640)
+            #expect(header.contains(#""time":0.040,"#))
+            #expect(header.contains(#""norm":2.2913,"#))         // √5.25, 5 significant digits
+            #expect(header.hasSuffix(#""flags":["final","speech"]}"#))
+            let latency = try #require(fields["latencyMs"] as? Double)
+            #expect(latency >= 60 && latency < 10_000, "100 ms after capture, less the token's 40 ms: \(latency)")
+            // 1.0, −2.0, 0.5 as little-endian binary32.
+            #expect(await connection.message() == .binary([0, 0, 0x80, 0x3F, 0, 0, 0, 0xC0, 0, 0, 0, 0x3F]))
+            #expect(await connection.message() == .text(#"{"event":"speechEnd","at":1280,"count":0,"message":""}"#))
+            #expect(await connection.message() == .text(
+                #"{"event":"ended","at":0,"count":2,"message":"stream 'mic' has \"ended\""}"#))
+            #expect(await connection.message() == .close(1000))
+        }
+        #expect(backend.cancelled.load(ordering: .relaxed) == 1, "the subscription is cancelled when the feed ends")
+    }
+
+    @Test func refusalsAreAnErrorFrameThenAClose() async throws {
+        try await withLiveView { port in
+            let unknown = try #require(try await TestConnection.webSocket(port, "/v1/streams/nope/ws").connection)
+            #expect(await unknown.message() == .text(#"{"error":"unknownStream","message":"no live stream named 'nope'"}"#))
+            #expect(await unknown.message() == .close(1008))
+            let bad = try #require(try await TestConnection.webSocket(port, "/v1/streams/mic/ws?start=later").connection)
+            #expect(await bad.message() == .text(#"{"error":"badRequest","message":"start must be now or oldest, not 'later'"}"#))
+            #expect(await bad.message() == .close(1008))
+            let f16 = try #require(try await TestConnection.webSocket(port, "/v1/streams/mic/ws?payload=f16").connection)
+            guard case .text(let text)? = await f16.message() else { throw LiveViewTestFailure("no error frame") }
+            #expect(text.contains("payload must be f32"))
+        }
+        // Past the feed limit: 1013, try again later.
+        try await withLiveView({ $0.maxFeeds = 1 }) { port in
+            let first = try #require(try await TestConnection.webSocket(port, "/v1/streams/mic/ws").connection)
+            guard case .text? = await first.message() else { throw LiveViewTestFailure("the first feed did not start") }
+            let second = try #require(try await TestConnection.webSocket(port, "/v1/streams/mic/ws").connection)
+            guard case .text(let text)? = await second.message() else { throw LiveViewTestFailure("no error frame") }
+            #expect(text.hasPrefix(#"{"error":"limitReached""#))
+            #expect(await second.message() == .close(1013))
+        }
+    }
+
+    @Test func aReaderThatDoesNotReadLosesLiveTokensInsteadOfGrowingTheQueue() async throws {
+        let backend = ScriptedBackend()
+        try await withLiveView({ $0.liveQueueTokens = 4 }, backend: backend) { port in
+            let connection = try #require(try await TestConnection.webSocket(port, "/v1/streams/mic/ws").connection)
+            guard case .text? = await connection.message() else { throw LiveViewTestFailure("no start") }
+            let receiver = try await backend.subscribers(1)[0]
+            // 64 KiB tokens: the socket's buffers hold some MB, then the queue's 4, then the feed refuses.
+            let values = FloatTokenValues([Float](repeating: 0.25, count: 16_384))
+            var accepted = 0
+            while accepted < 2_000, receiver.live(BackendToken(index: UInt64(accepted), firstSample: 0,
+                                                               captureTimeNanoseconds: 0, flags: [], values: values)) {
+                accepted += 1
+            }
+            #expect(accepted < 2_000, "a reader that does not read must be refused, not queued for")
+            #expect(backend.resumes.withLock { $0.isEmpty })
+            // Reading it all gives room again: the subscription is resumed (the hub then sends `lagged`).
+            for _ in 0..<(2 * accepted) {
+                guard case .text? = await connection.message(), case .binary(let bytes)? = await connection.message() else {
+                    throw LiveViewTestFailure("a token was not a header and values")
+                }
+                #expect(bytes.count == 65_536)
+                if !backend.resumes.withLock({ $0.isEmpty }) { break }
+            }
+            #expect(backend.resumes.withLock { $0 } .first.map { $0 >= 2 } == true)
+            receiver.event(BackendEvent(kind: .lagged, at: 0, count: 7))
+            var lagged = false
+            while let message = await connection.message() {
+                if case .text(let text) = message, text.hasPrefix(#"{"event":"lagged""#) {
+                    lagged = text == #"{"event":"lagged","at":0,"count":7,"message":""}"#
+                    break
+                }
+            }
+            #expect(lagged)
+        }
+    }
+}
+
+/// The wall clock in ns since the Unix epoch, as token capture times are.
+enum StreamFeedClock {
+    static func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}

@@ -1,0 +1,195 @@
+import EarshotGRPC
+import EarshotTypes
+import Foundation
+import LiveView
+import Logging
+import NIOCore
+import Synchronization
+import WireProtocol
+
+/// A backend with one live stream, "mic", whose tokens the test hands to the subscribers itself.
+final class ScriptedBackend: EmbeddingBackend {
+    let model = BackendModel(id: "test", embeddingWidth: 3, encoderWidth: 2, payloads: [.f32], voiceActivity: true)
+    let receivers = Mutex<[any StreamReceiver]>([])
+    let resumes = Mutex<[Int]>([])
+    let cancelled = Atomic(0)
+
+    func statusJSON() -> String { #"{"server":"test","streams":[{"name":"mic","kind":"live"}]}"# }
+
+    func subscribe(_ request: SubscribeParameters, receiver: any StreamReceiver) throws(BackendRefusal)
+        -> any BackendSubscription {
+        guard request.stream == "mic" else { throw BackendRefusal(.unknownStream, "no live stream named '\(request.stream)'") }
+        receivers.withLock { $0.append(receiver) }
+        return Subscription(backend: self)
+    }
+
+    func startPush(_ request: PushParameters, receiver: any StreamReceiver) throws(BackendRefusal) -> any PushedStream {
+        throw BackendRefusal(.unsupported, "no pushes here")
+    }
+
+    func callRefused(_ refusal: BackendRefusal) {}
+
+    /// Waits until `count` subscribers have subscribed.
+    func subscribers(_ count: Int) async throws -> [any StreamReceiver] {
+        for _ in 0..<2000 {
+            let now = receivers.withLock { $0 }
+            if now.count >= count { return now }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw LiveViewTestFailure("no subscriber came")
+    }
+
+    struct Subscription: BackendSubscription {
+        let backend: ScriptedBackend
+        var stream: String { "mic" }
+        var firstToken: UInt64 { 0 }
+        func cancel() { backend.cancelled.add(1, ordering: .relaxed) }
+        func resume(room: Int) { backend.resumes.withLock { $0.append(room) } }
+    }
+}
+
+struct LiveViewTestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs a live view on 127.0.0.1 port 0 around `body`, which gets the port.
+func withLiveView<R: Sendable>(_ configure: (inout LiveViewConfiguration) -> Void = { _ in },
+                               backend: ScriptedBackend = ScriptedBackend(),
+                               _ body: @Sendable (Int) async throws -> R) async throws -> R {
+    var configuration = LiveViewConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0))
+    configure(&configuration)
+    let port = AsyncStream<Int>.makeStream()
+    let server = try LiveViewServer(configuration: configuration, backend: backend, spectrogram: nil,
+                                    logger: Logger(label: "test")) { address in
+        port.continuation.yield(address.port ?? 0)
+    }
+    let running = Task { try await server.run() }
+    defer { running.cancel() }
+    var ports = port.stream.makeAsyncIterator()
+    guard let bound = await ports.next() else { throw LiveViewTestFailure("the server did not listen") }
+    return try await body(bound)
+}
+
+/// A blocking TCP connection to 127.0.0.1 (tests run it off the cooperative pool's hot path; calls are short).
+final class TestConnection: @unchecked Sendable {
+    let fd: Int32
+    private var buffered: [UInt8] = []
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard result == 0 else { throw LiveViewTestFailure("connect failed: errno \(errno)") }
+    }
+
+    deinit { close(fd) }
+
+    func write(_ bytes: [UInt8]) {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            sent += n
+        }
+    }
+
+    /// Exactly `count` bytes (nil at end of stream).
+    func read(_ count: Int) -> [UInt8]? {
+        while buffered.count < count {
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return nil }
+            buffered += chunk[..<n]
+        }
+        defer { buffered.removeFirst(count) }
+        return Array(buffered[..<count])
+    }
+
+    /// Up to and including the blank line after the header.
+    func readHead() -> String? {
+        var head: [UInt8] = []
+        while !head.suffix(4).elementsEqual([13, 10, 13, 10]) {
+            guard let byte = read(1) else { return nil }
+            head += byte
+        }
+        return String(decoding: head, as: UTF8.self)
+    }
+
+    /// One HTTP/1.1 request on a fresh connection: the status code, the head, the body.
+    static func get(_ port: Int, _ target: String, method: String = "GET", headers: [String] = []) async throws
+        -> (status: Int, head: String, body: String) {
+        try await offPool { try getBlocking(port, target, method: method, headers: headers) }
+    }
+
+    private static func getBlocking(_ port: Int, _ target: String, method: String, headers: [String])
+        throws -> (status: Int, head: String, body: String) {
+        let connection = try TestConnection(port: port)
+        connection.write(Array(("\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+                                + headers.map { $0 + "\r\n" }.joined() + "\r\n").utf8))
+        guard let head = connection.readHead() else { throw LiveViewTestFailure("no answer to \(target)") }
+        let status = Int(head.split(separator: " ")[1]) ?? 0
+        let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+            .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+        let body = method == "HEAD" ? [] : (connection.read(length) ?? [])
+        return (status, head, String(decoding: body, as: UTF8.self))
+    }
+
+    /// Opens a WebSocket on `target`; nil (with the HTTP status) if it was not upgraded.
+    static func webSocket(_ port: Int, _ target: String, headers: [String] = []) async throws
+        -> (connection: TestConnection?, status: Int) {
+        try await offPool { try webSocketBlocking(port, target, headers: headers) }
+    }
+
+    private static func webSocketBlocking(_ port: Int, _ target: String, headers: [String]) throws
+        -> (connection: TestConnection?, status: Int) {
+        let connection = try TestConnection(port: port)
+        connection.write(Array(("GET \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\n"
+                                + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                + "Sec-WebSocket-Version: 13\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n").utf8))
+        guard let head = connection.readHead() else { throw LiveViewTestFailure("no answer to \(target)") }
+        let status = Int(head.split(separator: " ")[1]) ?? 0
+        return (status == 101 ? connection : nil, status)
+    }
+
+    enum Message: Equatable {
+        case text(String)
+        case binary([UInt8])
+        case close(UInt16)
+    }
+
+    /// The next WebSocket message from the server (unmasked frames, never fragmented by NIO's encoder).
+    func message() async -> Message? {
+        (try? await offPool { self.messageBlocking() }) ?? nil
+    }
+
+    private func messageBlocking() -> Message? {
+        guard let first = read(2) else { return nil }
+        var length = Int(first[1] & 0x7F)
+        if length == 126 { length = read(2).map { Int($0[0]) << 8 | Int($0[1]) } ?? 0 }
+        if length == 127 { length = read(8).map { $0.reduce(0) { $0 << 8 | Int($1) } } ?? 0 }
+        guard let payload = read(length) else { return nil }
+        switch first[0] & 0x0F {
+        case 1: return .text(String(decoding: payload, as: UTF8.self))
+        case 2: return .binary(payload)
+        case 8: return .close(payload.count >= 2 ? UInt16(payload[0]) << 8 | UInt16(payload[1]) : 1005)
+        default: return messageBlocking()
+        }
+    }
+}
+
+/// Runs blocking socket calls on a thread of their own: on the cooperative pool they would starve the server's tasks.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
