@@ -1,4 +1,5 @@
 import EarshotGRPC
+import EarshotTypes
 import Foundation
 import NIOHTTP1
 
@@ -78,5 +79,19 @@ struct LiveViewRequest {
         }
         let originAuthority = url.port.map { "\(originHost):\($0)" } ?? originHost
         return originAuthority.lowercased() != host.lowercased()
+    }
+
+    /// A loopback listener without a token reached under another name: a DNS-rebinding page (evil.example resolving to
+    /// 127.0.0.1) would be same-origin with itself and read the feeds. Such a listener answers only `Host`s that
+    /// name this machine: `localhost`, a 127.0.0.0/8 address or `[::1]`, with any port.
+    static func isForeignHost(_ headers: HTTPHeaders) -> Bool {
+        guard let host = headers.first(name: "host")?.lowercased() else { return true }
+        let name: Substring
+        if host.hasPrefix("[") {
+            name = host.dropFirst().prefix { $0 != "]" }
+        } else {
+            name = host.prefix { $0 != ":" }
+        }
+        return !(name == "localhost" || ListenAddress(host: String(name), port: 0).isLoopback)
     }
 }

@@ -17,7 +17,7 @@ import Synchronization
 ///
 /// GET and HEAD only (405 otherwise), 404 for any other path: there is no file system behind it. The API's paths
 /// need the bearer token when one is configured (401), and a browser's WebSocket from another origin is refused
-/// (403). Connections are capped and deadlined by ``ListenerAdmission``, as the other listeners are.
+/// (403); a loopback listener without a token answers only a `Host` naming this machine (403: DNS rebinding). Connections are capped and deadlined by ``ListenerAdmission``, as the other listeners are.
 package final class LiveViewServer: Service, Sendable {
     package let configuration: LiveViewConfiguration
     /// The listener's connection cap and deadlines (and counts, for tests).
@@ -128,6 +128,10 @@ struct Endpoints: Sendable {
         }
     }
 
+    /// Whether `Host` must name this machine (``LiveViewRequest/isForeignHost(_:)``): a loopback listener without a
+    /// token.
+    var checksHost: Bool { configuration.address.isLoopback && configuration.bearerToken == nil }
+
     /// The answer to a request that is not a WebSocket upgrade.
     func answer(_ head: HTTPRequestHead) -> Answer {
         let request = LiveViewRequest(uri: head.uri)
@@ -136,6 +140,10 @@ struct Endpoints: Sendable {
         }
         guard head.method == .GET || head.method == .HEAD else {
             return .text(.methodNotAllowed, "GET and HEAD only", headers: [("Allow", "GET, HEAD")])
+        }
+        if checksHost && LiveViewRequest.isForeignHost(head.headers) {
+            return .text(.forbidden, "this loopback listener answers only Host: localhost, 127.0.0.1 or [::1] "
+                         + "(set a bearer token to serve other names)")
         }
         guard request.isAuthorized(head.headers, expected: configuration.bearerToken) else {
             return .text(.unauthorized, "a valid 'Authorization: Bearer <token>' (or ?token=) is required",
@@ -168,7 +176,8 @@ struct Endpoints: Sendable {
     func upgradeHeaders(for head: HTTPRequestHead) -> HTTPHeaders? {
         let request = LiveViewRequest(uri: head.uri)
         guard head.method == .GET, request.isAuthorized(head.headers, expected: configuration.bearerToken),
-              !LiveViewRequest.isCrossOrigin(head.headers) else { return nil }
+              !LiveViewRequest.isCrossOrigin(head.headers),
+              !(checksHost && LiveViewRequest.isForeignHost(head.headers)) else { return nil }
         switch request.route {
         case .tokens: return HTTPHeaders()
         case .spectrogram: return spectrogram == nil ? nil : HTTPHeaders()

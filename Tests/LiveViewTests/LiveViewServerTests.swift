@@ -64,6 +64,28 @@ import WireProtocol
         #expect(try LiveViewConfiguration(address: ListenAddress(host: "::1", port: 0)).validated().address.host == "::1")
     }
 
+    @Test func aLoopbackListenerWithoutATokenAnswersOnlyItsOwnNames() async throws {
+        try await withLiveView { port in
+            for host in ["evil.example:\(port)", "evil.example", "10.0.0.1:\(port)", "127.0.0.1.evil.example"] {
+                let header = "Host: \(host)"
+                let status = try await TestConnection.get(port, "/v1/status", headers: [header]).status
+                #expect(status == 403, "\(host)")
+                let upgrade = try await TestConnection.webSocket(port, "/v1/streams/mic/ws", headers: [header]).status
+                #expect(upgrade == 403, "\(host)")
+            }
+            for host in ["localhost:\(port)", "127.0.0.1", "127.1.2.3:80", "[::1]:\(port)", "LOCALHOST"] {
+                let header = "Host: \(host)"
+                let status = try await TestConnection.get(port, "/v1/status", headers: [header]).status
+                #expect(status == 200, "\(host)")
+            }
+        }
+        // With a token the token decides (a proxy in front may pass its own name).
+        try await withLiveView({ $0.bearerToken = "t" }) { port in
+            let status = try await TestConnection.get(port, "/v1/status?token=t", headers: ["Host: earshot.example"]).status
+            #expect(status == 200)
+        }
+    }
+
     @Test func aCrossOriginWebSocketIsRefused() async throws {
         try await withLiveView { port in
             let foreign = try await TestConnection.webSocket(port, "/v1/streams/mic/ws", headers: ["Origin: http://evil.example"])

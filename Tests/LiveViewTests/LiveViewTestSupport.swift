@@ -134,7 +134,8 @@ final class TestConnection: @unchecked Sendable {
     private static func getBlocking(_ port: Int, _ target: String, method: String, headers: [String])
         throws -> (status: Int, head: String, body: String) {
         let connection = try TestConnection(port: port)
-        connection.write(Array(("\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        let host = headers.contains { $0.lowercased().hasPrefix("host:") } ? "" : "Host: 127.0.0.1:\(port)\r\n"
+        connection.write(Array(("\(method) \(target) HTTP/1.1\r\n\(host)Connection: close\r\n"
                                 + headers.map { $0 + "\r\n" }.joined() + "\r\n").utf8))
         guard let head = connection.readHead() else { throw LiveViewTestFailure("no answer to \(target)") }
         let status = Int(head.split(separator: " ")[1]) ?? 0
@@ -153,7 +154,8 @@ final class TestConnection: @unchecked Sendable {
     private static func webSocketBlocking(_ port: Int, _ target: String, headers: [String]) throws
         -> (connection: TestConnection?, status: Int) {
         let connection = try TestConnection(port: port)
-        connection.write(Array(("GET \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\n"
+        let host = headers.contains { $0.lowercased().hasPrefix("host:") } ? "" : "Host: 127.0.0.1:\(port)\r\n"
+        connection.write(Array(("GET \(target) HTTP/1.1\r\n\(host)Upgrade: websocket\r\n"
                                 + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                                 + "Sec-WebSocket-Version: 13\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n").utf8))
         guard let head = connection.readHead() else { throw LiveViewTestFailure("no answer to \(target)") }

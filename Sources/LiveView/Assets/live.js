@@ -92,7 +92,7 @@ class StreamView {
     this.tokens = new Strip(SWATCH + LATENCY_ROWS + 2 * COMPONENTS, 640 / 4, "tokens");
     this.vad = new Strip(18, SAMPLE_RATE / PX_PER_SECOND, "vad");
     this.facts = element("div", { class: "facts" }, ["connecting…"]);
-    this.melRange = { low: -12, high: 2 };
+    this.melRange = { low: Infinity, high: -Infinity };   // the values seen so far span the colours
     this.section = element("section", { class: "stream", "data-stream": name }, [
       element("h2", {}, [name, element("small", { class: "source" })]),
       element("div", { class: "row" }, [element("label", {}, ["spectrogram"]), this.mel.canvas]),
@@ -201,7 +201,7 @@ class StreamView {
         const v = values[f * bins + b];
         if (v > this.melRange.high) this.melRange.high = v;
         if (v < this.melRange.low) this.melRange.low = v;
-        const [r, g, bl] = inferno((v - this.melRange.low) / (this.melRange.high - this.melRange.low));
+        const [r, g, bl] = inferno((v - this.melRange.low) / Math.max(1e-3, this.melRange.high - this.melRange.low));
         const o = ((bins - 1 - b) * frames + f) * 4;   // low frequencies at the bottom
         image.data[o] = r; image.data[o + 1] = g; image.data[o + 2] = bl; image.data[o + 3] = 255;
       }
