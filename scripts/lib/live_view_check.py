@@ -130,7 +130,7 @@ class DevTools:
         self.process = subprocess.Popen(
             [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
              "--disable-extensions", "--remote-debugging-port=0", f"--user-data-dir={profile}",
-             "--window-size=1400,900", "about:blank"],
+             "--window-size=1400,540", "about:blank"],
             stdout=open(log, "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 60
@@ -196,6 +196,7 @@ def main() -> int:
         browser.call("Runtime.enable")
         browser.call("Log.enable")
         browser.call("Page.enable")
+        browser.call("Emulation.setDeviceMetricsOverride", width=1400, height=560, deviceScaleFactor=1, mobile=False)
         browser.call("Page.navigate", url=f"http://{arguments.http}/")
         # The page follows the stream; meanwhile the feed is read here (from the oldest token to `ended`) and the
         # page's token count sampled as the stream plays.
