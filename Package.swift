@@ -210,7 +210,7 @@ let package = Package(
         .testTarget(name: "QueuePoliciesTests", dependencies: ["QueuePolicies"], swiftSettings: settings),
         .testTarget(name: "EncodingSchedulerTests", dependencies: [
             "EncodingScheduler", "EarshotTypes", "Gemma4Audio", "AudioCore", "Resampling", "VoiceActivity",
-            "QueuePolicies", "AllocationCounting",
+            "QueuePolicies", "AllocationCounting", "Frontend",
         ], swiftSettings: settings),
         .testTarget(name: "ConnectionAdmissionTests", dependencies: [
             "ConnectionAdmission",
