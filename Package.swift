@@ -150,7 +150,7 @@ let package = Package(
         // The live view (issue #23): a web page and WebSocket feeds over HTTP, beside the socket and gRPC. Its page
         // and scripts (Assets/) are compiled into the binary by LiveViewAssetsPlugin: the .deb ships binaries only.
         .target(name: "LiveView", dependencies: [
-            "ConnectionAdmission", "EarshotGRPC", "EarshotTypes", "EncodingScheduler",
+            "ConnectionAdmission", "EarshotGRPC", "EarshotTypes", "QueuePolicies", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -225,7 +225,7 @@ let package = Package(
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "AudioFiles",
             "Resampling", "Frontend", "VoiceActivity", "earshotd", "EarshotGRPC",
             daemonProduct("GRPCCore", "grpc-swift-2"), "NumberBits", "QueuePolicies", "AudioCapture", "BuildInfo",
-            "EncodingScheduler", "EarshotServer", "ConnectionAdmission",
+            "EncodingScheduler", "EarshotServer", "ConnectionAdmission", "LiveView",
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
             daemonProduct("ServiceLifecycleTestKit", "swift-service-lifecycle"),
             daemonProduct("Logging", "swift-log"), daemonProduct("NIOCore", "swift-nio"),
@@ -240,9 +240,7 @@ let package = Package(
         .testTarget(name: "LiveViewTests", dependencies: [
             "LiveView", "EarshotGRPC", "EarshotTypes", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
             daemonProduct("Logging", "swift-log"),
-            daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
         ], swiftSettings: settings),
         .testTarget(name: "AudioCaptureTests", dependencies: [
             "AudioCapture", "AudioCore", "NumberBits", "QueuePolicies", "Resampling",
