@@ -150,7 +150,9 @@ package enum Daemon {
             }
         }
         if let liveView = checked.liveView {
-            let backend = EngineBackend(engine: engine, payloads: server.payloadTypes) { socketServer.status() }
+            let backend = EngineBackend(engine: engine, payloads: server.payloadTypes, transport: .websocket) {
+                socketServer.status()
+            }
             do {
                 listeners.append(try LiveViewServer(configuration: liveView, backend: backend,
                                                     spectrogram: EngineSpectrogram(engine: engine), logger: logger))

@@ -5,16 +5,21 @@ import EncodingScheduler
 import Synchronization
 import WireProtocol
 
-/// The engine behind the gRPC service: subscriptions on the live streams' hubs, pushed streams on the scheduler, both
-/// admitted through the engine's one client registry (the socket's clients and gRPC calls share `max-clients`).
+/// The engine behind the gRPC service and the live view's WebSocket feeds (one backend each, told apart in status by
+/// `transport`): subscriptions on the live streams' hubs, pushed streams on the scheduler, all admitted through the
+/// engine's one client registry (the socket's clients, gRPC calls and WebSocket feeds share `max-clients`).
 /// Tokens and events reach the call's queue through the same sink and subscriber contracts as the socket's.
 final class EngineBackend: EmbeddingBackend {
     private let engine: Engine
     let model: BackendModel
     private let status: @Sendable () -> DaemonStatus
+    /// How status names this backend's clients.
+    private let transport: DaemonStatus.Transport
 
-    init(engine: Engine, payloads: [PayloadType], status: @escaping @Sendable () -> DaemonStatus) {
+    init(engine: Engine, payloads: [PayloadType], transport: DaemonStatus.Transport = .grpc,
+         status: @escaping @Sendable () -> DaemonStatus) {
         self.engine = engine
+        self.transport = transport
         let c = engine.model.configuration
         model = BackendModel(id: engine.modelID, embeddingWidth: c.textHiddenSize, encoderWidth: c.outputProjectionSize,
                              payloads: Set(payloads), voiceActivity: engine.voiceActivityIsOn)
@@ -31,9 +36,9 @@ final class EngineBackend: EmbeddingBackend {
         }
         let subscriber = ReceiverSubscriber(receiver: receiver, output: request.output, options: request.options,
                                             engine: engine)
+        let name = "\(transport.rawValue) Subscribe \(request.stream)"
         let client = try admit(receiver) { queued, dropped in
-            ClientRegistry.Activity(name: "grpc Subscribe \(request.stream)", subscriptions: 1, queuedFrames: queued,
-                                    droppedFrames: dropped)
+            ClientRegistry.Activity(name: name, subscriptions: 1, queuedFrames: queued, droppedFrames: dropped)
         }
         let first = stream.hub.subscribe(subscriber, start: request.start)
         return HubSubscription(stream: request.stream, firstToken: first, hub: stream.hub, subscriber: subscriber,
@@ -42,8 +47,9 @@ final class EngineBackend: EmbeddingBackend {
 
     func startPush(_ request: PushParameters, receiver: any StreamReceiver) throws(BackendRefusal) -> any PushedStream {
         try check(payload: request.payload, options: request.options)
+        let name = "\(transport.rawValue) Push"
         let client = try admit(receiver) { queued, _ in
-            ClientRegistry.Activity(name: "grpc Push", pushes: 1, queuedFrames: queued)
+            ClientRegistry.Activity(name: name, pushes: 1, queuedFrames: queued)
         }
         let engine = self.engine
         let sink = PushedStreamSink(receiver: CallPushReceiver(receiver: receiver, output: request.output, engine: engine),
@@ -89,7 +95,7 @@ final class EngineBackend: EmbeddingBackend {
         throws(BackendRefusal) -> RegisteredClient {
         let queue = receiver as? CallOutbox
         do {
-            let id = try engine.clients.admit(transport: .grpc, peer: "grpc call") { [weak queue] in
+            let id = try engine.clients.admit(transport: transport, peer: "\(transport.rawValue) call") { [weak queue] in
                 activity(queue?.pendingCount ?? 0, queue?.droppedTotal ?? 0)
             }
             return RegisteredClient(id: id, engine: engine, queue: queue)

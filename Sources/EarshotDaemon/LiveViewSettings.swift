@@ -38,10 +38,10 @@ struct EngineSpectrogram: SpectrogramSource {
     let engine: Engine
 
     func watchSpectrogram(of stream: String,
-                          _ watcher: @escaping @Sendable (_ firstSample: Int64, _ frames: [Float]) -> Void)
-        -> (@Sendable () -> Void)? {
+                          _ watcher: @escaping @Sendable (_ firstSample: Int64, _ frames: [Float]) -> Void,
+                          ended: @escaping @Sendable () -> Void) -> (@Sendable () -> Void)? {
         guard let tap = engine.liveStream(named: stream)?.scheduled.melTap else { return nil }
-        let id = tap.watch { firstSample, frames in watcher(firstSample, Array(frames)) }
+        let id = tap.watch({ firstSample, frames in watcher(firstSample, Array(frames)) }, ended: ended)
         return { tap.stop(id) }
     }
 }

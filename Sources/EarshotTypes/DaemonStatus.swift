@@ -119,8 +119,9 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
         }
     }
 
-    public enum Transport: String, Codable, Sendable {
-        case socket, grpc
+    public enum Transport: String, Codable, Sendable, CaseIterable {
+        /// The Unix socket, gRPC, the live view's WebSocket feeds.
+        case socket, grpc, websocket
     }
 
     public struct Connection: Codable, Sendable, Equatable {

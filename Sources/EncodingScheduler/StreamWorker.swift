@@ -259,6 +259,7 @@ final class StreamWorker {
         guard isFinished, !endReported, !encoder.hasReadyBlock, encoder.pendingTokenCount == 0 else { return false }
         endReported = true
         publish()
+        melTap.streamEnded()
         sink.ended(totalTokens: tokensProduced)
         return true
     }

@@ -5,17 +5,19 @@ import Synchronization
 /// Where the spectrogram feed gets a live stream's log-mel frames (the daemon: the stream's `MelTap`).
 package protocol SpectrogramSource: Sendable {
     /// Starts showing `stream`'s log-mel frames to `watcher` as the encoder computes them, on compute threads (it
-    /// must not block): the stream-timeline sample where the first frame's hop starts, and `128 × n` values. Nil if
-    /// the daemon has no live stream of that name. The returned closure stops it.
+    /// must not block): the stream-timeline sample where the first frame's hop starts, and `128 × n` values; `ended`
+    /// once the stream has ended (after its last frame). Nil if the daemon has no live stream of that name. The
+    /// returned closure stops it.
     func watchSpectrogram(of stream: String,
-                          _ watcher: @escaping @Sendable (_ firstSample: Int64, _ frames: [Float]) -> Void)
-        -> (@Sendable () -> Void)?
+                          _ watcher: @escaping @Sendable (_ firstSample: Int64, _ frames: [Float]) -> Void,
+                          ended: @escaping @Sendable () -> Void) -> (@Sendable () -> Void)?
 }
 
 /// A WebSocket of a live stream's log-mel frames, for the page's spectrogram: per chunk the encoder computed, a text
 /// frame `{"mel":firstSample,"frames":n,"bins":128}` and a binary frame of `n × 128` little-endian float32 values.
+/// When the stream ends the feed closes with 1000 after its last frame.
 /// Chunks wait in a ``SendQueue`` of `melQueueFrames / 8` chunks: a reader that falls behind loses the newest chunks,
-/// and then gets a `lagged` event (`count`: frames lost) before the next chunk it is sent.
+/// and then gets a `lagged` event (`count`: frames lost) before the next chunk it is sent (or before the end).
 struct SpectrogramFeed: Sendable {
     let source: (any SpectrogramSource)?
     let gate: CallGate
@@ -29,7 +31,8 @@ struct SpectrogramFeed: Sendable {
         }
         defer { gate.leave() }
         let queue = ChunkQueue(capacity: max(1, configuration.melQueueFrames / 8))
-        guard let stop = source?.watchSpectrogram(of: stream, { queue.push(MelChunk(firstSample: $0, values: $1)) })
+        guard let stop = source?.watchSpectrogram(of: stream, { queue.push(MelChunk(firstSample: $0, values: $1)) },
+                                                  ended: { queue.close(streamEnded: true) })
         else {
             return .refused(FeedRefusal("unknownStream", "no live stream named '\(stream)'"))
         }
@@ -40,7 +43,7 @@ struct SpectrogramFeed: Sendable {
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     await gate.untilStopped()
-                    if !Task.isCancelled { queue.close() }
+                    if !Task.isCancelled { queue.close(streamEnded: false) }
                 }
                 defer { group.cancelAll() }
                 while let item = try await queue.next() {
@@ -53,7 +56,7 @@ struct SpectrogramFeed: Sendable {
                         try await send(.text(FeedFrames.event(BackendEvent(kind: .lagged, at: at, count: frames))))
                     }
                 }
-                return .stopping
+                return queue.streamEnded ? .ended : .stopping
             }
         } catch {
             return .gone(error)
@@ -84,6 +87,8 @@ final class ChunkQueue: Sendable {
         var lost: (at: Int64, frames: UInt64)?
         var waiter: CheckedContinuation<MelItem?, any Error>?
         var closed = false
+        /// Closed because the stream ended (not because the daemon stops).
+        var streamEnded = false
     }
 
     private let state: Mutex<State>
@@ -117,14 +122,21 @@ final class ChunkQueue: Sendable {
         if let (waiter, item) = waiter { waiter.resume(returning: item) }
     }
 
-    /// No more chunks: the writer gets what is queued, then nil.
-    func close() {
-        let waiter = state.withLock { s in
+    var streamEnded: Bool { state.withLock { $0.streamEnded } }
+
+    /// No more chunks (the stream ended, or the daemon stops): the writer gets what is queued, with a last `lagged`
+    /// for frames lost since the previous one, then nil.
+    func close(streamEnded: Bool) {
+        let resume: (CheckedContinuation<MelItem?, any Error>, MelItem?)? = state.withLock { s in
+            guard !s.closed else { return nil }
             s.closed = true
-            defer { s.waiter = nil }
-            return s.waiter   // a writer waits only on an empty queue
+            s.streamEnded = streamEnded
+            if let lost = s.lost.take() { _ = s.queue.push(.lagged(at: lost.at, frames: lost.frames)) }
+            guard let waiter = s.waiter else { return nil }
+            s.waiter = nil
+            return (waiter, s.queue.pop())     // a writer waits only on an empty queue
         }
-        waiter?.resume(returning: nil)
+        if let (waiter, item) = resume { waiter.resume(returning: item) }
     }
 
     func next() async throws -> MelItem? {

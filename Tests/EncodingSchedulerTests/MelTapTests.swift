@@ -14,12 +14,13 @@ import VoiceActivity
         let worker = StreamWorker(model: Fixtures.tiny, blockTokens: 12, resampler: nil, maxGapFill: 0)
         let seen = Mutex<(chunks: [(start: Int64, frames: Int)], values: [Float])>(([], []))
         #expect(!worker.melTap.isWatched)
-        let id = worker.melTap.watch { first, frames in
+        let ended = Atomic(0)
+        let id = worker.melTap.watch({ first, frames in
             seen.withLock { s in
                 s.chunks.append((first, frames.count / 128))
                 s.values += frames
             }
-        }
+        }, ended: { ended.add(1, ordering: .relaxed) })
         #expect(worker.melTap.isWatched)
         let scratch = EncoderScratch(model: Fixtures.tiny, capacity: 12, threads: 1)
         let origin: Int64 = 32_000   // the stream's audio starts 2 s into its timeline
@@ -49,5 +50,25 @@ import VoiceActivity
         worker.consume([.audio([Float](repeating: 0.1, count: 3_200), firstSample: origin + Int64(samples.count),
                                wall: 0)], scratch: scratch, vadScratch: SileroVADScratch(), sink: RecordingSink())
         #expect(seen.withLock { $0.values.count } == whole.count, "a stopped watcher sees nothing more")
+        #expect(ended.load(ordering: .relaxed) == 0)
+    }
+
+    /// The stream's end is told once, to the watchers then, and at once to a watcher that comes later.
+    @Test func watchersHearTheEndOnce() throws {
+        let worker = StreamWorker(model: Fixtures.tiny, blockTokens: 12, resampler: nil, maxGapFill: 0)
+        let ends = Atomic(0)
+        _ = worker.melTap.watch({ _, _ in }, ended: { ends.add(1, ordering: .relaxed) })
+        let scratch = EncoderScratch(model: Fixtures.tiny, capacity: 12, threads: 1)
+        let sink = RecordingSink()
+        worker.consume([.audio([Float](repeating: 0.1, count: 1_600), firstSample: 0, wall: 0), .finish],
+                       scratch: scratch, vadScratch: SileroVADScratch(), sink: sink)
+        Fixtures.tiny.drain([worker.encoder], scratch: scratch) { _, _ in }
+        worker.emitOutput(to: sink)
+        #expect(worker.reportEndIfDrained(to: sink))
+        #expect(ends.load(ordering: .relaxed) == 1)
+        #expect(!worker.melTap.isWatched)
+        _ = worker.melTap.watch({ _, _ in }, ended: { ends.add(1, ordering: .relaxed) })
+        #expect(ends.load(ordering: .relaxed) == 2)
+        #expect(!worker.melTap.isWatched)
     }
 }

@@ -185,6 +185,56 @@ import WireProtocol
             #expect(lagged)
         }
     }
+
+    @Test func theSpectrogramFeedSendsFramesAndClosesWhenTheStreamEnds() async throws {
+        let spectrogram = ScriptedSpectrogram()
+        try await withLiveView(spectrogram: spectrogram) { port in
+            let connection = try #require(try await TestConnection.webSocket(port, "/v1/streams/mic/mel/ws").connection)
+            #expect(await connection.message() == .text(#"{"started":"mic","bins":128,"hopSamples":160}"#))
+            let watcher = try await spectrogram.watcher()
+            let frames = (0..<256).map { Float($0) - 100.5 }
+            watcher.frames(1_600, frames)
+            watcher.ended()
+            #expect(await connection.message() == .text(#"{"mel":1600,"frames":2,"bins":128}"#))
+            #expect(await connection.message() == .binary(frames.withUnsafeBytes { Array($0) }))
+            #expect(await connection.message() == .close(1000))
+            let unknown = try #require(try await TestConnection.webSocket(port, "/v1/streams/nope/mel/ws").connection)
+            #expect(await unknown.message() == .text(#"{"error":"unknownStream","message":"no live stream named 'nope'"}"#))
+        }
+        #expect(spectrogram.stopped.load(ordering: .relaxed) == 1)
+        // Without a spectrogram source there is no such feed.
+        try await withLiveView { port in
+            let status = try await TestConnection.webSocket(port, "/v1/streams/mic/mel/ws").status
+            #expect(status == 426)
+        }
+    }
+
+    @Test func aSlowSpectrogramReaderLosesChunksAndIsToldHowMany() async throws {
+        let spectrogram = ScriptedSpectrogram()
+        try await withLiveView({ $0.melQueueFrames = 16 }, spectrogram: spectrogram) { port in
+            let connection = try #require(try await TestConnection.webSocket(port, "/v1/streams/mic/mel/ws").connection)
+            guard case .text? = await connection.message() else { throw LiveViewTestFailure("no start") }
+            let watcher = try await spectrogram.watcher()
+            // 100 frames (51 200 B) a chunk, 4000 chunks: 200 MB if nothing were dropped.
+            let chunk = [Float](repeating: -3, count: 128 * 100)
+            for i in 0..<4_000 { watcher.frames(Int64(i) * 16_000, chunk) }
+            watcher.ended()
+            var chunks = 0, lost: UInt64 = 0
+            while let message = await connection.message() {
+                switch message {
+                case .text(let text) where text.hasPrefix(#"{"event":"lagged""#):
+                    let fields = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+                    lost += UInt64(try #require(fields["count"] as? Int))
+                case .binary: chunks += 1
+                case .close(let code): #expect(code == 1000)
+                default: break
+                }
+                if case .close = message { break }
+            }
+            #expect(lost > 0 && chunks < 4_000, "chunks sent \(chunks), frames lost \(lost)")
+            #expect(UInt64(chunks) * 100 + lost == 400_000, "every frame is either sent or counted lost")
+        }
+    }
 }
 
 /// The wall clock in ns since the Unix epoch, as token capture times are.

@@ -48,6 +48,28 @@ final class ScriptedBackend: EmbeddingBackend {
     }
 }
 
+/// Log-mel frames of one live stream, "mic", handed to the watchers by the test.
+final class ScriptedSpectrogram: SpectrogramSource {
+    typealias Watcher = (frames: @Sendable (Int64, [Float]) -> Void, ended: @Sendable () -> Void)
+    let watchers = Mutex<[Watcher]>([])
+    let stopped = Atomic(0)
+
+    func watchSpectrogram(of stream: String, _ watcher: @escaping @Sendable (Int64, [Float]) -> Void,
+                          ended: @escaping @Sendable () -> Void) -> (@Sendable () -> Void)? {
+        guard stream == "mic" else { return nil }
+        watchers.withLock { $0.append((watcher, ended)) }
+        return { self.stopped.add(1, ordering: .relaxed) }
+    }
+
+    func watcher() async throws -> Watcher {
+        for _ in 0..<2000 {
+            if let first = watchers.withLock({ $0.first }) { return first }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw LiveViewTestFailure("nobody watched")
+    }
+}
+
 struct LiveViewTestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
@@ -56,11 +78,12 @@ struct LiveViewTestFailure: Error, CustomStringConvertible {
 /// Runs a live view on 127.0.0.1 port 0 around `body`, which gets the port.
 func withLiveView<R: Sendable>(_ configure: (inout LiveViewConfiguration) -> Void = { _ in },
                                backend: ScriptedBackend = ScriptedBackend(),
+                               spectrogram: ScriptedSpectrogram? = nil,
                                _ body: @Sendable (Int) async throws -> R) async throws -> R {
     var configuration = LiveViewConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0))
     configure(&configuration)
     let port = AsyncStream<Int>.makeStream()
-    let server = try LiveViewServer(configuration: configuration, backend: backend, spectrogram: nil,
+    let server = try LiveViewServer(configuration: configuration, backend: backend, spectrogram: spectrogram,
                                     logger: Logger(label: "test")) { address in
         port.continuation.yield(address.port ?? 0)
     }

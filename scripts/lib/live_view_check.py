@@ -203,8 +203,10 @@ def main() -> int:
         result: list = []
         reader = threading.Thread(target=lambda: result.append(feed_tokens(arguments.http, arguments.stream)))
         reader.start()
-        deadline, counts, state = time.monotonic() + 120, [], None
+        deadline, counts, state, transports = time.monotonic() + 120, [], None, set()
         while time.monotonic() < deadline:
+            status = json.load(urllib.request.urlopen(f"http://{arguments.http}/v1/status"))
+            transports |= {c["transport"] for c in status["connections"]}
             state = browser.evaluate("JSON.stringify((window.earshotLive && window.earshotLive.streams["
                                      f"{json.dumps(arguments.stream)}]) || null)")
             state = json.loads(state) if state else None
@@ -237,6 +239,8 @@ def main() -> int:
               f"({len(values)} bytes), then ended (1000)")
 
         # 2. The page: its count grew while the stream played, and it saw every token.
+        if transports != {"websocket"}:
+            return fail(f"status listed the feeds' connections as {transports}, not websocket")
         if state["tokens"] != len(headers):
             return fail(f"the page counted {state['tokens']} tokens, the feed {len(headers)}")
         if len(set(counts)) < 2:
