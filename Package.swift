@@ -241,6 +241,7 @@ let package = Package(
             "LiveView", "EarshotGRPC", "EarshotTypes", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"),
             daemonProduct("Logging", "swift-log"),
+            daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
         ], swiftSettings: settings),
         .testTarget(name: "AudioCaptureTests", dependencies: [
             "AudioCapture", "AudioCore", "NumberBits", "QueuePolicies", "Resampling",

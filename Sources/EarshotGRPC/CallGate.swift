@@ -28,6 +28,9 @@ package final class CallGate: Sendable {
         }
     }
 
+    /// Calls admitted and not yet ended.
+    package var activeCalls: Int { state.withLock { $0.calls } }
+
     /// An admitted call has ended.
     package func leave() { state.withLock { $0.calls -= 1 } }
 

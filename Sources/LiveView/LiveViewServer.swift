@@ -104,6 +104,12 @@ package final class LiveViewServer: Service, Sendable {
             channel.close(promise: nil)
             admission.quiesce()
         }
+        // The feeds run on their connections, not under this task: the stop waits for them (a browser that does not
+        // read holds one at most the drain timeout, then it is failed and closed).
+        let deadline = ContinuousClock.now + configuration.drainTimeout + .milliseconds(250)
+        while gate.activeCalls > 0 && ContinuousClock.now < deadline && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
     }
 }
 

@@ -224,6 +224,21 @@ class StreamView {
 
 const views = new Map();
 
+// Pushed streams are private to their client: the page shows their progress from the status, not their tokens.
+function showPushes(pushes) {
+  const section = document.getElementById("pushes");
+  section.hidden = pushes.length === 0;
+  const body = section.querySelector("tbody");
+  body.replaceChildren(...pushes.map((p) => element("tr", {}, [
+    element("td", {}, [p.name]),
+    element("td", {}, [`${(p.samples / p.inputRate).toFixed(1)} s`]),
+    element("td", {}, [`${p.inputRate} Hz`]),
+    element("td", {}, [`${p.tokens}`]),
+    element("td", {}, [`${p.speechSeconds.toFixed(1)} s`]),
+    element("td", {}, [`${p.backlogSeconds.toFixed(2)} s`]),
+  ])));
+}
+
 function show(id, text) { document.getElementById(id).textContent = text; }
 
 async function poll() {
@@ -250,6 +265,7 @@ async function poll() {
       view.section.querySelector(".source").textContent = `${s.source} · ${s.state} · ${s.subscribers} subscribers`;
       if (s.state !== "ended") view.open(status.voiceActivity.on);
     }
+    showPushes(status.streams.filter((s) => s.kind === "pushed"));
   } catch (error) {
     live.errors.push(String(error));
     show("server", `cannot read the status: ${error.message}`);
