@@ -15,9 +15,9 @@ import WireProtocol
 
 /// `earshotd` as a library call: validates the configuration and checks everything it can without the model (each
 /// file source opens and decodes, the socket path and the TCP ports are free, the VAD weights load), loads the
-/// model, opens the sources, then runs the services (compute → metrics → listeners: the socket server and gRPC,
-/// together, and the live view → one per source → watchdog → SIGHUP reload → the stop notice for `/readyz`) in a `ServiceGroup` until a
-/// stop signal, which drains and stops them in reverse order.
+/// model, opens the sources, then runs the services (compute → metrics → listeners: the socket server, gRPC and the
+/// live view, together → one per source → watchdog → SIGHUP reload → the stop notice for `/readyz`) in a
+/// `ServiceGroup` until a stop signal, which drains and stops them in reverse order.
 ///
 /// Signals: SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 drain and exit 0; SIGHUP reloads (``ReloadService``); SIGQUIT keeps
 /// its default (exit with a core dump, for debugging). From the start of `run`, before the model is loaded, SIGHUP,

@@ -82,7 +82,11 @@ package final class LiveViewServer: Service, Sendable {
                             })
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                             withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
-                                context.pipeline.syncOperations.removeHandler(http, promise: nil)
+                                // Upgraded: the connection speaks WebSocket from now on.
+                                let operations = context.pipeline.syncOperations
+                                if let http = try? operations.handler(type: HTTPHandler.self) {
+                                    operations.removeHandler(http, promise: nil)
+                                }
                             }))
                         try channel.pipeline.syncOperations.addHandler(http)
                     }
@@ -196,8 +200,10 @@ struct Endpoints: Sendable {
         let request = LiveViewRequest(uri: head.uri)
         switch request.route {
         case .tokens(let stream):
-            let feed = StreamFeed(backend: backend, gate: gate, configuration: configuration)
+            let feed = StreamFeed(backend: backend, gate: gate, configuration: configuration), logger = self.logger
             return { sender in
+                logger.debug("websocket feed", metadata: ["stream": "\(stream)",
+                                                          "peer": "\(sender.channel.remoteAddress.map { "\($0)" } ?? "?")"])
                 let parsed: StreamFeed.Request
                 do throws(FeedRefusal) {
                     parsed = try StreamFeed.Request(stream: stream, query: request.query)
@@ -216,13 +222,12 @@ struct Endpoints: Sendable {
 }
 
 /// One HTTP/1.1 connection's requests (those not upgraded to a WebSocket).
-private final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+private final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let endpoints: Endpoints
-    /// The request being read (only touched on the channel's event loop).
-    nonisolated(unsafe) private var request: HTTPRequestHead?
+    private var request: HTTPRequestHead?
 
     init(endpoints: Endpoints) { self.endpoints = endpoints }
 
@@ -292,13 +297,12 @@ struct FeedSender: Sendable {
 }
 
 /// A WebSocket connection: runs its feed, answers pings, and closes when either side does.
-private final class WebSocketHandler: ChannelInboundHandler, Sendable {
+private final class WebSocketHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
     private let start: @Sendable (FeedSender) async -> FeedClose
-    /// The feed (only touched on the channel's event loop).
-    nonisolated(unsafe) private var task: Task<Void, Never>?
+    private var task: Task<Void, Never>?
 
     init(start: @escaping @Sendable (FeedSender) async -> FeedClose) { self.start = start }
 
