@@ -150,7 +150,7 @@ let package = Package(
         // The live view (issue #23): a web page and WebSocket feeds over HTTP, beside the socket and gRPC. Its page
         // and scripts (Assets/) are compiled into the binary by LiveViewAssetsPlugin: the .deb ships binaries only.
         .target(name: "LiveView", dependencies: [
-            "ConnectionAdmission", "EarshotGRPC", "EarshotTypes", "QueuePolicies", "WireProtocol",
+            "AudioCore", "ConnectionAdmission", "EarshotGRPC", "EarshotTypes", "QueuePolicies", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

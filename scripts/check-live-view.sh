@@ -2,9 +2,9 @@
 # The live view in a real browser (issue #23): starts earshotd from this checkout's build with the live view on, its
 # live stream a speech file (6 s of silence first, so the page is open before speech starts), and checks with headless
 # Chromium over its DevTools protocol (scripts/lib/live_view_check.py) that the page shows tokens arriving, that its
-# voice-activity timeline equals `earshot vad` on the same file, that it logs no error, and that the WebSocket feed's
-# tokens equal `earshot encode` of the same file bit for bit. Saves a screenshot (make test runs it after the Swift
-# tests).
+# voice-activity timeline equals `earshot vad` on the same file, and that it logs no error; and that the WebSocket
+# feed's tokens, and those of the same file pushed over /v1/push/ws, equal `earshot encode` of it bit for bit. Saves
+# a screenshot (make test runs it after the Swift tests).
 #
 #   scripts/check-live-view.sh [EARSHOT_BIN [SCREENSHOT]]   (default .build/debug; .build/live-view.png)
 set -euo pipefail
@@ -36,7 +36,7 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 if ! python3 "$root/scripts/lib/live_view_check.py" --http "127.0.0.1:$port" --stream live \
-        --encoded "$scratch/encoded.npy" --vad "$scratch/vad.jsonl" --screenshot "$screenshot" --chromium "$chromium"; then
+        --encoded "$scratch/encoded.npy" --vad "$scratch/vad.jsonl" --wav "$scratch/live.wav" --screenshot "$screenshot" --chromium "$chromium"; then
     echo "--- earshotd's log" >&2; tail -30 "$scratch/earshotd.log" >&2
     exit 1
 fi

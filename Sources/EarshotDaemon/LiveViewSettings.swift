@@ -22,6 +22,7 @@ extension DaemonConfiguration {
             if let httpTokenFile { c.bearerToken = try BearerTokenInterceptor.readToken(file: httpTokenFile) }
             c.maxFeeds = maxClients
             c.liveQueueTokens = sendQueueFrames
+            c.maxFrameBytes = maxFrameBytes
             c.drainTimeout = Daemon.drainTimeout
             c.connections = admissionLimits(maxConnections: httpMaxConnections)
             return try c.validated()

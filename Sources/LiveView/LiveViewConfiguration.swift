@@ -30,6 +30,8 @@ package struct LiveViewConfiguration: Sendable {
     package var maxUnsentEvents = 8192
     /// Log-mel frames (10 ms each) a spectrogram feed holds for a slow reader before dropping the oldest.
     package var melQueueFrames = 500
+    /// The largest message a browser may send (a push's audio chunk), in bytes: the socket's `maxFrameBytes`.
+    package var maxFrameBytes = 1 << 20
     /// How long feeds may take to send what they hold once the daemon stops.
     package var drainTimeout: Duration = .seconds(1)
 

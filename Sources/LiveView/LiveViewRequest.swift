@@ -14,6 +14,8 @@ struct LiveViewRequest {
         case tokens(stream: String)
         /// `/v1/streams/{name}/mel/ws`: the stream's log-mel frames.
         case spectrogram(stream: String)
+        /// `/v1/push/ws`: the browser's audio in, its tokens out.
+        case push
         case notFound
     }
 
@@ -41,6 +43,7 @@ struct LiveViewRequest {
     private static func route(_ path: String) -> Route {
         if let asset = LiveViewAssets.byPath[path] { return .asset(asset) }
         if path == "/v1/status" { return .status }
+        if path == "/v1/push/ws" { return .push }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         // "", "v1", "streams", name, ("mel",) "ws"
         guard parts.count >= 5, parts[0].isEmpty, parts[1] == "v1", parts[2] == "streams", parts.last == "ws",

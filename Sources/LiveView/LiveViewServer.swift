@@ -50,7 +50,7 @@ package final class LiveViewServer: Service, Sendable {
     }
 
     package func run() async throws {
-        let admission = self.admission, sslContext = self.sslContext
+        let admission = self.admission, sslContext = self.sslContext, configuration = self.configuration
         let endpoints = Endpoints(configuration: configuration, backend: backend, spectrogram: spectrogram, gate: gate,
                                   logger: logger)
         let address = configuration.address
@@ -69,7 +69,7 @@ package final class LiveViewServer: Service, Sendable {
                         }
                         let http = HTTPHandler(endpoints: endpoints)
                         let upgrader = NIOWebSocketServerUpgrader(
-                            maxFrameSize: 1 << 14,
+                            maxFrameSize: configuration.maxFrameBytes,
                             shouldUpgrade: { channel, head in
                                 channel.eventLoop.makeSucceededFuture(endpoints.upgradeHeaders(for: head))
                             },
@@ -77,7 +77,8 @@ package final class LiveViewServer: Service, Sendable {
                                 channel.eventLoop.makeCompletedFuture {
                                     ListenerAdmission.requestStarted(on: channel)
                                     try channel.pipeline.syncOperations.addHandler(
-                                        WebSocketHandler(start: endpoints.feed(for: head)))
+                                        WebSocketHandler(maxMessageBytes: configuration.maxFrameBytes,
+                                                         start: endpoints.feed(for: head)))
                                 }
                             })
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
@@ -173,7 +174,7 @@ struct Endpoints: Sendable {
         case .status:
             return Answer(status: .ok, contentType: "application/json", body: Array(backend.statusJSON().utf8),
                           headers: [("Cache-Control", "no-store")])
-        case .tokens, .spectrogram:
+        case .tokens, .spectrogram, .push:
             if LiveViewRequest.isCrossOrigin(head.headers) { return .text(.forbidden, "cross-origin request refused") }
             return .text(.upgradeRequired, "this is a WebSocket endpoint (docs/protocol.md, \"WebSocket\")",
                          headers: [("Upgrade", "websocket")])
@@ -189,19 +190,19 @@ struct Endpoints: Sendable {
               !LiveViewRequest.isCrossOrigin(head.headers),
               !(checksHost && LiveViewRequest.isForeignHost(head.headers)) else { return nil }
         switch request.route {
-        case .tokens: return HTTPHeaders()
+        case .tokens, .push: return HTTPHeaders()
         case .spectrogram: return spectrogram == nil ? nil : HTTPHeaders()
         default: return nil
         }
     }
 
     /// What a WebSocket connection runs once upgraded.
-    func feed(for head: HTTPRequestHead) -> @Sendable (FeedSender) async -> FeedClose {
+    func feed(for head: HTTPRequestHead) -> @Sendable (FeedSender, FeedInbound) async -> FeedClose {
         let request = LiveViewRequest(uri: head.uri)
         switch request.route {
         case .tokens(let stream):
             let feed = StreamFeed(backend: backend, gate: gate, configuration: configuration), logger = self.logger
-            return { sender in
+            return { sender, _ in
                 logger.debug("websocket feed", metadata: ["stream": "\(stream)",
                                                           "peer": "\(sender.channel.remoteAddress.map { "\($0)" } ?? "?")"])
                 let parsed: StreamFeed.Request
@@ -214,9 +215,22 @@ struct Endpoints: Sendable {
             }
         case .spectrogram(let stream):
             let feed = SpectrogramFeed(source: spectrogram, gate: gate, configuration: configuration)
-            return { sender in await feed.run(stream: stream) { try await sender.send($0) } }
+            return { sender, _ in await feed.run(stream: stream) { try await sender.send($0) } }
+        case .push:
+            let feed = PushFeed(backend: backend, gate: gate, configuration: configuration), logger = self.logger
+            return { sender, inbound in
+                let parsed: PushFeed.Request
+                do throws(FeedRefusal) {
+                    parsed = try PushFeed.Request(query: request.query)
+                } catch {
+                    return .refused(error)
+                }
+                logger.debug("websocket push", metadata: ["label": "\(parsed.parameters.label)",
+                                                          "peer": "\(sender.channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                return await feed.run(parsed, inbound: inbound) { try await sender.send($0) }
+            }
         default:
-            return { _ in .refused(FeedRefusal("notFound", "no such feed")) }
+            return { _, _ in .refused(FeedRefusal("notFound", "no such feed")) }
         }
     }
 }
@@ -296,22 +310,31 @@ struct FeedSender: Sendable {
     }
 }
 
-/// A WebSocket connection: runs its feed, answers pings, and closes when either side does.
+/// A WebSocket connection: runs its feed, hands it the browser's data frames (a push's audio), answers pings, and
+/// closes when either side does.
 private final class WebSocketHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
-    private let start: @Sendable (FeedSender) async -> FeedClose
+    private let start: @Sendable (FeedSender, FeedInbound) async -> FeedClose
+    private let maxMessageBytes: Int
     private var task: Task<Void, Never>?
-
-    init(start: @escaping @Sendable (FeedSender) async -> FeedClose) { self.start = start }
-
+    private var inbound: FeedInbound?
+    /// A fragmented message being put together: its kind and bytes so far.
+    private var partial: (text: Bool, bytes: [UInt8])?
     private let closeSent = CloseFlag()
+
+    init(maxMessageBytes: Int, start: @escaping @Sendable (FeedSender, FeedInbound) async -> FeedClose) {
+        self.maxMessageBytes = maxMessageBytes
+        self.start = start
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         let sender = FeedSender(channel: context.channel, closeSent: closeSent), start = self.start
+        let inbound = FeedInbound(channel: context.channel)
+        self.inbound = inbound
         task = Task {
-            switch await start(sender) {
+            switch await start(sender, inbound) {
             case .ended:
                 await sender.close(.normalClosure, reason: "the stream ended")
             case .stopping:
@@ -343,15 +366,94 @@ private final class WebSocketHandler: ChannelInboundHandler {
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: code)))
                 .whenComplete { _ in channel.close(promise: nil) }
+        case .text, .binary, .continuation:
+            var data = frame.unmaskedData
+            let bytes = data.readBytes(length: data.readableBytes) ?? []
+            var message: (text: Bool, bytes: [UInt8])
+            if frame.opcode == .continuation {
+                guard let partial else { return context.close(promise: nil) }   // a continuation of nothing
+                message = (partial.text, partial.bytes + bytes)
+            } else {
+                message = (frame.opcode == .text, bytes)
+            }
+            guard message.bytes.count <= maxMessageBytes else {
+                partial = nil
+                return context.close(promise: nil)
+            }
+            guard frame.fin else {
+                partial = message
+                return
+            }
+            partial = nil
+            inbound?.deliver(message.text ? .text(String(decoding: message.bytes, as: UTF8.self))
+                                          : .binary(message.bytes))
         default:
-            break       // the feeds only send
+            break
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         task?.cancel()
+        inbound?.deliver(.closed)
         ListenerAdmission.requestFinished(on: context.channel)
         context.fireChannelInactive()
+    }
+}
+
+/// The browser's data frames for a feed that reads them (a push), in order. The connection stops reading the browser
+/// while four wait, so a push whose stream is busy holds the browser back (TCP), rather than buffering its audio.
+final class FeedInbound: Sendable {
+    enum Message: Sendable {
+        case text(String)
+        case binary([UInt8])
+        /// The connection closed.
+        case closed
+    }
+
+    private struct State {
+        var queue: [Message] = []
+        var waiter: CheckedContinuation<Message, Never>?
+        var paused = false
+    }
+
+    private let channel: any Channel
+    private let state = Mutex(State())
+    private static let pauseAt = 4
+
+    init(channel: any Channel) { self.channel = channel }
+
+    /// From the connection's event loop.
+    func deliver(_ message: Message) {
+        let (waiter, pause): (CheckedContinuation<Message, Never>?, Bool) = state.withLock { s in
+            if let waiter = s.waiter {
+                s.waiter = nil
+                return (waiter, false)
+            }
+            s.queue.append(message)
+            guard s.queue.count >= Self.pauseAt, !s.paused else { return (nil, false) }
+            s.paused = true
+            return (nil, true)
+        }
+        waiter?.resume(returning: message)
+        if pause { channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
+    }
+
+    /// The next message (`.closed` once the connection closed; feeds that do not read never call this).
+    func next() async -> Message {
+        await withCheckedContinuation { continuation in
+            let (now, resume): (Message?, Bool) = state.withLock { s in
+                guard !s.queue.isEmpty else {
+                    s.waiter = continuation
+                    return (nil, false)
+                }
+                let message = s.queue.removeFirst()
+                guard s.paused, s.queue.count < Self.pauseAt / 2 else { return (message, false) }
+                s.paused = false
+                return (message, true)
+            }
+            if resume { channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in } }
+            if let now { continuation.resume(returning: now) }
+        }
     }
 }
 

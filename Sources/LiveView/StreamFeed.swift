@@ -1,3 +1,4 @@
+import AudioCore
 import EarshotGRPC
 import EarshotTypes
 import Foundation
@@ -160,3 +161,136 @@ struct FeedRefusal: Error, Sendable {
 
 /// The daemon stops under a feed.
 struct DaemonStopping: Error {}
+
+/// A WebSocket push on the session seam, as gRPC's `Push` is (EarshotService.push): admit → start the backend's
+/// pushed stream (its push budget suspends ``PushedStream/append(_:)`` when the browser does not read, and the
+/// connection then stops reading the browser's audio) → feed it the binary frames → `{"finish":true}` flushes it →
+/// drain the outbox (each pushed token's credit released once written) → `ended` ends the feed.
+struct PushFeed: Sendable {
+    let backend: any EmbeddingBackend
+    let gate: CallGate
+    let configuration: LiveViewConfiguration
+
+    /// What the page asked for in the WebSocket URL's query.
+    struct Request: Sendable {
+        var parameters: PushParameters
+
+        /// Parses `format=s16le|s32le|f32le`, `rate=1000…768000`, `channels=1…64`, `output`, `speech`, `label`.
+        init(query: [String: String]) throws(FeedRefusal) {
+            guard let formatName = query["format"],
+                  let format = PCMFormat.allCases.first(where: { $0.description == formatName }) else {
+                throw FeedRefusal("badRequest", "format must be s16le, s32le or f32le")
+            }
+            let rates = PCMStreamLimits.sampleRates, channelRange = PCMStreamLimits.channels
+            guard let rate = query["rate"].flatMap(Int.init), rates.contains(rate) else {
+                throw FeedRefusal("badRequest", "rate must be \(rates.lowerBound)…\(rates.upperBound)")
+            }
+            guard let channels = Int(query["channels"] ?? "1"), channelRange.contains(channels) else {
+                throw FeedRefusal("badRequest", "channels must be \(channelRange.lowerBound)…\(channelRange.upperBound)")
+            }
+            let label = query["label"] ?? ""
+            if let refusal = ClientText.refusal(label, field: "label") { throw FeedRefusal("badRequest", refusal) }
+            // The subscription's own checks for the options the two share.
+            let shared = try StreamFeed.Request(stream: "-", query: query.filter { ["output", "speech", "payload"].contains($0.key) })
+                .parameters
+            parameters = PushParameters(format: format, sampleRate: rate, channels: channels, payload: .f32,
+                                        output: shared.output, label: label, options: shared.options)
+        }
+    }
+
+    func run(_ request: Request, inbound: FeedInbound,
+             send: @escaping @Sendable (FeedMessage) async throws -> Void) async -> FeedClose {
+        do {
+            try gate.admit()
+        } catch {
+            backend.callRefused(error)
+            return .refused(FeedRefusal(error))
+        }
+        defer { gate.leave() }
+        let parameters = request.parameters
+        let outbox = CallOutbox(liveCapacity: configuration.liveQueueTokens, hardLimit: configuration.maxUnsentEvents)
+        defer { outbox.close() }
+        let stream: any PushedStream
+        do {
+            stream = try backend.startPush(parameters, receiver: outbox)
+        } catch {
+            return .refused(FeedRefusal(error))
+        }
+        defer { stream.cancel() }
+        let gate = self.gate, drainTimeout = configuration.drainTimeout
+        do {
+            try await send(.text(FeedFrames.started(stream: parameters.label, firstToken: 0,
+                                                    width: backend.model.width(of: parameters.output),
+                                                    output: parameters.output)))
+            outbox.open()
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                // The browser's audio, until `finish`; a bad frame ends the feed with its reason.
+                group.addTask {
+                    do {
+                        try await Self.read(inbound, into: stream, frameBytes: parameters.frameBytes)
+                    } catch let refusal as FeedRefusal {
+                        outbox.fail(refusal)
+                    } catch {
+                        outbox.fail(error)
+                    }
+                }
+                // The daemon stops: the audio taken is flushed and written within the drain timeout.
+                group.addTask {
+                    await gate.untilStopped()
+                    guard !Task.isCancelled else { return }
+                    stream.finish()
+                    try await Task.sleep(for: drainTimeout)
+                    outbox.fail(DaemonStopping())
+                }
+                defer { group.cancelAll() }
+                while let item = try await outbox.next() {
+                    switch item {
+                    case .live(let token), .pushed(let token, _):
+                        defer { if case .pushed(_, let credit) = item { credit.tokenSent() } }
+                        let bytes = token.values.encoded(as: .f32)
+                        let header = bytes.withUnsafeBytes { raw in
+                            FeedFrames.tokenHeader(index: token.index, firstSample: token.firstSample,
+                                                   captureTimeNanoseconds: token.captureTimeNanoseconds,
+                                                   flags: token.flags, values: raw.bindMemory(to: Float.self),
+                                                   nowNanoseconds: StreamFeed.wallNanoseconds())
+                        }
+                        try await send(.text(header))
+                        try await send(.binary(bytes))
+                    case .event(let event):
+                        try await send(.text(FeedFrames.event(event)))
+                        if event.kind == .ended { return .ended }
+                    }
+                }
+                return .ended
+            }
+        } catch let refusal as FeedRefusal {
+            return .refused(refusal)
+        } catch is DaemonStopping {
+            return .stopping
+        } catch {
+            return .gone(error)
+        }
+    }
+
+    /// Feeds the browser's binary frames (whole PCM frames) to `stream` until a `{"finish":true}` text frame.
+    private static func read(_ inbound: FeedInbound, into stream: any PushedStream, frameBytes: Int) async throws {
+        while true {
+            switch await inbound.next() {
+            case .binary(let pcm):
+                guard pcm.count % frameBytes == 0 else {
+                    throw FeedRefusal("badAudio", "audio must be whole frames of \(frameBytes) bytes; got \(pcm.count) bytes")
+                }
+                if !pcm.isEmpty { try await stream.append(pcm) }
+            case .text(let text):
+                guard let message = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                      message["finish"] as? Bool == true, message.count == 1 else {
+                    throw FeedRefusal("badRequest", "a push takes binary audio frames and one {\"finish\":true}")
+                }
+                stream.finish()
+                return
+            case .closed:
+                throw CancellationError()
+            }
+        }
+    }
+}

@@ -235,6 +235,58 @@ import WireProtocol
             #expect(UInt64(chunks) * 100 + lost == 400_000, "every frame is either sent or counted lost")
         }
     }
+
+    @Test func aPushTakesAudioFramesAndAFinishAndSendsItsTokens() async throws {
+        let backend = ScriptedBackend()
+        try await withLiveView(backend: backend) { port in
+            let connection = try #require(try await TestConnection.webSocket(
+                port, "/v1/push/ws?format=f32le&rate=48000&channels=2&label=mine&output=encoder").connection)
+            #expect(await connection.message() == .text(
+                #"{"started":"mine","firstToken":0,"width":2,"output":"encoder","sampleRate":16000,"samplesPerToken":640}"#))
+            let samples: [Float] = [0.5, -1, 0.25, 0, 1, 2]     // three stereo frames
+            let bytes = samples.withUnsafeBytes { Array($0) }
+            connection.sendFrame(Array(bytes[..<8]))
+            connection.sendFrame(Array(bytes[8...]))
+            connection.sendFrame(Array(#"{"finish":true}"#.utf8), text: true)
+            guard case .text(let header)? = await connection.message() else { throw LiveViewTestFailure("no token") }
+            #expect(header.hasPrefix(#"{"token":0,"firstSample":0,"time":0.000,"#))
+            #expect(await connection.message() == .binary(Array(bytes[..<12])))
+            #expect(await connection.message() == .text(#"{"event":"ended","at":0,"count":1,"message":"done"}"#))
+            #expect(await connection.message() == .close(1000))
+            let push = try #require(backend.pushes.withLock { $0.first })
+            #expect(push.audio.withLock { $0 } == bytes)
+            #expect(push.parameters.format == .f32le && push.parameters.sampleRate == 48_000)
+            #expect(push.parameters.channels == 2 && push.parameters.output == .encoder)
+            #expect(push.credits.load(ordering: .relaxed) == 1, "the token's credit is released once it is written")
+        }
+    }
+
+    @Test func aPushRefusesPartFramesAndBadRequests() async throws {
+        let backend = ScriptedBackend()
+        try await withLiveView(backend: backend) { port in
+            let part = try #require(try await TestConnection.webSocket(
+                port, "/v1/push/ws?format=s16le&rate=16000&channels=2").connection)
+            guard case .text? = await part.message() else { throw LiveViewTestFailure("no start") }
+            part.sendFrame([1, 2, 3, 4, 5, 6])
+            #expect(await part.message() == .text(
+                #"{"error":"badAudio","message":"audio must be whole frames of 4 bytes; got 6 bytes"}"#))
+            #expect(await part.message() == .close(1008))
+            for (query, message) in [("format=u8&rate=16000", "format must be s16le, s32le or f32le"),
+                                     ("format=s16le&rate=999", "rate must be 1000…768000"),
+                                     ("format=s16le&rate=16000&channels=65", "channels must be 1…64"),
+                                     ("format=s16le&rate=16000&speech=maybe", "speech must be all, only or off, not 'maybe'")] {
+                let bad = try #require(try await TestConnection.webSocket(port, "/v1/push/ws?" + query).connection)
+                #expect(await bad.message() == .text(#"{"error":"badRequest","message":"\#(message)"}"#))
+            }
+            let text = try #require(try await TestConnection.webSocket(
+                port, "/v1/push/ws?format=s16le&rate=16000").connection)
+            guard case .text? = await text.message() else { throw LiveViewTestFailure("no start") }
+            text.sendFrame(Array("hello".utf8), text: true)
+            guard case .text(let refusal)? = await text.message() else { throw LiveViewTestFailure("no refusal") }
+            #expect(refusal.hasPrefix(#"{"error":"badRequest""#))
+        }
+        #expect(backend.pushes.withLock { $0.allSatisfy { $0.cancelled.load(ordering: .relaxed) } })
+    }
 }
 
 /// The wall clock in ns since the Unix epoch, as token capture times are.

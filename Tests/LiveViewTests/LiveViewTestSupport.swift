@@ -23,8 +23,47 @@ final class ScriptedBackend: EmbeddingBackend {
         return Subscription(backend: self)
     }
 
+    /// A push that keeps the audio it is given and, on `finish`, sends one token of its first three samples (f32le)
+    /// and `ended`.
     func startPush(_ request: PushParameters, receiver: any StreamReceiver) throws(BackendRefusal) -> any PushedStream {
-        throw BackendRefusal(.unsupported, "no pushes here")
+        let push = Pushed(receiver: receiver, parameters: request)
+        pushes.withLock { $0.append(push) }
+        return push
+    }
+
+    let pushes = Mutex<[Pushed]>([])
+
+    final class Pushed: PushedStream {
+        let receiver: any StreamReceiver
+        let parameters: PushParameters
+        let audio = Mutex<[UInt8]>([])
+        let credits = Atomic(0)
+        let cancelled = Atomic(false)
+
+        init(receiver: any StreamReceiver, parameters: PushParameters) {
+            self.receiver = receiver
+            self.parameters = parameters
+        }
+
+        func append(_ pcm: [UInt8]) async throws { audio.withLock { $0 += pcm } }
+
+        func finish() {
+            let first = audio.withLock { bytes in
+                (0..<3).map { i in Float(bitPattern: UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8
+                                       | UInt32(bytes[4 * i + 2]) << 16 | UInt32(bytes[4 * i + 3]) << 24) }
+            }
+            receiver.pushed(BackendToken(index: 0, firstSample: 0, captureTimeNanoseconds: 0, flags: [.final],
+                                         values: FloatTokenValues(first)), credit: Credit(push: self))
+            receiver.event(BackendEvent(kind: .ended, at: 0, count: 1, message: "done"))
+        }
+
+        func cancel() { cancelled.store(true, ordering: .relaxed) }
+
+        final class Credit: TokenCredit {
+            let push: Pushed
+            init(push: Pushed) { self.push = push }
+            func tokenSent() { push.credits.add(1, ordering: .relaxed) }
+        }
     }
 
     func callRefused(_ refusal: BackendRefusal) {}
@@ -124,6 +163,23 @@ final class TestConnection: @unchecked Sendable {
             if n <= 0 { return }
             sent += n
         }
+    }
+
+    /// Sends one masked WebSocket frame (a client's frames are masked, RFC 6455 §5.3).
+    func sendFrame(_ payload: [UInt8], text: Bool = false) {
+        var frame: [UInt8] = [0x80 | (text ? 1 : 2)]
+        if payload.count < 126 {
+            frame.append(0x80 | UInt8(payload.count))
+        } else if payload.count < 65_536 {
+            frame += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+        } else {
+            frame.append(0x80 | 127)
+            frame += (0..<8).reversed().map { UInt8((payload.count >> (8 * $0)) & 0xFF) }
+        }
+        let mask: [UInt8] = [0x37, 0xFA, 0x21, 0x3D]
+        frame += mask
+        frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        write(frame)
     }
 
     /// Exactly `count` bytes (nil at end of stream).

@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import wave
 from pathlib import Path
 
 
@@ -123,6 +124,35 @@ def feed_tokens(http: str, stream: str) -> tuple[list[dict], bytes, list[dict], 
     return headers, bytes(values), events, ws.close_code
 
 
+def push_tokens(http: str, wav_path: str) -> tuple[list[dict], bytes, list[dict], int | None]:
+    """Pushes a 16-bit WAV file over /v1/push/ws (a thread sends while this one reads), then `{"finish":true}`."""
+    with wave.open(wav_path) as w:
+        rate, channels, pcm = w.getframerate(), w.getnchannels(), w.readframes(w.getnframes())
+    assert wave.open(wav_path).getsampwidth() == 2
+    ws = WebSocket(f"ws://{http}/v1/push/ws?format=s16le&rate={rate}&channels={channels}&label=check")
+    started = json.loads(ws.receive())
+    assert "started" in started, started
+
+    def feed() -> None:
+        chunk = 3200 * channels    # 100 ms at 16 kHz
+        for at in range(0, len(pcm), chunk):
+            ws.send(pcm[at:at + chunk], opcode=2)
+        ws.send(json.dumps({"finish": True}))
+
+    sender = threading.Thread(target=feed)
+    sender.start()
+    headers, values, events = [], bytearray(), []
+    while (message := ws.receive()) is not None:
+        if isinstance(message, bytes):
+            values += message
+        elif "token" in (parsed := json.loads(message)):
+            headers.append(parsed)
+        else:
+            events.append(parsed)
+    sender.join()
+    return headers, bytes(values), events, ws.close_code
+
+
 class DevTools:
     """One page target of a headless Chromium, over the DevTools protocol."""
 
@@ -182,6 +212,7 @@ def main() -> int:
     parser.add_argument("--stream", required=True)
     parser.add_argument("--encoded", required=True, help="earshot encode's .npy of the stream's file (f32)")
     parser.add_argument("--vad", required=True, help="earshot vad's events of the stream's file")
+    parser.add_argument("--wav", required=True, help="the stream's file (16-bit WAV), pushed over /v1/push/ws")
     parser.add_argument("--screenshot", required=True)
     parser.add_argument("--chromium", default="chromium")
     arguments = parser.parse_args()
@@ -237,6 +268,13 @@ def main() -> int:
             return fail(f"the feed ended with {events[-1:]} and close code {close_code}")
         print(f"check-live-view: feed: {len(headers)} tokens equal earshot encode bit for bit "
               f"({len(values)} bytes), then ended (1000)")
+        pushed, pushed_values, pushed_events, push_close = push_tokens(arguments.http, arguments.wav)
+        if pushed_values != expected or [h["token"] for h in pushed] != list(range(len(pushed))):
+            return fail(f"the push's {len(pushed_values)} bytes ({len(pushed)} tokens) differ from earshot encode's "
+                        f"{len(expected)}")
+        if push_close != 1000 or pushed_events[-1]["event"] != "ended":
+            return fail(f"the push ended with {pushed_events[-1:]} and close code {push_close}")
+        print(f"check-live-view: push: {len(pushed)} tokens equal earshot encode bit for bit, then ended (1000)")
 
         # 2. The page: its count grew while the stream played, and it saw every token.
         if transports != {"websocket"}:
