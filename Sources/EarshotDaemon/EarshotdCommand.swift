@@ -133,7 +133,7 @@ public struct EarshotdCommand: AsyncParsableCommand {
 
     // MARK: The live view (issue #23; docs/operations.md)
 
-    @Option(help: "Serve the live view on HOST:PORT: a web page (/) with each live stream's spectrogram, tokens, voice activity and load, and WebSocket feeds of tokens (/v1/streams/NAME/ws) and log-mel frames; off by default. Without TLS only a loopback address is allowed.")
+    @Option(help: "Serve the live view on HOST:PORT: a web page (/) with each live stream's spectrogram, tokens, voice activity and load, WebSocket feeds of tokens (/v1/streams/NAME/ws) and log-mel frames, and a WebSocket push (/v1/push/ws); off by default. Without TLS only a loopback address is allowed.")
     var httpAddress: String?
 
     @Option(help: "Live view TLS: the server's PEM certificate chain.")

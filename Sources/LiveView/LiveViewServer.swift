@@ -13,7 +13,8 @@ import Synchronization
 /// - `/` (and `/live.js`, `/live.css`): the page, from inside the binary (``LiveViewAssets``);
 /// - `/v1/status`: the status document the socket and gRPC serve (docs/protocol.md, "Status");
 /// - `/v1/streams/{name}/ws`: a WebSocket of the stream's tokens and events (``StreamFeed``);
-/// - `/v1/streams/{name}/mel/ws`: a WebSocket of its log-mel frames (``SpectrogramFeed``).
+/// - `/v1/streams/{name}/mel/ws`: a WebSocket of its log-mel frames (``SpectrogramFeed``);
+/// - `/v1/push/ws`: a WebSocket push, audio in and tokens out (``PushFeed``).
 ///
 /// GET and HEAD only (405 otherwise), 404 for any other path: there is no file system behind it. The API's paths
 /// need the bearer token when one is configured (401), and a browser's WebSocket from another origin is refused
