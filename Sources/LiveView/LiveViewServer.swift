@@ -79,6 +79,7 @@ package final class LiveViewServer: Service, Sendable {
                                     ListenerAdmission.requestStarted(on: channel)
                                     try channel.pipeline.syncOperations.addHandler(
                                         WebSocketHandler(maxMessageBytes: configuration.maxFrameBytes,
+                                                         takesInput: endpoints.takesInput(head),
                                                          start: endpoints.feed(for: head)))
                                 }
                             })
@@ -195,6 +196,12 @@ struct Endpoints: Sendable {
         case .spectrogram: return spectrogram == nil ? nil : HTTPHeaders()
         default: return nil
         }
+    }
+
+    /// Whether the feed reads what the browser sends (a push); the others drop it.
+    func takesInput(_ head: HTTPRequestHead) -> Bool {
+        if case .push = LiveViewRequest(uri: head.uri).route { return true }
+        return false
     }
 
     /// What a WebSocket connection runs once upgraded.
@@ -319,14 +326,18 @@ private final class WebSocketHandler: ChannelInboundHandler {
 
     private let start: @Sendable (FeedSender, FeedInbound) async -> FeedClose
     private let maxMessageBytes: Int
+    /// Whether the feed reads the browser's data frames (else they are dropped as they come).
+    private let takesInput: Bool
     private var task: Task<Void, Never>?
     private var inbound: FeedInbound?
     /// A fragmented message being put together: its kind and bytes so far.
     private var partial: (text: Bool, bytes: [UInt8])?
     private let closeSent = CloseFlag()
 
-    init(maxMessageBytes: Int, start: @escaping @Sendable (FeedSender, FeedInbound) async -> FeedClose) {
+    init(maxMessageBytes: Int, takesInput: Bool,
+         start: @escaping @Sendable (FeedSender, FeedInbound) async -> FeedClose) {
         self.maxMessageBytes = maxMessageBytes
+        self.takesInput = takesInput
         self.start = start
     }
 
@@ -368,6 +379,7 @@ private final class WebSocketHandler: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: code)))
                 .whenComplete { _ in channel.close(promise: nil) }
         case .text, .binary, .continuation:
+            guard takesInput else { return }
             var data = frame.unmaskedData
             let bytes = data.readBytes(length: data.readableBytes) ?? []
             var message: (text: Bool, bytes: [UInt8])

@@ -103,6 +103,8 @@ import WireProtocol
             #expect(await connection.message() == .text(
                 #"{"started":"mic","firstToken":0,"width":3,"output":"embeddings","sampleRate":16000,"samplesPerToken":640}"#))
             let receiver = try await backend.subscribers(1)[0]
+            // What a browser sends on a token feed is dropped as it comes.
+            for _ in 0..<64 { connection.sendFrame([UInt8](repeating: 7, count: 60_000)) }
             let captured = StreamFeedClock.now() - 100_000_000    // 100 ms ago
             #expect(receiver.live(BackendToken(index: 1, firstSample: 640, captureTimeNanoseconds: captured,
                                                flags: [.speech, .final], values: FloatTokenValues([1, -2, 0.5]))))
