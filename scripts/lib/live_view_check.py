@@ -160,6 +160,8 @@ class DevTools:
         self.process = subprocess.Popen(
             [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
              "--disable-extensions", "--remote-debugging-port=0", f"--user-data-dir={profile}",
+             # A fake microphone (a beep) that needs no permission prompt, for the page's push.
+             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
              "--window-size=1400,540", "about:blank"],
             stdout=open(log, "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         port_file = profile / "DevToolsActivePort"
@@ -195,8 +197,8 @@ class DevTools:
         elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
             self.errors.append(params["entry"]["text"][:500])
 
-    def evaluate(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+    def evaluate(self, expression: str, gesture: bool = False):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, userGesture=gesture)
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -307,9 +309,34 @@ def main() -> int:
         shot = browser.call("Page.captureScreenshot", format="png")
         Path(arguments.screenshot).write_bytes(base64.b64decode(shot["data"]))
         print(f"check-live-view: no console errors; screenshot {arguments.screenshot}")
+
+        # 4. The page pushes the browser's (fake) microphone: tokens come back, and end when it stops.
+        browser.evaluate("document.getElementById('microphone').click()", gesture=True)
+        mic = wait_for(browser, "microphone 1", lambda s: s["tokens"] >= 50)
+        if not mic:
+            return fail(f"the microphone push gave no tokens: {browser.errors + state_errors(browser)}")
+        browser.evaluate("document.getElementById('microphone').click()", gesture=True)
+        mic = wait_for(browser, "microphone 1", lambda s: s["ended"])
+        if not mic or browser.errors or state_errors(browser):
+            return fail(f"the microphone push did not end cleanly: {mic}, {browser.errors + state_errors(browser)}")
+        if [mic["firstToken"], mic["lastToken"]] != [0, mic["tokens"] - 1]:
+            return fail(f"the microphone push's tokens are not 0…{mic['tokens'] - 1}: {mic}")
+        print(f"check-live-view: the page pushed the microphone: {mic['tokens']} tokens, then ended; no errors")
         return 0
     finally:
         browser.close()
+
+
+def wait_for(browser: DevTools, stream: str, done, seconds: float = 30):
+    """The page's state of `stream` once `done(state)`, or None after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        state = browser.evaluate(f"JSON.stringify(window.earshotLive.streams[{json.dumps(stream)}] || null)")
+        state = json.loads(state) if state else None
+        if state and done(state):
+            return state
+        time.sleep(0.25)
+    return None
 
 
 def state_errors(browser: DevTools) -> list:

@@ -84,7 +84,7 @@ class Strip {
 }
 
 class StreamView {
-  constructor(name) {
+  constructor(name, { spectrogram = true } = {}) {
     this.name = name;
     this.state = live.streams[name] = { tokens: 0, firstToken: null, lastToken: null, width: 0, melFrames: 0,
                                         speech: [], events: [], lagged: 0, ended: false };
@@ -95,7 +95,7 @@ class StreamView {
     this.melRange = { low: Infinity, high: -Infinity };   // the values seen so far span the colours
     this.section = element("section", { class: "stream", "data-stream": name }, [
       element("h2", {}, [name, element("small", { class: "source" })]),
-      element("div", { class: "row" }, [element("label", {}, ["spectrogram"]), this.mel.canvas]),
+      ...(spectrogram ? [element("div", { class: "row" }, [element("label", {}, ["spectrogram"]), this.mel.canvas])] : []),
       element("div", { class: "row" }, [element("label", {}, ["tokens · latency"]), this.tokens.canvas]),
       element("div", { class: "row" }, [element("label", {}, ["voice activity"]), this.vad.canvas]),
       element("div", { class: "row" }, [element("label", {}, []), this.facts]),
@@ -111,17 +111,22 @@ class StreamView {
   open(voiceActivity) {
     if (this.socket || this.state.ended) return;
     const query = "?start=oldest" + (voiceActivity ? "&speech=all" : "");
-    const ws = this.socket = new WebSocket(withToken(`${wsBase}/v1/streams/${encodeURIComponent(this.name)}/ws${query}`));
+    this.attach(new WebSocket(withToken(`${wsBase}/v1/streams/${encodeURIComponent(this.name)}/ws${query}`)));
+    const mel = this.melSocket = new WebSocket(withToken(`${wsBase}/v1/streams/${encodeURIComponent(this.name)}/mel/ws`));
+    mel.binaryType = "arraybuffer";
+    mel.onmessage = (m) => this.onMel(m.data);
+    mel.onclose = () => { this.melSocket = null; };
+  }
+
+  // Follows a token feed, or a push's tokens.
+  attach(ws) {
+    this.socket = ws;
     ws.binaryType = "arraybuffer";
     ws.onmessage = (m) => this.onFeed(m.data);
     ws.onclose = (e) => {
       this.socket = null;
       if (e.code === 1000 || this.state.ended) { this.state.ended = true; this.facts.textContent += " · ended"; }
     };
-    const mel = this.melSocket = new WebSocket(withToken(`${wsBase}/v1/streams/${encodeURIComponent(this.name)}/mel/ws`));
-    mel.binaryType = "arraybuffer";
-    mel.onmessage = (m) => this.onMel(m.data);
-    mel.onclose = () => { this.melSocket = null; };
   }
 
   onFeed(data) {
@@ -223,6 +228,68 @@ class StreamView {
 }
 
 const views = new Map();
+let lastStatus = null;
+
+// The browser's microphone, pushed to the daemon (/v1/push/ws, f32le at the audio context's rate, 100 ms a
+// message): its tokens and voice activity show in a panel of their own. Browsers allow the microphone on
+// http://localhost and 127.0.0.1, or over https.
+const microphone = { active: null, count: 0 };
+
+async function startMicrophone() {
+  const media = await navigator.mediaDevices.getUserMedia({
+    audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
+  const context = new AudioContext();
+  await context.audioWorklet.addModule("capture.js");
+  const node = new AudioWorkletNode(context, "earshot-capture", { channelCount: 1, channelCountMode: "explicit" });
+  const speech = lastStatus && lastStatus.voiceActivity.on ? "&speech=all" : "";
+  const socket = new WebSocket(withToken(
+    `${wsBase}/v1/push/ws?format=f32le&rate=${context.sampleRate}&channels=1&label=microphone${speech}`));
+  const view = new StreamView(`microphone ${++microphone.count}`, { spectrogram: false });
+  view.section.querySelector(".source").textContent = `this browser's microphone, ${context.sampleRate} Hz, pushed`;
+  document.getElementById("streams").prepend(view.section);
+  view.attach(socket);
+  let pieces = [], length = 0;
+  node.port.onmessage = ({ data }) => {
+    pieces.push(data);
+    length += data.length;
+    if (length < context.sampleRate / 10 || socket.readyState !== WebSocket.OPEN) return;
+    const chunk = new Float32Array(length);
+    let at = 0;
+    for (const piece of pieces) { chunk.set(piece, at); at += piece.length; }
+    socket.send(chunk.buffer);
+    pieces = [];
+    length = 0;
+  };
+  context.createMediaStreamSource(media).connect(node);
+  node.connect(context.destination);   // silent; keeps the graph pulling the worklet
+  microphone.active = { media, context, socket };
+}
+
+function stopMicrophone() {
+  const { media, context, socket } = microphone.active;
+  microphone.active = null;
+  for (const track of media.getTracks()) track.stop();
+  context.close();
+  if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ finish: true }));
+}
+
+function setUpMicrophone() {
+  const button = document.getElementById("microphone");
+  if (!navigator.mediaDevices || !window.AudioWorkletNode) return;   // not a secure context, or no Web Audio
+  button.hidden = false;
+  button.onclick = async () => {
+    button.disabled = true;
+    try {
+      if (microphone.active) stopMicrophone(); else await startMicrophone();
+    } catch (error) {
+      live.errors.push(`microphone: ${error}`);
+      show("server", `cannot push the microphone: ${error.message}`);
+    }
+    button.classList.toggle("on", microphone.active !== null);
+    button.textContent = microphone.active ? "Stop the microphone" : "Push my microphone";
+    button.disabled = false;
+  };
+}
 
 // Pushed streams are private to their client: the page shows their progress from the status, not their tokens.
 function showPushes(pushes) {
@@ -245,7 +312,7 @@ async function poll() {
   try {
     const response = await fetch("/v1/status", { headers: token ? { Authorization: "Bearer " + token } : {} });
     if (!response.ok) throw new Error(`/v1/status: ${response.status} ${await response.text()}`);
-    const status = await response.json();
+    const status = lastStatus = await response.json();
     show("server", `${status.server} · ${status.model.id}`);
     show("utilization", `${(100 * status.compute.utilization).toFixed(0)} %`);
     show("rtf", status.compute.realTimeFactor.toFixed(3));
@@ -273,4 +340,5 @@ async function poll() {
   setTimeout(poll, 1000);
 }
 
+setUpMicrophone();
 poll();
