@@ -4,7 +4,7 @@
 # Chromium over its DevTools protocol (scripts/lib/live_view_check.py) that the page shows tokens arriving, that its
 # voice-activity timeline equals `earshot vad` on the same file, and that it logs no error; and that the WebSocket
 # feed's tokens, and those of the same file pushed over /v1/push/ws, equal `earshot encode` of it bit for bit. Saves
-# a screenshot (make test runs it after the Swift tests).
+# a screenshot, then has the page push Chromium's fake microphone (make test runs it after the Swift tests).
 #
 #   scripts/check-live-view.sh [EARSHOT_BIN [SCREENSHOT]]   (default .build/debug; .build/live-view.png)
 set -euo pipefail

@@ -57,7 +57,7 @@ final class EngineBackend: EmbeddingBackend {
             if let stream { engine.retire(stream) }
             client.leave()
         }
-        let label = request.label.isEmpty ? "grpc push" : "grpc push \(request.label)"
+        let label = request.label.isEmpty ? "\(transport.rawValue) push" : "\(transport.rawValue) push \(request.label)"
         do {
             let scheduled = try engine.startPush(label: label, inputRate: request.sampleRate, sink: sink)
             sink.attach(scheduled)
