@@ -87,7 +87,7 @@ let package = Package(
         // MARK: Shared vocabulary and policies (no dependencies)
         // Token flags, event kinds, delivery options and the typed status: what the scheduler, both protocols and the
         // clients agree on.
-        .target(name: "EarshotTypes", swiftSettings: settings),
+        .target(name: "EarshotTypes", dependencies: ["NumberBits"], swiftSettings: settings),
         // The drop-oldest queue policy, written once for the live backlog, the send queues and capture.
         .target(name: "QueuePolicies", swiftSettings: settings),
         // The version (the VERSION file) and git revision, generated at build time: `--version`, status, metrics.
@@ -116,10 +116,15 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             daemonProduct("Logging", "swift-log"),
         ], swiftSettings: settings),
-        .target(name: "WireProtocol", dependencies: ["EarshotTypes", "AudioCore", "NumberBits"], swiftSettings: settings),
+        .target(name: "WireProtocol", dependencies: ["EarshotTypes", "AudioCore"], swiftSettings: settings),
         // The Unix-socket transport (SwiftNIO) and the Prometheus endpoint: thin adapters over the engine.
+        // The session layer: one client's admission, request checks, subscriptions, pushes and send queue, for
+        // every transport; the transports below are framing adapters over it.
+        .target(name: "ClientSessions", dependencies: [
+            "EncodingScheduler", "EarshotTypes", "QueuePolicies", "AudioCore",
+        ], swiftSettings: settings),
         .target(name: "EarshotServer", dependencies: [
-            "ConnectionAdmission", "EncodingScheduler", "EarshotTypes", "WireProtocol", "AudioCore", "QueuePolicies",
+            "ClientSessions", "ConnectionAdmission", "EncodingScheduler", "EarshotTypes", "WireProtocol",
             daemonProduct("CoreMetrics", "swift-metrics"),
             daemonProduct("Prometheus", "swift-prometheus"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -135,7 +140,7 @@ let package = Package(
         ], swiftSettings: settings),
         // gRPC beside the socket: the service against a narrow backend protocol, TLS, bearer token, health.
         .target(name: "EarshotGRPC", dependencies: [
-            "ConnectionAdmission", "WireProtocol", "EarshotTypes", "QueuePolicies", "AudioCore",
+            "ClientSessions", "ConnectionAdmission", "EarshotTypes", "AudioCore",
             daemonProduct("GRPCCore", "grpc-swift-2"),
             daemonProduct("GRPCNIOTransportHTTP2Posix", "grpc-swift-nio-transport"),
             daemonProduct("GRPCProtobuf", "grpc-swift-protobuf"),
@@ -162,7 +167,7 @@ let package = Package(
         .executableTarget(name: "LiveViewAssetsGenerator", swiftSettings: settings),
         .plugin(name: "LiveViewAssetsPlugin", capability: .buildTool(), dependencies: ["LiveViewAssetsGenerator"]),
         .target(name: "EarshotDaemon", dependencies: [
-            "ConnectionAdmission", "EarshotServer", "EncodingScheduler", "EarshotGRPC", "EarshotTypes", "AudioCapture", "Gemma4Audio",
+            "ClientSessions", "ConnectionAdmission", "EarshotServer", "EncodingScheduler", "EarshotGRPC", "EarshotTypes", "AudioCapture", "Gemma4Audio",
             "LiveView",
             "WireProtocol", "VoiceActivity", "QueuePolicies", "BuildInfo",
             daemonProduct("Logging", "swift-log"),
@@ -218,8 +223,12 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ], swiftSettings: settings),
+        .testTarget(name: "ClientSessionsTests", dependencies: [
+            "ClientSessions", "EarshotTypes", "EncodingScheduler", "Gemma4Audio", "AudioCore", "QueuePolicies",
+        ], swiftSettings: settings),
         .testTarget(name: "EarshotServerTests", dependencies: [
-            "EarshotServer", "EncodingScheduler", "EarshotTypes", "WireProtocol", "Gemma4Audio", "AudioCore",
+            "EarshotServer", "ClientSessions", "EncodingScheduler", "EarshotTypes", "WireProtocol", "Gemma4Audio",
+            "QueuePolicies", "AudioCore",
         ], swiftSettings: settings),
         .testTarget(name: "EarshotDaemonTests", dependencies: [
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "AudioFiles",
@@ -231,7 +240,8 @@ let package = Package(
             daemonProduct("Logging", "swift-log"), daemonProduct("NIOCore", "swift-nio"),
         ], swiftSettings: settings),
         .testTarget(name: "EarshotGRPCTests", dependencies: [
-            "EarshotGRPC", "EarshotTypes", "WireProtocol", "AudioCore",
+            "EarshotGRPC", "ClientSessions", "EncodingScheduler", "Gemma4Audio", "QueuePolicies", "EarshotTypes",
+            "AudioCore",
             daemonProduct("GRPCCore", "grpc-swift-2"),
             daemonProduct("GRPCNIOTransportHTTP2Posix", "grpc-swift-nio-transport"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),

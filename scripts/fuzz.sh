@@ -57,7 +57,7 @@ build() {   # build NAME: compiles the harness of Fuzz/NAME into .build-fuzz/Fuz
             -emit-module-path "$libraries/$module.swiftmodule" -emit-library -static \
             -o "$libraries/lib$module.a" "${sources[@]}" >"$scratch/build-$name.log" 2>&1 \
             || { cat "$scratch/build-$name.log" >&2; exit 1; }
-        linked+=("-l$module")
+        linked=("-l$module" "${linked[@]}")    # dependents before their dependencies: static libraries link in order
     done
     mapfile -t sources < <(find "Sources/${modules[-1]}" -name '*.swift' | sort)
     swiftc "${flags[@]}" -I "$libraries" -L "$libraries" "${linked[@]}" -module-name "Fuzz$name" "${sources[@]}" \

@@ -1,5 +1,6 @@
 import AudioCapture
 import BuildInfo
+import ClientSessions
 import EarshotGRPC
 import EarshotServer
 import EarshotTypes
@@ -140,9 +141,11 @@ package enum Daemon {
         var listeners: [any Service] = [socketServer]
         var healthFollower: GRPCHealthFollower?
         if let grpc {
-            let backend = EngineBackend(engine: engine, payloads: server.payloadTypes) { socketServer.status() }
+            let sessions = EngineSessions(engine: engine, payloads: server.payloadTypes) {
+                StatusJSON.encode(socketServer.status())
+            }
             do {
-                let service = try GRPCServerService(configuration: grpc, backend: backend, logger: logger)
+                let service = try GRPCServerService(configuration: grpc, sessions: sessions, logger: logger)
                 listeners.append(service)
                 healthFollower = GRPCHealthFollower(health: service.health) { engine.isHealthy }
             } catch {

@@ -26,7 +26,6 @@ extension DaemonConfiguration {
             c.allowPlaintextNonLoopback = grpcAllowPlaintext
             c.healthAddress = grpcHealthAddress
             if let grpcTokenFile { c.bearerToken = try BearerTokenInterceptor.readToken(file: grpcTokenFile) }
-            c.limits.maxCalls = maxClients
             c.limits.liveQueueTokens = sendQueueFrames
             c.limits.drainTimeout = Daemon.drainTimeout
             c.limits.startTimeout = .milliseconds(Int64(idleTimeout * 1000))

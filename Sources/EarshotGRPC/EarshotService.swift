@@ -1,14 +1,14 @@
+import ClientSessions
+import EarshotTypes
 import Foundation
 import GRPCCore
 import Logging
 import Synchronization
-import WireProtocol
 
-/// The limits a gRPC call lives under: the socket's, so both transports admit and queue alike.
+/// The limits a gRPC call lives under: the socket's, so both transports queue alike. (How many calls are served at
+/// once is the session layer's `max-clients`, shared with the socket; one more is RESOURCE_EXHAUSTED.)
 package struct GRPCCallLimits: Sendable, Equatable {
-    /// Push and Subscribe calls at once (the socket's `maxClients`); one more is RESOURCE_EXHAUSTED.
-    package var maxCalls = 64
-    /// Live tokens a call's queue holds before dropping its oldest (the socket's `sendQueueFrames`).
+    /// Live tokens a call's queue holds before its subscription is skipped (the socket's `sendQueueFrames`).
     package var liveQueueTokens = 1024
     /// Undroppable responses a call may leave unread before it is ended with RESOURCE_EXHAUSTED.
     package var maxUnreadResponses = 8192
@@ -22,39 +22,42 @@ package struct GRPCCallLimits: Sendable, Equatable {
     package init() {}
 }
 
-/// `earshot.v1.Earshot`: Push, Subscribe and Status over an ``EmbeddingBackend``.
+/// `earshot.v1.Earshot`: Push, Subscribe and Status, a framing adapter over the session layer (``SessionHost``).
 ///
-/// Each Push or Subscribe call holds a ``CallOutbox`` that the backend fills from compute threads and one writer
-/// drains in order. Push reads the caller's audio on a child task while the handler writes; the backend's push
+/// Each Push or Subscribe call is one client session, with an ``Outbox`` that the session fills from compute threads
+/// and one writer drains in order. Push reads the caller's audio on a child task while the handler writes; the push
 /// budget suspends ``PushedStream/append(_:)`` when the caller does not read, which stops reading its audio
 /// (HTTP/2 flow control then holds the caller), as the socket does.
 ///
 /// ``stop()`` (the daemon stops) drains the calls within ``GRPCCallLimits/drainTimeout`` and ends each with
 /// UNAVAILABLE (a call that was complete already ends OK); calls that arrive after it are UNAVAILABLE at once.
 package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
-    private let backend: any EmbeddingBackend
+    private let sessions: any SessionHost
     private let limits: GRPCCallLimits
     private let logger: Logger
-    private let calls: CallGate
+    private let calls = StopGate()   // turns calls away once the daemon stops
 
-    package init(backend: any EmbeddingBackend, limits: GRPCCallLimits = GRPCCallLimits(), logger: Logger) {
-        self.backend = backend
+    package init(sessions: any SessionHost, limits: GRPCCallLimits = GRPCCallLimits(), logger: Logger) {
+        self.sessions = sessions
         self.limits = limits
         self.logger = logger
-        calls = CallGate(limit: limits.maxCalls)
     }
 
     /// The daemon stops: running calls drain (``GRPCCallLimits/drainTimeout``) and end UNAVAILABLE; new ones are
     /// refused UNAVAILABLE.
     package func stop() { calls.stop() }
 
-    /// Admits a Push or Subscribe call; a refusal is counted by the backend (with the socket's) and thrown as its
-    /// status.
-    private func admit() throws(RPCError) {
+    /// Opens a Push or Subscribe call's session: refused while the daemon stops, or past `max-clients` (the
+    /// session layer counts both with the socket's refusals).
+    private static func open(_ sessions: any SessionHost, gate: StopGate, outbox: Outbox<CallItem>, peer: String,
+                             name: @escaping @Sendable () -> String) throws(RPCError) -> any ClientSession {
         do {
-            try calls.admit()
+            try gate.admit()
+            return try sessions.admit(ClientDescription(transport: .grpc, peer: peer), limits: .oneCall) {
+                ClientActivity(name: name(), queuedFrames: outbox.pendingCount, droppedFrames: outbox.droppedTotal)
+            }
         } catch {
-            backend.callRefused(error)
+            if error.reason == .shuttingDown { sessions.refused(reason: error.reason.name) }
             throw error.rpcError
         }
     }
@@ -66,31 +69,30 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
 
     package func status(request: Earshot_V1_StatusRequest, context: ServerContext) async throws
         -> Earshot_V1_StatusResponse {
-        Earshot_V1_StatusResponse.with { $0.json = backend.statusJSON() }
+        Earshot_V1_StatusResponse.with { $0.json = sessions.statusJSON() }
     }
 
     // MARK: Subscribe
 
     package func subscribe(request: Earshot_V1_SubscribeRequest, response: RPCWriter<Earshot_V1_SubscribeResponse>,
                            context: ServerContext) async throws {
-        try admit()
-        defer { calls.leave() }
-        let parameters = try SubscribeParameters(request)
-        try check(payload: parameters.payload, options: parameters.options)
-        let outbox = CallOutbox(liveCapacity: limits.liveQueueTokens, hardLimit: limits.maxUnreadResponses)
+        let parameters = try SubscribeRequest(request)
+        let outbox = CallItem.outbox(limits)
         defer { outbox.close() }
-        let subscription: any BackendSubscription
+        let session = try Self.open(sessions, gate: calls, outbox: outbox, peer: context.remotePeer) {
+            "grpc Subscribe \(parameters.stream)"
+        }
+        defer { session.close() }
+        let subscription: any Subscription
         do {
-            subscription = try backend.subscribe(parameters, receiver: outbox)
+            subscription = try session.subscribe(parameters, receiver: CallItem.receiver(outbox), announce: { _ in })
         } catch {
             throw error.rpcError
         }
-        defer { subscription.cancel() }
-        outbox.resumeWhenRoom { room in subscription.resume(room: room) }
         logger.debug("grpc subscribe", metadata: ["stream": "\(parameters.stream)", "peer": "\(context.remotePeer)"])
         try await response.write(.with {
             $0.started = Self.started(stream: subscription.stream, firstToken: subscription.firstToken,
-                                      width: backend.model.width(of: parameters.output))
+                                      width: sessions.model.width(of: parameters.output))
         })
         outbox.open()
         let gate = calls, drainTimeout = limits.drainTimeout
@@ -105,7 +107,8 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
                 outbox.fail(Self.stopping)
             }
             defer { group.cancelAll() }
-            try await Self.drain(outbox, payload: { parameters.payload }, output: { parameters.output }) { item in
+            try await Self.drain(outbox, session: session, payload: { parameters.payload },
+                                 output: { parameters.output }) { item in
                 try await response.write(.with {
                     switch item {
                     case .token(let token): $0.token = token
@@ -120,15 +123,17 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
 
     package func push(request: RPCAsyncSequence<Earshot_V1_PushRequest, any Error>,
                       response: RPCWriter<Earshot_V1_PushResponse>, context: ServerContext) async throws {
-        try admit()
-        defer { calls.leave() }
-        let outbox = CallOutbox(liveCapacity: limits.liveQueueTokens, hardLimit: limits.maxUnreadResponses)
+        let outbox = CallItem.outbox(limits)
         let call = PushCall()
+        let session = try Self.open(sessions, gate: calls, outbox: outbox, peer: context.remotePeer) {
+            "grpc Push" + (call.parameters.map { $0.label.isEmpty ? "" : " \($0.label)" } ?? "")
+        }
         defer {
             call.cancel()
             outbox.close()
+            session.close()
         }
-        let backend = self.backend
+        let model = sessions.model
         let gate = calls, startTimeout = limits.startTimeout, drainTimeout = limits.drainTimeout
         try await withThrowingTaskGroup(of: Void.self) { group in
             // Reads `start`, starts the stream, writes `started`, then feeds the audio until the caller half-closes
@@ -136,7 +141,8 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
             group.addTask {
                 do {
                     let stopped = try await gate.unlessStopped {
-                        try await Self.readPush(request, backend: backend, call: call, outbox: outbox) { started in
+                        try await Self.readPush(request, session: session, model: model, call: call,
+                                                outbox: outbox) { started in
                             try await response.write(.with { $0.started = started })
                         }
                     }
@@ -167,7 +173,7 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
             defer { group.cancelAll() }
             do {
                 // Items appear only after `started` is written (the reader opens the outbox).
-                try await Self.drain(outbox, payload: { call.parameters?.payload ?? .f32 },
+                try await Self.drain(outbox, session: session, payload: { call.parameters?.payload ?? .f32 },
                                      output: { call.parameters?.output ?? .embeddings }) { item in
                     try await response.write(.with {
                         switch item {
@@ -187,7 +193,8 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
 
     /// The reading half of Push.
     private static func readPush(_ request: RPCAsyncSequence<Earshot_V1_PushRequest, any Error>,
-                                 backend: any EmbeddingBackend, call: PushCall, outbox: CallOutbox,
+                                 session: any ClientSession, model: SessionModel, call: PushCall,
+                                 outbox: Outbox<CallItem>,
                                  writeStarted: (Earshot_V1_Started) async throws -> Void) async throws {
         var requests = request.makeAsyncIterator()
         guard let first = try await requests.next() else {
@@ -196,17 +203,17 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
         guard case .start(let start)? = first.request else {
             throw RPCError(code: .invalidArgument, message: "the first request of a push must be start")
         }
-        let parameters = try PushParameters(start)
-        try check(payload: parameters.payload, options: parameters.options, model: backend.model)
+        let parameters = try PushRequest(start)
+        let name = parameters.label.isEmpty ? "grpc push" : "grpc push \(parameters.label)"
         let stream: any PushedStream
         do {
-            stream = try backend.startPush(parameters, receiver: outbox)
+            stream = try session.startPush(parameters, name: name, receiver: CallItem.receiver(outbox))
         } catch {
             throw error.rpcError
         }
         guard call.begin(stream, parameters) else { return }      // the call already ended
         try await writeStarted(started(stream: parameters.label, firstToken: 0,
-                                       width: backend.model.width(of: parameters.output)))
+                                       width: model.width(of: parameters.output)))
         outbox.open()
         let frameBytes = parameters.frameBytes
         while let message = try await requests.next() {
@@ -217,7 +224,8 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
                                    message: "audio must be whole frames of \(frameBytes) bytes; got \(data.count) bytes")
                 }
                 if data.isEmpty { continue }
-                try await stream.append([UInt8](data))
+                try await stream.append([UInt8](data)[...])
+                try Task.checkCancellation()
             case .start:
                 throw RPCError(code: .invalidArgument, message: "a push takes one start")
             case nil:
@@ -234,20 +242,29 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
         case event(Earshot_V1_Event)
     }
 
-    /// Writes the call's items until `ended`; releases each pushed token's credit once written.
-    private static func drain(_ outbox: CallOutbox, payload: () -> PayloadType, output: () -> OutputKind,
-                              write: (Written) async throws -> Void) async throws {
-        while let item = try await outbox.next() {
+    /// Writes the call's items until `ended`; each token is told to the session once written (its latency, its
+    /// credit).
+    private static func drain(_ outbox: Outbox<CallItem>, session: any ClientSession, payload: () -> PayloadType,
+                              output: () -> OutputKind, write: (Written) async throws -> Void) async throws {
+        while let item = try await next(outbox) {
             switch item {
-            case .live(let token):
-                try await write(.token(Earshot_V1_Token(token, payload: payload(), output: output())))
-            case .pushed(let token, let credit):
-                defer { credit.tokenSent() }
-                try await write(.token(Earshot_V1_Token(token, payload: payload(), output: output())))
+            case .token(let token):
+                try await session.send(token) {
+                    try await write(.token(Earshot_V1_Token(token, payload: payload(), output: output())))
+                }
             case .event(let event):
                 try await write(.event(Earshot_V1_Event(event)))
                 if event.kind == .ended { return }
             }
+        }
+    }
+
+    /// The call's next item; an outbox that overflowed ends the call RESOURCE_EXHAUSTED.
+    private static func next(_ outbox: Outbox<CallItem>) async throws -> CallItem? {
+        do {
+            return try await outbox.next()
+        } catch let overflow as OutboxOverflow {
+            throw RPCError(code: .resourceExhausted, message: "the caller left \(overflow.hardLimit) responses unread")
         }
     }
 
@@ -261,25 +278,10 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
         }
     }
 
-    private func check(payload: PayloadType, options: StreamOptions) throws(RPCError) {
-        try Self.check(payload: payload, options: options, model: backend.model)
-    }
-
-    /// What the model's facts decide before the backend is asked (the socket's `unsupported-payload` and
-    /// `voice-activity-off`).
-    private static func check(payload: PayloadType, options: StreamOptions, model: BackendModel) throws(RPCError) {
-        guard model.payloads.contains(payload) else {
-            throw RPCError(code: .invalidArgument, message: "payload \(payload) is not offered")
-        }
-        guard options.isEmpty || model.voiceActivity else {
-            throw RPCError(code: .failedPrecondition, message: "voice activity is off on this daemon")
-        }
-    }
-
     private static func rpcError(_ error: any Error) -> any Error {
         switch error {
         case let error as RPCError: error
-        case let error as BackendRefusal: error.rpcError
+        case let error as SessionRefusal: error.rpcError
         case is CancellationError: RPCError(code: .cancelled, message: "the call was cancelled")
         default: RPCError(code: .internalError, message: "\(error)")
         }
@@ -290,7 +292,7 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
 private final class PushCall: Sendable {
     private struct State {
         var stream: (any PushedStream)?
-        var parameters: PushParameters?
+        var parameters: PushRequest?
         var ended = false
         /// The daemon stopped before the caller half-closed: the stream was finished for it.
         var endedEarly = false
@@ -299,10 +301,10 @@ private final class PushCall: Sendable {
     private let state = Mutex(State())
 
     var hasStarted: Bool { state.withLock { $0.stream != nil } }
-    var parameters: PushParameters? { state.withLock { $0.parameters } }
+    var parameters: PushRequest? { state.withLock { $0.parameters } }
 
     /// Records the stream; false (and the stream is cancelled) if the call ended meanwhile.
-    func begin(_ stream: any PushedStream, _ parameters: PushParameters) -> Bool {
+    func begin(_ stream: any PushedStream, _ parameters: PushRequest) -> Bool {
         let accepted = state.withLock { s in
             guard !s.ended else { return false }
             s.stream = stream

@@ -1,7 +1,6 @@
 import AudioCore
 import EarshotTypes
 import Foundation
-import WireProtocol
 
 /// The client side of the Push call (`earshot push --grpc`, `earshot load --grpc`): audio goes out as f32le pieces
 /// at its own rate and channel count while the responses are read (the daemon stops reading audio when the caller
@@ -54,9 +53,8 @@ package enum GRPCPush {
                     }
                 })
                 while case let piece = try nextPiece(), !piece.isEmpty {
-                    var bytes = ByteWriter(capacity: piece.count * 4)
-                    for sample in piece { bytes.f32(sample) }
-                    try await writer.write(.with { $0.audio = Data(bytes.bytes) })
+                    let bytes = piece.withUnsafeBufferPointer { PayloadType.f32.encoded($0) }   // f32le
+                    try await writer.write(.with { $0.audio = Data(bytes) })
                     sent(piece.count / start.channels)
                 }
                 // Returning half-closes the request stream: the end of the audio.

@@ -1,3 +1,4 @@
+import ClientSessions
 import ConnectionAdmission
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
@@ -24,10 +25,10 @@ package final class GRPCServerService: Service, Sendable {
     private let logger: Logger
 
     /// Checks `configuration` (``GRPCServerConfiguration/validated()``); nothing listens until ``run()``.
-    package init(configuration: GRPCServerConfiguration, backend: any EmbeddingBackend, logger: Logger) throws {
+    package init(configuration: GRPCServerConfiguration, sessions: any SessionHost, logger: Logger) throws {
         self.configuration = try configuration.validated()
         self.logger = logger
-        let earshot = EarshotService(backend: backend, limits: configuration.limits, logger: logger)
+        let earshot = EarshotService(sessions: sessions, limits: configuration.limits, logger: logger)
         self.earshot = earshot
         health = HealthService(services: [Earshot_V1_Earshot.descriptor.fullyQualifiedService])
         let admission = ListenerAdmission(name: "grpc", limits: configuration.connections,

@@ -1,9 +1,10 @@
 import AudioCore
 import Foundation
 import GRPCCore
-import WireProtocol
+import ClientSessions
+import EarshotTypes
 
-// Conversions between the generated messages and WireProtocol's values: one place that knows both numberings.
+// Conversions between the generated messages and the session layer's values: one place that knows both numberings.
 
 extension PayloadType {
     package init(_ proto: Earshot_V1_Payload) throws(RPCError) {
@@ -36,7 +37,7 @@ extension OutputKind {
     package var proto: Earshot_V1_Output { self == .embeddings ? .embeddings : .encoder }
 }
 
-extension PCMFormat {
+extension PCMSampleFormat {
     package init(_ proto: Earshot_V1_PCMFormat) throws(RPCError) {
         switch proto {
         case .s16Le: self = .s16le
@@ -44,14 +45,6 @@ extension PCMFormat {
         case .f32Le: self = .f32le
         case .unspecified: throw RPCError(code: .invalidArgument, message: "start.format is not set")
         case .UNRECOGNIZED(let n): throw RPCError(code: .invalidArgument, message: "unknown format \(n)")
-        }
-    }
-
-    package var proto: Earshot_V1_PCMFormat {
-        switch self {
-        case .s16le: .s16Le
-        case .s32le: .s32Le
-        case .f32le: .f32Le
         }
     }
 }
@@ -95,14 +88,14 @@ extension EventKind {
     }
 }
 
-extension BackendRefusal {
+extension SessionRefusal {
     /// The gRPC status for this refusal (the table in proto/earshot/v1/earshot.proto).
     package var rpcError: RPCError {
         let code: RPCError.Code = switch reason {
         case .unknownStream: .notFound
-        case .limitReached: .resourceExhausted
+        case .tooManyClients, .tooManySubscriptions, .tooManyPushes: .resourceExhausted
         case .voiceActivityOff: .failedPrecondition
-        case .unsupported, .badAudioFormat: .invalidArgument
+        case .unsupportedPayload, .badAudioFormat: .invalidArgument
         case .shuttingDown: .unavailable
         case .internalError: .internalError
         }
@@ -112,21 +105,22 @@ extension BackendRefusal {
 
 extension Earshot_V1_Token {
     /// The token as the caller receives it: values encoded here, on the writer's task.
-    package init(_ token: BackendToken, payload: PayloadType, output: OutputKind) {
+    package init(_ token: SessionToken, payload: PayloadType, output: OutputKind) {
         self.init()
-        index = token.index
-        firstSample = token.firstSample
-        captureTimeNs = token.captureTimeNanoseconds
-        flags = UInt32(token.flags.rawValue)
+        let info = token.info
+        index = info.index
+        firstSample = info.firstSample
+        captureTimeNs = info.captureTimeNanoseconds
+        flags = UInt32(info.flags.rawValue)
         self.payload = payload.proto
         self.output = output.proto
-        width = UInt32(token.values.width)
-        values = Data(token.values.encoded(as: payload))
+        width = UInt32(token.width(of: output))
+        values = Data(token.encoded(output, as: payload))
     }
 }
 
 extension Earshot_V1_Event {
-    package init(_ event: BackendEvent) {
+    package init(_ event: EventInfo) {
         self.init()
         kind = event.kind.proto
         at = event.at
@@ -135,29 +129,17 @@ extension Earshot_V1_Event {
     }
 }
 
-extension PushParameters {
-    /// Checks a `start` message against docs/protocol.md's ranges.
+extension PushRequest {
+    /// A `start` message's fields; the session layer checks their ranges.
     package init(_ start: Earshot_V1_PushStart) throws(RPCError) {
-        let format = try PCMFormat(start.format)
-        let rates = PCMStreamLimits.sampleRates, channels = PCMStreamLimits.channels
-        guard rates.contains(Int(start.sampleRate)) else {
-            throw RPCError(code: .invalidArgument,
-                           message: "sample_rate must be \(rates.lowerBound)…\(rates.upperBound), not \(start.sampleRate)")
-        }
-        guard channels.contains(Int(start.channels)) else {
-            throw RPCError(code: .invalidArgument,
-                           message: "channels must be \(channels.lowerBound)…\(channels.upperBound), not \(start.channels)")
-        }
-        if let refusal = ClientText.refusal(start.label, field: "label") {
-            throw RPCError(code: .invalidArgument, message: refusal)
-        }
-        self.init(format: format, sampleRate: Int(start.sampleRate), channels: Int(start.channels),
-                  payload: try PayloadType(start.payload), output: try OutputKind(start.output), label: start.label,
+        self.init(format: try PCMSampleFormat(start.format), sampleRate: Int(clamping: start.sampleRate),
+                  channels: Int(clamping: start.channels), payload: try PayloadType(start.payload),
+                  output: try OutputKind(start.output), label: start.label,
                   options: StreamOptions(speechEvents: start.speechEvents, speechOnly: start.speechOnly))
     }
 }
 
-extension SubscribeParameters {
+extension SubscribeRequest {
     package init(_ request: Earshot_V1_SubscribeRequest) throws(RPCError) {
         guard !request.stream.isEmpty else { throw RPCError(code: .invalidArgument, message: "stream is not set") }
         self.init(stream: request.stream, start: try StartPoint(request.start), payload: try PayloadType(request.payload),

@@ -1,8 +1,8 @@
-import AudioCore
 import WireProtocol
 
 /// The protocol rules for one connection, as a plain value: it takes each decoded client message and says what to
-/// do. No sockets, no scheduler: tested exhaustively on its own.
+/// do. It knows the handshake and the connection's stream ids; what a request may ask of the daemon (streams,
+/// payloads, formats, limits) is the session layer's to check. No sockets, no engine: tested exhaustively on its own.
 ///
 /// ```
 /// awaitingHello ──hello (version ok)──▶ open ──fatal error / close──▶ closed
@@ -15,21 +15,15 @@ struct ConnectionStateMachine {
         case closed
     }
 
-    /// A pushed stream's declared format.
-    struct PushFormat: Equatable {
-        var format: PCMFormat
-        var sampleRate: Int
-        var channels: Int
-        /// Bytes per frame (one sample per channel).
-        var frameBytes: Int { format.byteWidth * channels }
-    }
-
     enum Action: Equatable {
         case welcome(version: UInt16, clientName: String)
-        case subscribe(id: UInt32, Subscribe)
+        /// Ask the session; if it agrees, ``subscribed(_:)`` names the subscription (``nextStreamID``).
+        case subscribe(Subscribe)
         case unsubscribe(id: UInt32, name: String)
-        case startPush(id: UInt32, PushStart)
-        case pushAudio(id: UInt32, pcm: ArraySlice<UInt8>, PushFormat)
+        /// Ask the session; if it agrees, ``pushStarted(frameBytes:)`` names the stream (``nextStreamID``).
+        case startPush(PushStart)
+        /// Whole frames of an open pushed stream.
+        case pushAudio(id: UInt32, pcm: ArraySlice<UInt8>)
         case endPush(id: UInt32)
         case pong(nonce: UInt64)
         case status(request: UInt32)
@@ -41,28 +35,17 @@ struct ConnectionStateMachine {
         case ignore
     }
 
-    let liveStreams: Set<String>
-    let payloadTypes: Set<PayloadType>
-    let maxPushedStreams: Int
-    let maxSubscriptions: Int
     let supportedVersions: ClosedRange<UInt16>
-    /// The server runs voice activity: speech options may be asked for.
-    let voiceActivity: Bool
 
     private(set) var state = State.awaitingHello
-    private var nextStreamID: UInt32 = 1
+    /// The id the next subscription or pushed stream gets.
+    private(set) var nextStreamID: UInt32 = 1
     /// Live subscriptions: id → stream name.
     private(set) var subscriptions: [UInt32: String] = [:]
-    /// Pushed streams still taking audio (no `pushEnd` yet): id → format.
-    private(set) var pushes: [UInt32: PushFormat] = [:]
+    /// Pushed streams still taking audio (no `pushEnd` yet): id → bytes per frame.
+    private(set) var pushes: [UInt32: Int] = [:]
 
-    init(liveStreams: Set<String>, payloadTypes: Set<PayloadType>, maxPushedStreams: Int, maxSubscriptions: Int = 64,
-         supportedVersions: ClosedRange<UInt16> = Handshake.supportedVersions, voiceActivity: Bool = true) {
-        self.voiceActivity = voiceActivity
-        self.liveStreams = liveStreams
-        self.payloadTypes = payloadTypes
-        self.maxPushedStreams = maxPushedStreams
-        self.maxSubscriptions = maxSubscriptions
+    init(supportedVersions: ClosedRange<UInt16> = Handshake.supportedVersions) {
         self.supportedVersions = supportedVersions
     }
 
@@ -86,69 +69,28 @@ struct ConnectionStateMachine {
         }
     }
 
-    /// Speech options cannot be served while the server's voice activity is off.
-    private func refuseSpeech(_ options: StreamOptions, request: UInt32) -> Action? {
-        guard !voiceActivity, !options.isEmpty else { return nil }
-        return .reject(request: request, ProtocolError(.voiceActivityOff,
-                                                       "voice activity is off on this server (earshotd --no-vad)"))
-    }
-
     private mutating func receivedWhileOpen(_ message: ClientMessage) -> Action {
         switch message {
         case .hello:
             return fail(0, ProtocolError(.handshakeRequired, "hello may be sent only once"))
         case .subscribe(let m):
-            guard liveStreams.contains(m.stream) else {
-                let known = liveStreams.sorted().joined(separator: ", ")
-                return .reject(request: m.request, ProtocolError(.unknownStream, "no live stream named '\(m.stream)'"
-                                                                 + (known.isEmpty ? " (this server has none)" : " (have: \(known))")))
-            }
-            guard payloadTypes.contains(m.payload) else {
-                return .reject(request: m.request, ProtocolError(.unsupportedPayload, "payload \(m.payload) is not offered"))
-            }
-            if let refusal = refuseSpeech(m.options, request: m.request) { return refusal }
-            guard subscriptions.count < maxSubscriptions else {
-                return .reject(request: m.request, ProtocolError(.tooManySubscriptions,
-                                                                 "at most \(maxSubscriptions) subscriptions per connection"))
-            }
-            let id = allocateID()
-            subscriptions[id] = m.stream
-            return .subscribe(id: id, m)
+            return .subscribe(m)
         case .unsubscribe(let id):
             guard let name = subscriptions.removeValue(forKey: id) else {
                 return .reject(request: 0, ProtocolError(.unknownStream, "stream \(id) is not a subscription of this connection"))
             }
             return .unsubscribe(id: id, name: name)
         case .pushStart(let m):
-            guard pushes.count < maxPushedStreams else {
-                return fail(m.request, ProtocolError(.tooManyPushedStreams,
-                                                     "at most \(maxPushedStreams) pushed streams per connection"))
-            }
-            guard payloadTypes.contains(m.payload) else {
-                return .reject(request: m.request, ProtocolError(.unsupportedPayload, "payload \(m.payload) is not offered"))
-            }
-            let rates = PCMStreamLimits.sampleRates, channels = PCMStreamLimits.channels
-            guard rates.contains(Int(m.sampleRate)) else {
-                return .reject(request: m.request, ProtocolError(.badAudioFormat, "sample rate \(m.sampleRate) is "
-                                                                 + "outside \(rates.lowerBound)…\(rates.upperBound)"))
-            }
-            guard channels.contains(Int(m.channels)) else {
-                return .reject(request: m.request, ProtocolError(.badAudioFormat, "channel count \(m.channels) is "
-                                                                 + "outside \(channels.lowerBound)…\(channels.upperBound)"))
-            }
-            if let refusal = refuseSpeech(m.options, request: m.request) { return refusal }
-            let id = allocateID()
-            pushes[id] = PushFormat(format: m.format, sampleRate: Int(m.sampleRate), channels: Int(m.channels))
-            return .startPush(id: id, m)
+            return .startPush(m)
         case .pushAudio(let id, let pcm):
-            guard let format = pushes[id] else {
+            guard let frameBytes = pushes[id] else {
                 return .reject(request: 0, ProtocolError(.unknownStream, "stream \(id) is not an open pushed stream"))
             }
-            guard pcm.count % format.frameBytes == 0 else {
+            guard pcm.count % frameBytes == 0 else {
                 return fail(0, ProtocolError(.badAudioFormat, "pushAudio of \(pcm.count) bytes is not whole "
-                                             + "\(format.frameBytes)-byte frames"))
+                                             + "\(frameBytes)-byte frames"))
             }
-            return .pushAudio(id: id, pcm: pcm, format)
+            return .pushAudio(id: id, pcm: pcm)
         case .pushEnd(let id):
             guard pushes.removeValue(forKey: id) != nil else {
                 return .reject(request: 0, ProtocolError(.unknownStream, "stream \(id) is not an open pushed stream"))
@@ -159,6 +101,20 @@ struct ConnectionStateMachine {
         case .status(let request):
             return .status(request: request)
         }
+    }
+
+    /// The session took a subscription to `stream`: it gets ``nextStreamID``.
+    mutating func subscribed(_ stream: String) -> UInt32 {
+        let id = allocateID()
+        subscriptions[id] = stream
+        return id
+    }
+
+    /// The session started a pushed stream whose audio comes in frames of `frameBytes`: it gets ``nextStreamID``.
+    mutating func pushStarted(frameBytes: Int) -> UInt32 {
+        let id = allocateID()
+        pushes[id] = frameBytes
+        return id
     }
 
     /// A frame that would not decode: fatal.

@@ -1,3 +1,4 @@
+import ClientSessions
 import EncodingScheduler
 import Foundation
 import Logging
@@ -19,6 +20,8 @@ package final class SocketServer: Service {
     private let configuration: ServerConfiguration
     private let logger: Logger
     private let onListening: @Sendable () -> Void
+    /// What every connection shares: the session layer on the engine, and the facts of `welcome`.
+    private let context: ConnectionContext
 
     private struct State {
         var connections: [Int: Connection] = [:]
@@ -35,6 +38,14 @@ package final class SocketServer: Service {
         self.configuration = configuration
         self.logger = logger
         self.onListening = onListening
+        let facts = Engine.ServerFacts(serverName: configuration.serverName, version: configuration.version,
+                                       revision: configuration.revision, socketPath: configuration.socketPath)
+        let sessions = EngineSessions(engine: engine, payloads: configuration.payloadTypes) {
+            StatusJSON.encode(engine.status(facts, protocolVersion: Int(Handshake.currentVersion)))
+        }
+        context = ConnectionContext(configuration: configuration, sessions: sessions,
+                                    welcome: { Self.welcome(version: $0, engine: engine, configuration: configuration) },
+                                    wallClock: { engine.clock.wallNanoseconds() }, logger: logger)
     }
 
     typealias Accepted = (channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, peer: PeerCredentials?)
@@ -127,26 +138,26 @@ package final class SocketServer: Service {
             if s.stopping { return .failure(ProtocolError(.shuttingDown, "the server is stopping")) }
             if let refusal = admission(accepted.peer) { return .failure(refusal) }
             let slot = ConnectionSlot()
-            let id: Int
-            do {
-                id = try engine.clients.admit(transport: .socket, peer: peer) { slot.activity }
+            let outbox = Connection.outbox(configuration)
+            let session: any ClientSession
+            do throws(SessionRefusal) {
+                session = try context.sessions.admit(
+                    ClientDescription(transport: .socket, peer: peer),
+                    limits: SessionLimits(subscriptions: configuration.maxSubscriptions,
+                                          pushes: configuration.maxPushedStreams)) { slot.activity }
             } catch {
-                return .failure(ProtocolError(.tooManyClients,
-                                              "the server already serves \(engine.clients.maxClients) clients"))
+                return .failure(ProtocolError(ErrorCode(error.reason), error.message))
             }
-            let connection = Connection(id: id, channel: accepted.channel.channel, engine: engine,
-                                        configuration: configuration, logger: logger,
-                                        status: { [engine, facts] in
-                                            engine.status(facts, protocolVersion: Int(Handshake.currentVersion))
-                                        })
+            let connection = Connection(session: session, outbox: outbox, channel: accepted.channel.channel,
+                                        context: context)
             slot.connection = connection
-            s.connections[id] = connection
+            s.connections[connection.id] = connection
             return .success(connection)
         }
         let connection: Connection
         switch registration {
         case .failure(let refusal):
-            if refusal.code != .tooManyClients { engine.clients.refused(reason: refusal.code.name) }
+            if refusal.code != .tooManyClients { context.sessions.refused(reason: refusal.code.name) }
             logger.notice("refused a client", metadata: ["peer": "\(peer)", "reason": "\(refusal)"])
             await Connection.refuse(accepted.channel, refusal)
             return
@@ -156,7 +167,7 @@ package final class SocketServer: Service {
         logger.info("client connected", metadata: ["connection": "\(connection.id)", "peer": "\(peer)"])
         await connection.run(accepted.channel)
         state.withLock { _ = $0.connections.removeValue(forKey: connection.id) }
-        engine.clients.left(connection.id, droppedFrames: connection.outbox.droppedTotal)
+        connection.session.close()
         logger.info("client disconnected", metadata: [
             "connection": "\(connection.id)", "droppedFrames": "\(connection.outbox.droppedTotal)"])
     }
@@ -171,6 +182,18 @@ package final class SocketServer: Service {
         }
         if !configuration.allowedGIDs.isDisjoint(with: Self.supplementaryGroups(pid: peer.pid)) { return nil }
         return ProtocolError(.notAllowed, "uid \(peer.uid) gid \(peer.gid) is not on this server's allow-list")
+    }
+
+    /// The `welcome` answer: the model's and the server's facts.
+    private static func welcome(version: UInt16, engine: Engine, configuration: ServerConfiguration) -> Welcome {
+        let c = engine.model.configuration
+        return Welcome(version: version, serverName: configuration.serverName, modelID: engine.modelID,
+                       embeddingWidth: UInt32(c.textHiddenSize), encoderWidth: UInt32(c.outputProjectionSize),
+                       payloadTypes: configuration.payloadTypes, sampleRate: 16_000,
+                       samplesPerToken: UInt32(TokenTimeline.samplesPerToken), tokensPerSecond: 25,
+                       blockTokens: UInt16(engine.blockTokens), maxFrameLength: UInt32(configuration.maxFrameLength),
+                       maxPushedStreams: UInt16(configuration.maxPushedStreams),
+                       historyTokens: UInt32(engine.historyTokens), streams: engine.liveStreams.map(\.name))
     }
 
     /// What this server adds to the status: its name, the build's version and revision, and its socket.
@@ -213,7 +236,7 @@ private final class ConnectionSlot: @unchecked Sendable {
         set { lock.withLock { _connection = newValue } }
     }
 
-    var activity: ClientRegistry.Activity { connection?.activity ?? ClientRegistry.Activity() }
+    var activity: ClientActivity { connection?.activity ?? ClientActivity() }
 }
 
 /// `struct ucred` from <sys/socket.h> (hidden behind _GNU_SOURCE in Swift's Glibc module): pid, uid, gid.

@@ -39,7 +39,7 @@ struct ClippableLinear: Sendable {
     init(_ binder: inout WeightBinder, _ prefix: String, inFeatures: Int, outFeatures: Int, clipped: Bool,
          precision: ComputePrecision) throws {
         let weight = try binder.matrix(prefix + ".linear.weight", rows: outFeatures, columns: inFeatures)
-        projection = try Projection(weight, precision: precision)
+        projection = try Projection(weight, precision: precision, key: prefix)
         bounds = try ClampBounds(&binder, prefix, clipped: clipped)
     }
 

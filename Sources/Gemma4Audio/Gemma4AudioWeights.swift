@@ -46,12 +46,12 @@ public struct Gemma4AudioWeights: Sendable {
         }
         outputProjection = try Projection(
             binder.matrix(a + "output_proj.weight", rows: c.outputProjectionSize, columns: c.hiddenSize),
-            precision: precision)
+            precision: precision, key: "output_proj")
         outputBias = try binder.tensor(a + "output_proj.bias", shape: [c.outputProjectionSize])
         embeddingProjection = try Projection(
             binder.matrix("model.embed_audio.embedding_projection.weight", rows: c.textHiddenSize,
                           columns: c.outputProjectionSize),
-            precision: precision)
+            precision: precision, key: "embedding_projection")
         try binder.requireAllUsed(prefixes: Self.prefixes)
     }
 
@@ -115,7 +115,7 @@ struct SubsampleWeights: Sendable {
         norm1 = try binder.tensor(prefix + "layer1.norm.weight", shape: [c1])
         inputProjection = try Projection(
             binder.matrix(prefix + "input_proj_linear.weight", rows: c.hiddenSize, columns: c.sscpOutputWidth),
-            precision: precision)
+            precision: precision, key: "input_proj_linear")
     }
 
     var parameterCount: Int {
@@ -173,11 +173,12 @@ struct AttentionWeights: Sendable {
         let bounds = try names.map { try ClampBounds(&binder, prefix + $0, clipped: clipped) }
         let sameInputClamps = bounds.allSatisfy { $0.input == bounds[0].input }
         if fuseQKV && sameInputClamps {
-            qkv = .fused(try Projection(weights, precision: precision),                   // (3H, H)
+            qkv = .fused(try Projection(weights, precision: precision, key: prefix + "qkv"),                   // (3H, H)
                          query: bounds[0], key: bounds[1], value: bounds[2])
         } else {
             let linears = try (0..<3).map {
-                ClippableLinear(projection: try Projection(weights[$0], precision: precision), bounds: bounds[$0])
+                ClippableLinear(projection: try Projection(weights[$0], precision: precision, key: prefix + names[$0]),
+                                bounds: bounds[$0])
             }
             qkv = .separate(query: linears[0], key: linears[1], value: linears[2])
         }

@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 
 /// How the encoder multiplies.
@@ -103,8 +104,14 @@ struct Projection: Sendable {
     let inFeatures: Int
     let outFeatures: Int
 
-    /// The rows of `parts`, stacked (q, k and v fused, or one matrix).
-    init(_ parts: [StoredMatrix], precision: ComputePrecision) throws {
+    /// A diagnostic, not a setting: `EARSHOT_FAST_ROUNDED_INPUTS=ffw_layer_1,…` makes the `fast` products whose
+    /// weight key contains one of the names round their input to bf16 once instead of splitting it, to measure
+    /// what each product's split is worth. Unset (always, in use), every product splits.
+    static let roundedInputKeys: [Substring] = (ProcessInfo.processInfo.environment["EARSHOT_FAST_ROUNDED_INPUTS"] ?? "")
+        .split(separator: ",").filter { !$0.isEmpty }
+
+    /// The rows of `parts`, stacked (q, k and v fused, or one matrix); `key` names them (the weight's prefix).
+    init(_ parts: [StoredMatrix], precision: ComputePrecision, key: String) throws {
         inFeatures = parts[0].columns
         outFeatures = parts.reduce(0) { $0 + $1.rows }
         switch precision {
@@ -113,7 +120,10 @@ struct Projection: Sendable {
         case .fast:
             // Inputs rounded once to bf16 gave per-token cosine 0.945 against transformers f32 on the E2B-size
             // check model (clamps that bite, sharp random weights); carried as high + low parts, 0.9999998.
-            storage = .bf16Pairs(StoredMatrix.bf16Pairs(parts), split: true)
+            // Measured per product (docs/performance.md, "Which products need the split"): rounding the input of
+            // any one product inside the layers alone takes the worst cosine to 0.971–0.998, so every product splits.
+            let rounded = Self.roundedInputKeys.contains { key.contains($0) }
+            storage = .bf16Pairs(StoredMatrix.bf16Pairs(parts), split: !rounded)
         case .bf16:
             let engine = try OneDNNEngine.shared.get()
             let count = inFeatures * outFeatures
@@ -146,8 +156,8 @@ struct Projection: Sendable {
         }
     }
 
-    init(_ matrix: StoredMatrix, precision: ComputePrecision) throws {
-        try self.init([matrix], precision: precision)
+    init(_ matrix: StoredMatrix, precision: ComputePrecision, key: String) throws {
+        try self.init([matrix], precision: precision, key: key)
     }
 
     /// `out (rows, out) [+]= input (rows, in) · Wᵀ`. In bf16, `input` and `out` hold whole 12-row tiles (see

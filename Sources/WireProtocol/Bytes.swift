@@ -36,6 +36,11 @@ package struct ByteWriter: Sendable {
     private mutating func integer<T: FixedWidthInteger>(_ value: T) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
+
+    /// Appends `values` as `payload`, little-endian.
+    package mutating func values(_ values: UnsafeBufferPointer<Float>, as payload: PayloadType) {
+        payload.append(values, to: &bytes)
+    }
 }
 
 /// Reads wire primitives from a frame body; every read past the end throws `malformedFrame`.

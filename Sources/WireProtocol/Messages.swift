@@ -282,7 +282,7 @@ package struct Embedding: Sendable, Equatable {
         Frame.encode(type: MessageType.embedding.rawValue,
                      capacity: EmbeddingHeader.byteCount + values.count * header.payload.byteWidth) { w in
             header.write(width: values.count, into: &w)
-            header.payload.encode(values, into: &w)
+            w.values(values, as: header.payload)
         }
     }
 }

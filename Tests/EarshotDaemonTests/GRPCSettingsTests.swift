@@ -27,7 +27,6 @@ import Testing
         let grpc = try #require(try c.grpcServerConfiguration())
         #expect(grpc.host == "127.0.0.1" && grpc.port == 50051)
         #expect(grpc.bearerToken == "t0k3n")
-        #expect(grpc.limits.maxCalls == 7)
         #expect(grpc.limits.startTimeout == .seconds(12))
     }
 

@@ -1,10 +1,10 @@
 import EarshotGRPC
+import EarshotTypes
 import Foundation
 import GRPCCore
 import Logging
 import Synchronization
 import Testing
-import WireProtocol
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,18 +1,18 @@
 import EarshotGRPC
+import EarshotTypes
 import Foundation
 import GRPCCore
 import Logging
 import ServiceLifecycle
 import Synchronization
 import Testing
-import WireProtocol
 
 /// The server as a `ServiceLifecycle.Service`: a graceful shutdown turns health to NOT_SERVING, ends Watch calls,
 /// drains the running calls and stops the server.
 @Suite struct GRPCLifecycleTests {
     @Test func gracefulShutdownTellsWatchersAndEnds() async throws {
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-        let service = try GRPCServerService(configuration: loopback(), backend: TestBackend(), logger: logger)
+        let service = try GRPCServerService(configuration: loopback(), sessions: TestBackend(), logger: logger)
         let group = ServiceGroup(services: [service], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -37,7 +37,7 @@ import WireProtocol
     @Test func aStopFlushesARunningPushThenEndsItUnavailable() async throws {
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
         let backend = TestBackend()
-        let service = try GRPCServerService(configuration: loopback(), backend: backend, logger: logger)
+        let service = try GRPCServerService(configuration: loopback(), sessions: backend, logger: logger)
         let group = ServiceGroup(services: [service], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

@@ -3,7 +3,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Testing
-import WireProtocol
+import EarshotTypes
 
 /// A real server on 127.0.0.1 (an ephemeral port), called over HTTP/2 with the generated client.
 @Suite struct GRPCServiceTests {
@@ -67,12 +67,11 @@ import WireProtocol
                 for i in 0..<3 {
                     let token = responses[1 + i].token
                     let v = Float(i)
-                    var expected = ByteWriter()
-                    [v, v + 0.5, -v, 1 / 3].withUnsafeBufferPointer { PayloadType.f16.encode($0, into: &expected) }
+                    let expected = [v, v + 0.5, -v, 1 / 3].withUnsafeBufferPointer { PayloadType.f16.encoded($0) }
                     #expect(token.index == UInt64(i))
                     #expect(token.firstSample == Int64(640 * i))
                     #expect(token.payload == .f16 && token.output == .encoder && token.width == 4)
-                    #expect([UInt8](token.values) == expected.bytes)
+                    #expect([UInt8](token.values) == expected)
                     #expect(token.flags == (i == 0 ? 1 : 0))
                 }
                 #expect(responses[4].event.kind == .ended)
@@ -237,9 +236,8 @@ import WireProtocol
     }
 
     @Test func callsBeyondTheLimitAreResourceExhausted() async throws {
-        var configuration = loopback()
-        configuration.limits.maxCalls = 1
-        let backend = TestBackend()
+        let configuration = loopback()
+        let backend = TestBackend(maxClients: 1)
         try await withServer(configuration, backend: backend) { port in
             try await withEarshotClient(client(port)) { earshot, _ in
                 let (done, finished) = AsyncStream.makeStream(of: Void.self)
@@ -259,8 +257,8 @@ import WireProtocol
                     }
                 }
                 #expect(second == .resourceExhausted)
-                // Counted by the backend, as the daemon counts the socket's refusals.
-                #expect(backend.refusedCalls.withLock { $0 } == [.limitReached])
+                // Refused by the session layer's one registry, which counts it with the socket's refusals.
+                #expect(backend.refusedCalls.withLock { $0 } == [.tooManyClients])
                 finished.finish()
                 try await holder
             }

@@ -64,9 +64,8 @@ import Testing
         try Self.script.write(toFile: directory + "/streams.py", atomically: true, encoding: .utf8)
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
-        var configuration = loopback()
-        configuration.limits.maxCalls = maxCalls
-        let backend = TestBackend()
+        let configuration = loopback()
+        let backend = TestBackend(maxClients: maxCalls)
         let printed = try await withServer(configuration, backend: backend) { port in
             try await GRPCClientTests.pythonOffThePool([directory + "/streams.py", root, "\(port)", "\(held)"])
         }
@@ -92,7 +91,7 @@ import Testing
     @Test(.enabled(if: GRPCClientTests.pythonHasGRPC()))
     func callsBeyondTheCallLimitAreRefusedAlone() async throws {
         let (pushes, statuses, refused) = try await run(maxCalls: 50, held: 50)
-        let exhausted = "RESOURCE_EXHAUSTED the daemon serves at most 50 calls at once"
+        let exhausted = "RESOURCE_EXHAUSTED the server already serves 50 clients"
         #expect(pushes.allSatisfy { $0 == "OK 2" || $0 == exhausted }, "\(Set(pushes))")
         #expect(pushes.filter { $0 == "OK 2" }.count >= 50)
         #expect(pushes.filter { $0 == exhausted }.count == refused)

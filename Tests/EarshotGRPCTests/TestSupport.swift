@@ -1,60 +1,132 @@
+import AudioCore
+import ClientSessions
 import EarshotGRPC
 import EarshotTypes
+import EncodingScheduler
 import Foundation
 import GRPCCore
+import Gemma4Audio
 import Logging
 import Synchronization
-import WireProtocol
 
-/// A backend whose streams are scripted:
+/// A session host whose streams are scripted:
 /// - live stream "mic": `subscribe` delivers `liveTokens` tokens (values [index, index + 0.5, −index, 1/3]) and then
 ///   `ended` — all before it returns, so the service must hold them behind `started`. Like the engine's hub, once the
 ///   call refuses a token it delivers nothing more until resumed: then a `lagged` event for what it lost, and `ended`;
 /// - a push (mono, any format): every 4 samples become one token whose values are those
 ///   samples; `finish` flushes a zero-padded last token flagged `final`, then `ended`.
-final class TestBackend: EmbeddingBackend {
-    let model: BackendModel
+/// Requests pass the session layer's own ``RequestChecks``; at most `maxClients` sessions are open at once.
+final class TestBackend: SessionHost {
+    let model: SessionModel
     let liveTokens = 3
+    let maxClients: Int
     /// Pushed tokens a stream may have unwritten before `append` waits (nil: never waits), like the engine's budget.
     let pushBudget: Int?
     /// The most pushed tokens any stream had unwritten at once.
     let mostUnwritten = Atomic<Int>(0)
     let outstandingCredits = Atomic<Int>(0)
     let cancelledSubscriptions = Atomic<Int>(0)
-    /// Calls the service turned away itself (``EmbeddingBackend/callRefused(_:)``).
-    let refusedCalls = Mutex<[BackendRefusal.Reason]>([])
+    let openSessions = Atomic<Int>(0)
+    /// Calls turned away: past `maxClients`, or told by the service (``SessionHost/refused(reason:)``).
+    let refusedCalls = Mutex<[SessionRefusal.Reason]>([])
 
-    init(voiceActivity: Bool = true, pushBudget: Int? = nil) {
+    init(voiceActivity: Bool = true, pushBudget: Int? = nil, maxClients: Int = 64) {
         self.pushBudget = pushBudget
-        model = BackendModel(id: "test-model", embeddingWidth: 4, encoderWidth: 4, voiceActivity: voiceActivity)
+        self.maxClients = maxClients
+        model = SessionModel(id: "test-model", embeddingWidth: 4, encoderWidth: 4, voiceActivity: voiceActivity)
     }
 
     func statusJSON() -> String { #"{"server":"test","protocol":1,"streams":[{"name":"mic"}]}"# }
 
-    func subscribe(_ request: SubscribeParameters, receiver: any StreamReceiver) throws(BackendRefusal)
-        -> any BackendSubscription {
-        guard request.stream == "mic" else { throw BackendRefusal(.unknownStream, "no stream '\(request.stream)'") }
-        let subscription = Subscription(stream: request.stream, firstToken: 0, backend: self, receiver: receiver)
-        for i in 0..<liveTokens {
-            let v = Float(i)
-            let token = BackendToken(index: UInt64(i), firstSample: Int64(640 * i), captureTimeNanoseconds: 1,
-                                     flags: i == 0 ? .discontinuity : [], values: FloatTokenValues([v, v + 0.5, -v, 1 / 3]))
-            if subscription.lag.withLock({ $0 }) != nil || !receiver.live(token) {
-                subscription.lag.withLock { lag in lag = (lag?.from ?? UInt64(i), (lag?.count ?? 0) + 1) }
-            }
+    func admit(_ client: ClientDescription, limits: SessionLimits,
+               activity: @escaping @Sendable () -> ClientActivity) throws(SessionRefusal) -> any ClientSession {
+        guard openSessions.add(1, ordering: .relaxed).newValue <= maxClients else {
+            openSessions.subtract(1, ordering: .relaxed)
+            refusedCalls.withLock { $0.append(.tooManyClients) }
+            throw SessionRefusal(.tooManyClients, "the server already serves \(maxClients) clients")
         }
-        if subscription.lag.withLock({ $0 }) == nil { subscription.end() }
-        return subscription
+        return Session(backend: self, checks: RequestChecks(model: model, limits: limits))
     }
 
-    func startPush(_ request: PushParameters, receiver: any StreamReceiver) throws(BackendRefusal) -> any PushedStream {
-        guard request.channels == 1 else { throw BackendRefusal(.badAudioFormat, "the test backend takes mono") }
-        return Pushed(format: request.format, receiver: receiver, backend: self)
+    func refused(reason: String) {
+        guard let known = SessionRefusal.Reason.allCases.first(where: { $0.name == reason }) else { return }
+        refusedCalls.withLock { $0.append(known) }
     }
 
-    func callRefused(_ refusal: BackendRefusal) { refusedCalls.withLock { $0.append(refusal.reason) } }
+    /// One token as a one-row block.
+    static func token(_ index: UInt64, capture: Int64, flags: TokenFlags, values: [Float]) -> TokenRecord {
+        var tokens = EncodedTokens(firstToken: Int(index), encoderWidth: values.count, embeddingWidth: values.count)
+        tokens.count = 1
+        tokens.encoder = values
+        tokens.embeddings = values
+        let info = TokenInfo(index: index, firstSample: Int64(index) * 640, captureTimeNanoseconds: capture,
+                             flags: flags)
+        return TokenRecord(block: EncodedBlock(tokens: tokens, infos: [info]), row: 0)
+    }
 
-    final class Subscription: BackendSubscription {
+    final class Session: ClientSession {
+        let id = 1
+        let backend: TestBackend
+        let checks: RequestChecks
+        private let held = Mutex<(subscriptions: [Subscription], pushes: [Pushed], closed: Bool)>(([], [], false))
+
+        init(backend: TestBackend, checks: RequestChecks) {
+            self.backend = backend
+            self.checks = checks
+        }
+
+        func subscribe(_ request: SubscribeRequest, receiver: any StreamReceiver,
+                       announce: (UInt64) -> Void) throws(SessionRefusal) -> any ClientSessions.Subscription {
+            try checks.check(request, liveStreams: ["mic"], held: held.withLock { $0.subscriptions.count })
+            let subscription = Subscription(stream: request.stream, firstToken: 0, backend: backend, receiver: receiver)
+            held.withLock { $0.subscriptions.append(subscription) }
+            receiver.attach(subscription)
+            announce(0)
+            for i in 0..<backend.liveTokens {
+                let v = Float(i)
+                let token = TestBackend.token(UInt64(i), capture: 1, flags: i == 0 ? .discontinuity : [],
+                                              values: [v, v + 0.5, -v, 1 / 3])
+                let lagging = subscription.lag.withLock { $0 } != nil
+                if lagging || !receiver.live(SessionToken(token)) {
+                    subscription.lag.withLock { lag in
+                        let from: UInt64 = lag?.from ?? UInt64(i)
+                        let count: UInt64 = (lag?.count ?? 0) + 1
+                        lag = (from, count)
+                    }
+                }
+            }
+            if subscription.lag.withLock({ $0 }) == nil { subscription.end() }
+            return subscription
+        }
+
+        func startPush(_ request: PushRequest, name: String, receiver: any StreamReceiver) throws(SessionRefusal)
+            -> any PushedStream {
+            try checks.check(request, held: held.withLock { $0.pushes.count })
+            guard request.channels == 1 else { throw SessionRefusal(.badAudioFormat, "the test backend takes mono") }
+            let push = Pushed(format: request.format, receiver: receiver, backend: backend)
+            held.withLock { $0.pushes.append(push) }
+            return push
+        }
+
+        func sent(_ token: SessionToken) { token.credit?.tokenSent() }
+
+        var activePushes: Int { 0 }
+
+        func pushesEnded(within timeout: Duration) async -> Bool { true }
+
+        func close() {
+            let (subscriptions, pushes, wasClosed) = held.withLock { h in
+                defer { h = ([], [], true) }
+                return h
+            }
+            guard !wasClosed else { return }
+            for subscription in subscriptions { subscription.cancel(reason: "gone") }
+            for push in pushes { push.cancel() }
+            backend.openSessions.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    final class Subscription: ClientSessions.Subscription {
         let stream: String
         let firstToken: UInt64
         let backend: TestBackend
@@ -69,16 +141,16 @@ final class TestBackend: EmbeddingBackend {
             self.receiver = receiver
         }
 
-        func cancel() { backend.cancelledSubscriptions.add(1, ordering: .relaxed) }
+        func cancel(reason: String) { backend.cancelledSubscriptions.add(1, ordering: .relaxed) }
 
         func resume(room: Int) {
             guard let (from, count) = lag.withLock({ $0.take() }) else { return }
-            receiver.event(BackendEvent(kind: .lagged, at: Int64(from), count: count,
-                                        message: "you read too slowly: \(count) frames dropped"))
+            receiver.event(EventInfo(.lagged, at: Int64(from), count: count,
+                                     message: "you read too slowly: \(count) frames dropped"))
             end()
         }
 
-        func end() { receiver.event(BackendEvent(kind: .ended, at: 0, count: UInt64(backend.liveTokens))) }
+        func end() { receiver.event(EventInfo(.ended, count: UInt64(backend.liveTokens))) }
     }
 
     final class Credit: TokenCredit {
@@ -106,19 +178,19 @@ final class TestBackend: EmbeddingBackend {
             var waiter: CheckedContinuation<Void, Never>?
         }
         private let state = Mutex(State())
-        private let format: PCMFormat
+        private let format: PCMSampleFormat
         private let receiver: any StreamReceiver
         private let backend: TestBackend
 
-        init(format: PCMFormat, receiver: any StreamReceiver, backend: TestBackend) {
+        init(format: PCMSampleFormat, receiver: any StreamReceiver, backend: TestBackend) {
             self.format = format
             self.receiver = receiver
             self.backend = backend
         }
 
-        func append(_ pcm: [UInt8]) async throws {
+        func append(_ pcm: ArraySlice<UInt8>) async {
             var samples: [Float] = []
-            format.decode(pcm[...], into: &samples)
+            pcm.withUnsafeBytes { format.decode($0, appendingTo: &samples) }
             let ready: [(UInt64, [Float])] = state.withLock { s in
                 s.pending += samples
                 var out: [(UInt64, [Float])] = []
@@ -140,7 +212,6 @@ final class TestBackend: EmbeddingBackend {
                 }
                 if !wait { continuation.resume() }
             }
-            try Task.checkCancellation()
         }
 
         func released() {
@@ -164,8 +235,8 @@ final class TestBackend: EmbeddingBackend {
                 return (last, s.tokens)
             }
             if let last { deliver(last.0, last.1, flags: .final) }
-            receiver.event(BackendEvent(kind: .speechStart, at: 0))
-            receiver.event(BackendEvent(kind: .ended, at: 0, count: count))
+            receiver.event(EventInfo(.speechStart))
+            receiver.event(EventInfo(.ended, count: count))
         }
 
         func cancel() {
@@ -189,9 +260,8 @@ final class TestBackend: EmbeddingBackend {
                 if exchanged { break }
                 most = original
             }
-            receiver.pushed(BackendToken(index: index, firstSample: Int64(index) * 640, captureTimeNanoseconds: 7,
-                                         flags: flags, values: FloatTokenValues(values)),
-                            credit: Credit(backend: backend, stream: self))
+            receiver.pushed(SessionToken(TestBackend.token(index, capture: 7, flags: flags, values: values),
+                                         credit: Credit(backend: backend, stream: self)))
         }
     }
 }
@@ -207,7 +277,7 @@ func withServer<R: Sendable>(_ configuration: GRPCServerConfiguration, backend: 
 /// in NIO on a connection accepted but not yet served (a client reconnecting just then; apple/swift-nio#2813).
 func withService<R: Sendable>(_ configuration: GRPCServerConfiguration, backend: TestBackend = TestBackend(),
                               _ body: @Sendable (GRPCServerService, Int) async throws -> R) async throws -> R {
-    let service = try GRPCServerService(configuration: configuration, backend: backend,
+    let service = try GRPCServerService(configuration: configuration, sessions: backend,
                                         logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await service.run() }
@@ -309,7 +379,5 @@ struct TestFailure: Error, CustomStringConvertible {
 
 /// f32le bytes of `samples`.
 func f32le(_ samples: [Float]) -> [UInt8] {
-    var writer = ByteWriter()
-    for s in samples { writer.f32(s) }
-    return writer.bytes
+    samples.withUnsafeBufferPointer { PayloadType.f32.encoded($0) }
 }

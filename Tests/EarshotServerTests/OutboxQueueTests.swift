@@ -1,6 +1,8 @@
+import ClientSessions
 import EarshotTypes
 import EncodingScheduler
 import Gemma4Audio
+import QueuePolicies
 import Testing
 @testable import EarshotServer
 import WireProtocol
@@ -8,20 +10,20 @@ import WireProtocol
 /// The send-queue policy, as a value: live tokens bounded (refused past the capacity; the hub reports the loss when
 /// the subscription resumes), everything else kept up to a hard limit.
 @Suite struct OutboxQueueTests {
-    func live(_ stream: UInt32, _ token: UInt64) -> OutboxItem {
-        .live(stream: stream, record: .fake(token), payload: .f32, output: .embeddings)
+    func live(_ stream: UInt32, _ token: UInt64) -> SocketItem {
+        .token(stream: stream, SessionToken(.fake(token)), payload: .f32, output: .embeddings)
     }
 
-    func lagged(_ stream: UInt32, count: UInt64, at token: UInt64) -> OutboxItem {
+    func lagged(_ stream: UInt32, count: UInt64, at token: UInt64) -> SocketItem {
         .message(.event(StreamEvent(stream: stream, kind: .lagged, at: Int64(token), count: count)))
     }
 
     /// What pops out: tokens as "s:t", lag markers as "lag s n@t", messages as their type.
-    func drain(_ q: inout OutboxQueue) -> [String] {
+    func drain(_ q: inout SendQueue<SocketItem>) -> [String] {
         var out: [String] = []
         while let item = q.pop() {
             switch item {
-            case .live(let s, let r, _, _, _), .pushed(let s, let r, _, _, _): out.append("\(s):\(r.info.index)")
+            case .token(let s, let t, _, _): out.append("\(s):\(t.info.index)")
             case .message(.event(let e)) where e.kind == .lagged: out.append("lag \(e.stream) \(e.count)@\(e.at)")
             case .message(let m): out.append(m.type.name)
             }
@@ -35,12 +37,12 @@ import WireProtocol
         final class Credit: TokenCredit {
             func tokenSent() {}
         }
-        var q = OutboxQueue(liveCapacity: 4, hardLimit: 10)
+        var q = SendQueue<SocketItem>(liveCapacity: 4, hardLimit: 10)
         weak var released: Credit?
         do {
             let credit = Credit()
             released = credit
-            _ = q.push(.pushed(stream: 1, record: .fake(0), payload: .f32, output: .embeddings, credit: credit))
+            _ = q.push(.token(stream: 1, SessionToken(.fake(0), credit: credit), payload: .f32, output: .embeddings))
             _ = q.push(live(2, 0))
         }
         #expect(released != nil)
@@ -49,7 +51,7 @@ import WireProtocol
     }
 
     @Test func keepsEverythingUnderCapacity() {
-        var q = OutboxQueue(liveCapacity: 4, hardLimit: 10)
+        var q = SendQueue<SocketItem>(liveCapacity: 4, hardLimit: 10)
         for t in 0..<4 { #expect(q.push(live(1, UInt64(t))) == .enqueued) }
         #expect(drain(&q) == ["1:0", "1:1", "1:2", "1:3"])
         #expect(q.droppedTotal == 0)
@@ -57,7 +59,7 @@ import WireProtocol
 
     /// Live tokens past the capacity are refused (the hub then skips the subscription); the queued ones stay.
     @Test func refusesLiveTokensPastCapacityAndKeepsTheQueuedOnes() {
-        var q = OutboxQueue(liveCapacity: 3, hardLimit: 10)
+        var q = SendQueue<SocketItem>(liveCapacity: 3, hardLimit: 10)
         for t in 0..<3 { #expect(q.push(live(1, UInt64(t))) == .enqueued) }
         #expect(q.push(live(1, 3)) == .full)
         #expect(q.push(live(2, 0)) == .full)
@@ -72,10 +74,10 @@ import WireProtocol
     }
 
     @Test func messagesAndPushedTokensAreNeverRefusedForLiveRoom() {
-        var q = OutboxQueue(liveCapacity: 1, hardLimit: 10)
+        var q = SendQueue<SocketItem>(liveCapacity: 1, hardLimit: 10)
         _ = q.push(.message(.pong(nonce: 1, serverTimeNanoseconds: 0)))
         _ = q.push(live(1, 0))
-        #expect(q.push(.pushed(stream: 2, record: .fake(0), payload: .f32, output: .embeddings, credit: NoCredit()))
+        #expect(q.push(.token(stream: 2, SessionToken(.fake(0), credit: NoCredit()), payload: .f32, output: .embeddings))
                 == .enqueued)
         #expect(q.push(live(1, 1)) == .full)
         _ = q.push(.message(.event(StreamEvent(stream: 1, kind: .ended, count: 2))))
@@ -83,7 +85,7 @@ import WireProtocol
     }
 
     @Test func hardLimitRefusesUndroppableItems() {
-        var q = OutboxQueue(liveCapacity: 1, hardLimit: 2)
+        var q = SendQueue<SocketItem>(liveCapacity: 1, hardLimit: 2)
         #expect(q.push(.message(.pong(nonce: 1, serverTimeNanoseconds: 0))) == .enqueued)
         #expect(q.push(.message(.pong(nonce: 2, serverTimeNanoseconds: 0))) == .enqueued)
         #expect(q.push(.message(.pong(nonce: 3, serverTimeNanoseconds: 0))) == .overLimit)
@@ -91,7 +93,7 @@ import WireProtocol
     }
 
     @Test func survivesLongRuns() {
-        var q = OutboxQueue(liveCapacity: 8, hardLimit: 10)
+        var q = SendQueue<SocketItem>(liveCapacity: 8, hardLimit: 10)
         var enqueued = 0, popped = 0
         for t in 0..<10_000 {
             if q.push(live(1, UInt64(t))) == .enqueued { enqueued += 1 }

@@ -1,3 +1,4 @@
+import ClientSessions
 @testable import EncodingScheduler
 import Gemma4Audio
 import Synchronization
@@ -14,15 +15,15 @@ import WireProtocol
     @Test func anEndedPushedStreamIsFreed() async throws {
         let s = Scheduler(model: model, configuration: SchedulerConfiguration(), clock: VirtualClock())
         let context = ComputeContext(for: s)
-        let outbox = ClientOutbox(liveCapacity: 16, hardLimit: 1024)
+        let outbox = Outbox<SocketItem>(liveCapacity: 16, hardLimit: 1024)
         weak var freedStream: ScheduledStream?
         weak var freedSink: PushedStreamSink?
         weak var freedEncoder: EncoderStream?
         let ended = Flag()
         let audio = Array(try Fixtures.samples("speech")[0..<24_000])
         do {
-            let sink = PushedStreamSink(receiver: OutboxPushReceiver(outbox: outbox, stream: 1, payload: .f32,
-                                                                     output: .embeddings)) { _ in
+            let receiver = SocketItem.receiver(outbox, stream: 1, payload: .f32, output: .embeddings)
+            let sink = PushedStreamSink(receiver: PushDelivery(receiver: receiver)) { _ in
                 ended.set(false)
             }
             let stream = try s.addStream(name: "push", kind: .pushed, inputRate: 16_000, sink: sink)
@@ -36,10 +37,10 @@ import WireProtocol
         s.runUntilIdle(context)
         // The connection's writer: writes every frame (giving the push budget back) until the stream's `ended`.
         var tokens = 0
-        writing: while let item = await outbox.next() {
+        writing: while let item = try await outbox.next() {
             switch item {
-            case .pushed(_, _, _, _, let credit):
-                credit.tokenSent()
+            case .token(_, let token, _, _):
+                token.credit?.tokenSent()
                 tokens += 1
             case .message(.event(let event)) where event.kind == .ended:
                 break writing
@@ -54,7 +55,6 @@ import WireProtocol
         #expect(freedStream == nil, "the ended stream is still alive")
         #expect(freedSink == nil, "the ended stream's sink is still alive")
         #expect(freedEncoder == nil, "the ended stream's encoder is still alive")
-        #expect(!outbox.isClosed)
     }
 
 }

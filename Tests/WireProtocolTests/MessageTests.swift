@@ -32,7 +32,7 @@ import Testing
         let patterns = (0...UInt16.max).flatMap { [UInt8(truncatingIfNeeded: $0), UInt8($0 >> 8)] }
         for (type, halves) in expected {
             var writer = ByteWriter()
-            values.withUnsafeBufferPointer { type.encode($0, into: &writer) }
+            values.withUnsafeBufferPointer { writer.values($0, as: type) }
             #expect(writer.bytes == halves.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8($0 >> 8)] }, "\(type)")
             #if arch(x86_64) || arch(arm64)   // where Float16 exists
             let decoded = type.decode(patterns[...], count: 65536)

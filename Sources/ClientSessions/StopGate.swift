@@ -1,38 +1,24 @@
-import GRPCCore
 import Synchronization
 
-/// The door of the service's Push and Subscribe calls (and of the live view's WebSocket feeds): admits them against the call limit, turns them away once the
-/// daemon stops, and tells the running ones that it stops (``untilStopped()``), so each can drain and end with
-/// UNAVAILABLE rather than wait to be cut off.
-package final class CallGate: Sendable {
+/// A transport's door for the daemon's stop: turns new clients away once the daemon stops, and tells the running ones
+/// that it stops (``untilStopped()``), so each can drain and end with its transport's "stopping" answer rather than
+/// wait to be cut off. (How many clients are served at once is ``SessionHost/admit(_:limits:activity:)``'s: one
+/// registry for every transport.)
+package final class StopGate: Sendable {
     private struct State {
-        var calls = 0
         var stopping = false
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter: UInt64 = 0
     }
 
-    private let limit: Int
     private let state = Mutex(State())
 
-    package init(limit: Int) { self.limit = limit }
+    package init() {}
 
-    /// Counts a new call in, or says why not.
-    package func admit() throws(BackendRefusal) {
-        try state.withLock { s throws(BackendRefusal) in
-            if s.stopping { throw BackendRefusal(.shuttingDown, "the daemon is stopping") }
-            guard s.calls < limit else {
-                throw BackendRefusal(.limitReached, "the daemon serves at most \(limit) calls at once")
-            }
-            s.calls += 1
-        }
+    /// Lets a new client in, unless the daemon stops.
+    package func admit() throws(SessionRefusal) {
+        if state.withLock({ $0.stopping }) { throw SessionRefusal(.shuttingDown, "the daemon is stopping") }
     }
-
-    /// Calls admitted and not yet ended.
-    package var activeCalls: Int { state.withLock { $0.calls } }
-
-    /// An admitted call has ended.
-    package func leave() { state.withLock { $0.calls -= 1 } }
 
     /// The daemon stops: no more calls, and every ``untilStopped()`` returns.
     package func stop() {
