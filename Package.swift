@@ -111,9 +111,11 @@ let package = Package(
         ], swiftSettings: numericSettings),
 
         // MARK: Daemon, protocol and client
-        // Every network listener's connection cap and deadlines (gRPC, gRPC health, metrics): one NIO piece.
+        // Every network listener's connection cap and deadlines (gRPC, gRPC health, metrics, the live view), and the TLS
+        // files and bearer-token check the TCP listeners share: one NIO piece.
         .target(name: "ConnectionAdmission", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
+            daemonProduct("NIOSSL", "swift-nio-ssl"),
             daemonProduct("Logging", "swift-log"),
         ], swiftSettings: settings),
         .target(name: "WireProtocol", dependencies: ["EarshotTypes", "AudioCore"], swiftSettings: settings),
@@ -240,8 +242,8 @@ let package = Package(
             daemonProduct("Logging", "swift-log"), daemonProduct("NIOCore", "swift-nio"),
         ], swiftSettings: settings),
         .testTarget(name: "EarshotGRPCTests", dependencies: [
-            "EarshotGRPC", "ClientSessions", "EncodingScheduler", "Gemma4Audio", "QueuePolicies", "EarshotTypes",
-            "AudioCore",
+            "EarshotGRPC", "ClientSessions", "ConnectionAdmission", "EncodingScheduler", "Gemma4Audio", "QueuePolicies",
+            "EarshotTypes", "AudioCore",
             daemonProduct("GRPCCore", "grpc-swift-2"),
             daemonProduct("GRPCNIOTransportHTTP2Posix", "grpc-swift-nio-transport"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),

@@ -86,7 +86,11 @@ package struct GRPCServerConfiguration: Sendable, Equatable {
                     """)
             }
         case (let certificate?, let key?):
-            try TLSFiles.check(certificate: certificate, key: key, clientCA: clientCAPath, optionPrefix: "--grpc")
+            do {
+                try TLSFiles.check(certificate: certificate, key: key, clientCA: clientCAPath, optionPrefix: "--grpc")
+            } catch {
+                throw GRPCConfigurationError(error.description)
+            }
         default:
             throw GRPCConfigurationError("TLS needs both --grpc-tls-cert and --grpc-tls-key")
         }
@@ -125,38 +129,4 @@ package struct GRPCServerConfiguration: Sendable, Equatable {
 package struct GRPCConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
     package let description: String
     package init(_ description: String) { self.description = description }
-}
-
-/// A listener's TLS files, checked once at startup so a mistake is a clear error naming the option and the file: the
-/// gRPC listener's and the live view's (`--grpc-tls-cert` …, `--http-tls-cert` …).
-package enum TLSFiles {
-    /// Loads the PEM certificate chain, the PEM private key and, for mutual TLS, the client CA. `optionPrefix`
-    /// ("--grpc", "--http") names the options in the errors.
-    package static func check(certificate: String, key: String, clientCA: String?, optionPrefix: String)
-        throws(GRPCConfigurationError) {
-        do {
-            let chain = try NIOSSLCertificate.fromPEMFile(certificate)
-            if chain.isEmpty { throw GRPCConfigurationError("\(certificate): no certificate in the file") }
-        } catch let error as GRPCConfigurationError {
-            throw error
-        } catch {
-            throw GRPCConfigurationError("\(optionPrefix)-tls-cert \(certificate): cannot load a PEM certificate (\(error))")
-        }
-        do {
-            _ = try NIOSSLPrivateKey(file: key, format: .pem)
-        } catch {
-            throw GRPCConfigurationError("\(optionPrefix)-tls-key \(key): cannot load a PEM private key (\(error))")
-        }
-        if let clientCA {
-            do {
-                if try NIOSSLCertificate.fromPEMFile(clientCA).isEmpty {
-                    throw GRPCConfigurationError("\(clientCA): no certificate in the file")
-                }
-            } catch let error as GRPCConfigurationError {
-                throw error
-            } catch {
-                throw GRPCConfigurationError("\(optionPrefix)-client-ca \(clientCA): cannot load a PEM certificate (\(error))")
-            }
-        }
-    }
 }
