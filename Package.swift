@@ -157,7 +157,7 @@ let package = Package(
         // The live view (issue #23): a web page and WebSocket feeds over HTTP, beside the socket and gRPC. Its page
         // and scripts (Assets/) are compiled into the binary by LiveViewAssetsPlugin: the .deb ships binaries only.
         .target(name: "LiveView", dependencies: [
-            "AudioCore", "ConnectionAdmission", "EarshotGRPC", "EarshotTypes", "QueuePolicies", "WireProtocol",
+            "ClientSessions", "ConnectionAdmission", "EarshotTypes", "QueuePolicies", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -250,7 +250,7 @@ let package = Package(
             daemonProduct("Logging", "swift-log"),
         ], swiftSettings: settings),
         .testTarget(name: "LiveViewTests", dependencies: [
-            "LiveView", "EarshotGRPC", "EarshotTypes", "WireProtocol",
+            "LiveView", "ClientSessions", "EarshotTypes", "EncodingScheduler", "Gemma4Audio", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"),
             daemonProduct("Logging", "swift-log"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),

@@ -153,11 +153,11 @@ package enum Daemon {
             }
         }
         if let liveView = checked.liveView {
-            let backend = EngineBackend(engine: engine, payloads: server.payloadTypes, transport: .websocket) {
-                socketServer.status()
+            let sessions = EngineSessions(engine: engine, payloads: server.payloadTypes) {
+                StatusJSON.encode(socketServer.status())
             }
             do {
-                listeners.append(try LiveViewServer(configuration: liveView, backend: backend,
+                listeners.append(try LiveViewServer(configuration: liveView, sessions: sessions,
                                                     spectrogram: EngineSpectrogram(engine: engine), logger: logger))
             } catch {
                 throw DaemonError("\(error)")

@@ -4,7 +4,8 @@ import LiveView
 
 extension DaemonConfiguration {
     /// The live view's settings (issue #23), or nil when `http-address` is not set: the TLS files and token file
-    /// checked and read as gRPC's are, and the socket's limits (clients, send queue, deadlines) carried over.
+    /// checked and read as gRPC's are, and the socket's limits (send queue, frame size, deadlines) carried over;
+    /// how many feeds run at once is the session layer's `max-clients`.
     package func liveViewConfiguration() throws(DaemonError) -> LiveViewConfiguration? {
         guard let httpAddress else {
             let stray = [("http-tls-cert", httpTLSCert), ("http-tls-key", httpTLSKey), ("http-token-file", httpTokenFile)]
@@ -20,7 +21,6 @@ extension DaemonConfiguration {
         c.allowPlaintextNonLoopback = httpAllowPlaintext
         do {
             if let httpTokenFile { c.bearerToken = try BearerTokenInterceptor.readToken(file: httpTokenFile) }
-            c.maxFeeds = maxClients
             c.liveQueueTokens = sendQueueFrames
             c.maxFrameBytes = maxFrameBytes
             c.drainTimeout = Daemon.drainTimeout

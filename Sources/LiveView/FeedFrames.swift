@@ -1,4 +1,3 @@
-import EarshotGRPC
 import EarshotTypes
 import Foundation
 
@@ -28,7 +27,7 @@ package enum FeedFrames {
             + "\"flags\":[\(flagNames(flags).map { "\"\($0)\"" }.joined(separator: ","))]}"
     }
 
-    package static func event(_ event: BackendEvent) -> String {
+    package static func event(_ event: EventInfo) -> String {
         "{\"event\":\"\(eventName(event.kind))\",\"at\":\(event.at),\"count\":\(event.count),"
             + "\"message\":\(jsonString(event.message))}"
     }

@@ -1,5 +1,4 @@
 import ConnectionAdmission
-import EarshotGRPC
 import EarshotTypes
 import NIOSSL
 
@@ -21,8 +20,6 @@ package struct LiveViewConfiguration: Sendable {
     /// The listener's connections: cap and deadlines (the socket's by default).
     package var connections = AdmissionLimits(maxConnections: 64, firstRequestTimeout: .seconds(10),
                                               idleTimeout: .seconds(300))
-    /// WebSocket feeds at once (the daemon passes `max-clients`, as gRPC's call limit).
-    package var maxFeeds = 64
     /// Live tokens a feed's queue holds before the subscription is skipped and a `lagged` event marks the gap (the
     /// socket's `sendQueueFrames`).
     package var liveQueueTokens = 1024

@@ -1,4 +1,4 @@
-import EarshotGRPC
+import ConnectionAdmission
 import EarshotTypes
 import Foundation
 import NIOHTTP1
@@ -67,9 +67,9 @@ struct LiveViewRequest {
         guard let expected, needsToken else { return true }
         let want = Array(expected.utf8)
         if let header = headers.first(name: "authorization"), header.hasPrefix("Bearer ") {
-            return BearerTokenInterceptor.constantTimeEqual(Array(header.dropFirst("Bearer ".count).utf8), want)
+            return BearerToken.constantTimeEqual(Array(header.dropFirst("Bearer ".count).utf8), want)
         }
-        if let token = query["token"] { return BearerTokenInterceptor.constantTimeEqual(Array(token.utf8), want) }
+        if let token = query["token"] { return BearerToken.constantTimeEqual(Array(token.utf8), want) }
         return false
     }
 

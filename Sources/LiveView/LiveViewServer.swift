@@ -1,5 +1,5 @@
+import ClientSessions
 import ConnectionAdmission
-import EarshotGRPC
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -18,21 +18,25 @@ import Synchronization
 ///
 /// GET and HEAD only (405 otherwise), 404 for any other path: there is no file system behind it. The API's paths
 /// need the bearer token when one is configured (401), and a browser's WebSocket from another origin is refused
-/// (403); a loopback listener without a token answers only a `Host` naming this machine (403: DNS rebinding). Connections are capped and deadlined by ``ListenerAdmission``, as the other listeners are.
+/// (403); a loopback listener without a token answers only a `Host` naming this machine (403: DNS rebinding).
+/// Connections are capped and deadlined by ``ListenerAdmission``, as the other listeners are; every feed is a client
+/// session of the daemon's one registry (``SessionHost``), so `max-clients` bounds them with the socket and gRPC.
 package final class LiveViewServer: Service, Sendable {
     package let configuration: LiveViewConfiguration
     /// The listener's connection cap and deadlines (and counts, for tests).
     package let admission: ListenerAdmission
-    private let backend: any EmbeddingBackend
+    private let sessions: any SessionHost
     private let spectrogram: (any SpectrogramSource)?
-    private let gate: CallGate
+    /// Turns feeds away once the daemon stops, and tells the running ones.
+    private let gate = StopGate()
+    private let running = RunningFeeds()
     private let sslContext: NIOSSLContext?
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
 
     /// Checks `configuration` (``LiveViewConfiguration/validated()``); nothing listens until ``run()``.
     /// `onListening` gets the bound address (port 0 picks one).
-    package init(configuration: LiveViewConfiguration, backend: any EmbeddingBackend,
+    package init(configuration: LiveViewConfiguration, sessions: any SessionHost,
                  spectrogram: (any SpectrogramSource)?, logger: Logger,
                  onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) throws(LiveViewConfigurationError) {
         self.configuration = try configuration.validated()
@@ -41,9 +45,8 @@ package final class LiveViewServer: Service, Sendable {
         } catch {
             throw LiveViewConfigurationError("--http-tls-cert/--http-tls-key: \(error)")
         }
-        self.backend = backend
+        self.sessions = sessions
         self.spectrogram = spectrogram
-        gate = CallGate(limit: configuration.maxFeeds)
         admission = ListenerAdmission(name: "http", limits: configuration.connections,
                                       onEvent: logger.admissionEvents("http"))
         self.logger = logger
@@ -52,8 +55,8 @@ package final class LiveViewServer: Service, Sendable {
 
     package func run() async throws {
         let admission = self.admission, sslContext = self.sslContext, configuration = self.configuration
-        let endpoints = Endpoints(configuration: configuration, backend: backend, spectrogram: spectrogram, gate: gate,
-                                  logger: logger)
+        let feeds = FeedSessions(sessions: sessions, gate: gate, running: running, configuration: configuration)
+        let endpoints = Endpoints(configuration: configuration, feeds: feeds, spectrogram: spectrogram, logger: logger)
         let address = configuration.address
         let channel: any Channel
         do {
@@ -102,7 +105,7 @@ package final class LiveViewServer: Service, Sendable {
         logger.info("serving the live view", metadata: [
             "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(sslContext != nil)",
             "token": "\(configuration.bearerToken != nil)"])
-        let gate = self.gate
+        let gate = self.gate, running = self.running
         await withTaskCancellationOrGracefulShutdownHandler {
             try? await channel.closeFuture.get()
         } onCancelOrGracefulShutdown: {
@@ -114,7 +117,7 @@ package final class LiveViewServer: Service, Sendable {
         // The feeds run on their connections, not under this task: the stop waits for them (a browser that does not
         // read holds one at most the drain timeout, then it is failed and closed).
         let deadline = ContinuousClock.now + configuration.drainTimeout + .milliseconds(250)
-        while gate.activeCalls > 0 && ContinuousClock.now < deadline && !Task.isCancelled {
+        while running.current > 0 && ContinuousClock.now < deadline && !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(10))
         }
     }
@@ -123,9 +126,8 @@ package final class LiveViewServer: Service, Sendable {
 /// What the live view answers, shared by every connection.
 struct Endpoints: Sendable {
     let configuration: LiveViewConfiguration
-    let backend: any EmbeddingBackend
+    let feeds: FeedSessions
     let spectrogram: (any SpectrogramSource)?
-    let gate: CallGate
     let logger: Logger
 
     /// An HTTP answer.
@@ -174,7 +176,7 @@ struct Endpoints: Sendable {
                 ("Referrer-Policy", "no-referrer"),
             ])
         case .status:
-            return Answer(status: .ok, contentType: "application/json", body: Array(backend.statusJSON().utf8),
+            return Answer(status: .ok, contentType: "application/json", body: Array(feeds.sessions.statusJSON().utf8),
                           headers: [("Cache-Control", "no-store")])
         case .tokens, .spectrogram, .push:
             if LiveViewRequest.isCrossOrigin(head.headers) { return .text(.forbidden, "cross-origin request refused") }
@@ -209,23 +211,22 @@ struct Endpoints: Sendable {
         let request = LiveViewRequest(uri: head.uri)
         switch request.route {
         case .tokens(let stream):
-            let feed = StreamFeed(backend: backend, gate: gate, configuration: configuration), logger = self.logger
+            let feed = StreamFeed(feeds: feeds), logger = self.logger
             return { sender, _ in
-                logger.debug("websocket feed", metadata: ["stream": "\(stream)",
-                                                          "peer": "\(sender.channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                logger.debug("websocket feed", metadata: ["stream": "\(stream)", "peer": "\(sender.peer)"])
                 let parsed: StreamFeed.Request
                 do throws(FeedRefusal) {
                     parsed = try StreamFeed.Request(stream: stream, query: request.query)
                 } catch {
                     return .refused(error)
                 }
-                return await feed.run(parsed) { try await sender.send($0) }
+                return await feed.run(parsed, peer: sender.peer) { try await sender.send($0) }
             }
         case .spectrogram(let stream):
-            let feed = SpectrogramFeed(source: spectrogram, gate: gate, configuration: configuration)
-            return { sender, _ in await feed.run(stream: stream) { try await sender.send($0) } }
+            let feed = SpectrogramFeed(source: spectrogram, feeds: feeds)
+            return { sender, _ in await feed.run(stream: stream, peer: sender.peer) { try await sender.send($0) } }
         case .push:
-            let feed = PushFeed(backend: backend, gate: gate, configuration: configuration), logger = self.logger
+            let feed = PushFeed(feeds: feeds), logger = self.logger
             return { sender, inbound in
                 let parsed: PushFeed.Request
                 do throws(FeedRefusal) {
@@ -234,8 +235,8 @@ struct Endpoints: Sendable {
                     return .refused(error)
                 }
                 logger.debug("websocket push", metadata: ["label": "\(parsed.parameters.label)",
-                                                          "peer": "\(sender.channel.remoteAddress.map { "\($0)" } ?? "?")"])
-                return await feed.run(parsed, inbound: inbound) { try await sender.send($0) }
+                                                          "peer": "\(sender.peer)"])
+                return await feed.run(parsed, peer: sender.peer, inbound: inbound) { try await sender.send($0) }
             }
         default:
             return { _, _ in .refused(FeedRefusal("notFound", "no such feed")) }
@@ -293,6 +294,9 @@ struct FeedSender: Sendable {
     let channel: any Channel
     /// Whether this side has sent its close frame (then the browser's close is the answer, not to be answered).
     let closeSent: CloseFlag
+
+    /// The browser's address, for status and logs.
+    var peer: String { channel.remoteAddress.map { "\($0)" } ?? "?" }
 
     func send(_ message: FeedMessage) async throws {
         let frame: WebSocketFrame
@@ -353,7 +357,7 @@ private final class WebSocketHandler: ChannelInboundHandler {
                 await sender.close(.goingAway, reason: "the daemon is stopping")
             case .refused(let refusal):
                 try? await sender.send(.text(FeedFrames.error(code: refusal.code, message: refusal.message)))
-                await sender.close(refusal.isTransient ? .unknown(1013) : .policyViolation, reason: refusal.message)
+                await sender.close(.init(codeNumber: Int(refusal.closeCode)), reason: refusal.message)
             case .gone:
                 try? await sender.channel.close()
             }

@@ -1,4 +1,5 @@
-import EarshotGRPC
+import ClientSessions
+import EarshotTypes
 import QueuePolicies
 import Synchronization
 
@@ -20,46 +21,53 @@ package protocol SpectrogramSource: Sendable {
 /// and then gets a `lagged` event (`count`: frames lost) before the next chunk it is sent (or before the end).
 struct SpectrogramFeed: Sendable {
     let source: (any SpectrogramSource)?
-    let gate: CallGate
-    let configuration: LiveViewConfiguration
+    let feeds: FeedSessions
 
-    func run(stream: String, send: @escaping @Sendable (FeedMessage) async throws -> Void) async -> FeedClose {
-        do {
-            try gate.admit()
+    func run(stream: String, peer: String, send: @escaping @Sendable (FeedMessage) async throws -> Void) async
+        -> FeedClose {
+        let queue = ChunkQueue(capacity: max(1, feeds.configuration.melQueueFrames / 8))
+        // Not a token client, but a client all the same: it holds a connection and a queue, so it is admitted
+        // through the same registry (a session that subscribes to nothing) and counts against `max-clients`.
+        let session: any ClientSession
+        do throws(FeedRefusal) {
+            session = try feeds.open(peer: peer, limits: SessionLimits(subscriptions: 0, pushes: 0)) {
+                ClientActivity(name: "websocket spectrogram \(stream)", queuedFrames: queue.pendingCount)
+            }
         } catch {
-            return .refused(FeedRefusal(error))
+            return .refused(error)
         }
-        defer { gate.leave() }
-        let queue = ChunkQueue(capacity: max(1, configuration.melQueueFrames / 8))
+        defer { session.close() }
         guard let stop = source?.watchSpectrogram(of: stream, { queue.push(MelChunk(firstSample: $0, values: $1)) },
                                                   ended: { queue.close(streamEnded: true) })
         else {
             return .refused(FeedRefusal("unknownStream", "no live stream named '\(stream)'"))
         }
         defer { stop() }
-        let gate = self.gate
-        do {
-            try await send(.text("{\"started\":\(FeedFrames.jsonString(stream)),\"bins\":128,\"hopSamples\":160}"))
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    await gate.untilStopped()
-                    if !Task.isCancelled { queue.close(streamEnded: false) }
-                }
-                defer { group.cancelAll() }
-                while let item = try await queue.next() {
-                    switch item {
-                    case .chunk(let chunk):
-                        try await send(.text("{\"mel\":\(chunk.firstSample),\"frames\":\(chunk.values.count / 128),"
-                                             + "\"bins\":128}"))
-                        try await send(.binary(chunk.values.withUnsafeBytes { Array($0) }))
-                    case .lagged(let at, let frames):
-                        try await send(.text(FeedFrames.event(BackendEvent(kind: .lagged, at: at, count: frames))))
+        let gate = feeds.gate
+        return await feeds.running.during {
+            do {
+                try await send(.text("{\"started\":\(FeedFrames.jsonString(stream)),\"bins\":128,\"hopSamples\":160}"))
+                return try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        await gate.untilStopped()
+                        if !Task.isCancelled { queue.close(streamEnded: false) }
                     }
+                    defer { group.cancelAll() }
+                    while let item = try await queue.next() {
+                        switch item {
+                        case .chunk(let chunk):
+                            try await send(.text("{\"mel\":\(chunk.firstSample),\"frames\":\(chunk.values.count / 128),"
+                                                 + "\"bins\":128}"))
+                            try await send(.binary(chunk.values.withUnsafeBytes { Array($0) }))
+                        case .lagged(let at, let frames):
+                            try await send(.text(FeedFrames.event(EventInfo(.lagged, at: at, count: frames))))
+                        }
+                    }
+                    return queue.streamEnded ? .ended : .stopping
                 }
-                return queue.streamEnded ? .ended : .stopping
+            } catch {
+                return .gone(error)
             }
-        } catch {
-            return .gone(error)
         }
     }
 }
@@ -123,6 +131,9 @@ final class ChunkQueue: Sendable {
     }
 
     var streamEnded: Bool { state.withLock { $0.streamEnded } }
+
+    /// Chunks waiting to be sent (for status).
+    var pendingCount: Int { state.withLock { $0.queue.pendingCount } }
 
     /// No more chunks (the stream ended, or the daemon stops): the writer gets what is queued, with a last `lagged`
     /// for frames lost since the previous one, then nil.

@@ -1,21 +1,94 @@
-import AudioCore
-import EarshotGRPC
+import ClientSessions
 import EarshotTypes
 import Foundation
+import Synchronization
 import WireProtocol
 
-/// A WebSocket token feed on the session seam, as gRPC's `Subscribe` is (EarshotService.subscribe): admit (the
-/// feeds' ``CallGate``, then the backend's client registry, shared with the socket and gRPC) → subscribe → drain the
-/// call's ``CallOutbox`` (the shared ``SendQueue`` policy: a slow reader's live tokens are refused, the hub skips it,
-/// and a `lagged` event marks the gap) → frames. `ended` ends the feed. The frames are ``FeedFrames``'.
-struct StreamFeed: Sendable {
-    let backend: any EmbeddingBackend
-    let gate: CallGate
+/// What every WebSocket feed shares: each feed is one client session of the daemon's one registry (``SessionHost``,
+/// admitted against `max-clients` with the socket's clients and gRPC's calls), opened past the live view's
+/// ``StopGate``, and counted while it runs so the stop can wait for it.
+struct FeedSessions: Sendable {
+    let sessions: any SessionHost
+    let gate: StopGate
+    let running: RunningFeeds
     let configuration: LiveViewConfiguration
 
-    /// What the page asked for in the WebSocket URL's query.
+    /// Opens a feed's session, or says why not: the daemon stops, or `max-clients` are served already.
+    func open(peer: String, limits: SessionLimits,
+              activity: @escaping @Sendable () -> ClientActivity) throws(FeedRefusal) -> any ClientSession {
+        do {
+            try gate.admit()
+            return try sessions.admit(ClientDescription(transport: .websocket, peer: peer), limits: limits,
+                                      activity: activity)
+        } catch {
+            // The registry counts its own refusals; the stop is the transport's to count.
+            if error.reason == .shuttingDown { sessions.refused(reason: error.reason.name) }
+            throw FeedRefusal(error)
+        }
+    }
+
+    /// A token feed's send queue: the socket's live capacity and gRPC's unread limit.
+    func outbox() -> Outbox<FeedItem> {
+        Outbox(liveCapacity: configuration.liveQueueTokens, hardLimit: configuration.maxUnsentEvents)
+    }
+
+    /// Writes a token feed's items until `ended`: each token as its header and values (``FeedFrames``), told to the
+    /// session once written (its latency, a pushed token's credit). Returns false if the outbox finished first.
+    static func drain(_ outbox: Outbox<FeedItem>, session: any ClientSession, output: OutputKind,
+                      send: @escaping @Sendable (FeedMessage) async throws -> Void) async throws -> Bool {
+        while let item = try await outbox.next() {
+            switch item {
+            case .token(let token):
+                let bytes = token.encoded(output, as: .f32)
+                let info = token.info
+                let header = token.withValues(output) { values in
+                    FeedFrames.tokenHeader(index: info.index, firstSample: info.firstSample,
+                                           captureTimeNanoseconds: info.captureTimeNanoseconds, flags: info.flags,
+                                           values: values, nowNanoseconds: wallNanoseconds())
+                }
+                try await session.send(token) {
+                    try await send(.text(header))
+                    try await send(.binary(bytes))
+                }
+            case .event(let event):
+                try await send(.text(FeedFrames.event(event)))
+                if event.kind == .ended { return true }
+            }
+        }
+        return false
+    }
+
+    static func wallNanoseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}
+
+/// The feeds admitted and still running: the stop waits for them within the drain timeout. (Not an admission
+/// count: how many may run is the registry's `max-clients`.)
+final class RunningFeeds: Sendable {
+    private let count = Atomic(0)
+
+    var current: Int { count.load(ordering: .sequentiallyConsistent) }
+
+    /// Runs `body` counted.
+    func during<T>(_ body: () async -> T) async -> T {
+        count.add(1, ordering: .sequentiallyConsistent)
+        defer { count.subtract(1, ordering: .sequentiallyConsistent) }
+        return await body()
+    }
+}
+
+/// A WebSocket token feed, a framing adapter over the session layer as gRPC's `Subscribe` is: open a session →
+/// subscribe with an ``OutboxReceiver`` (the shared ``Outbox`` policy: a slow reader's live tokens are refused, the
+/// hub skips it, and a `lagged` event marks the gap) → drain the outbox into frames. `ended` ends the feed.
+struct StreamFeed: Sendable {
+    let feeds: FeedSessions
+
+    /// What the page asked for in the WebSocket URL's query, parsed (the session checks it against the model).
     struct Request: Sendable {
-        var parameters: SubscribeParameters
+        var parameters: SubscribeRequest
 
         /// Parses `start=now|oldest`, `output=embeddings|encoder`, `payload=f32`, `speech=all|only|off`.
         init(stream: String, query: [String: String]) throws(FeedRefusal) {
@@ -40,78 +113,60 @@ struct StreamFeed: Sendable {
             case "only": options = [.speechEvents, .speechOnly]
             case let other?: throw FeedRefusal("badRequest", "speech must be all, only or off, not '\(other)'")
             }
-            parameters = SubscribeParameters(stream: stream, start: start, payload: .f32, output: output,
-                                             options: options)
+            parameters = SubscribeRequest(stream: stream, start: start, payload: .f32, output: output,
+                                          options: options)
         }
     }
 
     /// Runs the feed until the stream ends, the daemon stops (then what is queued is sent first, within the drain
     /// timeout) or `send` throws (the browser went away). Returns how the WebSocket should close.
-    func run(_ request: Request, send: @escaping @Sendable (FeedMessage) async throws -> Void) async -> FeedClose {
-        do {
-            try gate.admit()
-        } catch {
-            backend.callRefused(error)
-            return .refused(FeedRefusal(error))
-        }
-        defer { gate.leave() }
+    func run(_ request: Request, peer: String,
+             send: @escaping @Sendable (FeedMessage) async throws -> Void) async -> FeedClose {
         let parameters = request.parameters
-        let outbox = CallOutbox(liveCapacity: configuration.liveQueueTokens, hardLimit: configuration.maxUnsentEvents)
+        let outbox = feeds.outbox()
         defer { outbox.close() }
-        let subscription: any BackendSubscription
+        let session: any ClientSession
+        do throws(FeedRefusal) {
+            session = try feeds.open(peer: peer, limits: .oneCall) {
+                ClientActivity(name: "websocket Subscribe \(parameters.stream)", queuedFrames: outbox.pendingCount,
+                               droppedFrames: outbox.droppedTotal)
+            }
+        } catch {
+            return .refused(error)
+        }
+        defer { session.close() }
+        let subscription: any Subscription
         do {
-            subscription = try backend.subscribe(parameters, receiver: outbox)
+            subscription = try session.subscribe(parameters, receiver: FeedItem.receiver(outbox), announce: { _ in })
         } catch {
             return .refused(FeedRefusal(error))
         }
-        defer { subscription.cancel() }
-        outbox.resumeWhenRoom { room in subscription.resume(room: room) }
-        let gate = self.gate, drainTimeout = configuration.drainTimeout
-        do {
-            try await send(.text(FeedFrames.started(stream: subscription.stream, firstToken: subscription.firstToken,
-                                                    width: backend.model.width(of: parameters.output),
-                                                    output: parameters.output)))
-            outbox.open()
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    await gate.untilStopped()
-                    guard !Task.isCancelled else { return }
-                    outbox.failAfterQueued(DaemonStopping())
-                    try await Task.sleep(for: drainTimeout)
-                    outbox.fail(DaemonStopping())
-                }
-                defer { group.cancelAll() }
-                while let item = try await outbox.next() {
-                    switch item {
-                    case .live(let token), .pushed(let token, _):
-                        let bytes = token.values.encoded(as: .f32)
-                        let header = bytes.withUnsafeBytes { raw in
-                            FeedFrames.tokenHeader(index: token.index, firstSample: token.firstSample,
-                                                   captureTimeNanoseconds: token.captureTimeNanoseconds,
-                                                   flags: token.flags, values: raw.bindMemory(to: Float.self),
-                                                   nowNanoseconds: Self.wallNanoseconds())
-                        }
-                        if case .pushed(_, let credit) = item { credit.tokenSent() }
-                        try await send(.text(header))
-                        try await send(.binary(bytes))
-                    case .event(let event):
-                        try await send(.text(FeedFrames.event(event)))
-                        if event.kind == .ended { return .ended }
+        let gate = feeds.gate, drainTimeout = feeds.configuration.drainTimeout
+        let width = feeds.sessions.model.width(of: parameters.output)
+        return await feeds.running.during {
+            do {
+                try await send(.text(FeedFrames.started(stream: subscription.stream,
+                                                        firstToken: subscription.firstToken, width: width,
+                                                        output: parameters.output)))
+                return try await withThrowingTaskGroup(of: Void.self) { group in
+                    // The daemon stops: what is queued is written, then 1001 (at once after the drain timeout).
+                    group.addTask {
+                        await gate.untilStopped()
+                        guard !Task.isCancelled else { return }
+                        outbox.failAfterQueued(DaemonStopping())
+                        try await Task.sleep(for: drainTimeout)
+                        outbox.fail(DaemonStopping())
                     }
+                    defer { group.cancelAll() }
+                    _ = try await FeedSessions.drain(outbox, session: session, output: parameters.output, send: send)
+                    return .ended
                 }
-                return .ended
+            } catch is DaemonStopping {
+                return .stopping
+            } catch {
+                return .gone(error)
             }
-        } catch is DaemonStopping {
-            return .stopping
-        } catch {
-            return .gone(error)
         }
-    }
-
-    static func wallNanoseconds() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 }
 
@@ -127,148 +182,140 @@ enum FeedClose: Sendable {
     case ended
     /// The daemon stops: 1001.
     case stopping
-    /// Refused before any token (an `error` frame is sent first): 1008, or 1013 for a limit or a stop.
+    /// Refused before any token, or a push's bad input (an `error` frame is sent first): see
+    /// ``FeedRefusal/closeCode``.
     case refused(FeedRefusal)
     /// The browser went away, or the feed overran its unsent limit: closed without more.
     case gone(any Error)
 }
 
-/// Why a feed was refused, as its `error` frame says it.
+/// Why a feed was refused, as its `error` frame says it (docs/protocol.md, "WebSocket").
 struct FeedRefusal: Error, Sendable {
     let code: String
     let message: String
-    /// A limit or a stop: worth trying again later (close code 1013).
-    var isTransient: Bool { code == "limitReached" || code == "shuttingDown" }
 
     init(_ code: String, _ message: String) {
         self.code = code
         self.message = message
     }
 
-    init(_ refusal: BackendRefusal) {
+    /// The session layer's reasons as the feeds' documented codes: the one place they are mapped.
+    init(_ refusal: SessionRefusal) {
         let code = switch refusal.reason {
         case .unknownStream: "unknownStream"
-        case .limitReached: "limitReached"
+        case .tooManyClients, .tooManySubscriptions, .tooManyPushes: "limitReached"
         case .voiceActivityOff: "voiceActivityOff"
-        case .unsupported: "unsupported"
-        case .badAudioFormat: "badAudioFormat"
+        case .unsupportedPayload: "unsupported"
+        // The sample rate, channel count or label of a push: values of its URL's query.
+        case .badAudioFormat: "badRequest"
         case .shuttingDown: "shuttingDown"
         case .internalError: "internalError"
         }
         self.init(code, refusal.message)
+    }
+
+    /// The close code (RFC 6455 §7.4): 1013 (try again later) for a limit or a stop, 1011 for a failure inside the
+    /// daemon, 1008 for a request that will not work as it is.
+    var closeCode: UInt16 {
+        switch code {
+        case "limitReached", "shuttingDown": 1013
+        case "internalError": 1011
+        default: 1008
+        }
     }
 }
 
 /// The daemon stops under a feed.
 struct DaemonStopping: Error {}
 
-/// A WebSocket push on the session seam, as gRPC's `Push` is (EarshotService.push): admit → start the backend's
-/// pushed stream (its push budget suspends ``PushedStream/append(_:)`` when the browser does not read, and the
-/// connection then stops reading the browser's audio) → feed it the binary frames → `{"finish":true}` flushes it →
-/// drain the outbox (each pushed token's credit released once written) → `ended` ends the feed.
+/// A WebSocket push, a framing adapter over the session layer as gRPC's `Push` is: open a session → start its pushed
+/// stream (the push budget suspends ``PushedStream/append(_:)`` when the browser does not read, and the connection
+/// then stops reading the browser's audio) → feed it the binary frames → `{"finish":true}` flushes it → drain the
+/// outbox (each pushed token's credit released once written) → `ended` ends the feed.
 struct PushFeed: Sendable {
-    let backend: any EmbeddingBackend
-    let gate: CallGate
-    let configuration: LiveViewConfiguration
+    let feeds: FeedSessions
 
-    /// What the page asked for in the WebSocket URL's query.
+    /// What the page asked for in the WebSocket URL's query, parsed (the session checks the ranges and the label).
     struct Request: Sendable {
-        var parameters: PushParameters
+        var parameters: PushRequest
 
-        /// Parses `format=s16le|s32le|f32le`, `rate=1000…768000`, `channels=1…64`, `output`, `speech`, `label`.
+        /// Parses `format=s16le|s32le|f32le`, `rate`, `channels` (1 if absent), `output`, `speech`, `label`.
         init(query: [String: String]) throws(FeedRefusal) {
             guard let formatName = query["format"],
                   let format = PCMFormat.allCases.first(where: { $0.description == formatName }) else {
                 throw FeedRefusal("badRequest", "format must be s16le, s32le or f32le")
             }
-            let rates = PCMStreamLimits.sampleRates, channelRange = PCMStreamLimits.channels
-            guard let rate = query["rate"].flatMap(Int.init), rates.contains(rate) else {
-                throw FeedRefusal("badRequest", "rate must be \(rates.lowerBound)…\(rates.upperBound)")
+            guard let rate = query["rate"].flatMap(Int.init) else {
+                throw FeedRefusal("badRequest", "rate must be a whole number of hertz")
             }
-            guard let channels = Int(query["channels"] ?? "1"), channelRange.contains(channels) else {
-                throw FeedRefusal("badRequest", "channels must be \(channelRange.lowerBound)…\(channelRange.upperBound)")
+            guard let channels = Int(query["channels"] ?? "1") else {
+                throw FeedRefusal("badRequest", "channels must be a whole number")
             }
-            let label = query["label"] ?? ""
-            if let refusal = ClientText.refusal(label, field: "label") { throw FeedRefusal("badRequest", refusal) }
-            // The subscription's own checks for the options the two share.
-            let shared = try StreamFeed.Request(stream: "-", query: query.filter { ["output", "speech", "payload"].contains($0.key) })
-                .parameters
-            parameters = PushParameters(format: format, sampleRate: rate, channels: channels, payload: .f32,
-                                        output: shared.output, label: label, options: shared.options)
+            // The subscription's parsing for the options the two share.
+            let shared = try StreamFeed.Request(
+                stream: "-", query: query.filter { ["output", "speech", "payload"].contains($0.key) }).parameters
+            parameters = PushRequest(format: format.sampleFormat, sampleRate: rate, channels: channels, payload: .f32,
+                                     output: shared.output, label: query["label"] ?? "", options: shared.options)
         }
     }
 
-    func run(_ request: Request, inbound: FeedInbound,
+    func run(_ request: Request, peer: String, inbound: FeedInbound,
              send: @escaping @Sendable (FeedMessage) async throws -> Void) async -> FeedClose {
-        do {
-            try gate.admit()
-        } catch {
-            backend.callRefused(error)
-            return .refused(FeedRefusal(error))
-        }
-        defer { gate.leave() }
         let parameters = request.parameters
-        let outbox = CallOutbox(liveCapacity: configuration.liveQueueTokens, hardLimit: configuration.maxUnsentEvents)
+        let outbox = feeds.outbox()
         defer { outbox.close() }
+        let session: any ClientSession
+        do throws(FeedRefusal) {
+            session = try feeds.open(peer: peer, limits: .oneCall) {
+                ClientActivity(name: "websocket Push" + (parameters.label.isEmpty ? "" : " \(parameters.label)"),
+                               queuedFrames: outbox.pendingCount)
+            }
+        } catch {
+            return .refused(error)
+        }
+        defer { session.close() }
         let stream: any PushedStream
         do {
-            stream = try backend.startPush(parameters, receiver: outbox)
+            let name = parameters.label.isEmpty ? "websocket push" : "websocket push \(parameters.label)"
+            stream = try session.startPush(parameters, name: name, receiver: FeedItem.receiver(outbox))
         } catch {
             return .refused(FeedRefusal(error))
         }
         defer { stream.cancel() }
-        let gate = self.gate, drainTimeout = configuration.drainTimeout
-        do {
-            try await send(.text(FeedFrames.started(stream: parameters.label, firstToken: 0,
-                                                    width: backend.model.width(of: parameters.output),
-                                                    output: parameters.output)))
-            outbox.open()
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                // The browser's audio, until `finish`; a bad frame ends the feed with its reason.
-                group.addTask {
-                    do {
-                        try await Self.read(inbound, into: stream, frameBytes: parameters.frameBytes)
-                    } catch let refusal as FeedRefusal {
-                        outbox.fail(refusal)
-                    } catch {
-                        outbox.fail(error)
-                    }
-                }
-                // The daemon stops: the audio taken is flushed and written within the drain timeout.
-                group.addTask {
-                    await gate.untilStopped()
-                    guard !Task.isCancelled else { return }
-                    stream.finish()
-                    try await Task.sleep(for: drainTimeout)
-                    outbox.fail(DaemonStopping())
-                }
-                defer { group.cancelAll() }
-                while let item = try await outbox.next() {
-                    switch item {
-                    case .live(let token), .pushed(let token, _):
-                        defer { if case .pushed(_, let credit) = item { credit.tokenSent() } }
-                        let bytes = token.values.encoded(as: .f32)
-                        let header = bytes.withUnsafeBytes { raw in
-                            FeedFrames.tokenHeader(index: token.index, firstSample: token.firstSample,
-                                                   captureTimeNanoseconds: token.captureTimeNanoseconds,
-                                                   flags: token.flags, values: raw.bindMemory(to: Float.self),
-                                                   nowNanoseconds: StreamFeed.wallNanoseconds())
+        let gate = feeds.gate, drainTimeout = feeds.configuration.drainTimeout
+        let width = feeds.sessions.model.width(of: parameters.output)
+        return await feeds.running.during {
+            do {
+                try await send(.text(FeedFrames.started(stream: parameters.label, firstToken: 0, width: width,
+                                                        output: parameters.output)))
+                return try await withThrowingTaskGroup(of: Void.self) { group in
+                    // The browser's audio, until `finish`; a bad frame ends the feed with its reason.
+                    group.addTask {
+                        do {
+                            try await Self.read(inbound, into: stream, frameBytes: parameters.frameBytes)
+                        } catch {
+                            outbox.fail(error)
                         }
-                        try await send(.text(header))
-                        try await send(.binary(bytes))
-                    case .event(let event):
-                        try await send(.text(FeedFrames.event(event)))
-                        if event.kind == .ended { return .ended }
                     }
+                    // The daemon stops: the audio taken is flushed and written within the drain timeout.
+                    group.addTask {
+                        await gate.untilStopped()
+                        guard !Task.isCancelled else { return }
+                        stream.finish()
+                        try await Task.sleep(for: drainTimeout)
+                        outbox.fail(DaemonStopping())
+                    }
+                    defer { group.cancelAll() }
+                    _ = try await FeedSessions.drain(outbox, session: session, output: parameters.output, send: send)
+                    return .ended
                 }
-                return .ended
+            } catch let refusal as FeedRefusal {
+                return .refused(refusal)
+            } catch is DaemonStopping {
+                return .stopping
+            } catch {
+                return .gone(error)
             }
-        } catch let refusal as FeedRefusal {
-            return .refused(refusal)
-        } catch is DaemonStopping {
-            return .stopping
-        } catch {
-            return .gone(error)
         }
     }
 
@@ -280,7 +327,7 @@ struct PushFeed: Sendable {
                 guard pcm.count % frameBytes == 0 else {
                     throw FeedRefusal("badAudio", "audio must be whole frames of \(frameBytes) bytes; got \(pcm.count) bytes")
                 }
-                if !pcm.isEmpty { try await stream.append(pcm) }
+                if !pcm.isEmpty { await stream.append(pcm[...]) }
             case .text(let text):
                 guard let message = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
                       message["finish"] as? Bool == true, message.count == 1 else {

@@ -23,13 +23,12 @@ import Testing
             http-address = 127.0.0.1:8023
             http-token-file = \(token)
             http-max-connections = 9
-            max-clients = 7
             send-queue-frames = 100
             """, path: "test.conf")
         let view = try #require(try c.liveViewConfiguration())
         #expect(view.address.description == "127.0.0.1:8023")
         #expect(view.bearerToken == "w3b")
-        #expect(view.maxFeeds == 7 && view.liveQueueTokens == 100 && view.connections.maxConnections == 9)
+        #expect(view.liveQueueTokens == 100 && view.connections.maxConnections == 9)
         let command = try EarshotdCommand.parse(["--http-address", ":8024", "--http-max-connections", "3"]).resolved()
         #expect(command.httpAddress?.description == "127.0.0.1:8024" && command.httpMaxConnections == 3)
         #expect(throws: DaemonError.self) { _ = try EarshotdCommand.parse(["--http-address", "nope"]).resolved() }

@@ -1,4 +1,4 @@
-import EarshotGRPC
+import ClientSessions
 import EarshotTypes
 import Foundation
 import LiveView
@@ -96,20 +96,20 @@ import WireProtocol
     }
 
     @Test func tokensAndEventsAreTheDocumentedFrames() async throws {
-        let backend = ScriptedBackend()
-        try await withLiveView(backend: backend) { port in
+        let sessions = ScriptedSessions()
+        try await withLiveView(sessions: sessions) { port in
             let (socket, status) = try await TestConnection.webSocket(port, "/v1/streams/mic/ws?start=oldest&speech=all")
             let connection = try #require(socket, "status \(status)")
             #expect(await connection.message() == .text(
                 #"{"started":"mic","firstToken":0,"width":3,"output":"embeddings","sampleRate":16000,"samplesPerToken":640}"#))
-            let receiver = try await backend.subscribers(1)[0]
+            let receiver = try await sessions.subscribers(1)[0]
             // What a browser sends on a token feed is dropped as it comes.
             for _ in 0..<64 { connection.sendFrame([UInt8](repeating: 7, count: 60_000)) }
             let captured = StreamFeedClock.now() - 100_000_000    // 100 ms ago
-            #expect(receiver.live(BackendToken(index: 1, firstSample: 640, captureTimeNanoseconds: captured,
-                                               flags: [.speech, .final], values: FloatTokenValues([1, -2, 0.5]))))
-            receiver.event(BackendEvent(kind: .speechEnd, at: 1280))
-            receiver.event(BackendEvent(kind: .ended, at: 0, count: 2, message: "stream 'mic' has \"ended\""))
+            #expect(receiver.live(ScriptedSessions.token(1, firstSample: 640, capture: captured, flags: [.speech, .final],
+                                                         values: [1, -2, 0.5])))
+            receiver.event(EventInfo(.speechEnd, at: 1280))
+            receiver.event(EventInfo(.ended, at: 0, count: 2, message: "stream 'mic' has \"ended\""))
             guard case .text(let header)? = await connection.message() else { throw LiveViewTestFailure("no header") }
             let fields = try #require(try JSONSerialization.jsonObject(with: Data(header.utf8)) as? [String: Any])
             #expect(fields["token"] as? Int == 1)
@@ -126,13 +126,13 @@ import WireProtocol
                 #"{"event":"ended","at":0,"count":2,"message":"stream 'mic' has \"ended\""}"#))
             #expect(await connection.message() == .close(1000))
         }
-        #expect(backend.cancelled.load(ordering: .relaxed) == 1, "the subscription is cancelled when the feed ends")
+        #expect(sessions.cancelled.load(ordering: .relaxed) == 1, "the subscription is cancelled when the feed ends")
     }
 
     @Test func refusalsAreAnErrorFrameThenAClose() async throws {
         try await withLiveView { port in
             let unknown = try #require(try await TestConnection.webSocket(port, "/v1/streams/nope/ws").connection)
-            #expect(await unknown.message() == .text(#"{"error":"unknownStream","message":"no live stream named 'nope'"}"#))
+            #expect(await unknown.message() == .text(#"{"error":"unknownStream","message":"no live stream named 'nope' (have: mic)"}"#))
             #expect(await unknown.message() == .close(1008))
             let bad = try #require(try await TestConnection.webSocket(port, "/v1/streams/mic/ws?start=later").connection)
             #expect(await bad.message() == .text(#"{"error":"badRequest","message":"start must be now or oldest, not 'later'"}"#))
@@ -141,8 +141,8 @@ import WireProtocol
             guard case .text(let text)? = await f16.message() else { throw LiveViewTestFailure("no error frame") }
             #expect(text.contains("payload must be f32"))
         }
-        // Past the feed limit: 1013, try again later.
-        try await withLiveView({ $0.maxFeeds = 1 }) { port in
+        // Past the registry's max-clients: 1013, try again later.
+        try await withLiveView(sessions: ScriptedSessions(maxClients: 1)) { port in
             let first = try #require(try await TestConnection.webSocket(port, "/v1/streams/mic/ws").connection)
             guard case .text? = await first.message() else { throw LiveViewTestFailure("the first feed did not start") }
             let second = try #require(try await TestConnection.webSocket(port, "/v1/streams/mic/ws").connection)
@@ -152,31 +152,59 @@ import WireProtocol
         }
     }
 
+    @Test func everyFeedIsOneWebSocketSessionOfTheRegistry() async throws {
+        let sessions = ScriptedSessions(maxClients: 1)
+        let spectrogram = ScriptedSpectrogram()
+        try await withLiveView(sessions: sessions, spectrogram: spectrogram) { port in
+            // The spectrogram feed holds no subscription but is a client all the same: it takes the one place.
+            let mel = try #require(try await TestConnection.webSocket(port, "/v1/streams/mic/mel/ws").connection)
+            guard case .text? = await mel.message() else { throw LiveViewTestFailure("the spectrogram did not start") }
+            for target in ["/v1/streams/mic/ws", "/v1/push/ws?format=s16le&rate=16000"] {
+                let refused = try #require(try await TestConnection.webSocket(port, target).connection)
+                #expect(await refused.message() == .text(
+                    #"{"error":"limitReached","message":"the server already serves 1 clients"}"#))
+                #expect(await refused.message() == .close(1013))
+            }
+            let watcher = try await spectrogram.watcher()
+            watcher.ended()
+            #expect(await mel.message() == .close(1000))
+            // Its place is given back when it ends.
+            for _ in 0..<2000 where sessions.openSessions.load(ordering: .relaxed) > 0 {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            let feed = try #require(try await TestConnection.webSocket(port, "/v1/streams/mic/ws").connection)
+            guard case .text(let started)? = await feed.message() else { throw LiveViewTestFailure("no start") }
+            #expect(started.hasPrefix(#"{"started":"mic""#))
+        }
+        let admitted = sessions.admitted.withLock { $0 }
+        #expect(admitted.map(\.client.transport) == [.websocket, .websocket])
+        #expect(admitted.map(\.limits) == [SessionLimits(subscriptions: 0, pushes: 0), .oneCall])
+    }
+
     @Test func aReaderThatDoesNotReadLosesLiveTokensInsteadOfGrowingTheQueue() async throws {
-        let backend = ScriptedBackend()
-        try await withLiveView({ $0.liveQueueTokens = 4 }, backend: backend) { port in
+        let sessions = ScriptedSessions()
+        try await withLiveView({ $0.liveQueueTokens = 4 }, sessions: sessions) { port in
             let connection = try #require(try await TestConnection.webSocket(port, "/v1/streams/mic/ws").connection)
             guard case .text? = await connection.message() else { throw LiveViewTestFailure("no start") }
-            let receiver = try await backend.subscribers(1)[0]
+            let receiver = try await sessions.subscribers(1)[0]
             // 64 KiB tokens: the socket's buffers hold some MB, then the queue's 4, then the feed refuses.
-            let values = FloatTokenValues([Float](repeating: 0.25, count: 16_384))
+            let values = [Float](repeating: 0.25, count: 16_384)
             var accepted = 0
-            while accepted < 2_000, receiver.live(BackendToken(index: UInt64(accepted), firstSample: 0,
-                                                               captureTimeNanoseconds: 0, flags: [], values: values)) {
+            while accepted < 2_000, receiver.live(ScriptedSessions.token(UInt64(accepted), values: values)) {
                 accepted += 1
             }
             #expect(accepted < 2_000, "a reader that does not read must be refused, not queued for")
-            #expect(backend.resumes.withLock { $0.isEmpty })
+            #expect(sessions.resumes.withLock { $0.isEmpty })
             // Reading it all gives room again: the subscription is resumed (the hub then sends `lagged`).
             for _ in 0..<(2 * accepted) {
                 guard case .text? = await connection.message(), case .binary(let bytes)? = await connection.message() else {
                     throw LiveViewTestFailure("a token was not a header and values")
                 }
                 #expect(bytes.count == 65_536)
-                if !backend.resumes.withLock({ $0.isEmpty }) { break }
+                if !sessions.resumes.withLock({ $0.isEmpty }) { break }
             }
-            #expect(backend.resumes.withLock { $0 } .first.map { $0 >= 2 } == true)
-            receiver.event(BackendEvent(kind: .lagged, at: 0, count: 7))
+            #expect(sessions.resumes.withLock { $0 } .first.map { $0 >= 2 } == true)
+            receiver.event(EventInfo(.lagged, at: 0, count: 7))
             var lagged = false
             while let message = await connection.message() {
                 if case .text(let text) = message, text.hasPrefix(#"{"event":"lagged""#) {
@@ -239,8 +267,8 @@ import WireProtocol
     }
 
     @Test func aPushTakesAudioFramesAndAFinishAndSendsItsTokens() async throws {
-        let backend = ScriptedBackend()
-        try await withLiveView(backend: backend) { port in
+        let sessions = ScriptedSessions()
+        try await withLiveView(sessions: sessions) { port in
             let connection = try #require(try await TestConnection.webSocket(
                 port, "/v1/push/ws?format=f32le&rate=48000&channels=2&label=mine&output=encoder").connection)
             #expect(await connection.message() == .text(
@@ -255,7 +283,7 @@ import WireProtocol
             #expect(await connection.message() == .binary(Array(bytes[..<12])))
             #expect(await connection.message() == .text(#"{"event":"ended","at":0,"count":1,"message":"done"}"#))
             #expect(await connection.message() == .close(1000))
-            let push = try #require(backend.pushes.withLock { $0.first })
+            let push = try #require(sessions.pushes.withLock { $0.first })
             #expect(push.audio.withLock { $0 } == bytes)
             #expect(push.parameters.format == .f32le && push.parameters.sampleRate == 48_000)
             #expect(push.parameters.channels == 2 && push.parameters.output == .encoder)
@@ -264,8 +292,8 @@ import WireProtocol
     }
 
     @Test func aPushRefusesPartFramesAndBadRequests() async throws {
-        let backend = ScriptedBackend()
-        try await withLiveView(backend: backend) { port in
+        let sessions = ScriptedSessions()
+        try await withLiveView(sessions: sessions) { port in
             let part = try #require(try await TestConnection.webSocket(
                 port, "/v1/push/ws?format=s16le&rate=16000&channels=2").connection)
             guard case .text? = await part.message() else { throw LiveViewTestFailure("no start") }
@@ -274,8 +302,10 @@ import WireProtocol
                 #"{"error":"badAudio","message":"audio must be whole frames of 4 bytes; got 6 bytes"}"#))
             #expect(await part.message() == .close(1008))
             for (query, message) in [("format=u8&rate=16000", "format must be s16le, s32le or f32le"),
-                                     ("format=s16le&rate=999", "rate must be 1000…768000"),
-                                     ("format=s16le&rate=16000&channels=65", "channels must be 1…64"),
+                                     ("format=s16le&rate=fast", "rate must be a whole number of hertz"),
+                                     // The ranges are the session layer's checks, shared with the socket and gRPC.
+                                     ("format=s16le&rate=999", "sample rate 999 is outside 1000…768000"),
+                                     ("format=s16le&rate=16000&channels=65", "channel count 65 is outside 1…64"),
                                      ("format=s16le&rate=16000&speech=maybe", "speech must be all, only or off, not 'maybe'")] {
                 let bad = try #require(try await TestConnection.webSocket(port, "/v1/push/ws?" + query).connection)
                 #expect(await bad.message() == .text(#"{"error":"badRequest","message":"\#(message)"}"#))
@@ -287,7 +317,7 @@ import WireProtocol
             guard case .text(let refusal)? = await text.message() else { throw LiveViewTestFailure("no refusal") }
             #expect(refusal.hasPrefix(#"{"error":"badRequest""#))
         }
-        #expect(backend.pushes.withLock { $0.allSatisfy { $0.cancelled.load(ordering: .relaxed) } })
+        #expect(sessions.pushes.withLock { $0.allSatisfy { $0.cancelled.load(ordering: .relaxed) } })
     }
 }
 

@@ -1,4 +1,4 @@
-import EarshotGRPC
+import ClientSessions
 import EarshotTypes
 import LiveView
 import Logging
@@ -8,11 +8,11 @@ import Testing
 /// A stop drains the feeds: each gets what is queued, then a 1001 close, and new ones are turned away.
 @Suite struct LiveViewShutdownTests {
     @Test func aStopSendsWhatIsQueuedThenGoingAway() async throws {
-        let backend = ScriptedBackend()
+        let sessions = ScriptedSessions()
         let ports = AsyncStream<Int>.makeStream()
         let server = try LiveViewServer(configuration: LiveViewConfiguration(address: ListenAddress(host: "127.0.0.1",
                                                                                                     port: 0)),
-                                        backend: backend, spectrogram: nil, logger: Logger(label: "test")) {
+                                        sessions: sessions, spectrogram: nil, logger: Logger(label: "test")) {
             ports.continuation.yield($0.port ?? 0)
         }
         let group = ServiceGroup(services: [server], logger: Logger(label: "test"))
@@ -22,9 +22,8 @@ import Testing
             let port = try #require(await iterator.next())
             let connection = try #require(try await TestConnection.webSocket(port, "/v1/streams/mic/ws").connection)
             guard case .text? = await connection.message() else { throw LiveViewTestFailure("no start") }
-            let receiver = try await backend.subscribers(1)[0]
-            #expect(receiver.live(BackendToken(index: 0, firstSample: 0, captureTimeNanoseconds: 0, flags: [],
-                                               values: FloatTokenValues([1, 2, 3]))))
+            let receiver = try await sessions.subscribers(1)[0]
+            #expect(receiver.live(ScriptedSessions.token(0, values: [1, 2, 3])))
             await group.triggerGracefulShutdown()
             guard case .text(let header)? = await connection.message() else { throw LiveViewTestFailure("no token") }
             #expect(header.hasPrefix(#"{"token":0,"#))
@@ -32,6 +31,6 @@ import Testing
             #expect(await connection.message() == .close(1001))
             try await tasks.waitForAll()
         }
-        #expect(backend.cancelled.load(ordering: .relaxed) == 1)
+        #expect(sessions.cancelled.load(ordering: .relaxed) == 1)
     }
 }

@@ -1,5 +1,7 @@
-import EarshotGRPC
+import ClientSessions
 import EarshotTypes
+import EncodingScheduler
+import Gemma4Audio
 import Foundation
 import LiveView
 import Logging
@@ -7,66 +9,46 @@ import NIOCore
 import Synchronization
 import WireProtocol
 
-/// A backend with one live stream, "mic", whose tokens the test hands to the subscribers itself.
-final class ScriptedBackend: EmbeddingBackend {
-    let model = BackendModel(id: "test", embeddingWidth: 3, encoderWidth: 2, payloads: [.f32], voiceActivity: true)
+/// A session host with one live stream, "mic", whose tokens the test hands to the subscribers itself. Requests pass
+/// the session layer's own ``RequestChecks``; at most `maxClients` sessions are open at once, as the registry allows.
+final class ScriptedSessions: SessionHost {
+    let model = SessionModel(id: "test", embeddingWidth: 3, encoderWidth: 2, payloads: [.f32], voiceActivity: true)
+    let maxClients: Int
     let receivers = Mutex<[any StreamReceiver]>([])
     let resumes = Mutex<[Int]>([])
+    /// Subscriptions cancelled (the session cancels what it holds when it closes).
     let cancelled = Atomic(0)
+    /// Who was admitted, and what they may hold.
+    let admitted = Mutex<[(client: ClientDescription, limits: SessionLimits)]>([])
+    let openSessions = Atomic(0)
+    let pushes = Mutex<[Pushed]>([])
+
+    init(maxClients: Int = 64) { self.maxClients = maxClients }
 
     func statusJSON() -> String { #"{"server":"test","streams":[{"name":"mic","kind":"live"}]}"# }
 
-    func subscribe(_ request: SubscribeParameters, receiver: any StreamReceiver) throws(BackendRefusal)
-        -> any BackendSubscription {
-        guard request.stream == "mic" else { throw BackendRefusal(.unknownStream, "no live stream named '\(request.stream)'") }
-        receivers.withLock { $0.append(receiver) }
-        return Subscription(backend: self)
+    func admit(_ client: ClientDescription, limits: SessionLimits,
+               activity: @escaping @Sendable () -> ClientActivity) throws(SessionRefusal) -> any ClientSession {
+        guard openSessions.add(1, ordering: .relaxed).newValue <= maxClients else {
+            openSessions.subtract(1, ordering: .relaxed)
+            throw SessionRefusal(.tooManyClients, "the server already serves \(maxClients) clients")
+        }
+        admitted.withLock { $0.append((client, limits)) }
+        return Session(host: self, checks: RequestChecks(model: model, limits: limits))
     }
 
-    /// A push that keeps the audio it is given and, on `finish`, sends one token of its first three samples (f32le)
-    /// and `ended`.
-    func startPush(_ request: PushParameters, receiver: any StreamReceiver) throws(BackendRefusal) -> any PushedStream {
-        let push = Pushed(receiver: receiver, parameters: request)
-        pushes.withLock { $0.append(push) }
-        return push
+    func refused(reason: String) {}
+
+    /// One token as a one-row block, as the engine hands it out.
+    static func token(_ index: UInt64, firstSample: Int64 = 0, capture: Int64 = 0, flags: TokenFlags = [],
+                      values: [Float], credit: (any TokenCredit)? = nil) -> SessionToken {
+        var tokens = EncodedTokens(firstToken: Int(index), encoderWidth: values.count, embeddingWidth: values.count)
+        tokens.count = 1
+        tokens.encoder = values
+        tokens.embeddings = values
+        let info = TokenInfo(index: index, firstSample: firstSample, captureTimeNanoseconds: capture, flags: flags)
+        return SessionToken(TokenRecord(block: EncodedBlock(tokens: tokens, infos: [info]), row: 0), credit: credit)
     }
-
-    let pushes = Mutex<[Pushed]>([])
-
-    final class Pushed: PushedStream {
-        let receiver: any StreamReceiver
-        let parameters: PushParameters
-        let audio = Mutex<[UInt8]>([])
-        let credits = Atomic(0)
-        let cancelled = Atomic(false)
-
-        init(receiver: any StreamReceiver, parameters: PushParameters) {
-            self.receiver = receiver
-            self.parameters = parameters
-        }
-
-        func append(_ pcm: [UInt8]) async throws { audio.withLock { $0 += pcm } }
-
-        func finish() {
-            let first = audio.withLock { bytes in
-                (0..<3).map { i in Float(bitPattern: UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8
-                                       | UInt32(bytes[4 * i + 2]) << 16 | UInt32(bytes[4 * i + 3]) << 24) }
-            }
-            receiver.pushed(BackendToken(index: 0, firstSample: 0, captureTimeNanoseconds: 0, flags: [.final],
-                                         values: FloatTokenValues(first)), credit: Credit(push: self))
-            receiver.event(BackendEvent(kind: .ended, at: 0, count: 1, message: "done"))
-        }
-
-        func cancel() { cancelled.store(true, ordering: .relaxed) }
-
-        final class Credit: TokenCredit {
-            let push: Pushed
-            init(push: Pushed) { self.push = push }
-            func tokenSent() { push.credits.add(1, ordering: .relaxed) }
-        }
-    }
-
-    func callRefused(_ refusal: BackendRefusal) {}
 
     /// Waits until `count` subscribers have subscribed.
     func subscribers(_ count: Int) async throws -> [any StreamReceiver] {
@@ -78,12 +60,96 @@ final class ScriptedBackend: EmbeddingBackend {
         throw LiveViewTestFailure("no subscriber came")
     }
 
-    struct Subscription: BackendSubscription {
-        let backend: ScriptedBackend
+    final class Session: ClientSession {
+        let id = 1
+        let host: ScriptedSessions
+        let checks: RequestChecks
+        private let held = Mutex<(subscriptions: [Subscription], pushes: [Pushed], closed: Bool)>(([], [], false))
+
+        init(host: ScriptedSessions, checks: RequestChecks) {
+            self.host = host
+            self.checks = checks
+        }
+
+        func subscribe(_ request: SubscribeRequest, receiver: any StreamReceiver,
+                       announce: (UInt64) -> Void) throws(SessionRefusal) -> any ClientSessions.Subscription {
+            try checks.check(request, liveStreams: ["mic"], held: held.withLock { $0.subscriptions.count })
+            let subscription = Subscription(host: host)
+            held.withLock { $0.subscriptions.append(subscription) }
+            receiver.attach(subscription)
+            announce(0)
+            host.receivers.withLock { $0.append(receiver) }
+            return subscription
+        }
+
+        /// A push that keeps the audio it is given and, on `finish`, sends one token of its first three samples
+        /// (f32le) and `ended`.
+        func startPush(_ request: PushRequest, name: String, receiver: any StreamReceiver) throws(SessionRefusal)
+            -> any PushedStream {
+            try checks.check(request, held: held.withLock { $0.pushes.count })
+            let push = Pushed(receiver: receiver, parameters: request)
+            held.withLock { $0.pushes.append(push) }
+            host.pushes.withLock { $0.append(push) }
+            return push
+        }
+
+        func sent(_ token: SessionToken) { token.credit?.tokenSent() }
+
+        var activePushes: Int { 0 }
+
+        func pushesEnded(within timeout: Duration) async -> Bool { true }
+
+        func close() {
+            let (subscriptions, pushes, wasClosed) = held.withLock { h in
+                defer { h = ([], [], true) }
+                return h
+            }
+            guard !wasClosed else { return }
+            for subscription in subscriptions { subscription.cancel(reason: "gone") }
+            for push in pushes { push.cancel() }
+            host.openSessions.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    final class Subscription: ClientSessions.Subscription {
+        let host: ScriptedSessions
         var stream: String { "mic" }
         var firstToken: UInt64 { 0 }
-        func cancel() { backend.cancelled.add(1, ordering: .relaxed) }
-        func resume(room: Int) { backend.resumes.withLock { $0.append(room) } }
+        init(host: ScriptedSessions) { self.host = host }
+        func cancel(reason: String) { host.cancelled.add(1, ordering: .relaxed) }
+        func resume(room: Int) { host.resumes.withLock { $0.append(room) } }
+    }
+
+    final class Pushed: PushedStream {
+        let receiver: any StreamReceiver
+        let parameters: PushRequest
+        let audio = Mutex<[UInt8]>([])
+        let credits = Atomic(0)
+        let cancelled = Atomic(false)
+
+        init(receiver: any StreamReceiver, parameters: PushRequest) {
+            self.receiver = receiver
+            self.parameters = parameters
+        }
+
+        func append(_ pcm: ArraySlice<UInt8>) async { audio.withLock { $0 += pcm } }
+
+        func finish() {
+            let first = audio.withLock { bytes in
+                (0..<3).map { i in Float(bitPattern: UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8
+                                       | UInt32(bytes[4 * i + 2]) << 16 | UInt32(bytes[4 * i + 3]) << 24) }
+            }
+            receiver.pushed(ScriptedSessions.token(0, flags: [.final], values: first, credit: Credit(push: self)))
+            receiver.event(EventInfo(.ended, count: 1, message: "done"))
+        }
+
+        func cancel() { cancelled.store(true, ordering: .relaxed) }
+
+        final class Credit: TokenCredit {
+            let push: Pushed
+            init(push: Pushed) { self.push = push }
+            func tokenSent() { push.credits.add(1, ordering: .relaxed) }
+        }
     }
 }
 
@@ -116,13 +182,13 @@ struct LiveViewTestFailure: Error, CustomStringConvertible {
 
 /// Runs a live view on 127.0.0.1 port 0 around `body`, which gets the port.
 func withLiveView<R: Sendable>(_ configure: (inout LiveViewConfiguration) -> Void = { _ in },
-                               backend: ScriptedBackend = ScriptedBackend(),
+                               sessions: ScriptedSessions = ScriptedSessions(),
                                spectrogram: ScriptedSpectrogram? = nil,
                                _ body: @Sendable (Int) async throws -> R) async throws -> R {
     var configuration = LiveViewConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0))
     configure(&configuration)
     let port = AsyncStream<Int>.makeStream()
-    let server = try LiveViewServer(configuration: configuration, backend: backend, spectrogram: spectrogram,
+    let server = try LiveViewServer(configuration: configuration, sessions: sessions, spectrogram: spectrogram,
                                     logger: Logger(label: "test")) { address in
         port.continuation.yield(address.port ?? 0)
     }
