@@ -63,7 +63,7 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Option(name: .customLong("allow-gid"), help: "Only members of these groups may connect (name or gid; repeatable).")
     var allowGID: [String] = []
 
-    @Option(help: "Most clients at once.")
+    @Option(help: "Most clients at once, of every transport: socket connections, gRPC calls, WebSocket feeds (default 64).")
     var maxClients: Int?
 
     @Option(help: "Subscriptions one connection may hold (default 64).")
