@@ -325,7 +325,8 @@ struct PushFeed: Sendable {
             switch await inbound.next() {
             case .binary(let pcm):
                 guard pcm.count % frameBytes == 0 else {
-                    throw FeedRefusal("badAudio", "audio must be whole frames of \(frameBytes) bytes; got \(pcm.count) bytes")
+                    throw FeedRefusal("badAudio",
+                                      "audio must be whole frames of \(frameBytes) bytes; got \(pcm.count) bytes")
                 }
                 if !pcm.isEmpty { await stream.append(pcm[...]) }
             case .text(let text):

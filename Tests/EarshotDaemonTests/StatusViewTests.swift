@@ -45,11 +45,13 @@ import Testing
     /// shows it (escaped, as every cell).
     @Test func aTransportThisBuildDoesNotKnowStillDecodes() throws {
         var s = status(uptime: 1, tokens: 0)
-        s.connections.append(.init(id: 8, transport: .websocket, peer: "127.0.0.1:5000", name: "websocket Subscribe mic",
+        s.connections.append(.init(id: 8, transport: .websocket, peer: "127.0.0.1:5000",
+                                   name: "websocket Subscribe mic",
                                    subscriptions: 1, pushes: 0, queuedFrames: 0, droppedFrames: 0))
         let json = String(decoding: try JSONEncoder().encode(s), as: UTF8.self)
         #expect(json.contains(#""transport":"websocket""#) && json.contains(#""transport":"grpc""#))
-        let newer = json.replacingOccurrences(of: #""transport":"websocket""#, with: #""transport":"carrier\u001Bpigeon""#)
+        let newer = json.replacingOccurrences(of: #""transport":"websocket""#,
+                                              with: #""transport":"carrier\u001Bpigeon""#)
         let decoded = try JSONDecoder().decode(DaemonStatus.self, from: Data(newer.utf8))
         #expect(decoded.connections.map(\.transport.rawValue) == ["grpc", "carrier\u{1B}pigeon"])
         #expect(decoded.connections[0].transport == .grpc)
