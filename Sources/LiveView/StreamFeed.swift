@@ -33,9 +33,9 @@ struct FeedSessions: Sendable {
     }
 
     /// Writes a token feed's items until `ended`: each token as its header and values (``FeedFrames``), told to the
-    /// session once written (its latency, a pushed token's credit). Returns false if the outbox finished first.
+    /// session once written (its latency, a pushed token's credit), or until the outbox ends.
     static func drain(_ outbox: Outbox<FeedItem>, session: any ClientSession, output: OutputKind,
-                      send: @escaping @Sendable (FeedMessage) async throws -> Void) async throws -> Bool {
+                      send: @escaping @Sendable (FeedMessage) async throws -> Void) async throws {
         while let item = try await outbox.next() {
             switch item {
             case .token(let token):
@@ -52,10 +52,9 @@ struct FeedSessions: Sendable {
                 }
             case .event(let event):
                 try await send(.text(FeedFrames.event(event)))
-                if event.kind == .ended { return true }
+                if event.kind == .ended { return }
             }
         }
-        return false
     }
 
     static func wallNanoseconds() -> Int64 {
@@ -158,7 +157,7 @@ struct StreamFeed: Sendable {
                         outbox.fail(DaemonStopping())
                     }
                     defer { group.cancelAll() }
-                    _ = try await FeedSessions.drain(outbox, session: session, output: parameters.output, send: send)
+                    try await FeedSessions.drain(outbox, session: session, output: parameters.output, send: send)
                     return .ended
                 }
             } catch is DaemonStopping {
@@ -306,7 +305,7 @@ struct PushFeed: Sendable {
                         outbox.fail(DaemonStopping())
                     }
                     defer { group.cancelAll() }
-                    _ = try await FeedSessions.drain(outbox, session: session, output: parameters.output, send: send)
+                    try await FeedSessions.drain(outbox, session: session, output: parameters.output, send: send)
                     return .ended
                 }
             } catch let refusal as FeedRefusal {
