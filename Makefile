@@ -11,13 +11,14 @@ demo: deps release
 FUZZ_SECONDS ?= 45
 
 ## Every test (the command CI runs): every target's imports against Package.swift, the test suite, the Python
-## client's suite (and its wheel and sdist), a downstream package on EarshotClient by version, the deployment
-## manifests' checks, then a bounded fuzzing run of every target in Fuzz/.
+## client's suite (and its wheel and sdist), the live view in headless Chromium, a downstream package on
+## EarshotClient by version, the deployment manifests' checks, then a bounded fuzzing run of every target in Fuzz/.
 test: deps
 	SWIFT=$(SWIFT) scripts/check-imports.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	scripts/check-python-client.sh
+	scripts/check-live-view.sh
 	SWIFT=$(SWIFT) scripts/check-swift-client.sh
 	scripts/check-manifests.sh
 	scripts/fuzz.sh all $(FUZZ_SECONDS)

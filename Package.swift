@@ -114,9 +114,11 @@ let package = Package(
         ], swiftSettings: numericSettings),
 
         // MARK: Daemon, protocol and client
-        // Every network listener's connection cap and deadlines (gRPC, gRPC health, metrics): one NIO piece.
+        // Every network listener's connection cap and deadlines (gRPC, gRPC health, metrics, the live view), and the TLS
+        // files and bearer-token check the TCP listeners share: one NIO piece.
         .target(name: "ConnectionAdmission", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
+            daemonProduct("NIOSSL", "swift-nio-ssl"),
             daemonProduct("Logging", "swift-log"),
         ], swiftSettings: settings),
         .target(name: "WireProtocol", dependencies: ["EarshotTypes", "AudioCore"], swiftSettings: settings),
@@ -155,8 +157,23 @@ let package = Package(
             daemonProduct("Logging", "swift-log"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
         ], exclude: ["Generated/README.md"], swiftSettings: settings),
+        // The live view (issue #23): a web page and WebSocket feeds over HTTP, beside the socket and gRPC. Its page
+        // and scripts (Assets/) are compiled into the binary by LiveViewAssetsPlugin: the .deb ships binaries only.
+        .target(name: "LiveView", dependencies: [
+            "ClientSessions", "ConnectionAdmission", "EarshotTypes", "QueuePolicies", "WireProtocol",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            daemonProduct("NIOSSL", "swift-nio-ssl"),
+            daemonProduct("Logging", "swift-log"),
+            daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
+        ], exclude: ["Assets"], swiftSettings: settings, plugins: ["LiveViewAssetsPlugin"]),
+        .executableTarget(name: "LiveViewAssetsGenerator", swiftSettings: settings),
+        .plugin(name: "LiveViewAssetsPlugin", capability: .buildTool(), dependencies: ["LiveViewAssetsGenerator"]),
         .target(name: "EarshotDaemon", dependencies: [
             "ClientSessions", "ConnectionAdmission", "EarshotServer", "EncodingScheduler", "EarshotGRPC", "EarshotTypes", "AudioCapture", "Gemma4Audio",
+            "LiveView",
             "WireProtocol", "VoiceActivity", "QueuePolicies", "BuildInfo",
             daemonProduct("Logging", "swift-log"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
@@ -205,7 +222,7 @@ let package = Package(
         .testTarget(name: "QueuePoliciesTests", dependencies: ["QueuePolicies"], swiftSettings: settings),
         .testTarget(name: "EncodingSchedulerTests", dependencies: [
             "EncodingScheduler", "EarshotTypes", "Gemma4Audio", "AudioCore", "Resampling", "VoiceActivity",
-            "QueuePolicies", "AllocationCounting",
+            "QueuePolicies", "AllocationCounting", "Frontend",
         ], swiftSettings: settings),
         .testTarget(name: "ConnectionAdmissionTests", dependencies: [
             "ConnectionAdmission",
@@ -224,18 +241,24 @@ let package = Package(
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "AudioFiles",
             "Resampling", "Frontend", "VoiceActivity", "earshotd", "EarshotGRPC",
             daemonProduct("GRPCCore", "grpc-swift-2"), "NumberBits", "QueuePolicies", "AudioCapture", "BuildInfo",
-            "EncodingScheduler", "EarshotServer", "ConnectionAdmission",
+            "EncodingScheduler", "EarshotServer", "ConnectionAdmission", "LiveView",
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
             daemonProduct("ServiceLifecycleTestKit", "swift-service-lifecycle"),
             daemonProduct("Logging", "swift-log"), daemonProduct("NIOCore", "swift-nio"),
         ], swiftSettings: settings),
         .testTarget(name: "EarshotGRPCTests", dependencies: [
-            "EarshotGRPC", "ClientSessions", "EncodingScheduler", "Gemma4Audio", "QueuePolicies", "EarshotTypes",
-            "AudioCore",
+            "EarshotGRPC", "ClientSessions", "ConnectionAdmission", "EncodingScheduler", "Gemma4Audio", "QueuePolicies",
+            "EarshotTypes", "AudioCore",
             daemonProduct("GRPCCore", "grpc-swift-2"),
             daemonProduct("GRPCNIOTransportHTTP2Posix", "grpc-swift-nio-transport"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
             daemonProduct("Logging", "swift-log"),
+        ], swiftSettings: settings),
+        .testTarget(name: "LiveViewTests", dependencies: [
+            "LiveView", "ClientSessions", "EarshotTypes", "EncodingScheduler", "Gemma4Audio", "WireProtocol",
+            .product(name: "NIOCore", package: "swift-nio"),
+            daemonProduct("Logging", "swift-log"),
+            daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
         ], swiftSettings: settings),
         .testTarget(name: "AudioCaptureTests", dependencies: [
             "AudioCapture", "AudioCore", "NumberBits", "QueuePolicies", "Resampling",

@@ -7,7 +7,8 @@
 # weights). The source is, in order: $EARSHOT_SOURCE if set; the default PulseAudio/PipeWire source if a server
 # answers; the default ALSA capture device if one exists; else CLIP played in real time through the file source.
 # A microphone runs for $EARSHOT_DEMO_SECONDS (default 15); a clip runs to its end. Binaries come from
-# $EARSHOT_BIN (default .build/release).
+# $EARSHOT_BIN (default .build/release). The live view (a web page of the same stream) is served on
+# $EARSHOT_HTTP_ADDRESS (default 127.0.0.1:8023, or a free port if that one is taken); its URL is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:?usage: scripts/daemon-demo.sh MODEL [CLIP.wav]}
@@ -51,8 +52,20 @@ else
     exit 1
 fi
 
+http=${EARSHOT_HTTP_ADDRESS:-}
+if [ -z "$http" ]; then
+    http=127.0.0.1:$(python3 -c 'import socket
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", 8023))
+except OSError:
+    s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+fi
+
 echo "earshot demo: starting earshotd (model $model, source $source_spec, 12-token blocks = 480 ms)"
 "$bin/earshotd" --model "$model" --source "$source_spec" --socket "$socket" --log-level warning \
+    --http-address "$http" \
     2> >(sed 's/^/  earshotd: /' >&2) &
 daemon_pid=$!
 
@@ -66,6 +79,8 @@ for _ in $(seq 1 600); do
     sleep 0.2
 done
 "$bin/earshot" status --socket "$socket" | sed 's/^/  /'
+echo
+echo "earshot demo: live view (spectrogram, tokens, voice activity, load) at http://$http/ — open it in a browser"
 echo
 if [ "$live" = yes ]; then
     echo "earshot demo: speak now; following the live stream for $seconds s (latency = now − end of the token's audio)"

@@ -10,6 +10,7 @@ packages=(
     flac opus-tools lame vorbis-tools ffmpeg                          # tests: audio files made and decoded by others
     openssl                                                           # tests: the gRPC tests' certificates
     python3-venv                                                      # tests: the Python client's virtual environment
+    chromium curl                                                     # tests: the live view in a real browser, and over TLS
     dpkg-dev lintian systemd                                          # make deb and its check: shlibdeps, lint, units
 )
 missing=()

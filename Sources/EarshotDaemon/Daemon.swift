@@ -7,6 +7,7 @@ import EarshotTypes
 import EncodingScheduler
 import Foundation
 import Gemma4Audio
+import LiveView
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -15,9 +16,9 @@ import WireProtocol
 
 /// `earshotd` as a library call: validates the configuration and checks everything it can without the model (each
 /// file source opens and decodes, the socket path and the TCP ports are free, the VAD weights load), loads the
-/// model, opens the sources, then runs the services (compute → metrics → listeners: the socket server and gRPC,
-/// together → one per source → watchdog → SIGHUP reload → the stop notice for `/readyz`) in a `ServiceGroup` until a
-/// stop signal, which drains and stops them in reverse order.
+/// model, opens the sources, then runs the services (compute → metrics → listeners: the socket server, gRPC and the
+/// live view, together → one per source → watchdog → SIGHUP reload → the stop notice for `/readyz`) in a
+/// `ServiceGroup` until a stop signal, which drains and stops them in reverse order.
 ///
 /// Signals: SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 drain and exit 0; SIGHUP reloads (``ReloadService``); SIGQUIT keeps
 /// its default (exit with a core dump, for debugging). From the start of `run`, before the model is loaded, SIGHUP,
@@ -65,6 +66,7 @@ package enum Daemon {
             if let health = grpc.healthAddress { tcpAddresses.append(("--grpc-health-address", health)) }
         }
         if let metrics = configuration.metricsAddress { tcpAddresses.append(("--metrics-address", metrics)) }
+        if let http = checked.liveView { tcpAddresses.append(("--http-address", http.address)) }
         try ListenerCheck.checkBindable(tcpAddresses)
 
         // The VAD weights are small and their file may be missing: read them before the model, not after.
@@ -150,7 +152,18 @@ package enum Daemon {
                 throw DaemonError("--grpc-address \(grpc.host):\(grpc.port): \(error)")
             }
         }
-        // Both transports drain at once on a stop (see `Listeners`).
+        if let liveView = checked.liveView {
+            let sessions = EngineSessions(engine: engine, payloads: server.payloadTypes) {
+                StatusJSON.encode(socketServer.status())
+            }
+            do {
+                listeners.append(try LiveViewServer(configuration: liveView, sessions: sessions,
+                                                    spectrogram: EngineSpectrogram(engine: engine), logger: logger))
+            } catch {
+                throw DaemonError("\(error)")
+            }
+        }
+        // The transports drain at once on a stop (see `Listeners`).
         services.append(.init(service: Listeners(services: listeners)))
         if let healthFollower { services.append(.init(service: healthFollower)) }
         for service in sourceServices {
@@ -196,6 +209,8 @@ package enum Daemon {
         let allowedGIDs: Set<UInt32>
         /// gRPC's settings, its TLS files read; nil when gRPC is off.
         let grpc: GRPCServerConfiguration?
+        /// The live view's settings, its TLS files read; nil when it is off.
+        let liveView: LiveViewConfiguration?
     }
 
     /// Checks `configuration` as a start does before the model loads; `fileLimit` is RLIMIT_NOFILE's soft limit.
@@ -231,8 +246,10 @@ package enum Daemon {
         }
         // gRPC's settings are checked (and its TLS files read) before the model loads.
         let grpc = try configuration.grpcServerConfiguration()
+        let liveView = try configuration.liveViewConfiguration()
         try FileBudget.check(configuration, limit: fileLimit)
-        return Preflight(modelPath: modelPath, captures: captures, allowedUIDs: uids, allowedGIDs: gids, grpc: grpc)
+        return Preflight(modelPath: modelPath, captures: captures, allowedUIDs: uids, allowedGIDs: gids, grpc: grpc,
+                         liveView: liveView)
     }
 
     /// Voice activity as configured: the weights loaded once (from `vad-model`, else `VADModelLocation`'s lookup) and

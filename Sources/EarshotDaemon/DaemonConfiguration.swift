@@ -69,11 +69,22 @@ package struct DaemonConfiguration: Sendable, Equatable {
     /// A plain-text listener serving only gRPC health (for Kubernetes probes); nil: none.
     package var grpcHealthAddress: ListenAddress?
 
+    // The live view (issue #23; docs/operations.md): off unless `httpAddress` is set. Security as gRPC's.
+    /// Where the page and its WebSocket feeds are served.
+    package var httpAddress: ListenAddress?
+    package var httpTLSCert: String?
+    package var httpTLSKey: String?
+    /// A file holding the bearer token the feeds and `/v1/status` need (the page's own files do not).
+    package var httpTokenFile: String?
+    /// Plain text on a non-loopback address (refused by default).
+    package var httpAllowPlaintext = false
+
     // Connections each TCP listener holds at once; one more is closed as it is accepted. Their deadlines are the
     // socket's: the first request within `helloTimeout`, closed after `idleTimeout` with no request open.
     package var grpcMaxConnections = 64
     package var grpcHealthMaxConnections = 16
     package var metricsMaxConnections = 16
+    package var httpMaxConnections = 64
 
     package init() {}
 
@@ -190,6 +201,19 @@ package struct DaemonConfiguration: Sendable, Equatable {
         case "grpc-max-connections": grpcMaxConnections = try int(Self.maxConnectionsRange)
         case "grpc-health-max-connections": grpcHealthMaxConnections = try int(Self.maxConnectionsRange)
         case "metrics-max-connections": metricsMaxConnections = try int(Self.maxConnectionsRange)
+        case "http-address":
+            do { httpAddress = try ListenAddress(parsing: value, option: "\(at): http-address") } catch {
+                throw DaemonError(error.description)
+            }
+        case "http-tls-cert": httpTLSCert = value
+        case "http-tls-key": httpTLSKey = value
+        case "http-token-file": httpTokenFile = value
+        case "http-max-connections": httpMaxConnections = try int(Self.maxConnectionsRange)
+        case "http-allow-plaintext":
+            guard let on = ["on": true, "off": false, "true": true, "false": false][value] else {
+                throw DaemonError("\(at): http-allow-plaintext must be on or off")
+            }
+            httpAllowPlaintext = on
         case "grpc-allow-plaintext":
             guard let on = ["on": true, "off": false, "true": true, "false": false][value] else {
                 throw DaemonError("\(at): grpc-allow-plaintext must be on or off")

@@ -63,7 +63,7 @@ public struct EarshotdCommand: AsyncParsableCommand {
     @Option(name: .customLong("allow-gid"), help: "Only members of these groups may connect (name or gid; repeatable).")
     var allowGID: [String] = []
 
-    @Option(help: "Most clients at once.")
+    @Option(help: "Most clients at once, of every transport: socket connections, gRPC calls, WebSocket feeds (default 64).")
     var maxClients: Int?
 
     @Option(help: "Subscriptions one connection may hold (default 64).")
@@ -130,6 +130,26 @@ public struct EarshotdCommand: AsyncParsableCommand {
 
     @Option(help: "Connections the metrics listener holds at once (default 16).")
     var metricsMaxConnections: Int?
+
+    // MARK: The live view (issue #23; docs/operations.md)
+
+    @Option(help: "Serve the live view on HOST:PORT: a web page (/) with each live stream's spectrogram, tokens, voice activity and load, WebSocket feeds of tokens (/v1/streams/NAME/ws) and log-mel frames, and a WebSocket push (/v1/push/ws); off by default. Without TLS only a loopback address is allowed.")
+    var httpAddress: String?
+
+    @Option(help: "Live view TLS: the server's PEM certificate chain.")
+    var httpTlsCert: String?
+
+    @Option(help: "Live view TLS: the server's PEM private key.")
+    var httpTlsKey: String?
+
+    @Option(help: "Live view: a file holding the bearer token the feeds and /v1/status need (Authorization: Bearer TOKEN, or ?token=TOKEN; open the page as /?token=TOKEN).")
+    var httpTokenFile: String?
+
+    @Flag(help: "Live view: allow plain text on a non-loopback address (a trusted network, or TLS terminated in front).")
+    var httpAllowPlaintext = false
+
+    @Option(help: "Connections the live view's listener holds at once (default 64).")
+    var httpMaxConnections: Int?
 
     public init() {}
 
@@ -217,6 +237,15 @@ public struct EarshotdCommand: AsyncParsableCommand {
             }
             c[keyPath: path] = value
         }
+        if let httpAddress {
+            do { c.httpAddress = try ListenAddress(parsing: httpAddress, option: "--http-address") } catch {
+                throw DaemonError(error.description)
+            }
+        }
+        if let httpTlsCert { c.httpTLSCert = httpTlsCert }
+        if let httpTlsKey { c.httpTLSKey = httpTlsKey }
+        if let httpTokenFile { c.httpTokenFile = httpTokenFile }
+        if httpAllowPlaintext { c.httpAllowPlaintext = true }
         if let grpcAddress { c.grpcAddress = grpcAddress }
         if let grpcTlsCert { c.grpcTLSCert = grpcTlsCert }
         if let grpcTlsKey { c.grpcTLSKey = grpcTlsKey }
@@ -232,6 +261,7 @@ public struct EarshotdCommand: AsyncParsableCommand {
             ("--grpc-max-connections", grpcMaxConnections, \DaemonConfiguration.grpcMaxConnections),
             ("--grpc-health-max-connections", grpcHealthMaxConnections, \DaemonConfiguration.grpcHealthMaxConnections),
             ("--metrics-max-connections", metricsMaxConnections, \DaemonConfiguration.metricsMaxConnections),
+            ("--http-max-connections", httpMaxConnections, \DaemonConfiguration.httpMaxConnections),
         ] {
             guard let value else { continue }
             let range = DaemonConfiguration.maxConnectionsRange

@@ -5,7 +5,7 @@ import Foundation
 /// everything else, so that a flood of connections meets a cap, never EMFILE.
 ///
 /// Budget: `max-clients` (the socket's clients; gRPC calls share them but ride on gRPC connections) + each TCP
-/// listener's cap (`grpc-max-connections`, `grpc-health-max-connections`, `metrics-max-connections`, for the listeners
+/// listener's cap (`grpc-max-connections`, `grpc-health-max-connections`, `metrics-max-connections`, `http-max-connections`, for the listeners
 /// that are on) + ``reserved``.
 package enum FileBudget {
     /// Descriptors for everything but connections: standard streams, the listeners, NIO's event loops (an epoll, an
@@ -22,6 +22,7 @@ package enum FileBudget {
             items.append(("grpc-health-max-connections", c.grpcHealthMaxConnections))
         }
         if c.metricsAddress != nil { items.append(("metrics-max-connections", c.metricsMaxConnections)) }
+        if c.httpAddress != nil { items.append(("http-max-connections", c.httpMaxConnections)) }
         items.append(("reserved", reserved))
         return items
     }

@@ -1,3 +1,4 @@
+import ConnectionAdmission
 import Foundation
 import GRPCCore
 
@@ -18,23 +19,10 @@ package struct BearerTokenInterceptor: ServerInterceptor {
             return try await next(request, context)
         }
         let presented = request.metadata[stringValues: "authorization"].first(where: { _ in true })
-        guard let presented, Self.constantTimeEqual(Array(presented.utf8), expected) else {
+        guard let presented, BearerToken.constantTimeEqual(Array(presented.utf8), expected) else {
             throw RPCError(code: .unauthenticated, message: "a valid 'authorization: Bearer <token>' is required")
         }
         return try await next(request, context)
-    }
-
-    /// Equal bytes, in a time that depends only on the lengths (not on where they differ).
-    package static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        difference |= UInt8(a.count != b.count ? 1 : 0)
-        let n = max(a.count, b.count)
-        for i in 0..<n {
-            let x = i < a.count ? a[i] : 0
-            let y = i < b.count ? b[i] : 0
-            difference |= x ^ y
-        }
-        return difference == 0
     }
 
     /// A token file's token: its text without surrounding whitespace (a trailing newline is usual). Empty is an error.

@@ -87,28 +87,9 @@ package struct GRPCServerConfiguration: Sendable, Equatable {
             }
         case (let certificate?, let key?):
             do {
-                let chain = try NIOSSLCertificate.fromPEMFile(certificate)
-                if chain.isEmpty { throw GRPCConfigurationError("\(certificate): no certificate in the file") }
-            } catch let error as GRPCConfigurationError {
-                throw error
+                try TLSFiles.check(certificate: certificate, key: key, clientCA: clientCAPath, optionPrefix: "--grpc")
             } catch {
-                throw GRPCConfigurationError("--grpc-tls-cert \(certificate): cannot load a PEM certificate (\(error))")
-            }
-            do {
-                _ = try NIOSSLPrivateKey(file: key, format: .pem)
-            } catch {
-                throw GRPCConfigurationError("--grpc-tls-key \(key): cannot load a PEM private key (\(error))")
-            }
-            if let clientCAPath {
-                do {
-                    if try NIOSSLCertificate.fromPEMFile(clientCAPath).isEmpty {
-                        throw GRPCConfigurationError("\(clientCAPath): no certificate in the file")
-                    }
-                } catch let error as GRPCConfigurationError {
-                    throw error
-                } catch {
-                    throw GRPCConfigurationError("--grpc-client-ca \(clientCAPath): cannot load a PEM certificate (\(error))")
-                }
+                throw GRPCConfigurationError(error.description)
             }
         default:
             throw GRPCConfigurationError("TLS needs both --grpc-tls-cert and --grpc-tls-key")

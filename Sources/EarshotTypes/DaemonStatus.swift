@@ -119,8 +119,34 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
         }
     }
 
-    public enum Transport: String, Codable, Sendable {
-        case socket, grpc
+    /// How a client reached the daemon. A string, not a closed enum: a status from a newer daemon, with a transport
+    /// this build does not know, still decodes (an older client's `statusReport()` must not fail because a browser
+    /// is connected through a transport added after it was released).
+    public struct Transport: RawRepresentable, Codable, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+        public let rawValue: String
+
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        /// The Unix socket.
+        public static let socket = Transport(rawValue: "socket")
+        /// gRPC.
+        public static let grpc = Transport(rawValue: "grpc")
+        /// The live view's WebSocket feeds.
+        public static let websocket = Transport(rawValue: "websocket")
+
+        /// The transports this build serves.
+        public static let allCases: [Transport] = [.socket, .grpc, .websocket]
+
+        public var description: String { rawValue }
+
+        public init(from decoder: any Decoder) throws {
+            rawValue = try decoder.singleValueContainer().decode(String.self)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(rawValue)
+        }
     }
 
     public struct Connection: Codable, Sendable, Equatable {

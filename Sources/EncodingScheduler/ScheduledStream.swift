@@ -221,6 +221,8 @@ package final class ScheduledStream: @unchecked Sendable {
     package var overrunSamples: Int64 { shared.withLock { $0.overrunSamples } }
     /// Unencoded audio waiting, in input-rate samples.
     package var backlogSamples: Int { shared.withLock { $0.inboxSamples } }
+    /// Who watches this stream's log-mel frames.
+    package var melTap: MelTap { worker.melTap }
     /// Tokens produced so far (a snapshot the worker publishes after each pass).
     package var tokensProduced: UInt64 { worker.published.withLock { $0.tokens } }
     /// Seconds of ended speech runs so far.

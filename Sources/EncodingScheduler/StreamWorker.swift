@@ -38,6 +38,8 @@ final class StreamWorker {
     private var speechSamples: Int64 = 0
     /// For status, read from other threads.
     let published = Mutex(Published())
+    /// Who watches this stream's log-mel frames (the live view's spectrogram).
+    let melTap = MelTap()
 
     convenience init(model: Gemma4AudioModel, blockTokens: Int, inputRate: Int, maxGapFill: Int,
                      voiceActivity: VoiceActivityConfiguration? = nil,
@@ -140,7 +142,7 @@ final class StreamWorker {
                 let zeros = [Float](repeating: 0, count: Int(gap))
                 zeros.withUnsafeBufferPointer {
                     timeline.feed($0, wallNanoseconds: wall - chunkNanoseconds, gapFilled: true)
-                    encoder.accept($0)
+                    encode($0)
                     detect($0, detection)
                 }
             } else {
@@ -160,8 +162,19 @@ final class StreamWorker {
     private func feed(_ samples: UnsafeBufferPointer<Float>, wall: Int64, _ detection: Detection) {
         guard !samples.isEmpty else { return }
         timeline.feed(samples, wallNanoseconds: wall)
-        encoder.accept(samples)
+        encode(samples)
         detect(samples, detection)
+    }
+
+    /// Hands samples the timeline took to the encoder, and the log-mel frames they complete to the tap's watchers
+    /// if there are any (one atomic load otherwise).
+    private func encode(_ samples: UnsafeBufferPointer<Float>) {
+        guard melTap.isWatched else {
+            encoder.accept(samples)
+            return
+        }
+        let origin = timeline.segmentStart, tap = melTap
+        encoder.accept(samples) { hop, frames in tap.deliver(firstSample: origin + Int64(hop), frames: frames) }
     }
 
     // MARK: Voice activity
@@ -246,6 +259,7 @@ final class StreamWorker {
         guard isFinished, !endReported, !encoder.hasReadyBlock, encoder.pendingTokenCount == 0 else { return false }
         endReported = true
         publish()
+        melTap.streamEnded()
         sink.ended(totalTokens: tokensProduced)
         return true
     }

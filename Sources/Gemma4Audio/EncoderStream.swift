@@ -74,6 +74,16 @@ public final class EncoderStream {
         subsample(final: false)
     }
 
+    /// ``accept(_:)``, showing `melFrames` each log-mel frame the samples complete (the live view's spectrogram):
+    /// the segment-relative sample where the first frame's hop starts (frames are 160 samples apart), and the frames'
+    /// values, `melBins` per frame.
+    public func accept(_ samples: UnsafeBufferPointer<Float>,
+                       melFrames: (_ firstHopSample: Int, _ values: UnsafeBufferPointer<Float>) -> Void) {
+        precondition(!isFinished, "accept(_:) after finish()")
+        input.accept(samples, newFrames: melFrames)
+        subsample(final: false)
+    }
+
     public func accept(_ samples: [Float]) {
         samples.withUnsafeBufferPointer { accept($0) }
     }

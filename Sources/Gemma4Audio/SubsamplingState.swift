@@ -23,6 +23,19 @@ struct SubsamplingState {
         frontend.accept(samples, into: &melFrames)
     }
 
+    /// Frames `samples` completes, and shows them to `newFrames`: the segment-relative sample where the first one's
+    /// hop starts, and their values (`melBins` per frame), before the SSCP reads them.
+    mutating func accept(_ samples: UnsafeBufferPointer<Float>,
+                         newFrames: (_ firstHopSample: Int, _ values: UnsafeBufferPointer<Float>) -> Void) {
+        let added = frontend.accept(samples, into: &melFrames)
+        guard !added.isEmpty else { return }
+        let count = added.count * frontend.configuration.melBins
+        let hop = frontend.configuration.hopLength
+        melFrames.withUnsafeBufferPointer { all in
+            newFrames(added.lowerBound * hop, UnsafeBufferPointer(rebasing: all[(all.count - count)...]))
+        }
+    }
+
     mutating func reset() {
         frontend.reset()
         melFrames.removeAll(keepingCapacity: true); melStart = 0

@@ -1,5 +1,6 @@
 import EarshotClient
 @testable import EarshotCLI
+import Foundation
 import Testing
 
 /// `earshot status` / `earshot top`'s rendering of the typed status: every stream and client gets a row, and with a
@@ -38,6 +39,31 @@ import Testing
         #expect(lines.last == "totals  3 connections, 1 pushes, 5 lagged frames, 0 device losses, refused: timed-out 2")
         // Once, without a previous status: no rate.
         #expect(!StatusView.render(status(uptime: 11, tokens: 275), previous: nil, ping: .zero).contains("tokens/s"))
+    }
+
+    /// A newer daemon may name a transport this build does not know: its status still decodes, keeps the name, and
+    /// shows it (escaped, as every cell).
+    @Test func aTransportThisBuildDoesNotKnowStillDecodes() throws {
+        var s = status(uptime: 1, tokens: 0)
+        s.connections.append(.init(id: 8, transport: .websocket, peer: "127.0.0.1:5000",
+                                   name: "websocket Subscribe mic",
+                                   subscriptions: 1, pushes: 0, queuedFrames: 0, droppedFrames: 0))
+        let json = String(decoding: try JSONEncoder().encode(s), as: UTF8.self)
+        #expect(json.contains(#""transport":"websocket""#) && json.contains(#""transport":"grpc""#))
+        let newer = json.replacingOccurrences(of: #""transport":"websocket""#,
+                                              with: #""transport":"carrier\u001Bpigeon""#)
+        let decoded = try JSONDecoder().decode(DaemonStatus.self, from: Data(newer.utf8))
+        #expect(decoded.connections.map(\.transport.rawValue) == ["grpc", "carrier\u{1B}pigeon"])
+        #expect(decoded.connections[0].transport == .grpc)
+        #expect(!DaemonStatus.Transport.allCases.contains(decoded.connections[1].transport))
+        #expect(try JSONDecoder().decode(DaemonStatus.self, from: JSONEncoder().encode(decoded)) == decoded)
+        let rows = StatusView.render(decoded, previous: nil, ping: .zero).split(separator: "\n")
+        #expect(rows.contains { $0.hasPrefix("8") && $0.contains(#"carrier\u{1B}pigeon"#) })
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(DaemonStatus.self,
+                                     from: Data(json.replacingOccurrences(of: #""transport":"grpc""#,
+                                                                          with: #""transport":7"#).utf8))
+        }
     }
 
     @Test func namesAndLabelsFromClientsReachTheTerminalEscaped() {

@@ -1,4 +1,5 @@
 import ClientSessions
+import ConnectionAdmission
 @testable import EarshotGRPC
 import EarshotTypes
 import QueuePolicies
@@ -123,9 +124,9 @@ import Testing
     }
 
     @Test func bearerTokensCompareWholly() {
-        #expect(BearerTokenInterceptor.constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
-        #expect(!BearerTokenInterceptor.constantTimeEqual(Array("abc".utf8), Array("abd".utf8)))
-        #expect(!BearerTokenInterceptor.constantTimeEqual(Array("abc".utf8), Array("abcd".utf8)))
-        #expect(!BearerTokenInterceptor.constantTimeEqual([], Array(repeating: 0, count: 256)))
+        #expect(BearerToken.constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
+        #expect(!BearerToken.constantTimeEqual(Array("abc".utf8), Array("abd".utf8)))
+        #expect(!BearerToken.constantTimeEqual(Array("abc".utf8), Array("abcd".utf8)))
+        #expect(!BearerToken.constantTimeEqual([], Array(repeating: 0, count: 256)))
     }
 }

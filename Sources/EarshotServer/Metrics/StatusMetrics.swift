@@ -77,7 +77,7 @@ package final class StatusMetrics: Sendable {
             counter("earshot_live_stream_tokens_total", "Tokens a live stream produced.", label, Double(stream.tokens))
         }
 
-        for transport in [DaemonStatus.Transport.socket, .grpc] {
+        for transport in DaemonStatus.Transport.allCases {
             gauge("earshot_clients", "Clients connected, by transport.", [("transport", transport.rawValue)],
                   Double(s.connections.filter { $0.transport == transport }.count))
         }
