@@ -224,7 +224,7 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
                                    message: "audio must be whole frames of \(frameBytes) bytes; got \(data.count) bytes")
                 }
                 if data.isEmpty { continue }
-                try await stream.append([UInt8](data)[...])
+                await stream.append([UInt8](data)[...])
                 try Task.checkCancellation()
             case .start:
                 throw RPCError(code: .invalidArgument, message: "a push takes one start")
