@@ -395,13 +395,13 @@ struct DaemonIntegrationTests {
         let notifyPath = scratch.file("notify")
         let listener = try UnixSocket.bind(listenPath)
         let notify = try UnixSocket.bind(notifyPath, type: Int32(SOCK_DGRAM.rawValue))
-        defer {
-            close(listener)
-            close(notify)
-        }
-        let daemon = try Daemon(environment: ["NOTIFY_SOCKET": notifyPath, "WATCHDOG_USEC": "200000"],
+        defer { close(notify) }
+        let daemon: Daemon
+        do {
+            defer { close(listener) }   // once: the daemon holds its own copy (a second close could hit a reused fd)
+            daemon = try Daemon(environment: ["NOTIFY_SOCKET": notifyPath, "WATCHDOG_USEC": "200000"],
                                 passing: listener, socket: listenPath, waitForSocket: false)
-        close(listener)   // the daemon holds its own copy
+        }
         // READY=1 only once the model is loaded and the socket accepts.
         var ready = false
         let deadline = Date(timeIntervalSinceNow: 20)
