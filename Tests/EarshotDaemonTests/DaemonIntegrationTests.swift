@@ -230,10 +230,13 @@ struct DaemonIntegrationTests {
         let socket = daemon.socket
         try await withTimeout(30, "the client limit") {
             try await EarshotConnection.withConnection(to: socket) { first in
-                // The start-up probe's connection may still count for a moment: wait until this client is alone.
-                // (Asking from new connections instead raced with their own closing: the last one could still
-                // count when the second client below connected.)
-                while !(try await first.status().contains("\"clients\":1,")) {
+                // Wait on the event that matters: the start-up probe's connection (the one connection the test
+                // helper makes) has been admitted and has left, and this client is alone. Counting only "clients: 1"
+                // raced: each accepted connection is admitted on its own task, so the probe could be admitted after
+                // this one and still count when the second client below connected.
+                while true {
+                    let report = try await first.statusReport()
+                    if report.clients == 1 && report.totals.connections == 2 { break }
                     try await Task.sleep(for: .milliseconds(20))
                 }
                 try await EarshotConnection.withConnection(to: socket) { second in
