@@ -203,8 +203,6 @@ package final class Outbox<Item: OutboxItem>: Sendable {
         waiter?.resume(returning: nil)
     }
 
-    /// Live tokens that fit now.
-    package var liveRoom: Int { state.withLock { $0.queue.liveRoom } }
     /// Items waiting to be written.
     package var pendingCount: Int { state.withLock { $0.queue.pendingCount } }
     /// Live tokens this client lost so far (told in `lagged` events).

@@ -141,11 +141,9 @@ package enum Daemon {
         var listeners: [any Service] = [socketServer]
         var healthFollower: GRPCHealthFollower?
         if let grpc {
-            let sessions = EngineSessions(engine: engine, payloads: server.payloadTypes) {
-                StatusJSON.encode(socketServer.status())
-            }
             do {
-                let service = try GRPCServerService(configuration: grpc, sessions: sessions, logger: logger)
+                let service = try GRPCServerService(configuration: grpc, sessions: socketServer.sessions,
+                                                    logger: logger)
                 listeners.append(service)
                 healthFollower = GRPCHealthFollower(health: service.health) { engine.isHealthy }
             } catch {
@@ -153,11 +151,8 @@ package enum Daemon {
             }
         }
         if let liveView = checked.liveView {
-            let sessions = EngineSessions(engine: engine, payloads: server.payloadTypes) {
-                StatusJSON.encode(socketServer.status())
-            }
             do {
-                listeners.append(try LiveViewServer(configuration: liveView, sessions: sessions,
+                listeners.append(try LiveViewServer(configuration: liveView, sessions: socketServer.sessions,
                                                     spectrogram: EngineSpectrogram(engine: engine), logger: logger))
             } catch {
                 throw DaemonError("\(error)")

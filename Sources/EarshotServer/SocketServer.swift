@@ -202,6 +202,10 @@ package final class SocketServer: Service {
                            revision: configuration.revision, socketPath: configuration.socketPath)
     }
 
+    /// The session layer every transport of this daemon serves its clients through (one host: the socket's, gRPC's
+    /// and the live view's clients share its registry and status).
+    package var sessions: any SessionHost { context.sessions }
+
     /// The daemon's typed status, with this server's name and socket.
     package func status() -> DaemonStatus {
         engine.status(facts, protocolVersion: Int(Handshake.currentVersion))
