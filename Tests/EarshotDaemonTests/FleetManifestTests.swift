@@ -76,26 +76,50 @@ import Testing
         var probeOptions = GRPCClientOptions(host: "127.0.0.1", port: healthPort)
         probeOptions.waitForReady = true
         let probe = probeOptions
+        var dataOptions = GRPCClientOptions(host: "127.0.0.1", port: grpcPort)
+        dataOptions.caPath = cert
+        dataOptions.bearerToken = "fleet-token"
+        dataOptions.waitForReady = true
+        let data = dataOptions
+        let logPath = scratch.file("earshotd.log")
+        let log: @Sendable () -> String = { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
         try await withTimeout(90, "the pod's ports") {
             // The probes: plain text, no token.
-            try await withEarshotClient(probe) { _, health in
-                for service in ["", "earshot.v1.Earshot"] {
-                    let answer = try await health.check(.with { $0.service = service })
-                    #expect(answer.status == .serving, "health of '\(service)'")
+            let answers = try await Self.retryingWhileUnavailable("the health port", log: log) {
+                try await withEarshotClient(probe) { _, health in
+                    var answers: [String: Grpc_Health_V1_HealthCheckResponse.ServingStatus] = [:]
+                    for service in ["", "earshot.v1.Earshot"] {
+                        answers[service] = try await health.check(.with { $0.service = service }).status
+                    }
+                    return answers
                 }
             }
+            #expect(answers == ["": .serving, "earshot.v1.Earshot": .serving])
             // The data port: TLS and the token.
-            var options = GRPCClientOptions(host: "127.0.0.1", port: grpcPort)
-            options.caPath = cert
-            options.bearerToken = "fleet-token"
-            options.waitForReady = true
-            try await withEarshotClient(options) { earshot, _ in
-                let status = try await earshot.status(.init())
-                #expect(status.json.contains("\"compute\""))
-                #expect(status.json.contains("\"threads\":2"))
+            let status = try await Self.retryingWhileUnavailable("the TLS data port", log: log) {
+                try await withEarshotClient(data) { earshot, _ in try await earshot.status(.init()).json }
             }
+            #expect(status.contains("\"compute\""))
+            #expect(status.contains("\"threads\":2"))
         }
         // The ServiceMonitor's endpoint.
         #expect(try MetricsTests.get(port: metricsPort, path: "/metrics").status == "HTTP/1.0 200 OK")
+    }
+
+    /// Runs `call` again while it fails `unavailable` (a connection that dropped before its stream opened: the
+    /// transport gives up after five quick attempts on one dropped connection); the caller's timeout bounds it.
+    /// Any other error ends it at once.
+    static func retryingWhileUnavailable<T: Sendable>(_ what: String, log: @escaping @Sendable () -> String,
+                                                      _ call: () async throws -> T) async throws -> T {
+        var failures = 0
+        while true {
+            do {
+                return try await call()
+            } catch let error as RPCError where error.code == .unavailable {
+                failures += 1
+                print("\(what): unavailable (attempt \(failures)): \(error); retrying. earshotd so far:\n\(log())")
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
     }
 }
