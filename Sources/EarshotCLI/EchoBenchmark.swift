@@ -30,8 +30,8 @@ enum EchoBenchmark {
             var (best, bestCPU) = (Double.infinity, Double.infinity)
             for run in 0...runs {
                 let (start, startCPU) = (ContinuousClock.now, processCPUSeconds())
-                try audio.withUnsafeBufferPointer {
-                    try model.encodeWindow($0, inputs: inputs, scratch: scratch, into: &out)
+                audio.withUnsafeBufferPointer {
+                    model.encodeWindow($0, inputs: inputs, scratch: scratch, into: &out)
                 }
                 if run > 0 {
                     best = min(best, seconds(since: start))

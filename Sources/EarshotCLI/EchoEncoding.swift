@@ -59,9 +59,9 @@ enum EchoEncoding {
         let stream = EchoWindowStream(model: model, inputs: inputs)
         var rows: [Float] = []
         while let piece = try next() {
-            try piece.withUnsafeBufferPointer { try stream.accept($0, scratch: scratch, into: &rows) }
+            piece.withUnsafeBufferPointer { stream.accept($0, scratch: scratch, into: &rows) }
         }
-        try stream.finish(scratch: scratch, into: &rows)
+        stream.finish(scratch: scratch, into: &rows)
         return FloatArray(shape: [rows.count / c.width, c.width], values: rows)
     }
 }

@@ -14,14 +14,21 @@ extension EchoModel {
     ///     alone. `AdaptiveAvgPool1d(ctx)` maps any length onto ctx rows.
     public func encode(mel: UnsafePointer<Float>?, waveform: UnsafeBufferPointer<Float>?, scratch s: EchoScratch,
                        into out: UnsafeMutablePointer<Float>) throws {
-        let c = configuration, w = weights
-        let (t, d) = (c.context, c.width)
         guard mel != nil || waveform != nil else {
             throw EchoError(.invalidInput, file: nil, "an Echo pass needs a log-mel, a waveform or both")
         }
         if let waveform, waveform.isEmpty {
             throw EchoError(.invalidInput, file: nil, "the waveform is empty")
         }
+        run(mel: mel, waveform: waveform, scratch: s, into: out)
+    }
+
+    /// ``encode(mel:waveform:scratch:into:)`` for inputs already checked: at least one of them, and a waveform of at
+    /// least one sample.
+    func run(mel: UnsafePointer<Float>?, waveform: UnsafeBufferPointer<Float>?, scratch s: EchoScratch,
+             into out: UnsafeMutablePointer<Float>) {
+        let c = configuration, w = weights
+        let (t, d) = (c.context, c.width)
         if let mel {
             spectrogramStack(mel, s, into: s.spectrogram.base)
             for i in 0..<(t * d) { s.spectrogram.base[i] += w.positional.base[i] }

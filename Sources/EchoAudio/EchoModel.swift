@@ -110,8 +110,9 @@ public final class EchoModel: Sendable {
     /// Encodes one window of at most `windowSamples` 16 kHz samples (fewer are zero-padded at the end, as the
     /// feature extractor pads) into `out`, `(ctx, dims)`: the log-mel of the padded window, the padded window
     /// itself as the waveform (`[1, 1, ctx·160]`), or both, as `inputs` says.
+    /// Every `EchoInputs` names at least one input, and the padded waveform is a whole window, so this cannot fail.
     public func encodeWindow(_ samples: UnsafeBufferPointer<Float>, inputs: EchoInputs, scratch: EchoScratch,
-                             into out: UnsafeMutablePointer<Float>) throws {
+                             into out: UnsafeMutablePointer<Float>) {
         let window = configuration.frontend.windowSamples
         precondition(samples.count <= window, "a window holds at most \(window) samples")
         if inputs.usesMel {
@@ -119,13 +120,18 @@ public final class EchoModel: Sendable {
                             threads: scratch.threads)
         }
         guard inputs.usesWaveform else {
-            return try encode(mel: scratch.melFrames.base, waveform: nil, scratch: scratch, into: out)
+            return run(mel: scratch.melFrames.base, waveform: nil, scratch: scratch, into: out)
         }
-        var padded = [Float](repeating: 0, count: window)
-        padded.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: samples) }
-        try padded.withUnsafeBufferPointer { waveform in
-            try encode(mel: inputs.usesMel ? scratch.melFrames.base : nil, waveform: waveform, scratch: scratch,
-                       into: out)
-        }
+        let padded = scratch.window.base
+        if let first = samples.baseAddress { padded.update(from: first, count: samples.count) }
+        (padded + samples.count).update(repeating: 0, count: window - samples.count)
+        run(mel: inputs.usesMel ? scratch.melFrames.base : nil,
+            waveform: UnsafeBufferPointer(start: padded, count: window), scratch: scratch, into: out)
+    }
+
+    /// The log-mel frames of the window `encodeWindow` last encoded with a mel input, `(ctx, mels)` time-major (the
+    /// live view's spectrogram).
+    public func lastLogMel(_ scratch: EchoScratch) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: scratch.melFrames.base, count: configuration.context * configuration.melBins)
     }
 }

@@ -12,6 +12,7 @@ public final class EchoScratch {
 
     let melFrames: FloatBuffer        // (ctx, mels)          the window's log-mel, time-major
     let frontendWork: FloatBuffer     // WhisperLogMel.scratchCount
+    let window: FloatBuffer           // (ctx·160,)           the window's samples, zero-padded (the waveform input)
     let padded: FloatBuffer           // (ctx + 4, max(mels, dims)·…)  a conv's zero-padded input rows
     let gathered: FloatBuffer         // (ctx, 3·dims)        the dilated conv's gathered taps
     let spectrogram: FloatBuffer      // (ctx, dims)
@@ -42,6 +43,7 @@ public final class EchoScratch {
         self.threads = MatmulThreads(count: threads)
         melFrames = FloatBuffer(count: t * c.melBins)
         frontendWork = FloatBuffer(count: model.frontend.scratchCount)
+        window = FloatBuffer(count: c.frontend.windowSamples)
         padded = FloatBuffer(count: (t + 4) * max(c.melBins, d))
         gathered = FloatBuffer(count: t * 3 * d)
         spectrogram = FloatBuffer(count: t * d)

@@ -115,9 +115,9 @@ import Testing
         let c = model.configuration
         let audio = Array(try EchoFixtures.audio("speech").prefix(c.frontend.windowSamples))
         var one = [Float](repeating: 0, count: c.context * c.width), two = one
-        try audio.withUnsafeBufferPointer {
-            try model.encodeWindow($0, inputs: .fused, scratch: EchoScratch(model: model, threads: 1), into: &one)
-            try model.encodeWindow($0, inputs: .fused, scratch: EchoScratch(model: model, threads: 2), into: &two)
+        audio.withUnsafeBufferPointer {
+            model.encodeWindow($0, inputs: .fused, scratch: EchoScratch(model: model, threads: 1), into: &one)
+            model.encodeWindow($0, inputs: .fused, scratch: EchoScratch(model: model, threads: 2), into: &two)
         }
         #expect(one == two)
     }
@@ -130,9 +130,9 @@ import Testing
         let scratch = EchoScratch(model: model)
         let samples = (0..<7000).map { Float(sin(Double($0) * 0.05)) * 0.3 }
         var a = [Float](repeating: 0, count: 48 * 32), b = a
-        try samples.withUnsafeBufferPointer {
-            try model.encodeWindow($0, inputs: .fused, scratch: scratch, into: &a)
-            try twin.encodeWindow($0, inputs: .fused, scratch: scratch, into: &b)
+        samples.withUnsafeBufferPointer {
+            model.encodeWindow($0, inputs: .fused, scratch: scratch, into: &a)
+            twin.encodeWindow($0, inputs: .fused, scratch: scratch, into: &b)
         }
         #expect(a == b)
         #expect(a.allSatisfy { $0.isFinite })

@@ -71,16 +71,16 @@ import Testing
         let stream = EchoWindowStream(model: model, inputs: .fused)
         let scratch = EchoScratch(model: model)
         var rows: [Float] = []
-        try audio.withUnsafeBufferPointer { all in
+        audio.withUnsafeBufferPointer { all in
             var offset = 0, size = 1
             while offset < all.count {
                 let end = min(all.count, offset + size)
-                try stream.accept(UnsafeBufferPointer(rebasing: all[offset..<end]), scratch: scratch, into: &rows)
+                stream.accept(UnsafeBufferPointer(rebasing: all[offset..<end]), scratch: scratch, into: &rows)
                 offset = end
                 size = size * 3 + 7
             }
         }
-        try stream.finish(scratch: scratch, into: &rows)
+        stream.finish(scratch: scratch, into: &rows)
         #expect(rows.count == expected.values.count)
         #expect(maxAbsDifference(rows[...], expected.values[...]) <= Self.maxAbs)
         #expect(minRowCosine(rows[...], expected.values[...], width: d) >= Self.minCosine)
@@ -104,8 +104,8 @@ import Testing
                 let expected = try NPY.read(path: "\(root)/\(caseName)/\(name).\(kind).npy")
                 let stream = EchoWindowStream(model: model, inputs: inputs)
                 var rows: [Float] = []
-                try audio.withUnsafeBufferPointer { try stream.accept($0, scratch: scratch, into: &rows) }
-                try stream.finish(scratch: scratch, into: &rows)
+                audio.withUnsafeBufferPointer { stream.accept($0, scratch: scratch, into: &rows) }
+                stream.finish(scratch: scratch, into: &rows)
                 let difference = maxAbsDifference(rows[...], expected.values[...])
                 #expect(difference <= Self.maxAbs, "\(name) \(caseName) \(kind): max abs \(difference)")
                 #expect(minRowCosine(rows[...], expected.values[...], width: 512) >= Self.minCosine)
