@@ -109,7 +109,7 @@ let package = Package(
         // the allocation tests (Tests/EncodingSchedulerTests/AllocationTests.swift) count what the optimised code
         // allocates — unoptimised generic code boxes values the shipped build keeps on the stack.
         .target(name: "EncodingScheduler", dependencies: [
-            "EarshotTypes", "QueuePolicies", "AudioCore", "Gemma4Audio", "Kernels", "Resampling", "VoiceActivity",
+            "EarshotTypes", "QueuePolicies", "AudioCore", "Gemma4Audio", "EchoAudio", "Kernels", "Resampling", "VoiceActivity",
             daemonProduct("CoreMetrics", "swift-metrics"),
         ], swiftSettings: numericSettings),
 
@@ -173,7 +173,7 @@ let package = Package(
         .plugin(name: "LiveViewAssetsPlugin", capability: .buildTool(), dependencies: ["LiveViewAssetsGenerator"]),
         .target(name: "EarshotDaemon", dependencies: [
             "ClientSessions", "ConnectionAdmission", "EarshotServer", "EncodingScheduler", "EarshotGRPC", "EarshotTypes", "AudioCapture", "Gemma4Audio",
-            "LiveView",
+            "EchoAudio", "LiveView",
             "WireProtocol", "VoiceActivity", "QueuePolicies", "BuildInfo",
             daemonProduct("Logging", "swift-log"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
@@ -222,7 +222,7 @@ let package = Package(
         .testTarget(name: "QueuePoliciesTests", dependencies: ["QueuePolicies"], swiftSettings: settings),
         .testTarget(name: "EncodingSchedulerTests", dependencies: [
             "EncodingScheduler", "EarshotTypes", "Gemma4Audio", "AudioCore", "Resampling", "VoiceActivity",
-            "QueuePolicies", "AllocationCounting", "Frontend",
+            "QueuePolicies", "AllocationCounting", "Frontend", "EchoAudio",
         ], swiftSettings: settings),
         .testTarget(name: "ConnectionAdmissionTests", dependencies: [
             "ConnectionAdmission",

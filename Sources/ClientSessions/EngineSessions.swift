@@ -14,9 +14,10 @@ package final class EngineSessions: SessionHost {
     ///   - statusJSON: the status document, as the socket's `statusReport` carries it.
     package init(engine: Engine, payloads: [PayloadType], statusJSON: @escaping @Sendable () -> String) {
         self.engine = engine
-        let c = engine.model.configuration
-        model = SessionModel(id: engine.modelID, embeddingWidth: c.textHiddenSize, encoderWidth: c.outputProjectionSize,
-                             payloads: Set(payloads), voiceActivity: engine.voiceActivityIsOn)
+        let facts = engine.facts
+        model = SessionModel(id: engine.modelID, embeddingWidth: facts.embeddingWidth, encoderWidth: facts.encoderWidth,
+                             samplesPerToken: facts.samplesPerToken, payloads: Set(payloads),
+                             voiceActivity: engine.voiceActivityIsOn)
         status = statusJSON
     }
 

@@ -6,6 +6,7 @@ import EarshotServer
 import EarshotTypes
 import EncodingScheduler
 import Foundation
+import EchoAudio
 import Gemma4Audio
 import LiveView
 import Logging
@@ -72,20 +73,13 @@ package enum Daemon {
         // The VAD weights are small and their file may be missing: read them before the model, not after.
         let voiceActivity = try Self.voiceActivity(configuration, logger: logger)
 
-        logger.info("loading model", metadata: ["path": "\(modelPath)",
-                                                "precision": "\(configuration.precision.resolved.rawValue)"])
         let loadStart = ContinuousClock.now
-        let model: Gemma4AudioModel
-        do {
-            model = try Gemma4AudioModel.load(path: modelPath, precision: configuration.precision.resolved)
-        } catch {
-            throw DaemonError("cannot load the model: \(error)")
-        }
-        let c = model.configuration
+        let (model, source) = try Self.loadModel(path: modelPath, precision: configuration.precision, logger: logger)
+        let facts = model.facts
         logger.info("model loaded", metadata: [
-            "model": "\(model.sourceDescription)", "precision": "\(model.precision.rawValue)",
-            "D": "\(c.textHiddenSize)", "P": "\(c.outputProjectionSize)",
-            "layers": "\(c.layerCount)", "seconds": "\(ContinuousClock.now - loadStart)"])
+            "model": "\(source)", "family": "\(facts.family)",
+            "D": "\(facts.embeddingWidth)", "P": "\(facts.encoderWidth)",
+            "layers": "\(facts.layerCount)", "seconds": "\(ContinuousClock.now - loadStart)"])
 
         var scheduling = SchedulerConfiguration()
         scheduling.voiceActivity = voiceActivity
@@ -96,7 +90,8 @@ package enum Daemon {
             ?? max(1, ProcessInfo.processInfo.activeProcessorCount / configuration.computeThreads)
         let metrics = configuration.metricsAddress.map { _ in StatusMetrics() }
         let engine = Engine(model: model, modelID: modelPath, scheduler: scheduling,
-                            historyTokens: Int(configuration.historySeconds * 25), maxClients: configuration.maxClients,
+                            historyTokens: Int(configuration.historySeconds * 16_000) / facts.samplesPerToken,
+                            maxClients: configuration.maxClients,
                             metrics: metrics.map { EngineMetrics(factory: $0.factory) } ?? EngineMetrics())
 
         var sourceServices: [LiveSourceService] = []
@@ -245,6 +240,33 @@ package enum Daemon {
         try FileBudget.check(configuration, limit: fileLimit)
         return Preflight(modelPath: modelPath, captures: captures, allowedUIDs: uids, allowedGIDs: gids, grpc: grpc,
                          liveView: liveView)
+    }
+
+    /// Loads the model `path` names, of either family: an Echo directory (its `earshot-model.json` says so) or
+    /// `random:echo` runs in f32 (`--precision auto` or `f32`); anything else is a Gemma 4 checkpoint at `precision`.
+    /// Returns the model and where it came from, for the log.
+    static func loadModel(path: String, precision: PrecisionSetting, logger: Logger) throws
+        -> (model: any ServedModel, source: String) {
+        if EchoModel.isEchoModel(path: path) {
+            guard precision == .auto || precision == .f32 else {
+                throw DaemonError("--precision \(precision.rawValue): Echo models run in f32 only (use auto or f32)")
+            }
+            logger.info("loading model", metadata: ["path": "\(path)", "family": "echo", "precision": "f32"])
+            do {
+                let model = try EchoModel.load(path: path)
+                return (model, model.sourceDescription)
+            } catch {
+                throw DaemonError("cannot load the model: \(error)")
+            }
+        }
+        logger.info("loading model", metadata: ["path": "\(path)", "family": "gemma4",
+                                                "precision": "\(precision.resolved.rawValue)"])
+        do {
+            let model = try Gemma4AudioModel.load(path: path, precision: precision.resolved)
+            return (model, "\(model.sourceDescription) (\(model.precision.rawValue))")
+        } catch {
+            throw DaemonError("cannot load the model: \(error)")
+        }
     }
 
     /// Voice activity as configured: the weights loaded once (from `vad-model`, else `VADModelLocation`'s lookup) and

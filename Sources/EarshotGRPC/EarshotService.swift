@@ -92,7 +92,8 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
         logger.debug("grpc subscribe", metadata: ["stream": "\(parameters.stream)", "peer": "\(context.remotePeer)"])
         try await response.write(.with {
             $0.started = Self.started(stream: subscription.stream, firstToken: subscription.firstToken,
-                                      width: sessions.model.width(of: parameters.output))
+                                      width: sessions.model.width(of: parameters.output),
+                                      samplesPerToken: sessions.model.samplesPerToken)
         })
         outbox.open()
         let gate = calls, drainTimeout = limits.drainTimeout
@@ -213,7 +214,8 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
         }
         guard call.begin(stream, parameters) else { return }      // the call already ended
         try await writeStarted(started(stream: parameters.label, firstToken: 0,
-                                       width: model.width(of: parameters.output)))
+                                       width: model.width(of: parameters.output),
+                                       samplesPerToken: model.samplesPerToken))
         outbox.open()
         let frameBytes = parameters.frameBytes
         while let message = try await requests.next() {
@@ -268,13 +270,14 @@ package struct EarshotService: Earshot_V1_Earshot.SimpleServiceProtocol {
         }
     }
 
-    private static func started(stream: String, firstToken: UInt64, width: Int) -> Earshot_V1_Started {
+    private static func started(stream: String, firstToken: UInt64, width: Int,
+                                samplesPerToken: Int) -> Earshot_V1_Started {
         .with {
             $0.stream = stream
             $0.firstToken = firstToken
             $0.width = UInt32(width)
             $0.sampleRate = 16000
-            $0.samplesPerToken = 640
+            $0.samplesPerToken = UInt32(samplesPerToken)
         }
     }
 

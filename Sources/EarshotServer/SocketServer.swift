@@ -186,11 +186,12 @@ package final class SocketServer: Service {
 
     /// The `welcome` answer: the model's and the server's facts.
     private static func welcome(version: UInt16, engine: Engine, configuration: ServerConfiguration) -> Welcome {
-        let c = engine.model.configuration
+        let facts = engine.facts
         return Welcome(version: version, serverName: configuration.serverName, modelID: engine.modelID,
-                       embeddingWidth: UInt32(c.textHiddenSize), encoderWidth: UInt32(c.outputProjectionSize),
+                       embeddingWidth: UInt32(facts.embeddingWidth), encoderWidth: UInt32(facts.encoderWidth),
                        payloadTypes: configuration.payloadTypes, sampleRate: 16_000,
-                       samplesPerToken: UInt32(TokenTimeline.samplesPerToken), tokensPerSecond: 25,
+                       samplesPerToken: UInt32(facts.samplesPerToken),
+                       tokensPerSecond: 16_000 / Float(facts.samplesPerToken),
                        blockTokens: UInt16(engine.blockTokens), maxFrameLength: UInt32(configuration.maxFrameLength),
                        maxPushedStreams: UInt16(configuration.maxPushedStreams),
                        historyTokens: UInt32(engine.historyTokens), streams: engine.liveStreams.map(\.name))

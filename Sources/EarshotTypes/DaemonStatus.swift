@@ -49,19 +49,26 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
 
     public struct Model: Codable, Sendable, Equatable {
         public var id: String
-        /// The embedding width (the language model's hidden size).
+        /// The encoder family: `gemma4` or `echo`.
+        public var family: String
+        /// The embedding width (Gemma 4: the language model's hidden size; Echo: its encoder output, as `P`).
         public var D: Int
         /// The encoder output width.
         public var P: Int
+        /// Tokens per pass per stream: a token waits for its block (Echo: a whole window).
         public var blockTokens: Int
         public var layers: Int
+        /// 16 kHz samples per token (Gemma 4: 640; Echo: 160).
+        public var samplesPerToken: Int
 
-        public init(id: String, D: Int, P: Int, blockTokens: Int, layers: Int) {
+        public init(id: String, family: String, D: Int, P: Int, blockTokens: Int, layers: Int, samplesPerToken: Int) {
             self.id = id
+            self.family = family
             self.D = D
             self.P = P
             self.blockTokens = blockTokens
             self.layers = layers
+            self.samplesPerToken = samplesPerToken
         }
     }
 

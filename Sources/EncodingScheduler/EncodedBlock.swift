@@ -5,7 +5,7 @@ import Gemma4Audio
 package struct TokenInfo: Sendable, Equatable {
     /// The token's index in its stream (0, 1, 2, … across segments).
     package var index: UInt64
-    /// The first of its 640 samples on the stream's 16 kHz timeline.
+    /// The first of its samples (the family's `samplesPerToken`) on the stream's 16 kHz timeline.
     package var firstSample: Int64
     /// Wall-clock time of `firstSample`, nanoseconds since the Unix epoch.
     package var captureTimeNanoseconds: Int64
@@ -16,11 +16,6 @@ package struct TokenInfo: Sendable, Equatable {
         self.firstSample = firstSample
         self.captureTimeNanoseconds = captureTimeNanoseconds
         self.flags = flags
-    }
-
-    /// Wall-clock time of the end of the token's audio: the earliest it could have been sent.
-    package var audioEndNanoseconds: Int64 {
-        captureTimeNanoseconds + Int64(TokenTimeline.samplesPerToken) * 1_000_000_000 / TokenTimeline.sampleRate
     }
 }
 

@@ -1,5 +1,4 @@
 import EarshotTypes
-import Gemma4Audio
 import QueuePolicies
 import Synchronization
 
@@ -7,7 +6,7 @@ import Synchronization
 /// live streams, the clients the transports serve, and the typed status. Transports (the Unix socket, gRPC) talk only
 /// to it; it never does I/O.
 package final class Engine: Sendable {
-    package let model: Gemma4AudioModel
+    package let model: any ServedModel
     /// Names the model in `welcome` and status.
     package let modelID: String
     package let scheduler: Scheduler
@@ -26,7 +25,7 @@ package final class Engine: Sendable {
         var speechSeconds = 0.0
     }
 
-    package init(model: Gemma4AudioModel, modelID: String, scheduler configuration: SchedulerConfiguration,
+    package init(model: any ServedModel, modelID: String, scheduler configuration: SchedulerConfiguration,
                  historyTokens: Int, maxClients: Int = 64, clock: any SchedulerClock = SystemClock(),
                  metrics: EngineMetrics = EngineMetrics()) {
         self.model = model
@@ -37,7 +36,9 @@ package final class Engine: Sendable {
         startedAt = clock.monotonicNanoseconds()
     }
 
-    package var blockTokens: Int { scheduler.configuration.blockTokens }
+    /// Tokens per pass per stream: the encoder's own latency (Gemma 4: the configured block; Echo: a window).
+    package var blockTokens: Int { scheduler.blockTokens }
+    package var facts: ServedModelFacts { scheduler.facts }
     package var clock: any SchedulerClock { scheduler.clock }
     package var voiceActivityIsOn: Bool { scheduler.configuration.voiceActivity != nil }
 
@@ -95,10 +96,13 @@ package final class Engine: Sendable {
 
     // MARK: Status
 
-    /// A transport sent `token` now: its latency goes to status and the histogram. Replayed history is not sent
-    /// late, only re-sent, so transports report live tokens only.
+    /// A transport sent `token` now: its latency (from the end of its audio, the earliest it could have been sent)
+    /// goes to status and the histogram. Replayed history is not sent late, only re-sent, so transports report live
+    /// tokens only.
     package func tokenSent(_ token: TokenInfo) {
-        let nanoseconds = max(0, clock.wallNanoseconds() - token.audioEndNanoseconds)
+        let audioEnd = token.captureTimeNanoseconds
+            + Int64(facts.samplesPerToken) * 1_000_000_000 / TokenTimeline.sampleRate
+        let nanoseconds = max(0, clock.wallNanoseconds() - audioEnd)
         latency.record(milliseconds: Double(nanoseconds) * 1e-6)
         scheduler.metrics.tokenLatency.recordNanoseconds(nanoseconds)
     }
@@ -119,7 +123,7 @@ package final class Engine: Sendable {
 
     /// The whole typed status (docs/protocol.md, "Status").
     package func status(_ facts: ServerFacts, protocolVersion: Int) -> DaemonStatus {
-        let c = model.configuration
+        let c = self.facts
         let stats = scheduler.statistics
         let uptime = Double(clock.monotonicNanoseconds() &- startedAt) * 1e-9
         let liveStreams = self.liveStreams
@@ -146,8 +150,8 @@ package final class Engine: Sendable {
         return DaemonStatus(
             server: facts.serverName, version: facts.version, revision: facts.revision, protocol: protocolVersion,
             uptimeSeconds: uptime,
-            model: .init(id: modelID, D: c.textHiddenSize, P: c.outputProjectionSize, blockTokens: blockTokens,
-                         layers: c.layerCount),
+            model: .init(id: modelID, family: c.family, D: c.embeddingWidth, P: c.encoderWidth,
+                         blockTokens: blockTokens, layers: c.layerCount, samplesPerToken: c.samplesPerToken),
             clients: connections.count, maxClients: clients.maxClients, socket: facts.socketPath, streams: streams,
             connections: connections,
             compute: .init(threads: scheduler.configuration.computeThreads, passes: stats.passes,

@@ -1,5 +1,4 @@
 import EarshotTypes
-import Gemma4Audio
 import QueuePolicies
 import Synchronization
 
@@ -292,8 +291,9 @@ package final class ScheduledStream: @unchecked Sendable {
     /// resampler, the log-mel frontend, the encoder), plus tokens not yet written to the client.
     private func usage(_ s: Shared) -> Int {
         let admitted = s.pushedInput * 16_000 / Int64(inputRate)
-        let inTokens = s.tokensEmitted * Int64(TokenTimeline.samplesPerToken)
-        return Int(max(0, admitted - inTokens)) + s.unsentTokens * TokenTimeline.samplesPerToken
+        let perToken = scheduler.facts.samplesPerToken
+        let inTokens = s.tokensEmitted * Int64(perToken)
+        return Int(max(0, admitted - inTokens)) + s.unsentTokens * perToken
     }
 
     /// Whether another piece may enter: below the budget, or when nothing is queued, computing or unsent (the

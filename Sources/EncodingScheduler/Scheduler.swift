@@ -32,7 +32,8 @@ package struct SchedulerStatistics: Sendable, Equatable {
         return min(1, busy / (wall * Double(max(1, threads))))
     }
 
-    mutating func record(busyNanoseconds busy: UInt64, tokens: Int, passes: Int, at now: UInt64) {
+    /// `tokens` encoded in `passes`, covering `audioSamples` 16 kHz samples, took `busy` ns up to `now`.
+    mutating func record(busyNanoseconds busy: UInt64, tokens: Int, audioSamples: Int, passes: Int, at now: UInt64) {
         self.passes += passes
         tokensEncoded += tokens
         busyNanoseconds += busy
@@ -43,7 +44,7 @@ package struct SchedulerStatistics: Sendable, Equatable {
         }
         decayedAt = now
         recentBusySeconds += Double(busy) * 1e-9
-        recentAudioSeconds += Double(tokens * TokenTimeline.samplesPerToken) / Double(TokenTimeline.sampleRate)
+        recentAudioSeconds += Double(audioSamples) / Double(TokenTimeline.sampleRate)
     }
 
     static let timeConstantSeconds = 10.0
@@ -64,10 +65,10 @@ package struct EngineMetrics: Sendable {
     }
 }
 
-/// What one compute thread owns: its encoder and voice-activity scratch, and the lists a turn fills and empties
-/// (kept, with their capacity, so a turn allocates nothing for its bookkeeping).
+/// What one compute thread owns: its encoder's work space and voice-activity scratch, and the lists a turn fills and
+/// empties (kept, with their capacity, so a turn allocates nothing for its bookkeeping).
 package final class ComputeContext {
-    let scratch: EncoderScratch
+    let workspace: any PassWorkspace
     let vadScratch = SileroVADScratch()
 
     /// One stream this turn holds: its inbox items (a range of `items`), whether it ended, and its token count when
@@ -82,7 +83,7 @@ package final class ComputeContext {
     var claims: [Claim] = []                 // (≤ maxBatchStreams,)
     var items: [ScheduledStream.InboxItem] = []   // (every claimed stream's inbox items,) in claim order
     var ready: [ScheduledStream] = []        // (≤ maxBatchStreams,) claimed streams with a ready block
-    var encoders: [EncoderStream] = []       // (≤ maxBatchStreams,) their encoders, one pass's input
+    var encoders: [any StreamEncoder] = []   // (≤ maxBatchStreams,) their encoders, one pass's input
 
     /// Empties the lists (letting go of the streams and their audio), keeping their capacity.
     func endTurn() {
@@ -94,8 +95,8 @@ package final class ComputeContext {
 
     package init(for scheduler: Scheduler) {
         let c = scheduler.configuration
-        scratch = EncoderScratch(model: scheduler.model, capacity: c.blockTokens * c.maxBatchStreams,
-                                 threads: scheduler.model.precision == .f32 ? c.productThreads : 1)
+        workspace = scheduler.model.makeWorkspace(blockTokens: scheduler.blockTokens, streams: c.maxBatchStreams,
+                                                  threads: c.productThreads)
     }
 }
 
@@ -105,7 +106,7 @@ package final class ComputeContext {
 /// takes a **turn**: it claims up to `maxBatchStreams` unclaimed streams with work (round robin), feeds each its
 /// audio (log-mel and SSCP run inside `accept`), then runs batched passes: one `encodePass` takes the next ready
 /// block of each claimed stream, all stacked into the same GEMMs, until no block is ready. Results go to each
-/// stream's ``TokenSink``. A stream is owned by one thread at a time (its `EncoderStream` is not thread-safe); with
+/// stream's ``TokenSink``. A stream is owned by one thread at a time (its ``StreamEncoder`` is not thread-safe); with
 /// several threads, the streams one turn leaves (past `maxBatchStreams`, or with work that arrived during a pass)
 /// are taken by the next free thread. The voice-activity detector runs in `consume`, on
 /// the same samples as the encoder, with one `SileroVADScratch` per compute thread.
@@ -121,8 +122,12 @@ package final class ComputeContext {
 ///   worth, after resampling); each waits (``ScheduledStream/submitPushed(_:)``) while the stream's audio not yet
 ///   turned into tokens plus its unsent tokens reach `pushBudgetSamples`; nothing is dropped.
 package final class Scheduler: @unchecked Sendable {
-    package let model: Gemma4AudioModel
+    package let model: any ServedModel
+    /// The model's facts, read once.
+    package let facts: ServedModelFacts
     package let configuration: SchedulerConfiguration
+    /// Tokens per pass per stream (``ServedModel/passTokens(configured:)``).
+    package let blockTokens: Int
     package let clock: any SchedulerClock
     let metrics: EngineMetrics
 
@@ -141,13 +146,15 @@ package final class Scheduler: @unchecked Sendable {
     /// When the scheduler was made (monotonic ns), for utilization.
     package let startedAt: UInt64
 
-    package init(model: Gemma4AudioModel, configuration: SchedulerConfiguration, clock: any SchedulerClock = SystemClock(),
-                 metrics: EngineMetrics = EngineMetrics()) {
+    package init(model: any ServedModel, configuration: SchedulerConfiguration,
+                 clock: any SchedulerClock = SystemClock(), metrics: EngineMetrics = EngineMetrics()) {
         precondition(Gemma4AudioConfiguration.blockTokensRange.contains(configuration.blockTokens),
                      "blockTokens outside Gemma4AudioConfiguration.blockTokensRange")
         precondition(configuration.computeThreads >= 1, "at least one compute thread")
         self.model = model
+        facts = model.facts
         self.configuration = configuration
+        blockTokens = model.passTokens(configured: configuration.blockTokens)
         self.clock = clock
         self.metrics = metrics
         startedAt = clock.monotonicNanoseconds()
@@ -296,14 +303,14 @@ package final class Scheduler: @unchecked Sendable {
         let began = clock.monotonicNanoseconds()
         var passes = 0, tokens = 0
         for claim in context.claims {
-            claim.stream.worker.consume(context.items[claim.items], scratch: context.scratch,
+            claim.stream.worker.consume(context.items[claim.items], workspace: context.workspace,
                                         vadScratch: context.vadScratch, sink: claim.stream.sink)
             if claim.stream.worker.encoder.hasReadyBlock { context.ready.append(claim.stream) }
         }
         while !context.ready.isEmpty {
             let passBegan = clock.monotonicNanoseconds()
             for stream in context.ready { context.encoders.append(stream.worker.encoder) }
-            let encoded = model.encodePass(context.encoders, scratch: context.scratch)
+            let encoded = model.encodePass(context.encoders, workspace: context.workspace)
             context.encoders.removeAll(keepingCapacity: true)
             precondition(encoded > 0, "a ready block must encode")
             metrics.passDuration.recordNanoseconds(Int64(clock.monotonicNanoseconds() - passBegan))
@@ -319,7 +326,10 @@ package final class Scheduler: @unchecked Sendable {
             context.claims[i].tokensProduced = stream.worker.tokensProduced
         }
         let now = clock.monotonicNanoseconds()
-        stats.withLock { $0.record(busyNanoseconds: now - began, tokens: tokens, passes: passes, at: now) }
+        let audioSamples = tokens * facts.samplesPerToken
+        stats.withLock {
+            $0.record(busyNanoseconds: now - began, tokens: tokens, audioSamples: audioSamples, passes: passes, at: now)
+        }
 
         condition.lock()
         for claim in context.claims {

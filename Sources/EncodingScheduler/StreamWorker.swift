@@ -4,7 +4,7 @@ import Resampling
 import Synchronization
 import VoiceActivity
 
-/// A stream's encoder side: the `EncoderStream`, the resampler for pushed audio, the ``TokenTimeline``, and the
+/// A stream's encoder side: its ``StreamEncoder``, the resampler for pushed audio, the ``TokenTimeline``, and the
 /// voice-activity detector of the current segment. Owned by one compute thread at a time.
 ///
 /// Every 16 kHz sample the encoder accepts (filled gaps included) goes to the detector too. Its events go to the
@@ -20,10 +20,10 @@ final class StreamWorker {
         var ended = false
     }
 
-    let encoder: EncoderStream
-    private let model: Gemma4AudioModel
+    let encoder: any StreamEncoder
+    private let model: any ServedModel
     private let resampler: Resampler?
-    private var timeline = TokenTimeline()
+    private var timeline: TokenTimeline
     private let maxGapFill: Int
     private let voiceActivity: VoiceActivityConfiguration?
     /// The current segment's detector (nil without voice activity).
@@ -41,7 +41,7 @@ final class StreamWorker {
     /// Who watches this stream's log-mel frames (the live view's spectrogram).
     let melTap = MelTap()
 
-    convenience init(model: Gemma4AudioModel, blockTokens: Int, inputRate: Int, maxGapFill: Int,
+    convenience init(model: any ServedModel, blockTokens: Int, inputRate: Int, maxGapFill: Int,
                      voiceActivity: VoiceActivityConfiguration? = nil,
                      clock: any SchedulerClock = SystemClock()) throws {
         let resampler = inputRate == 16_000 ? nil
@@ -51,11 +51,12 @@ final class StreamWorker {
     }
 
     /// A worker whose pushed audio goes through `resampler` to 16 kHz (nil: it is 16 kHz already).
-    init(model: Gemma4AudioModel, blockTokens: Int, resampler: Resampler?, maxGapFill: Int,
+    init(model: any ServedModel, blockTokens: Int, resampler: Resampler?, maxGapFill: Int,
          voiceActivity: VoiceActivityConfiguration? = nil, clock: any SchedulerClock = SystemClock()) {
         self.clock = clock
         self.model = model
-        encoder = EncoderStream(model: model, blockTokens: blockTokens)
+        timeline = TokenTimeline(samplesPerToken: model.facts.samplesPerToken)
+        encoder = model.makeStreamEncoder(blockTokens: blockTokens)
         self.resampler = resampler
         self.maxGapFill = maxGapFill
         self.voiceActivity = voiceActivity
@@ -66,8 +67,9 @@ final class StreamWorker {
     var tokensProduced: UInt64 { timeline.tokenBase + UInt64(encoder.tokensEncoded) }
 
     /// Feeds the inbox to the encoder and the detector. Gaps in live audio are filled or end the segment (which
-    /// encodes and emits the old segment's tail alone, with `scratch`).
-    func consume(_ items: ArraySlice<ScheduledStream.InboxItem>, scratch: EncoderScratch, vadScratch: SileroVADScratch,
+    /// encodes and emits the old segment's tail alone, with `workspace`).
+    func consume(_ items: ArraySlice<ScheduledStream.InboxItem>, workspace: any PassWorkspace,
+                 vadScratch: SileroVADScratch,
                  sink: any TokenSink) {
         let detection = Detection(scratch: vadScratch, sink: sink)
         for item in items {
@@ -75,7 +77,7 @@ final class StreamWorker {
             switch item {
             case .audio(let samples, let firstSample, let wall):
                 if let firstSample {
-                    consumeLive(samples, at: firstSample, wall: wall, scratch: scratch, detection: detection)
+                    consumeLive(samples, at: firstSample, wall: wall, workspace: workspace, detection: detection)
                 } else if let resampler {
                     resampled.removeAll(keepingCapacity: true)
                     do {
@@ -124,7 +126,7 @@ final class StreamWorker {
         finish(detection)
     }
 
-    private func consumeLive(_ samples: [Float], at position: Int64, wall: Int64, scratch: EncoderScratch,
+    private func consumeLive(_ samples: [Float], at position: Int64, wall: Int64, workspace: any PassWorkspace,
                              detection: Detection) {
         var samples = samples[...]
         let expected = timeline.nextPosition
@@ -136,7 +138,7 @@ final class StreamWorker {
             let chunkNanoseconds = Int64(samples.count) * 1_000_000_000 / 16_000
             if timeline.fed == 0 && timeline.segmentCount == 1 && encoder.tokensEncoded == 0 {
                 // The stream's first audio starts late: begin the first segment there, no discontinuity.
-                timeline = TokenTimeline(startingAt: position)
+                timeline = TokenTimeline(startingAt: position, samplesPerToken: timeline.samplesPerToken)
                 startDetector()
             } else if gap <= Int64(maxGapFill) {
                 let zeros = [Float](repeating: 0, count: Int(gap))
@@ -146,7 +148,7 @@ final class StreamWorker {
                     detect($0, detection)
                 }
             } else {
-                endSegment(scratch: scratch, detection: detection)
+                endSegment(workspace: workspace, detection: detection)
                 timeline.startSegment(at: position, tokensInSegment: encoder.tokensEncoded)
                 encoder.reset()
                 startDetector()
@@ -223,10 +225,10 @@ final class StreamWorker {
     }
 
     /// Finishes the current segment and emits its tail (alone, outside the batched passes).
-    private func endSegment(scratch: EncoderScratch, detection: Detection) {
+    private func endSegment(workspace: any PassWorkspace, detection: Detection) {
         finishDetector(detection)
         encoder.finish()
-        model.drain([encoder], scratch: scratch) { _, tokens in emit(tokens, to: detection.sink) }
+        model.drain(encoder, workspace: workspace) { tokens in emit(tokens, to: detection.sink) }
     }
 
     /// Hands the tokens the last pass produced to `sink`, with their metadata.
@@ -238,7 +240,7 @@ final class StreamWorker {
     /// with `out`'s two arrays, all that a turn allocates in steady state (`SchedulerAllocationTests`).
     private func emit(_ out: EncodedTokens, to sink: any TokenSink) {
         guard out.count > 0 else { return }
-        let last = encoder.isFinished ? encoder.tokensSubsampled - 1 : -1
+        let last = encoder.isFinished ? encoder.tokensInAudio - 1 : -1
         var infos: [TokenInfo] = []
         infos.reserveCapacity(out.count)
         for t in out.firstToken..<(out.firstToken + out.count) {

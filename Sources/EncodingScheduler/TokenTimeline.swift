@@ -2,10 +2,10 @@ import EarshotTypes
 
 /// Maps an encoder's local tokens to the stream's timeline, as a plain value (no I/O, tested alone).
 ///
-/// A stream is a run of **segments**. A segment is one life of an `EncoderStream`: its local sample 0 sits at
+/// A stream is a run of **segments**. A segment is one life of a ``StreamEncoder``: its local sample 0 sits at
 /// timeline position `segmentStart`, its local token t covers timeline samples
-/// `[segmentStart + 640t, segmentStart + 640(t+1))` and has stream index `tokenBase + t`. A gap in the audio that is
-/// short enough is filled with zeros inside the segment (tokens flagged `gapFilled`, the first `discontinuity`); a
+/// `[segmentStart + nt, segmentStart + n(t+1))` (n: the family's `samplesPerToken`; the examples use Gemma 4's 640)
+/// and has stream index `tokenBase + t`. A gap in the audio that is short enough is filled with zeros inside the segment (tokens flagged `gapFilled`, the first `discontinuity`); a
 /// longer one ends the segment (its last token is `final`) and starts a new one where the audio resumes (its first
 /// token flagged `discontinuity`).
 ///
@@ -23,8 +23,9 @@ import EarshotTypes
 /// token from the one covering sample 4 640 (token 7, [4 480, 5 120)); once an end at 48 096 is reported, token 75
 /// ([48 000, 48 640)) is the last one flagged.
 package struct TokenTimeline {
-    package static let samplesPerToken = 640
     package static let sampleRate: Int64 = 16_000
+    /// 16 kHz samples per token (the model family's).
+    let samplesPerToken: Int
     /// A token whose samples all stay below one 16-bit step counts as silence.
     static let silenceThreshold: Float = 1.0 / 32768
 
@@ -47,11 +48,14 @@ package struct TokenTimeline {
     /// described token are pruned.
     private var speech: [(start: Int64, end: Int64?)] = []
 
-    init() {}
+    init(samplesPerToken: Int) {
+        self.samplesPerToken = samplesPerToken
+    }
 
     /// A timeline whose first segment starts at `position`.
-    init(startingAt position: Int64) {
+    init(startingAt position: Int64, samplesPerToken: Int) {
         segmentStart = position
+        self.samplesPerToken = samplesPerToken
     }
 
     /// Where the next sample goes on the timeline.
@@ -62,7 +66,7 @@ package struct TokenTimeline {
     mutating func feed(_ samples: UnsafeBufferPointer<Float>, wallNanoseconds: Int64, gapFilled: Bool = false) {
         guard !samples.isEmpty else { return }
         let n = samples.count
-        let per = Self.samplesPerToken
+        let per = samplesPerToken
         let first = Int(fed)
         let lastToken = (first + n - 1) / per
         ensureTokens(through: lastToken)
@@ -98,7 +102,7 @@ package struct TokenTimeline {
 
     /// The next token to be fed gets `discontinuity` (used when a segment starts after a gap).
     mutating func markDiscontinuityAtNextSample() {
-        let t = Int(fed) / Self.samplesPerToken
+        let t = Int(fed) / samplesPerToken
         ensureTokens(through: t)
         flags[t - pendingBase].insert(.discontinuity)
     }
@@ -121,11 +125,11 @@ package struct TokenTimeline {
     mutating func info(localToken t: Int, final: Bool) -> TokenInfo {
         precondition(t >= pendingBase, "token \(t) was already released")
         ensureTokens(through: t)
-        let first = Int64(t * Self.samplesPerToken)
+        let first = Int64(t * samplesPerToken)
         var f = flags[t - pendingBase]
         if peaks[t - pendingBase] < Self.silenceThreshold { f.insert(.silence) }
         if final { f.insert(.final) }
-        let start = segmentStart + first, end = start + Int64(Self.samplesPerToken)
+        let start = segmentStart + first, end = start + Int64(samplesPerToken)
         speech.removeAll { $0.end.map { $0 <= start } ?? false }
         if speech.contains(where: { $0.start < end && ($0.end.map { $0 > start } ?? true) }) { f.insert(.speech) }
         let info = TokenInfo(index: tokenBase + UInt64(t), firstSample: segmentStart + first,
@@ -154,7 +158,7 @@ package struct TokenTimeline {
         peaks.removeFirst(drop)
         flags.removeFirst(drop)
         pendingBase += drop
-        let keepFrom = Int64(pendingBase * Self.samplesPerToken)
+        let keepFrom = Int64(pendingBase * samplesPerToken)
         // Keep the first anchor at or past the first kept sample, and everything after it.
         if let i = anchors.firstIndex(where: { $0.end > keepFrom }), i > 0 { anchors.removeFirst(i) }
     }

@@ -7,19 +7,22 @@ import Foundation
 /// `embedding` frame carries; an event is a text frame `{"event","at","count","message"}`.
 package enum FeedFrames {
     /// The first frame of a token feed: what the subscription got.
-    package static func started(stream: String, firstToken: UInt64, width: Int, output: OutputKind) -> String {
+    package static func started(stream: String, firstToken: UInt64, width: Int, output: OutputKind,
+                                samplesPerToken: Int) -> String {
         "{\"started\":\(jsonString(stream)),\"firstToken\":\(firstToken),\"width\":\(width),"
             + "\"output\":\"\(output == .embeddings ? "embeddings" : "encoder")\","
-            + "\"sampleRate\":16000,\"samplesPerToken\":640}"
+            + "\"sampleRate\":16000,\"samplesPerToken\":\(samplesPerToken)}"
     }
 
-    /// A token's header; `values` are its float32 values (for the norm), `nowNanoseconds` the wall clock at sending.
+    /// A token's header; `values` are its float32 values (for the norm), `nowNanoseconds` the wall clock at sending,
+    /// `samplesPerToken` the model's (16 kHz).
     package static func tokenHeader(index: UInt64, firstSample: Int64, captureTimeNanoseconds: Int64, flags: TokenFlags,
-                                    values: UnsafeBufferPointer<Float>, nowNanoseconds: Int64) -> String {
+                                    values: UnsafeBufferPointer<Float>, nowNanoseconds: Int64,
+                                    samplesPerToken: Int) -> String {
         var sum: Double = 0
         for v in values { sum += Double(v) * Double(v) }
-        // From the end of the token's 40 ms of audio to now, as `earshot listen` reports it.
-        let latency = Double(nowNanoseconds - captureTimeNanoseconds) / 1e6 - 40
+        // From the end of the token's audio (40 ms for Gemma 4) to now, as `earshot listen` reports it.
+        let latency = Double(nowNanoseconds - captureTimeNanoseconds) / 1e6 - Double(samplesPerToken) / 16
         return "{\"token\":\(index),\"firstSample\":\(firstSample),"
             + "\"time\":\(String(format: "%.3f", Double(firstSample) / 16_000)),"
             + "\"latencyMs\":\(String(format: "%.1f", latency)),"

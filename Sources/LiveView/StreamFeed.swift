@@ -35,6 +35,7 @@ struct FeedSessions: Sendable {
     /// Writes a token feed's items until `ended`: each token as its header and values (``FeedFrames``), told to the
     /// session once written (its latency, a pushed token's credit), or until the outbox ends.
     static func drain(_ outbox: Outbox<FeedItem>, session: any ClientSession, output: OutputKind,
+                      samplesPerToken: Int,
                       send: @escaping @Sendable (FeedMessage) async throws -> Void) async throws {
         while let item = try await outbox.next() {
             switch item {
@@ -44,7 +45,8 @@ struct FeedSessions: Sendable {
                 let header = token.withValues(output) { values in
                     FeedFrames.tokenHeader(index: info.index, firstSample: info.firstSample,
                                            captureTimeNanoseconds: info.captureTimeNanoseconds, flags: info.flags,
-                                           values: values, nowNanoseconds: wallNanoseconds())
+                                           values: values, nowNanoseconds: wallNanoseconds(),
+                                           samplesPerToken: samplesPerToken)
                 }
                 try await session.send(token) {
                     try await send(.text(header))
@@ -142,11 +144,13 @@ struct StreamFeed: Sendable {
         }
         let gate = feeds.gate, drainTimeout = feeds.configuration.drainTimeout
         let width = feeds.sessions.model.width(of: parameters.output)
+        let samplesPerToken = feeds.sessions.model.samplesPerToken
         return await feeds.running.during {
             do {
                 try await send(.text(FeedFrames.started(stream: subscription.stream,
                                                         firstToken: subscription.firstToken, width: width,
-                                                        output: parameters.output)))
+                                                        output: parameters.output,
+                                                        samplesPerToken: samplesPerToken)))
                 return try await withThrowingTaskGroup(of: Void.self) { group in
                     // The daemon stops: what is queued is written, then 1001 (at once after the drain timeout).
                     group.addTask {
@@ -157,7 +161,8 @@ struct StreamFeed: Sendable {
                         outbox.fail(DaemonStopping())
                     }
                     defer { group.cancelAll() }
-                    try await FeedSessions.drain(outbox, session: session, output: parameters.output, send: send)
+                    try await FeedSessions.drain(outbox, session: session, output: parameters.output,
+                                                       samplesPerToken: samplesPerToken, send: send)
                     return .ended
                 }
             } catch is DaemonStopping {
@@ -283,10 +288,12 @@ struct PushFeed: Sendable {
         defer { stream.cancel() }
         let gate = feeds.gate, drainTimeout = feeds.configuration.drainTimeout
         let width = feeds.sessions.model.width(of: parameters.output)
+        let samplesPerToken = feeds.sessions.model.samplesPerToken
         return await feeds.running.during {
             do {
                 try await send(.text(FeedFrames.started(stream: parameters.label, firstToken: 0, width: width,
-                                                        output: parameters.output)))
+                                                        output: parameters.output,
+                                                        samplesPerToken: samplesPerToken)))
                 return try await withThrowingTaskGroup(of: Void.self) { group in
                     // The browser's audio, until `finish`; a bad frame ends the feed with its reason.
                     group.addTask {
@@ -305,7 +312,8 @@ struct PushFeed: Sendable {
                         outbox.fail(DaemonStopping())
                     }
                     defer { group.cancelAll() }
-                    try await FeedSessions.drain(outbox, session: session, output: parameters.output, send: send)
+                    try await FeedSessions.drain(outbox, session: session, output: parameters.output,
+                                                       samplesPerToken: samplesPerToken, send: send)
                     return .ended
                 }
             } catch let refusal as FeedRefusal {

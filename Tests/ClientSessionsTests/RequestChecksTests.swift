@@ -5,7 +5,7 @@ import Testing
 /// What every transport's requests pass before the engine is asked: one set of checks, with the socket's messages.
 @Suite struct RequestChecksTests {
     func checks(voiceActivity: Bool = true, subscriptions: Int = 2, pushes: Int = 2) -> RequestChecks {
-        RequestChecks(model: SessionModel(id: "m", embeddingWidth: 4, encoderWidth: 3, payloads: [.f32, .f16],
+        RequestChecks(model: SessionModel(id: "m", embeddingWidth: 4, encoderWidth: 3, samplesPerToken: 640, payloads: [.f32, .f16],
                                           voiceActivity: voiceActivity),
                       limits: SessionLimits(subscriptions: subscriptions, pushes: pushes))
     }

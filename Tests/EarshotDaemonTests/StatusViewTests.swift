@@ -9,7 +9,7 @@ import Testing
     func status(uptime: Double, tokens: Int) -> DaemonStatus {
         DaemonStatus(
             server: "earshotd 0.3.0", version: "0.3.0", revision: "1a2b3c4d", protocol: 1, uptimeSeconds: uptime,
-            model: .init(id: "tiny", D: 96, P: 48, blockTokens: 12, layers: 2), clients: 1, maxClients: 64,
+            model: .init(id: "tiny", family: "gemma4", D: 96, P: 48, blockTokens: 12, layers: 2, samplesPerToken: 640), clients: 1, maxClients: 64,
             socket: "/run/earshot/earshot.sock",
             streams: [.init(name: "mic", kind: .live, source: "pulse:", state: .running, samples: 160_000,
                             inputRate: 16_000, tokens: UInt64(tokens), subscribers: 2, overrunSamples: 8000,

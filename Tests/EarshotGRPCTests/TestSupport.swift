@@ -33,7 +33,7 @@ final class TestBackend: SessionHost {
     init(voiceActivity: Bool = true, pushBudget: Int? = nil, maxClients: Int = 64) {
         self.pushBudget = pushBudget
         self.maxClients = maxClients
-        model = SessionModel(id: "test-model", embeddingWidth: 4, encoderWidth: 4, voiceActivity: voiceActivity)
+        model = SessionModel(id: "test-model", embeddingWidth: 4, encoderWidth: 4, samplesPerToken: 640, voiceActivity: voiceActivity)
     }
 
     func statusJSON() -> String { #"{"server":"test","protocol":1,"streams":[{"name":"mic"}]}"# }

@@ -18,7 +18,7 @@ import WireProtocol
         let outbox = Outbox<SocketItem>(liveCapacity: 16, hardLimit: 1024)
         weak var freedStream: ScheduledStream?
         weak var freedSink: PushedStreamSink?
-        weak var freedEncoder: EncoderStream?
+        weak var freedEncoder: (any StreamEncoder)?
         let ended = Flag()
         let audio = Array(try Fixtures.samples("speech")[0..<24_000])
         do {

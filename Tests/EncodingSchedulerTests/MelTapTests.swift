@@ -22,7 +22,7 @@ import VoiceActivity
             }
         }, ended: { ended.add(1, ordering: .relaxed) })
         #expect(worker.melTap.isWatched)
-        let scratch = EncoderScratch(model: Fixtures.tiny, capacity: 12, threads: 1)
+        let workspace = Fixtures.tiny.makeWorkspace(blockTokens: 12, streams: 1, threads: 1)
         let origin: Int64 = 32_000   // the stream's audio starts 2 s into its timeline
         var items: [ScheduledStream.InboxItem] = []
         var at = 0
@@ -31,7 +31,7 @@ import VoiceActivity
             items.append(.audio(Array(samples[at..<end]), firstSample: origin + Int64(at), wall: 0))
             at = end
         }
-        worker.consume(items[...], scratch: scratch, vadScratch: SileroVADScratch(), sink: RecordingSink())
+        worker.consume(items[...], workspace: workspace, vadScratch: SileroVADScratch(), sink: RecordingSink())
 
         let whole = LogMelFrontend.logMel(of: samples)
         let (chunks, values) = seen.withLock { ($0.chunks, $0.values) }
@@ -48,7 +48,7 @@ import VoiceActivity
         worker.melTap.stop(id)
         #expect(!worker.melTap.isWatched)
         worker.consume([.audio([Float](repeating: 0.1, count: 3_200), firstSample: origin + Int64(samples.count),
-                               wall: 0)], scratch: scratch, vadScratch: SileroVADScratch(), sink: RecordingSink())
+                               wall: 0)], workspace: workspace, vadScratch: SileroVADScratch(), sink: RecordingSink())
         #expect(seen.withLock { $0.values.count } == whole.count, "a stopped watcher sees nothing more")
         #expect(ended.load(ordering: .relaxed) == 0)
     }
@@ -58,11 +58,11 @@ import VoiceActivity
         let worker = StreamWorker(model: Fixtures.tiny, blockTokens: 12, resampler: nil, maxGapFill: 0)
         let ends = Atomic(0)
         _ = worker.melTap.watch({ _, _ in }, ended: { ends.add(1, ordering: .relaxed) })
-        let scratch = EncoderScratch(model: Fixtures.tiny, capacity: 12, threads: 1)
+        let workspace = Fixtures.tiny.makeWorkspace(blockTokens: 12, streams: 1, threads: 1)
         let sink = RecordingSink()
         worker.consume([.audio([Float](repeating: 0.1, count: 1_600), firstSample: 0, wall: 0), .finish],
-                       scratch: scratch, vadScratch: SileroVADScratch(), sink: sink)
-        Fixtures.tiny.drain([worker.encoder], scratch: scratch) { _, _ in }
+                       workspace: workspace, vadScratch: SileroVADScratch(), sink: sink)
+        Fixtures.tiny.drain(worker.encoder, workspace: workspace) { _ in }
         worker.emitOutput(to: sink)
         #expect(worker.reportEndIfDrained(to: sink))
         #expect(ends.load(ordering: .relaxed) == 1)

@@ -313,11 +313,11 @@ import EarshotTypes
         var stats = SchedulerStatistics()
         #expect(stats.realTimeFactor == 0)
         // 25 tokens (1 s of audio) took 0.5 s of compute.
-        stats.record(busyNanoseconds: 500_000_000, tokens: 25, passes: 3, at: 1_000_000_000)
+        stats.record(busyNanoseconds: 500_000_000, tokens: 25, audioSamples: 16_000, passes: 3, at: 1_000_000_000)
         #expect(stats.realTimeFactor == 0.5)
         #expect(stats.passes == 3 && stats.tokensEncoded == 25)
         // 10 s later the first second weighs e⁻¹; another second of audio took 0.1 s.
-        stats.record(busyNanoseconds: 100_000_000, tokens: 25, passes: 1, at: 11_000_000_000)
+        stats.record(busyNanoseconds: 100_000_000, tokens: 25, audioSamples: 16_000, passes: 1, at: 11_000_000_000)
         let decay = exp(-1.0)
         #expect(abs(stats.realTimeFactor - (0.5 * decay + 0.1) / (decay + 1)) < 1e-12)
         // Utilization: the decayed busy time over the decayed wall time since the start (0), per thread.
@@ -351,9 +351,9 @@ import EarshotTypes
         let status = engine.status(.init(serverName: "earshotd test", socketPath: "/tmp/s"), protocolVersion: 1)
         let tokens = model.encode(audio).count
         #expect(status.uptimeSeconds == 3)
-        #expect(status.model == .init(id: "tiny", D: model.configuration.textHiddenSize,
+        #expect(status.model == .init(id: "tiny", family: "gemma4", D: model.configuration.textHiddenSize,
                                       P: model.configuration.outputProjectionSize, blockTokens: 12,
-                                      layers: model.configuration.layerCount))
+                                      layers: model.configuration.layerCount, samplesPerToken: 640))
         #expect(status.streams.map(\.name) == ["mic", "push 1.1"])
         #expect(status.streams[0].state == .deviceLost && status.streams[0].deviceLosses == 1)
         #expect(status.streams[0].samples == Int64(audio.count))

@@ -16,10 +16,10 @@ import VoiceActivity
         try resampler.finish(into: &nothing)
         let worker = StreamWorker(model: model, blockTokens: 12, resampler: resampler, maxGapFill: 0)
         let sink = RecordingSink()
-        let scratch = EncoderScratch(model: model, capacity: 12, threads: 1)
+        let workspace = model.makeWorkspace(blockTokens: 12, streams: 1, threads: 1)
         let piece = [Float](repeating: 0.25, count: 4_410)   // 100 ms at 44.1 kHz: 1600 samples at 16 kHz
         worker.consume([.audio(piece, firstSample: nil, wall: 0), .audio(piece, firstSample: nil, wall: 0), .finish],
-                       scratch: scratch, vadScratch: SileroVADScratch(), sink: sink)
+                       workspace: workspace, vadScratch: SileroVADScratch(), sink: sink)
 
         #expect(sink.events.map(\.0) == [.discontinuity])
         #expect(sink.events.map(\.1) == [0])

@@ -9,7 +9,7 @@ import EarshotTypes
     }
 
     @Test func positionsAndIndicesFollowTheSamples() {
-        var t = TokenTimeline(startingAt: 1000)
+        var t = TokenTimeline(startingAt: 1000, samplesPerToken: 640)
         feed(&t, [Float](repeating: 0.5, count: 1920), wall: 0)
         let infos = (0..<3).map { t.info(localToken: $0, final: $0 == 2) }
         #expect(infos.map(\.index) == [0, 1, 2])
@@ -19,7 +19,7 @@ import EarshotTypes
     }
 
     @Test func silenceIsBelowOneSixteenBitStep() {
-        var t = TokenTimeline()
+        var t = TokenTimeline(samplesPerToken: 640)
         feed(&t, [Float](repeating: 1.0 / 40000, count: 640), wall: 0)   // below 1/32768
         feed(&t, [Float](repeating: 0, count: 639) + [1.0 / 30000], wall: 0)
         #expect(t.info(localToken: 0, final: false).flags == [.silence])
@@ -27,7 +27,7 @@ import EarshotTypes
     }
 
     @Test func filledGapsAreFlagged() {
-        var t = TokenTimeline()
+        var t = TokenTimeline(samplesPerToken: 640)
         feed(&t, [Float](repeating: 0.5, count: 7000), wall: 0)
         feed(&t, [Float](repeating: 0, count: 3000), wall: 0, gap: true)   // [7000, 10000): tokens 10…15
         feed(&t, [Float](repeating: 0.5, count: 640 * 4), wall: 0)
@@ -40,7 +40,7 @@ import EarshotTypes
     }
 
     @Test func newSegmentsContinueTheIndexAndStartWithADiscontinuity() {
-        var t = TokenTimeline()
+        var t = TokenTimeline(samplesPerToken: 640)
         feed(&t, [Float](repeating: 0.5, count: 640 * 3), wall: 0)
         _ = (0..<3).map { t.info(localToken: $0, final: $0 == 2) }
         t.startSegment(at: 100_000, tokensInSegment: 3)
@@ -54,7 +54,7 @@ import EarshotTypes
     /// The `speech` flag: a token overlaps a run as known when it is described. An open run flags everything from
     /// its start on; its end, once known, stops the flag at the last token it overlaps; a later run starts again.
     @Test func speechFlagsTheTokensOverlappingTheKnownRuns() {
-        var t = TokenTimeline()
+        var t = TokenTimeline(samplesPerToken: 640)
         feed(&t, [Float](repeating: 0.5, count: 640 * 100), wall: 0)
         t.speechStarted(at: 4640)                                   // in token 7 = [4480, 5120)
         var speech = (0..<10).map { t.info(localToken: $0, final: false).flags.contains(.speech) }
@@ -71,7 +71,7 @@ import EarshotTypes
 
     /// Runs live on the timeline: across a new segment, the flag follows timeline positions.
     @Test func speechRunsAreOnTheTimelineAcrossSegments() {
-        var t = TokenTimeline()
+        var t = TokenTimeline(samplesPerToken: 640)
         feed(&t, [Float](repeating: 0.5, count: 640 * 2), wall: 0)
         t.speechStarted(at: 700)
         t.speechEnded(at: 1280)
@@ -84,7 +84,7 @@ import EarshotTypes
     }
 
     @Test func wallTimeIsTheArrivalLessTheAudioAfter() {
-        var t = TokenTimeline()
+        var t = TokenTimeline(samplesPerToken: 640)
         // 320 samples (20 ms) arrive at t = 1 s, the next 320 at 1.02 s, and so on.
         for k in 0..<8 {
             feed(&t, [Float](repeating: 0.1, count: 320), wall: 1_000_000_000 + Int64(k) * 20_000_000)

@@ -12,7 +12,7 @@ import WireProtocol
 /// A session host with one live stream, "mic", whose tokens the test hands to the subscribers itself. Requests pass
 /// the session layer's own ``RequestChecks``; at most `maxClients` sessions are open at once, as the registry allows.
 final class ScriptedSessions: SessionHost {
-    let model = SessionModel(id: "test", embeddingWidth: 3, encoderWidth: 2, payloads: [.f32], voiceActivity: true)
+    let model = SessionModel(id: "test", embeddingWidth: 3, encoderWidth: 2, samplesPerToken: 640, payloads: [.f32], voiceActivity: true)
     let maxClients: Int
     let receivers = Mutex<[any StreamReceiver]>([])
     let resumes = Mutex<[Int]>([])
