@@ -160,6 +160,8 @@ final class TokenSink: @unchecked Sendable {
     private var count = 0
     /// The daemon's voice activity is known to run (view's voice column; "-" otherwise).
     private var voiceActivity = false
+    /// The model's (from `welcome`): 640 for Gemma 4.
+    private var samplesPerToken = 640
     private let lock = NSLock()
 
     init(format: ListenCommand.Format, output: String?) throws {
@@ -169,6 +171,7 @@ final class TokenSink: @unchecked Sendable {
 
     func begin(server: ServerInfo, subscription: Subscription, voiceActivity: Bool) {
         width = server.width(of: subscription.kind)
+        samplesPerToken = server.samplesPerToken
         self.voiceActivity = voiceActivity
         if format == .view && output == nil {
             emit("""
@@ -234,12 +237,13 @@ final class TokenSink: @unchecked Sendable {
         printError("earshot listen: wrote \(count) tokens to \(output)")
     }
 
-    /// From the end of the token's audio (firstSample + 640) to now.
+    /// From the end of the token's audio (firstSample + samplesPerToken) to now.
     private func latencyMilliseconds(_ frame: EmbeddingFrame) -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         let now = Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-        return Double(now - frame.captureTimeNanoseconds - 40_000_000) / 1e6
+        let tokenNanoseconds = Int64(samplesPerToken) * 1_000_000_000 / 16_000
+        return Double(now - frame.captureTimeNanoseconds - tokenNanoseconds) / 1e6
     }
 
     private func norm(_ values: [Float]) -> Double {

@@ -80,8 +80,8 @@ enum StatusView {
         let revision = s.revision.map { " (git \(ClientText.escaped($0)))" } ?? ""
         lines.append("\(ClientText.escaped(s.server))\(revision), protocol \(s.protocol), up \(Self.duration(s.uptimeSeconds)), "
                      + String(format: "ping %.2f ms", pingMs))
-        lines.append("model   \(ClientText.escaped(s.model.id))  D=\(s.model.D) P=\(s.model.P) layers=\(s.model.layers) "
-                     + "block=\(s.model.blockTokens) tokens")
+        lines.append("model   \(ClientText.escaped(s.model.id))  \(s.model.family) D=\(s.model.D) P=\(s.model.P) "
+                     + "layers=\(s.model.layers) block=\(s.model.blockTokens) tokens of \(s.model.samplesPerToken) samples")
         var compute = "compute \(s.compute.threads) thread(s), \(s.compute.tokensEncoded) tokens in "
             + "\(s.compute.passes) passes, " + String(format: "%.1f%% busy, real-time factor %.3f",
                                                        100 * s.compute.utilization, s.compute.realTimeFactor)

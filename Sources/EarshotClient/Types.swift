@@ -121,7 +121,7 @@ public struct ServerInfo: Sendable, Equatable {
     public var payloadFormats: [PayloadFormat]
     /// The token timeline's sample rate (16000).
     public var sampleRate: Int
-    /// Samples per token (640): a token covers `[firstSample, firstSample + samplesPerToken)`.
+    /// Samples per token (Gemma 4: 640, Echo: 160): a token covers `[firstSample, firstSample + samplesPerToken)`.
     public var samplesPerToken: Int
     /// Tokens per second of audio (25).
     public var tokensPerSecond: Double

@@ -70,6 +70,22 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
             self.layers = layers
             self.samplesPerToken = samplesPerToken
         }
+
+        private enum CodingKeys: String, CodingKey {
+            case id, family, D, P, blockTokens, layers, samplesPerToken
+        }
+
+        /// `family` and `samplesPerToken` came with Echo: a daemon before them served Gemma 4 alone (640 samples).
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            id = try c.decode(String.self, forKey: .id)
+            family = try c.decodeIfPresent(String.self, forKey: .family) ?? "gemma4"
+            D = try c.decode(Int.self, forKey: .D)
+            P = try c.decode(Int.self, forKey: .P)
+            blockTokens = try c.decode(Int.self, forKey: .blockTokens)
+            layers = try c.decode(Int.self, forKey: .layers)
+            samplesPerToken = try c.decodeIfPresent(Int.self, forKey: .samplesPerToken) ?? 640
+        }
     }
 
     public enum StreamKind: String, Codable, Sendable {

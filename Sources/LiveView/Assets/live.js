@@ -137,7 +137,11 @@ class StreamView {
     }
     const message = JSON.parse(data);
     if ("token" in message) { this.pending = message; return; }
-    if ("started" in message) { this.state.width = message.width; return; }
+    if ("started" in message) {
+      this.state.width = message.width;
+      this.state.samplesPerToken = message.samplesPerToken;
+      return;
+    }
     if ("error" in message) { this.facts.textContent = `refused: ${message.message}`; return; }
     if ("event" in message) this.onEvent(message);
   }
@@ -159,8 +163,9 @@ class StreamView {
     if (s.firstToken === null) s.firstToken = header.token;
     s.lastToken = header.token;
     s.lastLatencyMs = header.latencyMs;
-    this.advance(header.firstSample + 640);
-    const strip = this.tokens, c = strip.context, x = strip.x(header.firstSample), w = 4;
+    const span = s.samplesPerToken || 640;   // Gemma 4: 640 samples (4 px); Echo: 160 (1 px)
+    this.advance(header.firstSample + span);
+    const strip = this.tokens, c = strip.context, x = strip.x(header.firstSample), w = Math.max(1, span / 160);
     if (x + w < 0) return;
     const norm = header.norm || 1, rows = projection(values.length);
     const rgb = rows.map((row) => {

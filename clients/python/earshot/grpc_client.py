@@ -126,18 +126,20 @@ class GRPCClient:
 
     def _messages(self, responses):
         """Tokens, events and the start ((name, width)) of a Push or Subscribe call; gRPC errors as EarshotError."""
-        name = ""
+        name, samples_per_token = "", 640
         try:
             for response in responses:
                 kind = response.WhichOneof("response")
                 if kind == "started":
                     name = response.started.stream
+                    samples_per_token = response.started.samples_per_token or 640
                     yield (name, response.started.width)
                 elif kind == "token":
                     token = response.token
                     yield t.Token(name, token.index, token.first_sample, token.capture_time_ns, token.flags,
                                   _STAGE_NAMES.get(token.output, "embeddings"),
-                                  t.decode_values(token.values, _PAYLOAD_NAMES[token.payload], token.width))
+                                  t.decode_values(token.values, _PAYLOAD_NAMES[token.payload], token.width),
+                                  samples_per_token)
                 elif kind == "event":
                     event = response.event
                     yield t.Event(name, _event_name(event.kind), event.at, event.count, event.message)

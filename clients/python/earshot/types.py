@@ -42,7 +42,8 @@ class EarshotError(Exception):
 
 @dataclass(frozen=True)
 class Token:
-    """One soft token: ``values`` (float32, ``width`` wide) for the 40 ms of audio from ``first_sample`` (16 kHz)."""
+    """One soft token: ``values`` (float32, ``width`` wide) for the ``samples_per_token`` samples of audio from
+    ``first_sample`` (16 kHz): 640 (40 ms) for Gemma 4, 160 (10 ms) for Echo."""
 
     stream: str
     index: int
@@ -51,6 +52,7 @@ class Token:
     flags: int
     stage: str
     values: "np.ndarray"
+    samples_per_token: int = 640
 
     @property
     def kind(self) -> str:
@@ -107,7 +109,7 @@ def token_json(token: Token, now_ns: Optional[int] = None) -> dict:
     now = time.time_ns() if now_ns is None else now_ns
     values = np.asarray(token.values, dtype=np.float32)
     return {"token": token.index, "firstSample": token.first_sample, "time": round(token.first_sample / 16000, 3),
-            "latencyMs": round((now - token.capture_time_ns - 40_000_000) / 1e6, 1),
+            "latencyMs": round((now - token.capture_time_ns - token.samples_per_token * 62_500) / 1e6, 1),
             "norm": float(f"{np.linalg.norm(values.astype(np.float64)):.5g}"), "flags": token.flag_names,
             # str() of a float32 is its shortest round-trip digits, as Swift prints a Float.
             "values": [float(str(v)) for v in values]}

@@ -298,7 +298,7 @@ class SocketClient:
         if kind == EMBEDDING:
             sid, index, first_sample, capture_ns, flags, payload, output, width = r.take("IQqqHBBI")
             return t.Token(self._name(sid), index, first_sample, capture_ns, flags, t.STAGES[output],
-                           t.decode_values(r.rest(), t.PAYLOADS[payload], width))
+                           t.decode_values(r.rest(), t.PAYLOADS[payload], width), self.server["samples_per_token"])
         if kind == EVENT:
             sid, code, at, count = r.take("IBqQ")
             return t.Event(self._name(sid), t.EVENT_KINDS.get(code, f"event-{code}"), at, count, r.string())
