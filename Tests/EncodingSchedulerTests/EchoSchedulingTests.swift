@@ -132,6 +132,33 @@ import Testing
         #expect(tokens[firstSegment].info.flags.contains(.discontinuity))
     }
 
+    /// Voice activity runs on an Echo stream's samples as on Gemma 4's: silero-vad's own `VADIterator` events, and
+    /// the `speech` flag on the 160-sample tokens that overlap a run.
+    @Test func voiceActivityRunsAsForGemma4() throws {
+        let (samples, events) = try VoiceActivitySchedulingTests.pauses()
+        let s = scheduler {
+            $0.liveBacklogSamples = 1 << 30
+            $0.voiceActivity = VoiceActivityConfiguration(weights: VoiceActivitySchedulingTests.weights)
+        }
+        let sink = RecordingSink()
+        let stream = try s.addStream(name: "mic", kind: .live, sink: sink)
+        stream.submitLive(samples, firstSample: 0, wall: 0)
+        stream.finish()
+        s.runUntilIdle(ComputeContext(for: s))
+        let state = sink.state.withLock { $0 }
+        let heard = state.events.filter { $0.0 == .speechStart || $0.0 == .speechEnd }.map { "\($0.0)@\($0.1)" }
+        #expect(heard == events.map { "\($0.0)@\($0.1)" })
+        var runs: [(Int64, Int64)] = []
+        for (kind, at) in events {
+            if kind == .speechStart { runs.append((at, .max)) } else { runs[runs.count - 1].1 = at }
+        }
+        let expected = state.tokens.map { t in
+            runs.contains { $0.0 < t.info.firstSample + 160 && $0.1 > t.info.firstSample }
+        }
+        #expect(state.tokens.map { $0.info.flags.contains(.speech) } == expected)
+        #expect(expected.contains(true) && expected.contains(false))
+    }
+
     /// Status names the family and its geometry.
     @Test func statusNamesTheFamily() {
         let engine = Engine(model: Self.model, modelID: "echo-small", scheduler: SchedulerConfiguration(),
