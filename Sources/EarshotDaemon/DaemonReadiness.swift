@@ -1,4 +1,5 @@
 import EarshotServer
+import EncodingScheduler
 import ServiceLifecycle
 import Synchronization
 
@@ -16,9 +17,13 @@ final class DaemonReadiness: Sendable {
 
     private let state = Mutex(State())
     private let isHealthy: @Sendable () -> Bool
+    /// What `isHealthy` checks, for the reason `/readyz` gives.
+    private let unhealthyReason: String
 
-    init(isHealthy: @escaping @Sendable () -> Bool) {
+    /// `isHealthy`: false once work has waited more than `healthLimit` for a compute thread.
+    init(healthLimit: Duration = Scheduler.healthLimit, isHealthy: @escaping @Sendable () -> Bool) {
         self.isHealthy = isHealthy
+        unhealthyReason = "unhealthy: work has waited over \(healthLimit.components.seconds) s for a compute thread"
     }
 
     /// The socket server accepts connections.
@@ -32,7 +37,7 @@ final class DaemonReadiness: Sendable {
         let s = state.withLock { $0 }
         if s.draining { return .notReady(reason: "draining") }
         if !s.listening { return .notReady(reason: "starting") }
-        if !isHealthy() { return .notReady(reason: "unhealthy: work has waited over 10 s for a compute thread") }
+        if !isHealthy() { return .notReady(reason: unhealthyReason) }
         return .ready
     }
 

@@ -84,7 +84,7 @@ package final class Engine: Sendable {
 
     // MARK: Compute
 
-    /// False if work has waited more than 10 s for a compute thread.
+    /// False if work has waited more than ``Scheduler/healthLimit`` for a compute thread.
     package var isHealthy: Bool { scheduler.isHealthy() }
 
     /// Starts the compute threads.

@@ -200,8 +200,12 @@ package final class Scheduler: @unchecked Sendable {
         }
     }
 
+    /// How long a stream's work may wait for a compute thread before the scheduler counts as unhealthy (the systemd
+    /// watchdog, gRPC health and `/readyz` go by it).
+    package static let healthLimit: Duration = .seconds(10)
+
     /// False if some stream's work has waited longer than `limit` for a compute thread (stuck or hopelessly slow).
-    package func isHealthy(limit: Duration = .seconds(10)) -> Bool {
+    package func isHealthy(limit: Duration = Scheduler.healthLimit) -> Bool {
         let now = clock.monotonicNanoseconds()
         let limitNanoseconds = UInt64(limit.components.seconds) * 1_000_000_000
         return activeStreams.allSatisfy { $0.waitingNanoseconds(now: now) <= limitNanoseconds }
