@@ -39,7 +39,8 @@ package enum Daemon {
                             resolve: @escaping @Sendable () throws -> DaemonConfiguration) async throws {
         for number in [SIGHUP, SIGUSR1, SIGUSR2] { signal(number, SIG_IGN) }
         let checked = try preflight(configuration, fileLimit: FileBudget.raiseSoftLimit())
-        let modelPath = checked.modelPath, captures = checked.captures, grpc = checked.grpc
+        let modelPath = checked.modelPath, captures = checked.captures
+        var grpc = checked.grpc, liveView = checked.liveView
         let listenDescriptor = try SocketActivation.takeListeningDescriptor()
         var server = ServerConfiguration(socketPath: configuration.socket ?? DaemonConfiguration.defaultSocketPath())
         server.listenDescriptor = listenDescriptor
@@ -67,7 +68,7 @@ package enum Daemon {
             if let health = grpc.healthAddress { tcpAddresses.append(("--grpc-health-address", health)) }
         }
         if let metrics = configuration.metricsAddress { tcpAddresses.append(("--metrics-address", metrics)) }
-        if let http = checked.liveView { tcpAddresses.append(("--http-address", http.address)) }
+        if let http = liveView { tcpAddresses.append(("--http-address", http.address)) }
         try ListenerCheck.checkBindable(tcpAddresses)
 
         // The VAD weights are small and their file may be missing: read them before the model, not after.
@@ -110,6 +111,18 @@ package enum Daemon {
                                                     clock: engine.clock, logger: logger))
         }
 
+        // A subscriber's live queue holds two of the model's blocks at least: an Echo window (1500 tokens at the
+        // seed's size) arrives at once, and a queue smaller than it would skip a reader that keeps up.
+        let liveQueue = max(configuration.sendQueueFrames, 2 * engine.blockTokens)
+        if liveQueue > configuration.sendQueueFrames {
+            logger.info("send queues hold two blocks", metadata: [
+                "sendQueueFrames": "\(liveQueue)", "configured": "\(configuration.sendQueueFrames)",
+                "blockTokens": "\(engine.blockTokens)"])
+        }
+        server.sendQueueFrames = liveQueue
+        grpc?.limits.liveQueueTokens = liveQueue
+        liveView?.liveQueueTokens = liveQueue
+
         let notifier = SystemdNotifier()
         let readiness = DaemonReadiness { engine.isHealthy }
         let socketDescription = listenDescriptor.map { "socket-activated fd \($0)" } ?? server.socketPath
@@ -145,7 +158,7 @@ package enum Daemon {
                 throw DaemonError("--grpc-address \(grpc.host):\(grpc.port): \(error)")
             }
         }
-        if let liveView = checked.liveView {
+        if let liveView {
             do {
                 listeners.append(try LiveViewServer(configuration: liveView, sessions: socketServer.sessions,
                                                     spectrogram: EngineSpectrogram(engine: engine), logger: logger))

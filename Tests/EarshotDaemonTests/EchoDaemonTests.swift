@@ -13,8 +13,10 @@ import Testing
 
     @Test(.timeLimit(.minutes(2))) func pushesAndAFileSourceGetTheBitsOfEncode() async throws {
         let port = try MetricsTests.freePort()
+        // A send queue of 10 frames, less than a window: the daemon raises it to two windows (96), so the whole
+        // stream (2 windows) replays to a subscriber from the oldest without a `lagged`.
         let daemon = try Daemon(source: "file:\(Self.speech)", model: Self.model,
-                                extra: ["--grpc-address", "127.0.0.1:\(port)"])
+                                config: "send-queue-frames = 10\n", extra: ["--grpc-address", "127.0.0.1:\(port)"])
         defer { _ = daemon.terminate() }
         try GRPCDaemonTests.waitForListener(port, daemon: daemon)
         let s = daemon.scratch
@@ -50,6 +52,7 @@ import Testing
             try await EarshotConnection.withConnection(to: socket) { try await $0.status() }
         }
         #expect(status.contains("\"family\":\"echo\"") && status.contains("\"samplesPerToken\":160"))
+        #expect(daemon.log.contains("send queues hold two blocks"))
     }
 
     /// Echo runs in f32: another precision is refused at startup, by name.
