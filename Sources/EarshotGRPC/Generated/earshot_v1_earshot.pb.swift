@@ -495,7 +495,7 @@ package nonisolated struct Earshot_V1_Started: Sendable {
   /// Values per token: D for embeddings, P for encoder.
   package var width: UInt32 = 0
 
-  /// The encoder's timeline: 16000 Hz, 640 samples (40 ms) a token.
+  /// The encoder's timeline: 16000 Hz; samples per token 640 (40 ms, Gemma 4) or 160 (10 ms, Echo).
   package var sampleRate: UInt32 = 0
 
   package var samplesPerToken: UInt32 = 0
@@ -514,7 +514,7 @@ package nonisolated struct Earshot_V1_Token: Sendable {
   /// 0, 1, 2, … one per token the stream produced; a gap follows a LAGGED event (or speech_only).
   package var index: UInt64 = 0
 
-  /// The first of the token's 640 samples on the stream's 16 kHz timeline.
+  /// The first of the token's samples (samples_per_token) on the stream's 16 kHz timeline.
   package var firstSample: Int64 = 0
 
   /// When first_sample was captured (pushed audio: received), ns since the Unix epoch, daemon clock.
