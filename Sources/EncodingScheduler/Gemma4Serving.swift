@@ -6,7 +6,7 @@ extension Gemma4AudioModel: ServedModel {
     package var facts: ServedModelFacts {
         let c = configuration
         return ServedModelFacts(family: "gemma4", embeddingWidth: c.textHiddenSize, encoderWidth: c.outputProjectionSize,
-                                layerCount: c.layerCount, samplesPerToken: Gemma4Workspace.samplesPerToken)
+                                layerCount: c.layerCount, samplesPerToken: Gemma4AudioConfiguration.samplesPerToken)
     }
 
     package func passTokens(configured blockTokens: Int) -> Int { blockTokens }
@@ -31,9 +31,6 @@ extension Gemma4AudioModel: ServedModel {
 
 /// A compute thread's Gemma 4 work space: its `EncoderScratch`, and the list a pass hands `encodePass`.
 final class Gemma4Workspace: PassWorkspace {
-    /// 4 log-mel frames of 160 samples: 40 ms.
-    static let samplesPerToken = 640
-
     let scratch: EncoderScratch
     var streams: [EncoderStream] = []   // (≤ streams per pass,)
 

@@ -60,6 +60,9 @@ public struct Gemma4AudioConfiguration: Sendable, Equatable {
         public static let textHiddenSize = 1...65_536
     }
 
+    /// 16 kHz samples per token: the log-mel hop (160) times the SSCP's two stride-2 convolutions (40 ms).
+    public static let samplesPerToken = 640
+
     /// Tokens per streaming encoder pass a caller may choose (`--block-tokens`, the daemon's `block-tokens`): from
     /// 1 (40 ms latency) to 12, one attention chunk (480 ms), which also fills one bf16 row tile exactly
     /// (`ComputePrecision.rowTile`). Offline passes take larger blocks internally.

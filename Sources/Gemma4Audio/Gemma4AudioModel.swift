@@ -187,7 +187,7 @@ public final class Gemma4AudioModel: Sendable {
         var result = EncodedTokens(firstToken: 0, encoderWidth: configuration.outputProjectionSize,
                                    embeddingWidth: configuration.textHiddenSize)
         // Fed a pass's worth at a time, so an hour-long piece holds one block of SSCP rows, not the whole hour's.
-        let passSamples = scratch.capacity * 640
+        let passSamples = scratch.capacity * Gemma4AudioConfiguration.samplesPerToken
         while let samples = try nextPiece() {
             samples.withUnsafeBufferPointer { all in
                 for start in stride(from: 0, to: all.count, by: passSamples) {
