@@ -111,6 +111,12 @@ package enum Daemon {
                                                     clock: engine.clock, logger: logger))
         }
 
+        if engine.blockTokens != configuration.blockTokens {
+            logger.notice("block-tokens does not apply to this model", metadata: [
+                "family": "\(facts.family)", "blockTokens": "\(engine.blockTokens)",
+                "configured": "\(configuration.blockTokens)",
+                "why": "it is not causal: each window of blockTokens tokens is encoded whole, once complete"])
+        }
         // A subscriber's live queue holds two of the model's blocks at least: an Echo window (1500 tokens at the
         // seed's size) arrives at once, and a queue smaller than it would skip a reader that keeps up.
         let liveQueue = max(configuration.sendQueueFrames, 2 * engine.blockTokens)

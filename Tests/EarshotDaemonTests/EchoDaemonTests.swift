@@ -53,6 +53,7 @@ import Testing
         }
         #expect(status.contains("\"family\":\"echo\"") && status.contains("\"samplesPerToken\":160"))
         #expect(daemon.log.contains("send queues hold two blocks"))
+        #expect(daemon.log.contains("block-tokens does not apply to this model"))
     }
 
     /// Echo runs in f32: another precision is refused at startup, by name.
