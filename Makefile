@@ -11,7 +11,7 @@ demo: deps release
 FUZZ_SECONDS ?= 45
 
 ## Every test (the command CI runs): every target's imports against Package.swift, the test suite, the Python
-## client's suite (and its wheel and sdist), the live view in headless Chromium, a downstream package on
+## client's suite (and its wheel and sdist), the live view in headless Chromium (Gemma 4, then Echo), a downstream package on
 ## EarshotClient by version, the deployment manifests' checks, then a bounded fuzzing run of every target in Fuzz/.
 test: deps
 	SWIFT=$(SWIFT) scripts/check-imports.sh
@@ -19,6 +19,7 @@ test: deps
 	$(SWIFT) test --skip-build
 	scripts/check-python-client.sh
 	scripts/check-live-view.sh
+	MODEL=Tests/Fixtures/echo/base SCREENSHOT=.build/live-view-echo.png scripts/check-live-view.sh
 	SWIFT=$(SWIFT) scripts/check-swift-client.sh
 	scripts/check-manifests.sh
 	scripts/fuzz.sh all $(FUZZ_SECONDS)

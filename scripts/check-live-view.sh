@@ -6,14 +6,15 @@
 # feed's tokens, and those of the same file pushed over /v1/push/ws, equal `earshot encode` of it bit for bit. Saves
 # a screenshot, then has the page push Chromium's fake microphone (make test runs it after the Swift tests).
 #
-#   scripts/check-live-view.sh [EARSHOT_BIN [SCREENSHOT]]   (default .build/debug; .build/live-view.png)
+#   [MODEL=DIR] [SCREENSHOT=PNG] scripts/check-live-view.sh [EARSHOT_BIN [SCREENSHOT]]
+#   (defaults: the tiny Gemma 4 fixture, .build/debug, .build/live-view.png)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-${EARSHOT_BIN:-$root/.build/debug}}
-screenshot=${2:-$root/.build/live-view.png}
+screenshot=${2:-${SCREENSHOT:-$root/.build/live-view.png}}
 chromium=${CHROMIUM:-chromium}
 command -v "$chromium" >/dev/null || { echo "check-live-view: $chromium is missing (scripts/install-deps.sh)" >&2; exit 1; }
-model=$root/Tests/Fixtures/models/tiny-f32
+model=${MODEL:-$root/Tests/Fixtures/models/tiny-f32}   # MODEL=Tests/Fixtures/echo/base: the same checks on Echo
 scratch=$(mktemp -d /tmp/earshot-live-view-XXXXXX)
 daemon=""
 cleanup() {

@@ -38,6 +38,8 @@ extension DaemonConfiguration {
 struct EngineSpectrogram: SpectrogramSource {
     let engine: Engine
 
+    var melBins: Int { engine.facts.melBins }
+
     func watchSpectrogram(of stream: String,
                           _ watcher: @escaping @Sendable (_ firstSample: Int64, _ frames: [Float]) -> Void,
                           ended: @escaping @Sendable () -> Void) -> (@Sendable () -> Void)? {

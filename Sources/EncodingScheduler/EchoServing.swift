@@ -10,7 +10,7 @@ extension EchoModel: ServedModel {
     package var facts: ServedModelFacts {
         let c = configuration
         return ServedModelFacts(family: "echo", embeddingWidth: c.width, encoderWidth: c.width,
-                                layerCount: c.layerCount, samplesPerToken: c.frontend.hopLength)
+                                layerCount: c.layerCount, samplesPerToken: c.frontend.hopLength, melBins: c.melBins)
     }
 
     package func passTokens(configured blockTokens: Int) -> Int { configuration.context }
@@ -47,6 +47,9 @@ final class EchoWorkspace: PassWorkspace {
 final class EchoStreamEncoder: StreamEncoder {
     private let window: EchoWindowStream
     private var output: EncodedTokens
+    /// The log-mel of the windows encoded since `showPassMelFrames` last ran: where the first one starts
+    /// (stream-relative sample) and their frames, `(windows·ctx, mels)`. Empty when the input is the waveform alone.
+    private var windowMel: (firstSample: Int, frames: [Float]) = (0, [])
 
     init(window: EchoWindowStream) {
         self.window = window
@@ -68,6 +71,13 @@ final class EchoStreamEncoder: StreamEncoder {
     func reset() {
         window.reset()
         output = Self.emptyOutput(firstToken: 0, width: output.encoderWidth)
+        windowMel = (0, [])
+    }
+
+    func showPassMelFrames(_ melFrames: (_ firstHopSample: Int, _ values: UnsafeBufferPointer<Float>) -> Void) {
+        guard !windowMel.frames.isEmpty else { return }
+        windowMel.frames.withUnsafeBufferPointer { melFrames(windowMel.firstSample, $0) }
+        windowMel.frames.removeAll(keepingCapacity: true)
     }
 
     var isFinished: Bool { window.isFinished }
@@ -87,12 +97,18 @@ final class EchoStreamEncoder: StreamEncoder {
         return taken
     }
 
-    /// Encodes the next ready window into the output; returns its row count.
+    /// Encodes the next ready window into the output (and keeps its log-mel for the spectrogram); returns its row
+    /// count.
     func encodeNextWindow(scratch: EchoScratch) -> Int {
         let (rows, width) = (context, output.encoderWidth)
+        let firstSample = window.windowsEncoded * windowSamples
         let values = [Float](unsafeUninitializedCapacity: rows * width) { buffer, initialized in
             window.encodeNextWindow(scratch: scratch, into: buffer.baseAddress!)
             initialized = rows * width
+        }
+        if window.inputs != .waveform {
+            if windowMel.frames.isEmpty { windowMel.firstSample = firstSample }
+            windowMel.frames += window.model.lastLogMel(scratch)
         }
         // One set of rows serves both outputs (Echo has no projection): assigned, the arrays share their storage.
         if output.count == 0 {

@@ -6,7 +6,8 @@ extension Gemma4AudioModel: ServedModel {
     package var facts: ServedModelFacts {
         let c = configuration
         return ServedModelFacts(family: "gemma4", embeddingWidth: c.textHiddenSize, encoderWidth: c.outputProjectionSize,
-                                layerCount: c.layerCount, samplesPerToken: Gemma4AudioConfiguration.samplesPerToken)
+                                layerCount: c.layerCount, samplesPerToken: Gemma4AudioConfiguration.samplesPerToken,
+                                melBins: c.melBins)
     }
 
     package func passTokens(configured blockTokens: Int) -> Int { blockTokens }
@@ -41,4 +42,7 @@ final class Gemma4Workspace: PassWorkspace {
 
 extension EncoderStream: StreamEncoder {
     package var tokensInAudio: Int { tokensSubsampled }
+
+    /// Gemma 4's frames are shown as its frontend computes them, in `accept`.
+    package func showPassMelFrames(_ melFrames: (_ firstHopSample: Int, _ values: UnsafeBufferPointer<Float>) -> Void) {}
 }

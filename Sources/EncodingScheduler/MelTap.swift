@@ -1,11 +1,13 @@
 import Synchronization
 
 /// Who watches a stream's log-mel frames (the live view's spectrogram). The stream's worker shows each frame the
-/// encoder's frontend computes to the watchers, on the compute thread, before the encoder reads it; with nobody
-/// watching that costs one atomic load per chunk of audio.
+/// encoder's frontend computes to the watchers, on the compute thread: Gemma 4's as audio arrives, before the encoder
+/// reads them; Echo's a window at a time, once the window is encoded. With nobody watching that costs one atomic load
+/// per chunk of audio.
 package final class MelTap: Sendable {
     /// Gets frames on a compute thread: the stream-timeline sample where the first frame's hop starts (frames are 160
-    /// samples apart) and the frames' values, 128 per frame, valid only during the call. Must not block.
+    /// samples apart) and the frames' values, the model's `melBins` per frame, valid only during the call. Must not
+    /// block.
     package typealias Watcher = @Sendable (_ firstSample: Int64, _ frames: UnsafeBufferPointer<Float>) -> Void
 
     private let watchers = Mutex<(byID: [Int: (frames: Watcher, ended: @Sendable () -> Void)], nextID: Int,

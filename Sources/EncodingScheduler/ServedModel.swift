@@ -31,13 +31,17 @@ package struct ServedModelFacts: Sendable, Equatable {
     package var layerCount: Int
     /// 16 kHz samples per token: 640 (40 ms) for Gemma 4, 160 (one 10 ms frame) for Echo.
     package var samplesPerToken: Int
+    /// Values per log-mel frame (frames are 160 samples apart in both families): the live view's spectrogram.
+    package var melBins: Int
 
-    package init(family: String, embeddingWidth: Int, encoderWidth: Int, layerCount: Int, samplesPerToken: Int) {
+    package init(family: String, embeddingWidth: Int, encoderWidth: Int, layerCount: Int, samplesPerToken: Int,
+                 melBins: Int) {
         self.family = family
         self.embeddingWidth = embeddingWidth
         self.encoderWidth = encoderWidth
         self.layerCount = layerCount
         self.samplesPerToken = samplesPerToken
+        self.melBins = melBins
     }
 }
 
@@ -50,9 +54,12 @@ package protocol StreamEncoder: AnyObject {
     func accept(_ samples: UnsafeBufferPointer<Float>)
     /// ``accept(_:)``, showing `melFrames` the log-mel frames the samples complete (the live view's spectrogram): the
     /// stream-relative sample where the first frame's hop starts, and the frames, `melBins` values each. A family
-    /// whose log-mel is not framed as audio arrives (Echo's is computed per window) shows none.
+    /// whose log-mel is computed in its passes (Echo's, per window) shows them in ``showPassMelFrames(_:)`` instead.
     func accept(_ samples: UnsafeBufferPointer<Float>,
                 melFrames: (_ firstHopSample: Int, _ values: UnsafeBufferPointer<Float>) -> Void)
+    /// Shows the log-mel frames the passes since the last call computed, if the family computes them there (Echo:
+    /// each encoded window's, a window late), as ``accept(_:melFrames:)`` does; none for Gemma 4.
+    func showPassMelFrames(_ melFrames: (_ firstHopSample: Int, _ values: UnsafeBufferPointer<Float>) -> Void)
     /// No more samples: the rest becomes ready under the family's end-of-stream rule.
     func finish()
     /// Forgets everything: the next sample accepted is sample 0 of a new stream.

@@ -229,11 +229,20 @@ final class StreamWorker {
         finishDetector(detection)
         encoder.finish()
         model.drain(encoder, workspace: workspace) { tokens in emit(tokens, to: detection.sink) }
+        showPassMelFrames()
     }
 
-    /// Hands the tokens the last pass produced to `sink`, with their metadata.
+    /// Hands the tokens the last pass produced to `sink`, with their metadata, and the log-mel frames the pass computed
+    /// (Echo's windows) to the tap's watchers.
     func emitOutput(to sink: any TokenSink) {
         emit(encoder.takeOutput(), to: sink)
+        showPassMelFrames()
+    }
+
+    private func showPassMelFrames() {
+        guard melTap.isWatched else { return }
+        let origin = timeline.segmentStart, tap = melTap
+        encoder.showPassMelFrames { hop, frames in tap.deliver(firstSample: origin + Int64(hop), frames: frames) }
     }
 
     /// Hands `out`, tokens of this stream's encoder, to `sink` with their metadata. The block and its `infos` are,

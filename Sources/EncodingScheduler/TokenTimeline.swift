@@ -139,9 +139,10 @@ package struct TokenTimeline {
     }
 
     /// Wall-clock estimate of local sample `s`: the arrival time of the chunk holding it, less the audio after it.
+    /// A sample past the audio (an Echo window's padding) was never captured: it gets the last sample's arrival.
     private func wallTime(ofLocalSample s: Int64) -> Int64 {
         guard let anchor = anchors.first(where: { $0.end > s }) ?? anchors.last else { return 0 }
-        return anchor.wall - (anchor.end - s) * 1_000_000_000 / Self.sampleRate
+        return anchor.wall - max(0, anchor.end - s) * 1_000_000_000 / Self.sampleRate
     }
 
     private mutating func ensureTokens(through t: Int) {

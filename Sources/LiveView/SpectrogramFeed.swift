@@ -5,8 +5,10 @@ import Synchronization
 
 /// Where the spectrogram feed gets a live stream's log-mel frames (the daemon: the stream's `MelTap`).
 package protocol SpectrogramSource: Sendable {
+    /// Values per frame (the model's mel bins: 128 for Gemma 4 and the seed's Echo).
+    var melBins: Int { get }
     /// Starts showing `stream`'s log-mel frames to `watcher` as the encoder computes them, on compute threads (it
-    /// must not block): the stream-timeline sample where the first frame's hop starts, and `128 × n` values; `ended`
+    /// must not block): the stream-timeline sample where the first frame's hop starts, and `melBins × n` values; `ended`
     /// once the stream has ended (after its last frame). Nil if the daemon has no live stream of that name. The
     /// returned closure stops it.
     func watchSpectrogram(of stream: String,
@@ -15,7 +17,8 @@ package protocol SpectrogramSource: Sendable {
 }
 
 /// A WebSocket of a live stream's log-mel frames, for the page's spectrogram: per chunk the encoder computed, a text
-/// frame `{"mel":firstSample,"frames":n,"bins":128}` and a binary frame of `n × 128` little-endian float32 values.
+/// frame `{"mel":firstSample,"frames":n,"bins":B}` and a binary frame of `n × B` little-endian float32 values (B: the
+/// model's mel bins; Echo's frames come a window at a time, once the window is encoded).
 /// When the stream ends the feed closes with 1000 after its last frame.
 /// Chunks wait in a ``SendQueue`` of `melQueueFrames / 8` chunks: a reader that falls behind loses the newest chunks,
 /// and then gets a `lagged` event (`count`: frames lost) before the next chunk it is sent (or before the end).
@@ -25,7 +28,8 @@ struct SpectrogramFeed: Sendable {
 
     func run(stream: String, peer: String, send: @escaping @Sendable (FeedMessage) async throws -> Void) async
         -> FeedClose {
-        let queue = ChunkQueue(capacity: max(1, feeds.configuration.melQueueFrames / 8))
+        let bins = source?.melBins ?? 128
+        let queue = ChunkQueue(capacity: max(1, feeds.configuration.melQueueFrames / 8), bins: bins)
         // Not a token client, but a client all the same: it holds a connection and a queue, so it is admitted
         // through the same registry (a session that subscribes to nothing) and counts against `max-clients`.
         let session: any ClientSession
@@ -46,7 +50,7 @@ struct SpectrogramFeed: Sendable {
         let gate = feeds.gate
         return await feeds.running.during {
             do {
-                try await send(.text("{\"started\":\(FeedFrames.jsonString(stream)),\"bins\":128,\"hopSamples\":160}"))
+                try await send(.text("{\"started\":\(FeedFrames.jsonString(stream)),\"bins\":\(bins),\"hopSamples\":160}"))
                 return try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         await gate.untilStopped()
@@ -56,8 +60,8 @@ struct SpectrogramFeed: Sendable {
                     while let item = try await queue.next() {
                         switch item {
                         case .chunk(let chunk):
-                            try await send(.text("{\"mel\":\(chunk.firstSample),\"frames\":\(chunk.values.count / 128),"
-                                                 + "\"bins\":128}"))
+                            try await send(.text("{\"mel\":\(chunk.firstSample),\"frames\":\(chunk.values.count / bins),"
+                                                 + "\"bins\":\(bins)}"))
                             try await send(.binary(chunk.values.withUnsafeBytes { Array($0) }))
                         case .lagged(let at, let frames):
                             try await send(.text(FeedFrames.event(EventInfo(.lagged, at: at, count: frames))))
@@ -100,15 +104,18 @@ final class ChunkQueue: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Values per frame.
+    private let bins: Int
 
-    init(capacity: Int) {
+    init(capacity: Int, bins: Int) {
         state = Mutex(State(queue: SendQueue(liveCapacity: capacity, hardLimit: 16)))
+        self.bins = bins
     }
 
     func push(_ chunk: MelChunk) {
         let waiter: (CheckedContinuation<MelItem?, any Error>, MelItem)? = state.withLock { s in
             guard !s.closed else { return nil }
-            let frames = UInt64(chunk.values.count / 128)
+            let frames = UInt64(chunk.values.count / bins)
             if let lost = s.lost {
                 if s.queue.hasLiveRoom {
                     // Room again: the gap first, then this chunk.

@@ -2,6 +2,7 @@ import AudioCore
 import EchoAudio
 import EarshotTypes
 import Foundation
+import Synchronization
 import Testing
 @testable import EncodingScheduler
 
@@ -53,12 +54,14 @@ import Testing
         offset += 1
         s.runUntilIdle(context)
         #expect(sink.state.withLock { $0.tokens.count } == ctx)
-        // The rest, then the end: the partial second window, padded.
+        // The rest, then the end: the partial second window, padded. Each chunk arrives when its last sample would.
+        let wall = { (end: Int) in Int64(end) * 62_500 }
         while offset < samples.count {
             let end = min(samples.count, offset + 777)
-            stream.submitLive(Array(samples[offset..<end]), firstSample: Int64(offset), wall: 0)
+            stream.submitLive(Array(samples[offset..<end]), firstSample: Int64(offset), wall: wall(end))
             offset = end
         }
+        let lastWall = wall(samples.count)
         stream.finish()
         s.runUntilIdle(context)
 
@@ -75,7 +78,11 @@ import Testing
         for (i, token) in state.tokens.enumerated() {
             #expect(token.info.index == UInt64(i) && token.info.firstSample == Int64(160 * i))
             #expect(token.info.flags.contains(.final) == (i == windows * ctx - 1))
-            if 160 * i >= samples.count { #expect(token.info.flags.contains(.silence), "row \(i) is padding") }
+            if 160 * i >= samples.count {
+                #expect(token.info.flags.contains(.silence), "row \(i) is padding")
+                // Never captured: its time is the last sample's arrival, never later (latency is not negative).
+                #expect(token.info.captureTimeNanoseconds == lastWall, "row \(i)'s capture time")
+            }
         }
         #expect(dims == 32)
     }
@@ -157,6 +164,41 @@ import Testing
         }
         #expect(state.tokens.map { $0.info.flags.contains(.speech) } == expected)
         #expect(expected.contains(true) && expected.contains(false))
+    }
+
+    /// The spectrogram tap shows each encoded window's log-mel (the frames the encoder read), a window at a time,
+    /// placed at the window's first sample; a waveform-only model shows none.
+    @Test func theTapShowsEachWindowsLogMel() throws {
+        let samples = try WAV.read(path: Self.root + "/speech/input.wav").samples
+        let c = Self.model.configuration
+        let (window, bins) = (c.frontend.windowSamples, c.melBins)
+        let s = scheduler()
+        let sink = RecordingSink()
+        let stream = try s.addStream(name: "mic", kind: .live, sink: sink)
+        let seen = Mutex<[(start: Int64, frames: [Float])]>([])
+        _ = stream.melTap.watch({ start, frames in seen.withLock { $0.append((start, Array(frames))) } }, ended: {})
+        let origin: Int64 = 16_000
+        stream.submitLive(samples, firstSample: origin, wall: 0)
+        stream.finish()
+        s.runUntilIdle(ComputeContext(for: s))
+
+        var expected: [(Int64, [Float])] = []
+        var scratch = [Float](repeating: 0, count: Self.model.frontend.scratchCount)
+        for start in stride(from: 0, to: samples.count, by: window) {
+            var frames = [Float](repeating: 0, count: c.context * bins)
+            samples[start..<min(samples.count, start + window)].withUnsafeBufferPointer { piece in
+                frames.withUnsafeMutableBufferPointer { out in
+                    scratch.withUnsafeMutableBufferPointer {
+                        Self.model.frontend.logMel(piece, into: out.baseAddress!, scratch: $0.baseAddress!)
+                    }
+                }
+            }
+            expected.append((origin + Int64(start), frames))
+        }
+        let shown = seen.withLock { $0 }
+        #expect(shown.map(\.start) == expected.map(\.0))
+        #expect(shown.map(\.frames) == expected.map(\.1), "the tap's frames are the windows' log-mel, bit for bit")
+        #expect(Self.model.facts.melBins == 16)
     }
 
     /// Status names the family and its geometry.

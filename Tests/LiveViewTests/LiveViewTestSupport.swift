@@ -158,6 +158,7 @@ final class ScriptedSpectrogram: SpectrogramSource {
     typealias Watcher = (frames: @Sendable (Int64, [Float]) -> Void, ended: @Sendable () -> Void)
     let watchers = Mutex<[Watcher]>([])
     let stopped = Atomic(0)
+    var melBins: Int { 128 }
 
     func watchSpectrogram(of stream: String, _ watcher: @escaping @Sendable (Int64, [Float]) -> Void,
                           ended: @escaping @Sendable () -> Void) -> (@Sendable () -> Void)? {

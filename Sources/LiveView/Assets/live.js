@@ -199,20 +199,21 @@ class StreamView {
       else if ("event" in message && message.event === "lagged") this.state.melLagged = (this.state.melLagged || 0) + message.count;
       return;
     }
-    const header = this.melHeader, values = new Float32Array(data), bins = 128;
+    const header = this.melHeader, values = new Float32Array(data), bins = header ? header.bins : 0, rows = 128;
     if (!header) return;
     this.melHeader = null;
     const frames = values.length / bins;
     this.state.melFrames += frames;
     this.advance(header.mel + 160 * frames);
-    const strip = this.mel, c = strip.context, image = c.createImageData(frames, bins);
+    // The strip is 128 rows; a model with other mel bins (a small Echo) is stretched or squeezed onto them.
+    const strip = this.mel, c = strip.context, image = c.createImageData(frames, rows);
     for (let f = 0; f < frames; f++) {
-      for (let b = 0; b < bins; b++) {
-        const v = values[f * bins + b];
+      for (let b = 0; b < rows; b++) {
+        const v = values[f * bins + Math.floor(b * bins / rows)];
         if (v > this.melRange.high) this.melRange.high = v;
         if (v < this.melRange.low) this.melRange.low = v;
         const [r, g, bl] = inferno((v - this.melRange.low) / Math.max(1e-3, this.melRange.high - this.melRange.low));
-        const o = ((bins - 1 - b) * frames + f) * 4;   // low frequencies at the bottom
+        const o = ((rows - 1 - b) * frames + f) * 4;   // low frequencies at the bottom
         image.data[o] = r; image.data[o + 1] = g; image.data[o + 2] = bl; image.data[o + 3] = 255;
       }
     }
