@@ -3,8 +3,8 @@
 #
 #   scripts/daemon-demo.sh MODEL [CLIP.wav]
 #
-# MODEL is a Hugging Face Gemma 4 directory, an mmproj GGUF, or random:e2b (real size, deterministic RANDOM
-# weights). The source is, in order: $EARSHOT_SOURCE if set; the default PulseAudio/PipeWire source if a server
+# MODEL is a Hugging Face Gemma 4 directory, an mmproj GGUF, random:e2b (real size, deterministic RANDOM
+# weights), or Echo: random:echo or an Echo directory (docs/echo.md). The source is, in order: $EARSHOT_SOURCE if set; the default PulseAudio/PipeWire source if a server
 # answers; the default ALSA capture device if one exists; else CLIP played in real time through the file source.
 # A microphone runs for $EARSHOT_DEMO_SECONDS (default 15); a clip runs to its end. Binaries come from
 # $EARSHOT_BIN (default .build/release). The live view (a web page of the same stream) is served on
@@ -26,6 +26,13 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+
+# How the model's tokens leave: Gemma 4 in 12-token blocks; Echo (not causal) a whole window at a time.
+if [[ "$model" == random:echo ]] || grep -qs '"echo"' "$model/earshot-model.json"; then
+    pace="Echo: a token per 10 ms frame; a window's tokens leave once the window (15 s at the seed's size) is complete"
+else
+    pace="a token per 40 ms of audio, in 12-token blocks (480 ms)"
+fi
 
 if [[ "$model" == random:* ]]; then
     cat <<'NOTE'
@@ -63,7 +70,7 @@ except OSError:
 print(s.getsockname()[1])')
 fi
 
-echo "earshot demo: starting earshotd (model $model, source $source_spec, 12-token blocks = 480 ms)"
+echo "earshot demo: starting earshotd (model $model, source $source_spec; $pace)"
 "$bin/earshotd" --model "$model" --source "$source_spec" --socket "$socket" --log-level warning \
     --http-address "$http" \
     2> >(sed 's/^/  earshotd: /' >&2) &
@@ -86,8 +93,8 @@ if [ "$live" = yes ]; then
     echo "earshot demo: speak now; following the live stream for $seconds s (latency = now − end of the token's audio)"
     timeout --signal=INT "$seconds" "$bin/earshot" listen --socket "$socket" --format view || true
 else
-    echo "earshot demo: the clip plays in real time; every 40 ms of audio becomes one embedding"
-    echo "              (latency = now − end of the token's audio; tokens leave in blocks of 12)"
+    echo "earshot demo: the clip plays in real time ($pace;"
+    echo "              latency = now − end of the token's audio)"
     "$bin/earshot" listen --socket "$socket" --format view --start oldest
 fi
 echo
