@@ -202,6 +202,8 @@ let package = Package(
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
         .target(name: "AllocationCounting", dependencies: ["CAllocationCounter"], path: "Tests/AllocationCounting",
                 swiftSettings: settings),
+        // Raw loopback TCP clients (connect, say nothing, see the server close) for the tests of every TCP listener.
+        .target(name: "LoopbackTestSupport", path: "Tests/LoopbackTestSupport", swiftSettings: settings),
         .testTarget(name: "NumberBitsTests", dependencies: ["NumberBits"], swiftSettings: settings),
         .testTarget(name: "AudioCoreTests", dependencies: ["AudioCore"], swiftSettings: settings),
         .testTarget(name: "AudioFilesTests", dependencies: ["AudioFiles", "AudioCore"], swiftSettings: settings),
@@ -225,7 +227,7 @@ let package = Package(
             "QueuePolicies", "AllocationCounting", "Frontend", "EchoAudio",
         ], swiftSettings: settings),
         .testTarget(name: "ConnectionAdmissionTests", dependencies: [
-            "ConnectionAdmission",
+            "ConnectionAdmission", "LoopbackTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -241,14 +243,14 @@ let package = Package(
             "EarshotDaemon", "EarshotClient", "EarshotCLI", "WireProtocol", "Gemma4Audio", "AudioCore", "AudioFiles",
             "Resampling", "Frontend", "VoiceActivity", "earshotd", "EarshotGRPC",
             daemonProduct("GRPCCore", "grpc-swift-2"), "NumberBits", "QueuePolicies", "AudioCapture", "BuildInfo",
-            "EncodingScheduler", "EarshotServer", "ConnectionAdmission", "LiveView",
+            "EncodingScheduler", "EarshotServer", "ConnectionAdmission", "LiveView", "LoopbackTestSupport",
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
             daemonProduct("ServiceLifecycleTestKit", "swift-service-lifecycle"),
             daemonProduct("Logging", "swift-log"), daemonProduct("NIOCore", "swift-nio"),
         ], swiftSettings: settings),
         .testTarget(name: "EarshotGRPCTests", dependencies: [
             "EarshotGRPC", "ClientSessions", "ConnectionAdmission", "EncodingScheduler", "Gemma4Audio", "QueuePolicies",
-            "EarshotTypes", "AudioCore",
+            "EarshotTypes", "AudioCore", "LoopbackTestSupport",
             daemonProduct("GRPCCore", "grpc-swift-2"),
             daemonProduct("GRPCNIOTransportHTTP2Posix", "grpc-swift-nio-transport"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),
@@ -256,6 +258,7 @@ let package = Package(
         ], swiftSettings: settings),
         .testTarget(name: "LiveViewTests", dependencies: [
             "LiveView", "ClientSessions", "EarshotTypes", "EncodingScheduler", "Gemma4Audio", "WireProtocol",
+            "LoopbackTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             daemonProduct("Logging", "swift-log"),
             daemonProduct("ServiceLifecycle", "swift-service-lifecycle"),

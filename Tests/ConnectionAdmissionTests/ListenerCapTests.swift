@@ -1,5 +1,6 @@
 import ConnectionAdmission
 import Foundation
+import LoopbackTestSupport
 import NIOCore
 import NIOPosix
 import Testing
@@ -36,20 +37,7 @@ import Glibc
     }
 
     /// A connected socket to `port`.
-    func connect(_ port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let ok = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        guard ok else { throw CancellationError() }
-        return fd
-    }
+    func connect(_ port: Int) throws -> Int32 { try LoopbackTCP.connected(port) }
 
     /// Sends `text` and reads the echo (nil: closed by the server, or nothing within 10 s).
     func echo(_ fd: Int32, _ text: String) -> String? {

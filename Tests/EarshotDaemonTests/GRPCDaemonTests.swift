@@ -3,6 +3,7 @@ import EarshotClient
 import EarshotGRPC
 import Foundation
 import GRPCCore
+import LoopbackTestSupport
 import Testing
 
 /// earshotd with `--grpc-address`: the gRPC service on the real engine. Pushed audio comes back bit for bit as

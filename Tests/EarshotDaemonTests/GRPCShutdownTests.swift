@@ -1,4 +1,5 @@
 import Foundation
+import LoopbackTestSupport
 import Testing
 
 /// A stop signal with pushes in flight on both transports (issue #19, item 1): earshotd exits 0 within 2 s, every

@@ -3,6 +3,7 @@ import EarshotClient
 import EarshotServer
 import Foundation
 import Logging
+import LoopbackTestSupport
 import NIOCore
 import ServiceLifecycle
 import Synchronization

@@ -6,6 +6,7 @@ import EncodingScheduler
 import Foundation
 import Gemma4Audio
 import Logging
+import LoopbackTestSupport
 import QueuePolicies
 import ServiceLifecycleTestKit
 import Synchronization
@@ -227,17 +228,9 @@ struct InputDeliveryTests {
     func startupChecksComeBeforeTheModel(arguments: [String], message: String) throws {
         let scratch = ScratchDirectory()
         // A port something listens on (held by this test), and one nobody does.
-        let busy = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(busy) }
-        var address = LoopbackTCP.address(port: 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(busy, $0, length) == 0 && getsockname(busy, $0, &length) == 0 && listen(busy, 1) == 0
-            }
-        }
-        try #require(listening)
-        let port = String(UInt16(bigEndian: address.sin_port)), free = String(try LoopbackTCP.freePort())
+        let busy = try LoopbackTCP.listener()
+        defer { close(busy.fd) }
+        let port = String(busy.port), free = String(try LoopbackTCP.freePort())
         func fill(_ text: String) -> String {
             text.replacingOccurrences(of: "PORT", with: port).replacingOccurrences(of: "FREE", with: free)
         }

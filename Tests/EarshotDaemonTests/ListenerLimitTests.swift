@@ -1,6 +1,7 @@
 import AudioCore
 import EarshotCLI
 import Foundation
+import LoopbackTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -23,16 +24,8 @@ import Glibc
         }
     }
 
-    /// Whether the server has closed `fd` (end of stream or reset) — now, without waiting. Whatever the server sent
-    /// first (gRPC's HTTP/2 SETTINGS) is read and dropped.
-    static func closedByServer(_ fd: Int32) -> Bool {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-            if n > 0 { continue }
-            return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
-        }
-    }
+    /// Whether the server has closed `fd` — now, without waiting.
+    static func closedByServer(_ fd: Int32) -> Bool { LoopbackTCP.closedByServer(fd) }
 
     /// Waits (≤ `timeout` s) until `count` of `fds` are closed by the server; returns how many are.
     static func waitUntilClosed(_ fds: [Int32], count: Int, timeout: Double = 20) async throws -> Int {

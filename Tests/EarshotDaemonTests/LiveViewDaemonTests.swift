@@ -1,5 +1,6 @@
 import EarshotClient
 import Foundation
+import LoopbackTestSupport
 import Testing
 
 /// earshotd with `--http-address`: the live view's WebSocket feeds are clients of the engine's one registry, beside

@@ -2,6 +2,7 @@ import AudioCore
 import BuildInfo
 import EarshotClient
 import Foundation
+import LoopbackTestSupport
 import Testing
 
 /// `--metrics-address`: a live daemon's Prometheus endpoint, validated by `promtool check metrics` and read against

@@ -3,6 +3,7 @@ import EarshotTypes
 import Foundation
 import GRPCCore
 import Logging
+import LoopbackTestSupport
 import Synchronization
 import Testing
 #if canImport(Glibc)
@@ -14,34 +15,10 @@ import Glibc
 /// own counts, never on a clock.
 @Suite struct GRPCAdmissionTests {
     /// A raw TCP connection to 127.0.0.1:`port` that will never send a byte.
-    func silentConnection(_ port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let ok = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        guard ok else { throw RPCTestFailure("connect to \(port) failed") }
-        return fd
-    }
+    func silentConnection(_ port: Int) throws -> Int32 { try LoopbackTCP.connected(port) }
 
-    /// Whether the server closed `fd` within `timeout` seconds (end of stream or reset). What it sent before
-    /// (gRPC's HTTP/2 SETTINGS) is read and dropped.
-    func closedByServer(_ fd: Int32, within timeout: Double) -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let left = max(0, Int32((deadline - ContinuousClock.now).components.seconds * 1000
-                                    + (deadline - ContinuousClock.now).components.attoseconds / 1_000_000_000_000_000))
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, left) == 1 else { return false }
-            if recv(fd, &buffer, buffer.count, 0) <= 0 { return true }
-        }
-    }
+    /// Whether the server closed `fd` within `timeout` seconds.
+    func closedByServer(_ fd: Int32, within timeout: Double) -> Bool { LoopbackTCP.closedByServer(fd, within: timeout) }
 
     /// Waits (≤ 20 s) until `condition` holds.
     func eventually(_ what: String, _ condition: () -> Bool) async throws {

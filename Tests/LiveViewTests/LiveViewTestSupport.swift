@@ -5,6 +5,7 @@ import Gemma4Audio
 import Foundation
 import LiveView
 import Logging
+import LoopbackTestSupport
 import NIOCore
 import Synchronization
 import WireProtocol
@@ -206,19 +207,9 @@ final class TestConnection: @unchecked Sendable {
     private var buffered: [UInt8] = []
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        fd = try LoopbackTCP.connected(port)
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard result == 0 else { throw LiveViewTestFailure("connect failed: errno \(errno)") }
     }
 
     deinit { close(fd) }
