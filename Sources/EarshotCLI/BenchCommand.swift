@@ -15,8 +15,8 @@ public struct BenchCommand: ParsableCommand {
             made in the same session, not against numbers from elsewhere.
             Echo (--random echo, or --model an Echo directory) is windowed, not streamed: bench times one window \
             (ctx frames) from each input — mel (frontend included), waveform, fused — best of --runs after one \
-            warm-up, on --threads product threads; tools/bench/echo_torch_peer.py times the seed's PyTorch on the \
-            same window (docs/echo.md).
+            warm-up, on --threads product threads (--json: the same as JSON); tools/bench/echo_torch_peer.py times the \
+            seed's PyTorch on the same window (docs/echo.md).
             """)
 
     @Option(help: "A model path (Hugging Face directory or mmproj GGUF).")
@@ -63,10 +63,14 @@ public struct BenchCommand: ParsableCommand {
     public func run() throws {
         let path = model ?? "random:\(random ?? "")"
         if EchoModel.isEchoModel(path: path) {
-            guard !json else { throw ValidationError("--json is not available for Echo yet") }
-            try CommandLineErrors.reporting {
-                try EchoBenchmark.run(modelPath: path, threads: threads, runs: max(1, runs)) { print($0); fflush(nil) }
+            let asJSON = json
+            let report = try CommandLineErrors.reporting {
+                try EchoBenchmark.run(modelPath: path, threads: threads, runs: max(1, runs)) { line in
+                    if asJSON { printError(line) } else { print(line) }
+                    fflush(nil)
+                }
             }
+            if json { print(try Self.json(report)) }
             return
         }
         let asJSON = json
@@ -82,12 +86,19 @@ public struct BenchCommand: ParsableCommand {
         }
         display.clear()
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(try Self.json(report))
         } else {
             print(String(format: "peak RSS %.0f MB", report.peakResidentMB))
         }
+    }
+}
+
+extension BenchCommand {
+    /// A report as the `--json` output prints it.
+    static func json(_ report: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(report), as: UTF8.self)
     }
 }
 

@@ -5,11 +5,38 @@ import EchoAudio
 import Foundation
 import Kernels
 
+/// What `earshot bench --json` reports for an Echo model.
+public struct EchoBenchmarkReport: Codable, Sendable {
+    /// One input kind's best window.
+    public struct Window: Codable, Sendable {
+        public var inputs: String
+        public var bestSeconds: Double
+        /// CPU seconds of the best run, all threads.
+        public var cpuSeconds: Double
+        /// Seconds per second of audio (a window's audio in its best time).
+        public var realTimeFactor: Double
+    }
+
+    public var model: String
+    public var family = "echo"
+    public var cpu: String
+    /// Earshot's kernels: "avx512", "avx2", "portable".
+    public var instructionSet: String
+    public var threads: Int
+    public var runs: Int
+    public var loadSeconds: Double
+    /// One window's audio: ctx · 160 samples at 16 kHz.
+    public var windowSeconds: Double
+    public var windows: [Window]
+    public var peakResidentMB: Double
+}
+
 /// `earshot bench` on an Echo model: the time to encode one window (ctx frames) from each input — the log-mel
 /// (frontend included), the waveform, both — best of `runs` after one warm-up, on synthetic audio. The peer is
 /// `tools/bench/echo_torch_peer.py`, the seed's PyTorch on the same window; run both in one session.
 enum EchoBenchmark {
-    static func run(modelPath: String, threads: Int, runs: Int, line: (String) -> Void) throws {
+    @discardableResult
+    static func run(modelPath: String, threads: Int, runs: Int, line: (String) -> Void) throws -> EchoBenchmarkReport {
         let loadStart = ContinuousClock.now
         let model = try EchoModel.load(path: modelPath)
         let loadSeconds = seconds(since: loadStart)
@@ -26,6 +53,7 @@ enum EchoBenchmark {
              + String(format: "(window %.1f s); %d threads, f32 on %@ kernels; loaded in %.2f s",
                       Double(samples) / 16_000, threads, Matmul.instructionSet, loadSeconds))
         line("cpu \(Benchmark.cpuName())")
+        var windows: [EchoBenchmarkReport.Window] = []
         for inputs in [EchoInputs.mel, .waveform, .fused] {
             var (best, bestCPU) = (Double.infinity, Double.infinity)
             for run in 0...runs {
@@ -39,10 +67,16 @@ enum EchoBenchmark {
                 }
             }
             // CPU seconds (all threads) beside the wall time: on a shared machine they vary far less.
+            let realTimeFactor = best / (Double(samples) / 16_000)
             line(inputs.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
-                 + String(format: " best %.3f s per window (RTF %.4f), %.3f CPU s", best,
-                          best / (Double(samples) / 16_000), bestCPU))
+                 + String(format: " best %.3f s per window (RTF %.4f), %.3f CPU s", best, realTimeFactor, bestCPU))
+            windows.append(.init(inputs: inputs.rawValue, bestSeconds: best, cpuSeconds: bestCPU,
+                                 realTimeFactor: realTimeFactor))
         }
+        return EchoBenchmarkReport(model: modelPath, cpu: Benchmark.cpuName(), instructionSet: Matmul.instructionSet,
+                                   threads: threads, runs: runs, loadSeconds: loadSeconds,
+                                   windowSeconds: Double(samples) / 16_000, windows: windows,
+                                   peakResidentMB: Benchmark.memoryMB("VmHWM"))
     }
 
     private static func processCPUSeconds() -> Double {

@@ -56,6 +56,23 @@ import Testing
         #expect(daemon.log.contains("block-tokens does not apply to this model"))
     }
 
+    /// `earshot bench --json` on Echo: one window per input kind, as JSON on stdout (the text lines go to stderr).
+    @Test func benchReportsEveryInputAsJSON() throws {
+        let scratch = ScratchDirectory()
+        // stdout (the JSON) to its own file; the log gets stderr.
+        let run = try ChildProcess("/bin/sh", ["-c", "exec \"$0\" \"$@\" >\(scratch.file("bench.json"))",
+                                               Paths.executable("earshot"), "bench", "--model", Self.model, "--json",
+                                               "--runs", "1", "--threads", "1"],
+                                   logPath: scratch.file("bench.log"))
+        #expect(run.wait(timeout: 60).map(ChildProcess.exitCode) == 0, "\(run.log)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: scratch.file("bench.json")))
+        let report = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        #expect(report?["family"] as? String == "echo" && report?["windowSeconds"] as? Double == 0.48)
+        let windows = report?["windows"] as? [[String: Any]] ?? []
+        #expect(windows.compactMap { $0["inputs"] as? String } == ["mel", "waveform", "fused"])
+        #expect(windows.allSatisfy { ($0["bestSeconds"] as? Double ?? 0) > 0 })
+    }
+
     /// Echo runs in f32: another precision is refused at startup, by name.
     @Test func aPrecisionOtherThanF32IsRefused() throws {
         let scratch = ScratchDirectory()
