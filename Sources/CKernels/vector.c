@@ -52,6 +52,10 @@ static void glu_portable(float *x, size_t rows, size_t width) {
     }
 }
 
+static void exp_shifted_portable(float *x, size_t count, float shift) {
+    for (size_t i = 0; i < count; i++) x[i] = ek_exp(x[i] - shift);
+}
+
 // MARK: AVX2
 
 #if defined(__x86_64__)
@@ -122,6 +126,13 @@ static void glu_avx2(float *x, size_t rows, size_t width) {
     }
 }
 
+static void exp_shifted_avx2(float *x, size_t count, float shift) {
+    size_t i = 0;
+    const __m256 by = _mm256_set1_ps(shift);
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), by)));
+    exp_shifted_portable(x + i, count - i, shift);
+}
+
 #pragma clang attribute pop
 #endif
 
@@ -153,3 +164,12 @@ void ek_glu(float *x, size_t rows, size_t width) {
 #endif
     glu_portable(x, rows, width);
 }
+
+void ek_exp_shifted_isa(ek_isa isa, float *x, size_t count, float shift) {
+#if defined(__x86_64__)
+    if (isa >= EK_ISA_AVX2 && ek_detected_isa() >= EK_ISA_AVX2) { exp_shifted_avx2(x, count, shift); return; }
+#endif
+    exp_shifted_portable(x, count, shift);
+}
+
+void ek_exp_shifted(float *x, size_t count, float shift) { ek_exp_shifted_isa(ek_active_isa(), x, count, shift); }

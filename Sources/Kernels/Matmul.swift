@@ -118,6 +118,24 @@ public enum Matmul {
                  outStride: outStride ?? weight.outFeatures, accumulate: accumulate, threads: threads)
     }
 
+    /// The product with part of W: its first `columns` rows (output columns) and the first `depth` of its input
+    /// features, which must be a multiple of ``depthBlock`` or all of them. Each output element has the bits
+    /// ``linear(_:rows:inputStride:weight:into:outStride:accumulate:threads:)`` gives for the matrix cut to that
+    /// part; the rest of `out` is left alone. For products whose result is known in part (a triangular mask).
+    public static func linear(_ input: UnsafePointer<Float>, rows: Int, inputStride: Int, weight: PackedMatrix,
+                              columns: Int, depth: Int, into out: UnsafeMutablePointer<Float>, outStride: Int,
+                              threads: MatmulThreads? = nil) {
+        precondition(columns >= 0 && columns <= weight.outFeatures, "columns \(columns) of \(weight.outFeatures)")
+        precondition(depth > 0 && depth <= weight.inFeatures && (depth % depthBlock == 0 || depth == weight.inFeatures),
+                     "depth \(depth) of \(weight.inFeatures) is not whole blocks of \(depthBlock)")
+        guard rows > 0 else { return }
+        ek_gemm_part(threads?.pool, input, rows, inputStride, weight.packed, weight.element.kernelType,
+                     weight.outFeatures, weight.inFeatures, columns, depth, out, outStride, 0)
+    }
+
+    /// The input features of one block of a packed matrix: a partial product's `depth` is a multiple of it.
+    public static let depthBlock = Int(EK_KBLOCK)
+
     @usableFromInline
     static func multiply(_ input: UnsafePointer<Float>, rows: Int, inputStride: Int, weight: PackedMatrix,
                          into out: UnsafeMutablePointer<Float>, outStride: Int, accumulate: Bool,
@@ -127,8 +145,9 @@ public enum Matmul {
                 weight.outFeatures, weight.inFeatures, out, outStride, accumulate ? 1 : 0)
     }
 
-    /// The instruction set the f32 products run on (see ``KernelInstructionSet``): the active one, but AVX2 on a
-    /// CPU that splits 512-bit operations into halves (AMD Zen 4), where the AVX-512 kernel measured slower.
+    /// The instruction set products with f32-stored weights run on (see ``KernelInstructionSet``): the active one.
+    /// Products with bf16- or f16-stored weights run AVX2 on a CPU that splits 512-bit operations into halves (AMD
+    /// Zen 4), where the AVX-512 kernel's widening measured slower.
     public static var instructionSet: String { String(cString: ek_isa_name(ek_product_isa())) }
 
     /// The same product on one instruction set (capped at the detected one), on the calling thread: for tests that

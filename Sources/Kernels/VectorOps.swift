@@ -40,6 +40,13 @@ public enum VectorOps {
         ek_silu(x, count)
     }
 
+    /// `x[i] = e^(x[i] − shift)` in place (the difference rounded to float first), with Earshot's `exp`
+    /// (vectorised, the same bits on every instruction set): a softmax's numerators, with `shift` the row maximum.
+    @inlinable
+    public static func exponentiate(_ x: UnsafeMutablePointer<Float>, count: Int, minus shift: Float) {
+        ek_exp_shifted(x, count, shift)
+    }
+
     /// The gated linear unit over `rows` rows of `2 · width`: `row[i] = row[i] · sigmoid(row[width + i])` for
     /// i < width, in place (the first half of each row).
     @inlinable
