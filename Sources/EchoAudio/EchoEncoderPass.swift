@@ -186,6 +186,11 @@ extension EchoModel {
     /// by 0 for a future key (the triangular mask applied by multiplication: a logit of 0, not −inf, so future
     /// keys still draw weight) and by 1e-6 where the key's first rotated element is exactly 0, softmax over every
     /// key, then the weighted sum of values into `attended`.
+    ///
+    /// A future key's logit is therefore exactly 0 — unless its score is infinite or NaN, which the mask turns into
+    /// NaN — so when no score can be (every q and k finite, and Σ|q|·Σ|k| far below the float range) the rows run
+    /// in blocks of `attentionBlockRows` that compute only the scores of keys before the block's end: the later
+    /// keys all weigh `e^(0 − max) / sum`, and their values enter as that weight times their sum.
     private func attention(head: Int, _ layer: EchoLayerWeights, _ s: EchoScratch) {
         let c = configuration
         let (t, d, hd) = (c.context, c.width, c.headDimension)
@@ -201,44 +206,83 @@ extension EchoModel {
                 vector[2 * j + 1] = a * sines[j] + b * cosines[j]
             }
         }
-        let keyIsZero = s.keyIsZero
+        let (keyIsZero, bounds) = (s.keyIsZero, s.rowBounds.base)
         s.threads.forEachRange(t, grain: 64) { rows in
             for row in rows {
                 let (qRow, kRow) = (q + row * d, k + row * d)
                 rotate(qRow, row: row)
                 rotate(kRow, row: row)
                 keyIsZero[row] = kRow[0] == 0
+                var (qSum, kSum): (Float, Float) = (0, 0)
                 for j in 0..<hd {
                     qRow[j] *= scale
                     kRow[j] *= scale
+                    qSum += qRow[j].magnitude
+                    kSum += kRow[j].magnitude
                 }
+                (bounds[row], bounds[t + row]) = (qSum, kSum)
             }
         }
+        // |q·k| ≤ Σ|q|·Σ|k| bounds every partial sum of the product too; a NaN or ∞ anywhere fails the test.
+        var (qLargest, kLargest, finite): (Float, Float, Bool) = (0, 0, true)
+        for row in 0..<t {
+            finite = finite && bounds[row].isFinite && bounds[t + row].isFinite
+            (qLargest, kLargest) = (max(qLargest, bounds[row]), max(kLargest, bounds[t + row]))
+        }
+        let futureIsZero = finite && qLargest * kLargest < Float.greatestFiniteMagnitude / 4
+
         s.headKeys.pack(rows: 0..<t, from: UnsafeRawPointer(k), element: .f32, rowBytes: 4 * d)
-        let logits = s.logits.base
-        Matmul.linear(q, rows: t, inputStride: d, weight: s.headKeys, into: logits, threads: s.threads)
-        let zeroKeyFactor: Float = 0.000001
-        s.threads.forEachRange(t, grain: 32) { rows in
-            for row in rows {
-                let scores = logits + row * t
-                for j in 0...row where keyIsZero[j] { scores[j] *= zeroKeyFactor }
-                if row + 1 < t { (scores + row + 1).update(repeating: 0, count: t - row - 1) }
-                var maximum = -Float.infinity
-                for j in 0..<t { maximum = max(maximum, scores[j]) }
-                var sum: Float = 0
-                for j in 0..<t {
-                    scores[j] = expf(scores[j] - maximum)
-                    sum += scores[j]
-                }
-                let inverse = 1 / sum
-                for j in 0..<t { scores[j] *= inverse }
-            }
-        }
         let v = s.value.base + head * hd
         for row in 0..<t { for j in 0..<hd { s.valueColumns.base[j * t + row] = v[row * d + j] } }
         s.headValues.pack(rows: 0..<hd, from: UnsafeRawPointer(s.valueColumns.base), element: .f32, rowBytes: 4 * t)
-        Matmul.linear(logits, rows: t, weight: s.headValues, into: s.attended.base + head * hd, outStride: d,
-                      threads: s.threads)
+        // futureValues[b] = Σ v[j] over the keys after block b (j ≥ its end), summed in float64 from the last key.
+        let blockRows = EchoScratch.attentionBlockRows
+        let blocks = (t + blockRows - 1) / blockRows
+        let (futureValues, running) = (s.futureValues.base, s.futureValueSum)
+        running.update(repeating: 0, count: hd)
+        for block in stride(from: blocks - 1, through: 0, by: -1) {
+            for j in 0..<hd { futureValues[block * hd + j] = Float(running[j]) }
+            for row in stride(from: min(t, (block + 1) * blockRows) - 1, through: block * blockRows, by: -1) {
+                for j in 0..<hd { running[j] += Double(v[row * d + j]) }
+            }
+        }
+
+        let (logits, futureWeight) = (s.logits.base, s.futureWeight.base)
+        let zeroKeyFactor: Float = 0.000001
+        for block in 0..<blocks {
+            let start = block * blockRows, end = min(t, start + blockRows)
+            // Keys [0, known) get their scores computed; the rest, all in the future, have logit 0.
+            let known = futureIsZero ? end : t
+            Matmul.linear(q + start * d, rows: end - start, inputStride: d, weight: s.headKeys, columns: known,
+                          depth: hd, into: logits + start * t, outStride: t, threads: s.threads)
+            s.threads.forEachRange(end - start, grain: 32) { rows in
+                for row in rows.lowerBound + start ..< rows.upperBound + start {
+                    let scores = logits + row * t
+                    for j in 0...row where keyIsZero[j] { scores[j] *= zeroKeyFactor }
+                    for j in (row + 1)..<known { scores[j] *= 0 }
+                    var maximum: Float = known < t ? 0 : -.infinity
+                    for j in 0..<known { maximum = max(maximum, scores[j]) }
+                    VectorOps.exponentiate(scores, count: known, minus: maximum)
+                    futureWeight[row] = 0
+                    VectorOps.exponentiate(futureWeight + row, count: 1, minus: maximum)
+                    var sum: Float = 0
+                    for j in 0..<known { sum += scores[j] }
+                    sum += Float(t - known) * futureWeight[row]
+                    let inverse = 1 / sum
+                    for j in 0..<known { scores[j] *= inverse }
+                    futureWeight[row] *= inverse
+                }
+            }
+            let attended = s.attended.base + head * hd
+            Matmul.linear(logits + start * t, rows: end - start, inputStride: t, weight: s.headValues, columns: hd,
+                          depth: known, into: attended + start * d, outStride: d, threads: s.threads)
+            guard known < t else { continue }
+            let later = futureValues + block * hd
+            for row in start..<end {
+                let (target, weight) = (attended + row * d, futureWeight[row])
+                for j in 0..<hd { target[j] += weight * later[j] }
+            }
+        }
     }
 
     // MARK: Products

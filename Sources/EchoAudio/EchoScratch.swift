@@ -9,6 +9,9 @@ public final class EchoScratch {
     public let threads: MatmulThreads
     /// Output rows of `we.2` per slice of the waveform stack.
     static let waveformSliceRows = 256
+    /// Query rows per block of attention: a block computes the scores of keys before its end only, which its
+    /// weighted sum of values then reads as whole blocks of the packed values (`Matmul.depthBlock`).
+    static let attentionBlockRows = Matmul.depthBlock
 
     let melFrames: FloatBuffer        // (ctx, mels)          the window's log-mel, time-major
     let frontendWork: FloatBuffer     // WhisperLogMel.scratchCount
@@ -33,6 +36,10 @@ public final class EchoScratch {
     let logits: FloatBuffer           // (ctx, ctx)           one head's scores, then weights
     let valueColumns: FloatBuffer     // (headDim, ctx)       one head's values, transposed
     let keyIsZero: UnsafeMutablePointer<Bool>   // (ctx,)
+    let rowBounds: FloatBuffer        // (2, ctx)             Σ|q| and Σ|k| per row of one head
+    let futureWeight: FloatBuffer     // (ctx,)               each query's softmax weight of one future key
+    let futureValues: FloatBuffer     // (⌈ctx/B⌉, headDim)   Σ v over the keys after each attention block
+    let futureValueSum: UnsafeMutablePointer<Double>   // (headDim,)
     let headKeys: PackedMatrix        // (ctx, headDim)
     let headValues: PackedMatrix      // (headDim, ctx)
 
@@ -65,9 +72,17 @@ public final class EchoScratch {
         valueColumns = FloatBuffer(count: c.headDimension * t)
         keyIsZero = .allocate(capacity: t)
         keyIsZero.initialize(repeating: false, count: t)
+        rowBounds = FloatBuffer(count: 2 * t)
+        futureWeight = FloatBuffer(count: t)
+        futureValues = FloatBuffer(count: (t + Self.attentionBlockRows - 1) / Self.attentionBlockRows * c.headDimension)
+        futureValueSum = .allocate(capacity: c.headDimension)
+        futureValueSum.initialize(repeating: 0, count: c.headDimension)
         headKeys = PackedMatrix(outFeatures: t, inFeatures: c.headDimension, element: .f32)
         headValues = PackedMatrix(outFeatures: c.headDimension, inFeatures: t, element: .f32)
     }
 
-    deinit { keyIsZero.deallocate() }
+    deinit {
+        keyIsZero.deallocate()
+        futureValueSum.deallocate()
+    }
 }
