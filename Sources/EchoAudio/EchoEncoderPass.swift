@@ -106,7 +106,8 @@ extension EchoModel {
     // MARK: we, the waveform stack
 
     /// Conv1d(1, dims, 11, stride 5, padding 5) → GELU → Conv1d(dims, dims, 5, stride 2, padding 2) → GELU →
-    /// AdaptiveAvgPool1d(ctx), in slices of `waveformSliceRows` output rows of the second convolution.
+    /// AdaptiveAvgPool1d(ctx), in slices of `waveformSliceRows` output rows of the second convolution (computed in
+    /// pairs of rows: ``WinogradDownsampling``).
     private func waveformStack(_ samples: UnsafeBufferPointer<Float>, _ s: EchoScratch,
                                into out: UnsafeMutablePointer<Float>) {
         let c = configuration, w = weights
@@ -117,10 +118,10 @@ extension EchoModel {
         let sliceRows = EchoScratch.waveformSliceRows
         var sliceStart = 0
         while sliceStart < secondRows {
-            let count = min(sliceRows, secondRows - sliceStart)
-            // we.2's output rows [a, a + count) read we.0's rows [2a − 2, 2a + 2·count + 1): 2·count + 3 rows,
-            // zero outside [0, L1) (the padding).
-            let firstStart = 2 * sliceStart - 2, firstCount = 2 * count + 3
+            let count = min(sliceRows, secondRows - sliceStart), pairs = (count + 1) / 2
+            // we.2's output rows [a, a + 2·pairs) — one more than the slice's when count is odd, never pooled — read
+            // we.0's rows [2a − 2, 2a + 4·pairs + 1): 4·pairs + 3 rows, zero outside [0, L1) (the padding).
+            let firstStart = 2 * sliceStart - 2, firstCount = 4 * pairs + 3
             // Those rows of we.0 read samples [5·r0 − 5, 5·(r0 + rows − 1) + 6), zero outside [0, n).
             let sampleStart = 5 * firstStart - 5, sampleCount = 5 * (firstCount - 1) + 11
             for i in 0..<sampleCount {
@@ -133,7 +134,8 @@ extension EchoModel {
             for r in 0..<firstCount where firstStart + r < 0 || firstStart + r >= firstRows {
                 (rows + r * d).update(repeating: 0, count: d)
             }
-            convolve(w.waveformDown, rows, rows: count, stride: 2, s, into: s.waveformOut.base)
+            w.waveformDown.apply(rows, pairs: pairs, transformed: s.downsamplingInput.base,
+                                 products: s.downsamplingProducts.base, threads: s.threads, into: s.waveformOut.base)
             activate(.gelu, s.waveformOut.base, count: count * d, s)
             // AdaptiveAvgPool1d: output i averages rows [⌊i·L2/ctx⌋, ⌈(i+1)·L2/ctx⌉), summed in row order.
             let sliced = s.waveformOut.base

@@ -7,7 +7,7 @@ import Kernels
 public final class EchoScratch {
     /// The threads the products split their columns over (results do not depend on their number).
     public let threads: MatmulThreads
-    /// Output rows of `we.2` per slice of the waveform stack.
+    /// Output rows of `we.2` per slice of the waveform stack (even: `WinogradDownsampling` computes pairs).
     static let waveformSliceRows = 256
     /// Query rows per block of attention: a block computes the scores of keys before its end only, which its
     /// weighted sum of values then reads as whole blocks of the packed values (`Matmul.depthBlock`).
@@ -23,6 +23,8 @@ public final class EchoScratch {
     let squeezed: FloatBuffer         // (squeeze + dims)
     let samples: FloatBuffer          // (5·(2S + 3) + 6)     one slice's zero-padded samples
     let waveformRows: FloatBuffer     // (2S + 3, dims)       we.0 + GELU rows of a slice
+    let downsamplingInput: FloatBuffer     // (S/2, 7·dims)   we.2's Winograd-transformed rows of a slice
+    let downsamplingProducts: FloatBuffer  // (4, S/2, dims)  its four channel products
     let waveformOut: FloatBuffer      // (S, dims)            we.2 + GELU rows of a slice
     let pooled: FloatBuffer           // (ctx, dims)          AdaptiveAvgPool1d sums
     let hidden: FloatBuffer           // (ctx, dims)          x, the residual stream
@@ -58,6 +60,8 @@ public final class EchoScratch {
         squeezed = FloatBuffer(count: c.squeezeWidth + d)
         samples = FloatBuffer(count: 5 * (2 * s + 3) + 6)
         waveformRows = FloatBuffer(count: (2 * s + 3) * d)
+        downsamplingInput = FloatBuffer(count: s / 2 * model.weights.waveformDown.transformedWidth)
+        downsamplingProducts = FloatBuffer(count: 4 * s / 2 * d)
         waveformOut = FloatBuffer(count: s * d)
         pooled = FloatBuffer(count: t * d)
         hidden = FloatBuffer(count: t * d)
