@@ -231,7 +231,7 @@ extension EchoModel {
             finite = finite && bounds[row].isFinite && bounds[t + row].isFinite
             (qLargest, kLargest) = (max(qLargest, bounds[row]), max(kLargest, bounds[t + row]))
         }
-        let futureIsZero = finite && qLargest * kLargest < Float.greatestFiniteMagnitude / 4
+        let futureIsZero = s.skipsMaskedScores && finite && qLargest * kLargest < Float.greatestFiniteMagnitude / 4
 
         s.headKeys.pack(rows: 0..<t, from: UnsafeRawPointer(k), element: .f32, rowBytes: 4 * d)
         let v = s.value.base + head * hd
@@ -267,10 +267,11 @@ extension EchoModel {
                     VectorOps.exponentiate(scores, count: known, minus: maximum)
                     futureWeight[row] = 0
                     VectorOps.exponentiate(futureWeight + row, count: 1, minus: maximum)
-                    var sum: Float = 0
-                    for j in 0..<known { sum += scores[j] }
-                    sum += Float(t - known) * futureWeight[row]
-                    let inverse = 1 / sum
+                    // A float64 sum: a float32 one over 1500 terms drifts by ~1e-5 relative at the output.
+                    var sum: Double = 0
+                    for j in 0..<known { sum += Double(scores[j]) }
+                    sum += Double(t - known) * Double(futureWeight[row])
+                    let inverse = Float(1 / sum)
                     for j in 0..<known { scores[j] *= inverse }
                     futureWeight[row] *= inverse
                 }

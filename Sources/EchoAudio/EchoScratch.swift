@@ -37,6 +37,9 @@ public final class EchoScratch {
     let wide: FloatBuffer             // (ctx, 4·dims)
     let logits: FloatBuffer           // (ctx, ctx)           one head's scores, then weights
     let valueColumns: FloatBuffer     // (headDim, ctx)       one head's values, transposed
+    /// Whether attention may skip the scores the mask zeroes (see `attention`); tests turn it off to compare with
+    /// every score computed and masked, as the seed does.
+    var skipsMaskedScores = true
     let keyIsZero: UnsafeMutablePointer<Bool>   // (ctx,)
     let rowBounds: FloatBuffer        // (2, ctx)             Σ|q| and Σ|k| per row of one head
     let futureWeight: FloatBuffer     // (ctx,)               each query's softmax weight of one future key

@@ -81,6 +81,34 @@ private struct Numbers {
         }
     }
 
+    @Test("a product over part of W gives the bits of the product with W cut to that part, and leaves the rest")
+    func partOfTheMatrix() {
+        var numbers = Numbers(state: 5)
+        let (rows, n, k) = (11, 70, 700)
+        let w = numbers.array(n * k), x = numbers.array(rows * k)
+        let packed = w.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, outFeatures: n, inFeatures: k) }
+        for (columns, depth) in [(70, 700), (33, 700), (16, 256), (70, 512), (1, 256)] {
+            let cut = (0..<columns).flatMap { j in w[j * k..<j * k + depth] }
+            let expected = cut.withUnsafeBufferPointer {
+                product(Array((0..<rows).flatMap { m in x[m * k..<m * k + depth] }), rows: rows,
+                        PackedMatrix($0.baseAddress!, outFeatures: columns,
+                                     inFeatures: depth))
+            }
+            for threads in [nil, MatmulThreads(count: 2)] {
+                var y = [Float](repeating: .nan, count: rows * (n + 3))
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer {
+                        Matmul.linear(xp.baseAddress!, rows: rows, inputStride: k, weight: packed, columns: columns,
+                                      depth: depth, into: $0.baseAddress!, outStride: n + 3, threads: threads)
+                    }
+                }
+                let computed = (0..<rows).flatMap { m in y[m * (n + 3)..<m * (n + 3) + columns] }
+                #expect(computed == expected, "columns \(columns), depth \(depth)")
+                #expect((0..<rows).allSatisfy { m in y[m * (n + 3) + columns..<(m + 1) * (n + 3)].allSatisfy(\.isNaN) })
+            }
+        }
+    }
+
     @Test("results match a float64 reference to float32 rounding")
     func accurate() {
         var numbers = Numbers(state: 11)
