@@ -52,6 +52,38 @@ static void glu_portable(float *x, size_t rows, size_t width) {
     }
 }
 
+// erf(z) for float z, evaluated in float64 and rounded once: erf(z) = z · P(z²) for |z| < 4, with P(w) =
+// erf(√w)/√w as a Chebyshev series of degree 22 in s = (w − 8)/8 (fitted to Python's math.erf; relative error
+// < 5e-13), summed by Clenshaw's recurrence; ±1 beyond (1 − erfc(4) rounds to 1 in float). So the float is erf(z)
+// correctly rounded except within ~1e-12 of a tie: the value glibc's erff gives, to an ulp.
+static const double erf_series[23] = {
+    0.48591295690286324, -0.3454078550049497, 0.16182910121364597,
+    -0.07648275610550903, 0.03466993680050757, -0.0148118641478148,
+    0.005922937956232054, -0.002211840658810015, 0.0007714154278403,
+    -0.0002515965878094145, 7.688658221087708e-05, -2.206549593879072e-05,
+    5.961274041545734e-06, -1.5197750711777655e-06, 3.664930434221547e-07,
+    -8.37899835493118e-08, 1.8201448848236845e-08, -3.764477990657756e-09,
+    7.427369029339118e-10, -1.400531459318621e-10, 2.5282858356601757e-11,
+    -4.376647908178992e-12, 7.275987252280001e-13,
+};
+static const float erf_limit = 4.0f, inverse_sqrt2 = 0.70710677f;
+
+static float erf_portable(float z) {
+    if (!(fabsf(z) < erf_limit)) return copysignf(1.0f, z);
+    const double wide = z, s = (wide * wide - 8.0) * 0.125, twice = 2.0 * s;
+    double b1 = 0, b2 = 0;
+    for (int k = 22; k >= 1; k--) {
+        const double b0 = fma(twice, b1, erf_series[k] - b2);
+        b2 = b1;
+        b1 = b0;
+    }
+    return (float)(wide * fma(s, b1, erf_series[0] - b2));
+}
+
+static void gelu_portable(float *x, size_t count) {
+    for (size_t i = 0; i < count; i++) x[i] = x[i] * 0.5f * (1.0f + erf_portable(x[i] * inverse_sqrt2));
+}
+
 static void exp_shifted_portable(float *x, size_t count, float shift) {
     for (size_t i = 0; i < count; i++) x[i] = ek_exp(x[i] - shift);
 }
@@ -126,6 +158,36 @@ static void glu_avx2(float *x, size_t rows, size_t width) {
     }
 }
 
+/// erf_portable on 4 lanes (|z| < erf_limit; others give anything).
+static inline __attribute__((always_inline)) __m256d erf4(__m256d z) {
+    const __m256d s = _mm256_mul_pd(_mm256_sub_pd(_mm256_mul_pd(z, z), _mm256_set1_pd(8.0)), _mm256_set1_pd(0.125));
+    const __m256d twice = _mm256_add_pd(s, s);
+    __m256d b1 = _mm256_setzero_pd(), b2 = _mm256_setzero_pd();
+    for (int k = 22; k >= 1; k--) {
+        const __m256d b0 = _mm256_fmadd_pd(twice, b1, _mm256_sub_pd(_mm256_set1_pd(erf_series[k]), b2));
+        b2 = b1;
+        b1 = b0;
+    }
+    return _mm256_mul_pd(z, _mm256_fmadd_pd(s, b1, _mm256_sub_pd(_mm256_set1_pd(erf_series[0]), b2)));
+}
+
+static void gelu_avx2(float *x, size_t count) {
+    size_t i = 0;
+    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
+    for (; i + 8 <= count; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256 z = _mm256_mul_ps(v, _mm256_set1_ps(inverse_sqrt2));
+        const __m256d low = erf4(_mm256_cvtps_pd(_mm256_castps256_ps128(z)));
+        const __m256d high = erf4(_mm256_cvtps_pd(_mm256_extractf128_ps(z, 1)));
+        const __m256 inside = _mm256_cmp_ps(_mm256_andnot_ps(sign, z), _mm256_set1_ps(erf_limit), _CMP_LT_OQ);
+        const __m256 saturated = _mm256_or_ps(_mm256_and_ps(sign, z), one);   // copysign(1, z)
+        const __m256 erf = _mm256_blendv_ps(saturated, _mm256_set_m128(_mm256_cvtpd_ps(high), _mm256_cvtpd_ps(low)),
+                                            inside);
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(v, half), _mm256_add_ps(one, erf)));
+    }
+    gelu_portable(x + i, count - i);
+}
+
 static void exp_shifted_avx2(float *x, size_t count, float shift) {
     size_t i = 0;
     const __m256 by = _mm256_set1_ps(shift);
@@ -173,3 +235,12 @@ void ek_exp_shifted_isa(ek_isa isa, float *x, size_t count, float shift) {
 }
 
 void ek_exp_shifted(float *x, size_t count, float shift) { ek_exp_shifted_isa(ek_active_isa(), x, count, shift); }
+
+void ek_gelu_isa(ek_isa isa, float *x, size_t count) {
+#if defined(__x86_64__)
+    if (isa >= EK_ISA_AVX2 && ek_detected_isa() >= EK_ISA_AVX2) { gelu_avx2(x, count); return; }
+#endif
+    gelu_portable(x, count);
+}
+
+void ek_gelu(float *x, size_t count) { ek_gelu_isa(ek_active_isa(), x, count); }

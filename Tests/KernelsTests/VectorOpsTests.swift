@@ -25,7 +25,7 @@ import Testing
         #expect(ek_exp(-.infinity) == 0 && ek_exp(.infinity) == .infinity && ek_exp(0) == 1)
     }
 
-    @Test("SiLU, the shifted exp and the float64 dot product give the same bits on AVX2 and the portable code")
+    @Test("SiLU, GELU, the shifted exp and the float64 dot product give the same bits on AVX2 and the portable code")
     func sameBitsOnEveryInstructionSet() {
         var state: UInt64 = 1
         let values: [Float] = (0..<4099).map { i in
@@ -35,6 +35,10 @@ import Testing
         var vector = values, portable = values
         ek_silu_isa(EK_ISA_AVX2, &vector, vector.count)
         ek_silu_isa(EK_ISA_PORTABLE, &portable, portable.count)
+        #expect(zip(vector, portable).allSatisfy { $0.bitPattern == $1.bitPattern })
+        (vector, portable) = (values, values)
+        ek_gelu_isa(EK_ISA_AVX2, &vector, vector.count)
+        ek_gelu_isa(EK_ISA_PORTABLE, &portable, portable.count)
         #expect(zip(vector, portable).allSatisfy { $0.bitPattern == $1.bitPattern })
         (vector, portable) = (values, values)
         ek_exp_shifted_isa(EK_ISA_AVX2, &vector, vector.count, 3.5)
@@ -58,6 +62,21 @@ import Testing
             #expect(zip(x.prefix(count), expected).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(count)")
             #expect(zip(x.dropFirst(count), values.dropFirst(count)).allSatisfy { $0.bitPattern == $1.bitPattern })
         }
+    }
+
+    @Test("GELU's erf is float64 erf rounded once: x · 0.5 · (1 + that) in float32, on a sweep of x")
+    func geluUsesCorrectlyRoundedErf() {
+        var x: [Float] = stride(from: -14, through: 14, by: 0.000_37).map { Float($0) }
+            + [0, -0.0, 1e-30, -1e-38, .infinity, .greatestFiniteMagnitude]
+        let expected = x.map { v -> Float in v * 0.5 * (1 + Float(Foundation.erf(Double(v * 0.707_106_77)))) }
+        x.withUnsafeMutableBufferPointer { VectorOps.gelu($0.baseAddress!, count: $0.count) }
+        // Within ~1e-12 of a rounding tie the float64 series may round the other way than erf itself.
+        let differing = zip(x, expected).filter { $0.bitPattern != $1.bitPattern }.count
+        print("[vector] gelu: \(differing) of \(x.count) differ from float64 erf rounded once")
+        #expect(differing <= x.count / 10_000)
+        var special: [Float] = [.nan, -.infinity]
+        special.withUnsafeMutableBufferPointer { VectorOps.gelu($0.baseAddress!, count: $0.count) }
+        #expect(special.allSatisfy { $0.isNaN })   // −∞ · 0.5 · (1 + erf(−∞)) = −∞ · 0, as PyTorch computes it
     }
 
     @Test("SiLU is x / (1 + e^−x) with that exp")

@@ -148,10 +148,15 @@ void ek_silu(float *x, size_t count);
 /// x ← ek_exp(x − shift) (the subtraction rounded to float first), in place: a softmax's numerators.
 void ek_exp_shifted(float *x, size_t count, float shift);
 
-/// ek_dot_f64, ek_silu and ek_exp_shifted on one instruction set (for tests that compare them).
+/// x ← x · 0.5 · (1 + erf(x · 0.70710677)) (PyTorch's exact GELU, each step a float32 operation as it computes it),
+/// in place, with erf evaluated in float64 and rounded once (vector.c): glibc's erff to an ulp.
+void ek_gelu(float *x, size_t count);
+
+/// ek_dot_f64, ek_silu, ek_exp_shifted and ek_gelu on one instruction set (for tests that compare them).
 double ek_dot_f64_isa(ek_isa isa, const float *a, const float *b, size_t count);
 void ek_silu_isa(ek_isa isa, float *x, size_t count);
 void ek_exp_shifted_isa(ek_isa isa, float *x, size_t count, float shift);
+void ek_gelu_isa(ek_isa isa, float *x, size_t count);
 
 /// Gated linear unit over `rows` rows of 2·`width`: row[i] ← row[i] / (1 + e^(−row[width + i])) for i < width.
 void ek_glu(float *x, size_t rows, size_t width);
