@@ -227,16 +227,20 @@ extension EchoModel {
         }
         // |q·k| ≤ Σ|q|·Σ|k| bounds every partial sum of the product too; a NaN or ∞ anywhere fails the test.
         var (qLargest, kLargest, finite): (Float, Float, Bool) = (0, 0, true)
+        var zeroKeyCount = 0   // the keys with keyIsZero, in order, listed in s.zeroKeys
         for row in 0..<t {
             finite = finite && bounds[row].isFinite && bounds[t + row].isFinite
             (qLargest, kLargest) = (max(qLargest, bounds[row]), max(kLargest, bounds[t + row]))
+            if keyIsZero[row] {
+                s.zeroKeys[zeroKeyCount] = row
+                zeroKeyCount += 1
+            }
         }
         let futureIsZero = s.skipsMaskedScores && finite && qLargest * kLargest < Float.greatestFiniteMagnitude / 4
 
         s.headKeys.pack(rows: 0..<t, from: UnsafeRawPointer(k), element: .f32, rowBytes: 4 * d)
         let v = s.value.base + head * hd
-        for row in 0..<t { for j in 0..<hd { s.valueColumns.base[j * t + row] = v[row * d + j] } }
-        s.headValues.pack(rows: 0..<hd, from: UnsafeRawPointer(s.valueColumns.base), element: .f32, rowBytes: 4 * t)
+        s.headValues.packTransposed(from: v, sourceStride: d)
         // futureValues[b] = Σ v[j] over the keys after block b (j ≥ its end), summed in float64 from the last key.
         let blockRows = EchoScratch.attentionBlockRows
         let blocks = (t + blockRows - 1) / blockRows
@@ -249,7 +253,7 @@ extension EchoModel {
             }
         }
 
-        let (logits, futureWeight) = (s.logits.base, s.futureWeight.base)
+        let (logits, futureWeight, zeroKeys, ones) = (s.logits.base, s.futureWeight.base, s.zeroKeys, s.ones.base)
         let zeroKeyFactor: Float = 0.000001
         for block in 0..<blocks {
             let start = block * blockRows, end = min(t, start + blockRows)
@@ -260,17 +264,19 @@ extension EchoModel {
             s.threads.forEachRange(end - start, grain: 32) { rows in
                 for row in rows.lowerBound + start ..< rows.upperBound + start {
                     let scores = logits + row * t
-                    for j in 0...row where keyIsZero[j] { scores[j] *= zeroKeyFactor }
+                    for n in 0..<zeroKeyCount {
+                        let j = zeroKeys[n]
+                        if j > row { break }
+                        scores[j] *= zeroKeyFactor
+                    }
                     for j in (row + 1)..<known { scores[j] *= 0 }
-                    var maximum: Float = known < t ? 0 : -.infinity
-                    for j in 0..<known { maximum = max(maximum, scores[j]) }
+                    let maximum = Self.maximum(scores, count: known, atLeast: known < t ? 0 : -.infinity)
                     VectorOps.exponentiate(scores, count: known, minus: maximum)
                     futureWeight[row] = 0
                     VectorOps.exponentiate(futureWeight + row, count: 1, minus: maximum)
                     // A float64 sum: a float32 one over 1500 terms drifts by ~1e-5 relative at the output.
-                    var sum: Double = 0
-                    for j in 0..<known { sum += Double(scores[j]) }
-                    sum += Double(t - known) * Double(futureWeight[row])
+                    let sum = VectorOps.sumOfProducts(scores, ones, count: known)
+                        + Double(t - known) * Double(futureWeight[row])
                     let inverse = Float(1 / sum)
                     for j in 0..<known { scores[j] *= inverse }
                     futureWeight[row] *= inverse
@@ -286,6 +292,21 @@ extension EchoModel {
                 for j in 0..<hd { target[j] += weight * later[j] }
             }
         }
+    }
+
+    /// The largest of `count` floats and `start` (NaNs aside: a row with a NaN becomes NaN in the softmax anyway).
+    private static func maximum(_ x: UnsafePointer<Float>, count: Int, atLeast start: Float) -> Float {
+        var lanes = SIMD8<Float>(repeating: start), j = 0
+        while j + 8 <= count {
+            lanes = pointwiseMax(lanes, UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self))
+            j += 8
+        }
+        var result = lanes.max()
+        while j < count {
+            result = max(result, x[j])
+            j += 1
+        }
+        return result
     }
 
     // MARK: Products

@@ -36,11 +36,12 @@ public final class EchoScratch {
     let attended: FloatBuffer         // (ctx, dims)
     let wide: FloatBuffer             // (ctx, 4·dims)
     let logits: FloatBuffer           // (ctx, ctx)           one head's scores, then weights
-    let valueColumns: FloatBuffer     // (headDim, ctx)       one head's values, transposed
     /// Whether attention may skip the scores the mask zeroes (see `attention`); tests turn it off to compare with
     /// every score computed and masked, as the seed does.
     var skipsMaskedScores = true
     let keyIsZero: UnsafeMutablePointer<Bool>   // (ctx,)
+    let zeroKeys: UnsafeMutablePointer<Int>     // (ctx,)  the rows where keyIsZero, ascending
+    let ones: FloatBuffer             // (ctx,)               1s: a softmax row's sum is its dot product with them
     let rowBounds: FloatBuffer        // (2, ctx)             Σ|q| and Σ|k| per row of one head
     let futureWeight: FloatBuffer     // (ctx,)               each query's softmax weight of one future key
     let futureValues: FloatBuffer     // (⌈ctx/B⌉, headDim)   Σ v over the keys after each attention block
@@ -76,9 +77,12 @@ public final class EchoScratch {
         attended = FloatBuffer(count: t * d)
         wide = FloatBuffer(count: t * 4 * d)
         logits = FloatBuffer(count: t * t)
-        valueColumns = FloatBuffer(count: c.headDimension * t)
         keyIsZero = .allocate(capacity: t)
         keyIsZero.initialize(repeating: false, count: t)
+        zeroKeys = .allocate(capacity: t)
+        zeroKeys.initialize(repeating: 0, count: t)
+        ones = FloatBuffer(count: t)
+        ones.base.update(repeating: 1, count: t)
         rowBounds = FloatBuffer(count: 2 * t)
         futureWeight = FloatBuffer(count: t)
         futureValues = FloatBuffer(count: (t + Self.attentionBlockRows - 1) / Self.attentionBlockRows * c.headDimension)
@@ -90,6 +94,7 @@ public final class EchoScratch {
 
     deinit {
         keyIsZero.deallocate()
+        zeroKeys.deallocate()
         futureValueSum.deallocate()
     }
 }

@@ -62,15 +62,14 @@ struct WinogradDownsampling: Sendable {
                 let p = input + 4 * pair * c
                 let (d0, a0, d1, a1, d2, a2, d3) = (p, p + c, p + 2 * c, p + 3 * c, p + 4 * c, p + 5 * c, p + 6 * c)
                 let x = transformed + pair * width
-                for i in 0..<c {
-                    x[i] = d0[i] - d2[i]
-                    x[c + i] = a0[i] - a1[i]
-                    x[2 * c + i] = d1[i] + d2[i]
-                    x[3 * c + i] = a1[i]
-                    x[4 * c + i] = d2[i] - d1[i]
-                    x[5 * c + i] = d3[i] - d1[i]
-                    x[6 * c + i] = a2[i] - a1[i]
-                }
+                // One loop per segment: each one a vector loop.
+                Self.combine(d0, d2, -1, into: x, count: c)
+                Self.combine(a0, a1, -1, into: x + c, count: c)
+                Self.combine(d1, d2, 1, into: x + 2 * c, count: c)
+                (x + 3 * c).update(from: a1, count: c)
+                Self.combine(d2, d1, -1, into: x + 4 * c, count: c)
+                Self.combine(d3, d1, -1, into: x + 5 * c, count: c)
+                Self.combine(a2, a1, -1, into: x + 6 * c, count: c)
             }
         }
         let (first, sum, difference, second) = (products, products + pairs * n, products + 2 * pairs * n,
@@ -87,11 +86,33 @@ struct WinogradDownsampling: Sendable {
             for pair in range {
                 let (even, odd) = (out + 2 * pair * n, out + (2 * pair + 1) * n)
                 let (v0, t, u, v1) = (first + pair * n, sum + pair * n, difference + pair * n, second + pair * n)
-                for o in 0..<n {
-                    even[o] = ((v0[o] + t[o]) + u[o]) + b[o]
-                    odd[o] = ((v1[o] + t[o]) - u[o]) + b[o]
-                }
+                Self.assemble(v0, t, u, 1, b, into: even, count: n)
+                Self.assemble(v1, t, u, -1, b, into: odd, count: n)
             }
         }
+    }
+
+    /// `out[i] = a[i] + sign · b[i]`, sign ±1 (exact: the sum is rounded once either way).
+    private static func combine(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ sign: Float,
+                                into out: UnsafeMutablePointer<Float>, count: Int) {
+        let (a, b) = (UnsafeRawPointer(a), UnsafeRawPointer(b))
+        var i = 0
+        while i + 8 <= count {
+            let sum = a.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+                + sign * b.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(out + i).storeBytes(of: sum, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
+            out[i] = a.load(fromByteOffset: 4 * i, as: Float.self) + sign * b.load(fromByteOffset: 4 * i, as: Float.self)
+            i += 1
+        }
+    }
+
+    /// `out[i] = ((v[i] + t[i]) + sign · u[i]) + bias[i]`, sign ±1.
+    private static func assemble(_ v: UnsafePointer<Float>, _ t: UnsafePointer<Float>, _ u: UnsafePointer<Float>,
+                                 _ sign: Float, _ bias: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                                 count: Int) {
+        for i in 0..<count { out[i] = ((v[i] + t[i]) + sign * u[i]) + bias[i] }
     }
 }

@@ -50,6 +50,13 @@ public final class PackedMatrix: @unchecked Sendable {   // written while packin
                 sourceElement.kernelType, rowBytes)
     }
 
+    /// Fills all of this f32 matrix from its transpose: `W[j, i] = source[i · sourceStride + j]`, `inFeatures` rows
+    /// of `outFeatures` floats — e.g. a head's values `(ctx, headDim)` as the `(headDim, ctx)` weight of `P·V`.
+    public func packTransposed(from source: UnsafePointer<Float>, sourceStride: Int) {
+        precondition(element == .f32 && sourceStride >= outFeatures)
+        ek_pack_f32_transposed(block.base, outFeatures, inFeatures, source, sourceStride)
+    }
+
     /// Bytes held.
     public var byteCount: Int { block.bytes }
 

@@ -109,6 +109,21 @@ private struct Numbers {
         }
     }
 
+    @Test("packing from the transpose gives the matrix packing the rows gives")
+    func transposedPacking() {
+        var numbers = Numbers(state: 9)
+        for (n, k) in [(1, 1), (17, 3), (128, 600), (40, 300)] {
+            let stride = n + 5
+            let source = numbers.array(k * stride)   // (k, stride): W[j, i] = source[i · stride + j]
+            let rows = (0..<n).flatMap { j in (0..<k).map { i in source[i * stride + j] } }
+            let expected = rows.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, outFeatures: n, inFeatures: k) }
+            let packed = PackedMatrix(outFeatures: n, inFeatures: k, element: .f32)
+            source.withUnsafeBufferPointer { packed.packTransposed(from: $0.baseAddress!, sourceStride: stride) }
+            let x = numbers.array(9 * k)
+            #expect(product(x, rows: 9, packed) == product(x, rows: 9, expected), "\(n)×\(k)")
+        }
+    }
+
     @Test("results match a float64 reference to float32 rounding")
     func accurate() {
         var numbers = Numbers(state: 11)

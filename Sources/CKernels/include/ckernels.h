@@ -64,6 +64,10 @@ size_t ek_packed_bytes(ek_element_type type, size_t n, size_t k);
 void ek_pack(void *packed, ek_element_type type, size_t n, size_t k, size_t row_offset, size_t rows,
              const void *source, ek_element_type source_type, size_t source_row_bytes);
 
+/// Packs all of an f32 [n, k] packed matrix from its transpose: W[j, i] = source[i · source_stride + j] (k rows of
+/// n floats). Padding columns of the last panel keep their values (zero in a fresh matrix).
+void ek_pack_f32_transposed(void *packed, size_t n, size_t k, const float *source, size_t source_stride);
+
 /// A pool of worker threads for products (`threads` − 1 workers; the caller is the first thread). One caller at a
 /// time: a pool belongs to one compute thread.
 typedef struct ek_pool ek_pool;
