@@ -117,6 +117,7 @@ typedef struct {
     float *y;
     size_t ldy;
     int accumulate;
+    const float *bias;               // NULL, or added to each output element after its sum
 } product;
 
 /// Thread `index` of `count` computes panels [panels·index/count, panels·(index+1)/count), every K block in turn.
@@ -139,6 +140,7 @@ static void run_share(void *context, int index, int count) {
             .ldy = p->ldy,
             .cols = columns - first * EK_PANEL,
             .load_y = p->accumulate || k0 > 0,
+            .bias = p->bias && k0 + kc == p->k ? p->bias + first * EK_PANEL : NULL,
         };
         p->fn(&b);
     }
@@ -150,8 +152,8 @@ static const size_t parallel_threshold = 1 << 17;
 /// The product with the packed [n, k] matrix's first `columns` rows and first `depth` of its k (a whole number of
 /// K blocks, or k: the blocks before `depth` are laid out as in an [n, depth] matrix).
 static void gemm(ek_isa isa, int exact, ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed,
-                 ek_element_type type, size_t n, size_t k, size_t columns, size_t depth, float *y, size_t ldy,
-                 int accumulate) {
+                 ek_element_type type, size_t n, size_t k, size_t columns, size_t depth, const float *bias, float *y,
+                 size_t ldy, int accumulate) {
     const size_t stored_panels = (n + EK_PANEL - 1) / EK_PANEL;
     n = columns;
     k = depth;
@@ -163,7 +165,7 @@ static void gemm(ek_isa isa, int exact, ek_pool *pool, const float *x, size_t m,
     product p = {
         .fn = block_function(isa, type, exact), .x = x, .m = m, .ldx = ldx, .packed = packed,
         .element = type == EK_F32 ? 4 : 2, .stored_panels = stored_panels, .panels = (n + EK_PANEL - 1) / EK_PANEL,
-        .n = n, .k = k, .y = y, .ldy = ldy, .accumulate = accumulate,
+        .n = n, .k = k, .y = y, .ldy = ldy, .accumulate = accumulate, .bias = bias,
     };
     int count = pool ? ek_pool_threads(pool) : 1;
     if (m * n * k < parallel_threshold) count = 1;
@@ -174,20 +176,21 @@ static void gemm(ek_isa isa, int exact, ek_pool *pool, const float *x, size_t m,
 
 void ek_gemm(ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
              size_t n, size_t k, float *y, size_t ldy, int accumulate) {
-    gemm(ek_active_isa(), 0, pool, x, m, ldx, packed, type, n, k, n, k, y, ldy, accumulate);
+    gemm(ek_active_isa(), 0, pool, x, m, ldx, packed, type, n, k, n, k, NULL, y, ldy, accumulate);
 }
 
 void ek_gemm_part(ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
-                  size_t n, size_t k, size_t columns, size_t depth, float *y, size_t ldy, int accumulate) {
+                  size_t n, size_t k, size_t columns, size_t depth, const float *bias, float *y, size_t ldy,
+                  int accumulate) {
     if (columns > n) columns = n;
     if (depth > k) depth = k;
-    gemm(ek_active_isa(), 0, pool, x, m, ldx, packed, type, n, k, columns, depth, y, ldy, accumulate);
+    gemm(ek_active_isa(), 0, pool, x, m, ldx, packed, type, n, k, columns, depth, bias, y, ldy, accumulate);
 }
 
 void ek_gemm_isa(ek_isa isa, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
                  size_t n, size_t k, float *y, size_t ldy, int accumulate) {
     if (isa > ek_detected_isa()) isa = ek_detected_isa();
-    gemm(isa, 1, NULL, x, m, ldx, packed, type, n, k, n, k, y, ldy, accumulate);
+    gemm(isa, 1, NULL, x, m, ldx, packed, type, n, k, n, k, NULL, y, ldy, accumulate);
 }
 
 // MARK: bf16 dot products

@@ -68,8 +68,8 @@ extension EchoModel {
         for row in 0..<t {
             for k in 0..<3 { (s.gathered.base + (row * 3 + k) * d).update(from: padded + (row + 2 * k) * d, count: d) }
         }
-        Matmul.linear(s.gathered.base, rows: t, weight: w.dilated.weight, into: out, threads: s.threads)
-        addBias(w.dilated.bias, rows: t, width: d, to: out, s)
+        Matmul.linear(s.gathered.base, rows: t, weight: w.dilated.weight, bias: w.dilated.bias.base, into: out,
+                      threads: s.threads)
         // se.3: depthwise Conv1d(dims, dims, 3, padding 1, groups dims).
         padRows(out, rows: t, width: d, padding: 1, into: padded)
         let (depthwise, depthwiseBias) = (w.depthwise.base, w.depthwiseBias.base)
@@ -313,17 +313,15 @@ extension EchoModel {
 
     private func linear(_ l: EchoLinear, _ input: UnsafePointer<Float>, rows: Int, _ s: EchoScratch,
                         into out: UnsafeMutablePointer<Float>) {
-        Matmul.linear(input, rows: rows, weight: l.weight, into: out, threads: s.threads)
-        if let bias = l.bias { addBias(bias, rows: rows, width: l.weight.outFeatures, to: out, s) }
+        Matmul.linear(input, rows: rows, weight: l.weight, bias: l.bias?.base, into: out, threads: s.threads)
     }
 
     /// A convolution over time-major rows with no dilation: output row r is one product with the `kernel`
     /// consecutive input rows from `r · stride` of `padded` (which holds the padding rows itself).
     private func convolve(_ conv: TimeConvolution, _ padded: UnsafePointer<Float>, rows: Int, stride: Int,
                           _ s: EchoScratch, into out: UnsafeMutablePointer<Float>) {
-        Matmul.linear(padded, rows: rows, inputStride: stride * conv.inChannels, weight: conv.weight, into: out,
-                      threads: s.threads)
-        addBias(conv.bias, rows: rows, width: conv.outChannels, to: out, s)
+        Matmul.linear(padded, rows: rows, inputStride: stride * conv.inChannels, weight: conv.weight,
+                      bias: conv.bias.base, into: out, threads: s.threads)
     }
 
     /// The activation over `count` values, split over the scratch's threads.
@@ -331,14 +329,6 @@ extension EchoModel {
                           _ s: EchoScratch) {
         s.threads.forEachRange(count, grain: 16_384) { range in
             activation.apply(x + range.lowerBound, count: range.count)
-        }
-    }
-
-    private func addBias(_ bias: WeightBuffer, rows: Int, width: Int, to out: UnsafeMutablePointer<Float>,
-                         _ s: EchoScratch) {
-        let bias = bias.base
-        s.threads.forEachRange(rows, grain: max(1, 16_384 / width)) { range in
-            for row in range { for ch in 0..<width { out[row * width + ch] += bias[ch] } }
         }
     }
 

@@ -111,18 +111,21 @@ private struct RangeJob {
 /// not on how many rows the call has, where the row sits, the thread count, or the instruction set — so streaming,
 /// offline and batched passes agree bit for bit, on one thread or several.
 public enum Matmul {
-    /// `out[m, n] = Σ_k input[m, k] · W[n, k]` (+ `out[m, n]` when `accumulate`): a bias-free `nn.Linear`.
+    /// `out[m, n] = Σ_k input[m, k] · W[n, k]` (+ `out[m, n]` when `accumulate`), then `+ bias[n]` when given: an
+    /// `nn.Linear`.
     ///
     /// - Parameters:
     ///   - input: `(rows, W.inFeatures)`, row stride `inputStride` (defaults to `inFeatures`).
+    ///   - bias: `(W.outFeatures)`, added to the finished sum in the kernel (the bits of adding it afterwards).
     ///   - out: `(rows, W.outFeatures)`, row stride `outStride` (defaults to `outFeatures`).
     ///   - threads: the workers to split the output columns over; nil runs on the caller alone.
     @inlinable
     public static func linear(_ input: UnsafePointer<Float>, rows: Int, inputStride: Int? = nil,
-                              weight: PackedMatrix, into out: UnsafeMutablePointer<Float>, outStride: Int? = nil,
-                              accumulate: Bool = false, threads: MatmulThreads? = nil) {
-        multiply(input, rows: rows, inputStride: inputStride ?? weight.inFeatures, weight: weight, into: out,
-                 outStride: outStride ?? weight.outFeatures, accumulate: accumulate, threads: threads)
+                              weight: PackedMatrix, bias: UnsafePointer<Float>? = nil,
+                              into out: UnsafeMutablePointer<Float>, outStride: Int? = nil, accumulate: Bool = false,
+                              threads: MatmulThreads? = nil) {
+        multiply(input, rows: rows, inputStride: inputStride ?? weight.inFeatures, weight: weight, bias: bias,
+                 into: out, outStride: outStride ?? weight.outFeatures, accumulate: accumulate, threads: threads)
     }
 
     /// The product with part of W: its first `columns` rows (output columns) and the first `depth` of its input
@@ -137,7 +140,7 @@ public enum Matmul {
                      "depth \(depth) of \(weight.inFeatures) is not whole blocks of \(depthBlock)")
         guard rows > 0 else { return }
         ek_gemm_part(threads?.pool, input, rows, inputStride, weight.packed, weight.element.kernelType,
-                     weight.outFeatures, weight.inFeatures, columns, depth, out, outStride, 0)
+                     weight.outFeatures, weight.inFeatures, columns, depth, nil, out, outStride, 0)
     }
 
     /// The input features of one block of a packed matrix: a partial product's `depth` is a multiple of it.
@@ -145,11 +148,12 @@ public enum Matmul {
 
     @usableFromInline
     static func multiply(_ input: UnsafePointer<Float>, rows: Int, inputStride: Int, weight: PackedMatrix,
-                         into out: UnsafeMutablePointer<Float>, outStride: Int, accumulate: Bool,
-                         threads: MatmulThreads?) {
+                         bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>, outStride: Int,
+                         accumulate: Bool, threads: MatmulThreads?) {
         guard rows > 0 else { return }
-        ek_gemm(threads?.pool, input, rows, inputStride, weight.packed, weight.element.kernelType,
-                weight.outFeatures, weight.inFeatures, out, outStride, accumulate ? 1 : 0)
+        ek_gemm_part(threads?.pool, input, rows, inputStride, weight.packed, weight.element.kernelType,
+                     weight.outFeatures, weight.inFeatures, weight.outFeatures, weight.inFeatures, bias, out,
+                     outStride, accumulate ? 1 : 0)
     }
 
     /// The instruction set products with f32-stored weights run on (see ``KernelInstructionSet``): the active one.

@@ -109,6 +109,29 @@ private struct Numbers {
         }
     }
 
+    @Test("a bias is added to the finished sum: the bits of adding it afterwards, on any thread count")
+    func biasAfterTheSum() {
+        var numbers = Numbers(state: 13)
+        for (n, k) in Self.shapes {
+            let w = numbers.array(n * k), bias = numbers.array(n), rows = 13
+            let packed = w.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, outFeatures: n, inFeatures: k) }
+            let x = numbers.array(rows * k)
+            let expected = product(x, rows: rows, packed).enumerated().map { $0.element + bias[$0.offset % n] }
+            for threads in [nil, MatmulThreads(count: 2)] {
+                var y = [Float](repeating: .nan, count: rows * n)
+                x.withUnsafeBufferPointer { xp in
+                    bias.withUnsafeBufferPointer { bp in
+                        y.withUnsafeMutableBufferPointer {
+                            Matmul.linear(xp.baseAddress!, rows: rows, weight: packed, bias: bp.baseAddress!,
+                                          into: $0.baseAddress!, threads: threads)
+                        }
+                    }
+                }
+                #expect(y == expected, "\(n)×\(k) on \(Matmul.instructionSet)")
+            }
+        }
+    }
+
     @Test("packing from the transpose gives the matrix packing the rows gives")
     func transposedPacking() {
         var numbers = Numbers(state: 9)

@@ -84,11 +84,13 @@ void ek_parallel(ek_pool *pool, void (*fn)(void *context, int part, int parts), 
 void ek_gemm(ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
              size_t n, size_t k, float *y, size_t ldy, int accumulate);
 
-/// ek_gemm with part of W: its first `columns` rows (output columns) and its first `depth` elements of k, which
-/// must be a whole number of EK_KBLOCK blocks or k itself (the packed blocks before it are then read as they are).
-/// Each output element has the bits ek_gemm gives for a matrix of W's first `depth` columns.
+/// ek_gemm with part of W — its first `columns` rows (output columns) and its first `depth` elements of k, which
+/// must be a whole number of EK_KBLOCK blocks or k itself (the packed blocks before it are then read as they are)
+/// — and a bias: each output element has the bits ek_gemm gives for a matrix of W's first `depth` columns, then,
+/// when `bias` is not NULL, + bias[column] (one more float32 addition, as adding it afterwards would give).
 void ek_gemm_part(ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
-                  size_t n, size_t k, size_t columns, size_t depth, float *y, size_t ldy, int accumulate);
+                  size_t n, size_t k, size_t columns, size_t depth, const float *bias, float *y, size_t ldy,
+                  int accumulate);
 
 /// The same product computed by one instruction set on the calling thread (for tests that compare kernels).
 void ek_gemm_isa(ek_isa isa, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
