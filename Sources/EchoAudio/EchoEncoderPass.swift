@@ -298,7 +298,8 @@ extension EchoModel {
     private static func maximum(_ x: UnsafePointer<Float>, count: Int, atLeast start: Float) -> Float {
         var lanes = SIMD8<Float>(repeating: start), j = 0
         while j + 8 <= count {
-            lanes = pointwiseMax(lanes, UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self))
+            let values = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
+            lanes.replace(with: values, where: values .> lanes)
             j += 8
         }
         var result = lanes.max()
