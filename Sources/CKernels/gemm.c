@@ -71,9 +71,11 @@ const char *ek_isa_name(ek_isa isa) {
     return "?";
 }
 
-/// Whether the CPU executes 512-bit arithmetic as two 256-bit halves (AMD family 19h, Zen 4): there the AVX-512
-/// f32 kernel gains nothing and measured ~10 % more CPU time than the AVX2 one (docs/performance.md), so f32
-/// products keep AVX2 — the same bits.
+/// Whether the CPU executes 512-bit arithmetic as two 256-bit halves (AMD family 19h, Zen 4). There the AVX-512
+/// kernel's wider widening and masking cost ~10 % more CPU time than the AVX2 one on bf16-stored weights
+/// (docs/performance.md), so those products keep AVX2 — the same bits; f32-stored weights still run AVX-512, whose
+/// 32 registers hold a tile twice as wide: half the input reads per multiply-add, up to 1.5× faster on long rows
+/// (docs/echo.md, "Speed").
 static int splits_512_bit_operations(void) {
 #if defined(__x86_64__)
     unsigned a, b, c, d;
@@ -87,12 +89,10 @@ static int splits_512_bit_operations(void) {
 #endif
 }
 
-ek_isa ek_product_isa(void) {
-    const ek_isa isa = ek_active_isa();
-    return isa >= EK_ISA_AVX512 && splits_512_bit_operations() ? EK_ISA_AVX2 : isa;
-}
+ek_isa ek_product_isa(void) { return ek_active_isa(); }
 
-/// The kernel for `isa`; unless `exact`, AVX2's where the CPU splits 512-bit operations.
+/// The kernel for `isa`; unless `exact`, AVX2's for widened (bf16, f16) weights where the CPU splits 512-bit
+/// operations.
 static ek_block_fn block_function(ek_isa isa, ek_element_type type, int exact) {
     static int cached = -1;
     int half_width = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
@@ -100,7 +100,8 @@ static ek_block_fn block_function(ek_isa isa, ek_element_type type, int exact) {
         half_width = splits_512_bit_operations();
         __atomic_store_n(&cached, half_width, __ATOMIC_RELEASE);
     }
-    if (isa >= EK_ISA_AVX512) return exact || !half_width ? ek_avx512_block(type) : ek_avx2_block(type);
+    if (isa >= EK_ISA_AVX512)
+        return exact || !half_width || type == EK_F32 ? ek_avx512_block(type) : ek_avx2_block(type);
     return isa == EK_ISA_AVX2 ? ek_avx2_block(type) : ek_portable_block(type);
 }
 
@@ -111,10 +112,12 @@ typedef struct {
     const float *x;
     size_t m, ldx;
     const unsigned char *packed;
-    size_t element, panels, n, k;
+    size_t element, stored_panels;   // the packed matrix's panels, which set its K blocks' stride
+    size_t panels, n, k;             // the panels, columns and depth this product computes
     float *y;
     size_t ldy;
     int accumulate;
+    const float *bias;               // NULL, or added to each output element after its sum
 } product;
 
 /// Thread `index` of `count` computes panels [panels·index/count, panels·(index+1)/count), every K block in turn.
@@ -130,13 +133,14 @@ static void run_share(void *context, int index, int count) {
             .x = p->x + k0,
             .ldx = p->ldx,
             .rows = p->m,
-            .w = p->packed + (k0 * p->panels * EK_PANEL + first * kc * EK_PANEL) * p->element,
+            .w = p->packed + (k0 * p->stored_panels * EK_PANEL + first * kc * EK_PANEL) * p->element,
             .kc = kc,
             .panels = end - first,
             .y = p->y + first * EK_PANEL,
             .ldy = p->ldy,
             .cols = columns - first * EK_PANEL,
             .load_y = p->accumulate || k0 > 0,
+            .bias = p->bias && k0 + kc == p->k ? p->bias + first * EK_PANEL : NULL,
         };
         p->fn(&b);
     }
@@ -145,8 +149,14 @@ static void run_share(void *context, int index, int count) {
 /// Products smaller than this many multiply-adds run on the caller alone: waking a worker costs more.
 static const size_t parallel_threshold = 1 << 17;
 
+/// The product with the packed [n, k] matrix's first `columns` rows and first `depth` of its k (a whole number of
+/// K blocks, or k: the blocks before `depth` are laid out as in an [n, depth] matrix).
 static void gemm(ek_isa isa, int exact, ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed,
-                 ek_element_type type, size_t n, size_t k, float *y, size_t ldy, int accumulate) {
+                 ek_element_type type, size_t n, size_t k, size_t columns, size_t depth, const float *bias, float *y,
+                 size_t ldy, int accumulate) {
+    const size_t stored_panels = (n + EK_PANEL - 1) / EK_PANEL;
+    n = columns;
+    k = depth;
     if (m == 0 || n == 0) return;
     if (k == 0) {
         if (!accumulate) for (size_t r = 0; r < m; r++) memset(y + r * ldy, 0, n * sizeof(float));
@@ -154,8 +164,8 @@ static void gemm(ek_isa isa, int exact, ek_pool *pool, const float *x, size_t m,
     }
     product p = {
         .fn = block_function(isa, type, exact), .x = x, .m = m, .ldx = ldx, .packed = packed,
-        .element = type == EK_F32 ? 4 : 2, .panels = (n + EK_PANEL - 1) / EK_PANEL, .n = n, .k = k,
-        .y = y, .ldy = ldy, .accumulate = accumulate,
+        .element = type == EK_F32 ? 4 : 2, .stored_panels = stored_panels, .panels = (n + EK_PANEL - 1) / EK_PANEL,
+        .n = n, .k = k, .y = y, .ldy = ldy, .accumulate = accumulate, .bias = bias,
     };
     int count = pool ? ek_pool_threads(pool) : 1;
     if (m * n * k < parallel_threshold) count = 1;
@@ -166,13 +176,21 @@ static void gemm(ek_isa isa, int exact, ek_pool *pool, const float *x, size_t m,
 
 void ek_gemm(ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
              size_t n, size_t k, float *y, size_t ldy, int accumulate) {
-    gemm(ek_active_isa(), 0, pool, x, m, ldx, packed, type, n, k, y, ldy, accumulate);
+    gemm(ek_active_isa(), 0, pool, x, m, ldx, packed, type, n, k, n, k, NULL, y, ldy, accumulate);
+}
+
+void ek_gemm_part(ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
+                  size_t n, size_t k, size_t columns, size_t depth, const float *bias, float *y, size_t ldy,
+                  int accumulate) {
+    if (columns > n) columns = n;
+    if (depth > k) depth = k;
+    gemm(ek_active_isa(), 0, pool, x, m, ldx, packed, type, n, k, columns, depth, bias, y, ldy, accumulate);
 }
 
 void ek_gemm_isa(ek_isa isa, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
                  size_t n, size_t k, float *y, size_t ldy, int accumulate) {
     if (isa > ek_detected_isa()) isa = ek_detected_isa();
-    gemm(isa, 1, NULL, x, m, ldx, packed, type, n, k, y, ldy, accumulate);
+    gemm(isa, 1, NULL, x, m, ldx, packed, type, n, k, n, k, NULL, y, ldy, accumulate);
 }
 
 // MARK: bf16 dot products

@@ -57,6 +57,7 @@ typedef struct {
     size_t ldy;
     size_t cols;         // valid columns of y from there, ≤ 16 · panels
     int load_y;          // continue y's values (accumulating, or any K block after the first)
+    const float *bias;   // NULL, or (in the last K block) at column 16 · (first panel): added after the sum
 } ek_block;
 
 typedef void (*ek_block_fn)(const ek_block *block);

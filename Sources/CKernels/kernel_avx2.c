@@ -34,12 +34,17 @@ INLINE void load_weights(ek_element_type type, const void *w, size_t index, __m2
 /// finds it there instead of waiting on memory.
 INLINE void tile(const int MR, const int NP, const ek_element_type type, const float *x, size_t ldx,
                  const void *w, size_t panel_stride, size_t kc, float *y, size_t ldy, int load_y, size_t cols,
-                 const void *next) {
+                 const void *next, const float *bias) {
     __m256 acc[6][4][2];
     const int full = cols == (size_t)(16 * NP);
     float edge[6][64] __attribute__((aligned(32)));
+    float edge_bias[64] __attribute__((aligned(32)));
     if (!full && load_y) {
         for (int m = 0; m < MR; m++) memcpy(edge[m], y + m * ldy, cols * sizeof(float));
+    }
+    if (!full && bias) {   // the columns past `cols` are never stored: any bias there will do
+        memcpy(edge_bias, bias, cols * sizeof(float));
+        bias = edge_bias;
     }
     for (int m = 0; m < MR; m++) {
         for (int p = 0; p < NP; p++) {
@@ -66,6 +71,7 @@ INLINE void tile(const int MR, const int NP, const ek_element_type type, const f
                 float *to = full ? y + m * ldy + 16 * p + 8 * h : edge[m] + 16 * p + 8 * h;
                 __m256 sum = acc[m][p][h];
                 if (load_y) sum = _mm256_add_ps(_mm256_loadu_ps(to), sum);
+                if (bias) sum = _mm256_add_ps(sum, _mm256_loadu_ps(bias + 16 * p + 8 * h));
                 _mm256_storeu_ps(to, sum);
             }
         }
@@ -83,13 +89,14 @@ INLINE void block(const ek_block *b, const ek_element_type type) {
     size_t p = 0;
 #define COLS(panel, np) (b->cols - 16 * (panel) < 16 * (size_t)(np) ? b->cols - 16 * (panel) : 16 * (size_t)(np))
 #define W(panel) ((const void *)((const unsigned char *)b->w + (panel) * stride * element))
+#define B(panel) (b->bias ? b->bias + 16 * (panel) : 0)
     // One or two rows stream the weights once, which the hardware prefetcher follows on its own.
     if (b->rows == 1) {
         for (; p + 4 <= b->panels; p += 4)
-            tile(1, 4, type, b->x, b->ldx, W(p), stride, b->kc, b->y + 16 * p, b->ldy, b->load_y, COLS(p, 4), 0);
+            tile(1, 4, type, b->x, b->ldx, W(p), stride, b->kc, b->y + 16 * p, b->ldy, b->load_y, COLS(p, 4), 0, B(p));
     } else if (b->rows == 2) {
         for (; p + 2 <= b->panels; p += 2)
-            tile(2, 2, type, b->x, b->ldx, W(p), stride, b->kc, b->y + 16 * p, b->ldy, b->load_y, COLS(p, 2), 0);
+            tile(2, 2, type, b->x, b->ldx, W(p), stride, b->kc, b->y + 16 * p, b->ldy, b->load_y, COLS(p, 2), 0, B(p));
     }
     for (; p < b->panels; p++) {
         const size_t cols = COLS(p, 1);
@@ -100,20 +107,21 @@ INLINE void block(const ek_block *b, const ek_element_type type) {
         size_t m = 0;
         for (; m + 6 <= b->rows; m += 6)
             tile(6, 1, type, b->x + m * b->ldx, b->ldx, W(p), stride, b->kc, b->y + m * b->ldy + 16 * p, b->ldy,
-                 b->load_y, cols, m == last ? next : 0);
+                 b->load_y, cols, m == last ? next : 0, B(p));
         const float *x = b->x + m * b->ldx;
         float *y = b->y + m * b->ldy + 16 * p;
         switch (b->rows - m) {
-        case 1: tile(1, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next); break;
-        case 2: tile(2, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next); break;
-        case 3: tile(3, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next); break;
-        case 4: tile(4, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next); break;
-        case 5: tile(5, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next); break;
+        case 1: tile(1, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next, B(p)); break;
+        case 2: tile(2, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next, B(p)); break;
+        case 3: tile(3, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next, B(p)); break;
+        case 4: tile(4, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next, B(p)); break;
+        case 5: tile(5, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, next, B(p)); break;
         default: break;
         }
     }
 #undef COLS
 #undef W
+#undef B
 }
 
 static void block_f32(const ek_block *b) { block(b, EK_F32); }

@@ -34,7 +34,7 @@ INLINE __mmask16 column_mask(size_t cols, int p) {
 /// `next`, when not NULL, is the slice after these panels, fetched into cache as this tile runs.
 INLINE void tile(const int MR, const int NP, const ek_element_type type, const float *x, size_t ldx,
                  const void *w, size_t panel_stride, size_t kc, float *y, size_t ldy, int load_y, size_t cols,
-                 const void *next) {
+                 const void *next, const float *bias) {
     __m512 acc[6][8];
     for (int m = 0; m < MR; m++)
         for (int p = 0; p < NP; p++) acc[m][p] = _mm512_setzero_ps();
@@ -55,6 +55,7 @@ INLINE void tile(const int MR, const int NP, const ek_element_type type, const f
             float *to = y + m * ldy + 16 * p;
             __m512 sum = acc[m][p];
             if (load_y) sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, to), sum);
+            if (bias) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, bias + 16 * p));
             _mm512_mask_storeu_ps(to, mask, sum);
         }
     }
@@ -69,12 +70,13 @@ INLINE void block(const ek_block *b, const ek_element_type type) {
     const size_t element = type == EK_F32 ? 4 : 2;
     size_t p = 0;
 #define W(panel) ((const void *)((const unsigned char *)b->w + (panel) * stride * element))
+#define B(panel) (b->bias ? b->bias + 16 * (panel) : 0)
     if (b->rows == 1) {
         for (; p + 8 <= b->panels; p += 8)
-            tile(1, 8, type, b->x, b->ldx, W(p), stride, b->kc, b->y + 16 * p, b->ldy, b->load_y, COLS(p, 8), 0);
+            tile(1, 8, type, b->x, b->ldx, W(p), stride, b->kc, b->y + 16 * p, b->ldy, b->load_y, COLS(p, 8), 0, B(p));
     } else if (b->rows == 2) {
         for (; p + 4 <= b->panels; p += 4)
-            tile(2, 4, type, b->x, b->ldx, W(p), stride, b->kc, b->y + 16 * p, b->ldy, b->load_y, COLS(p, 4), 0);
+            tile(2, 4, type, b->x, b->ldx, W(p), stride, b->kc, b->y + 16 * p, b->ldy, b->load_y, COLS(p, 4), 0, B(p));
     }
     for (; p < b->panels; p += 2) {
         const int pair = p + 2 <= b->panels;
@@ -83,8 +85,8 @@ INLINE void block(const ek_block *b, const ek_element_type type) {
         const size_t last = (b->rows - 1) / 6 * 6;
         size_t m = 0;
 #define TILE(rows) do { \
-            if (pair) tile(rows, 2, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, pf); \
-            else tile(rows, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, pf); \
+            if (pair) tile(rows, 2, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, pf, B(p)); \
+            else tile(rows, 1, type, x, b->ldx, W(p), stride, b->kc, y, b->ldy, b->load_y, cols, pf, B(p)); \
         } while (0)
         for (; m + 6 <= b->rows; m += 6) {
             const float *x = b->x + m * b->ldx;
@@ -106,6 +108,7 @@ INLINE void block(const ek_block *b, const ek_element_type type) {
 #undef TILE
     }
 #undef W
+#undef B
 }
 
 /// ek_round_bf16 on 16 lanes: the bf16 bits in each lane's low half.

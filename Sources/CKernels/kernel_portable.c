@@ -24,6 +24,7 @@ static void block(const ek_block *b, ek_element_type type) {
                 float sum = 0.0f;
                 for (size_t k = 0; k < b->kc; k++) sum = fmaf(x[k], weight(b->w, type, base + k * EK_PANEL + lane), sum);
                 *y = b->load_y ? *y + sum : sum;
+                if (b->bias) *y += b->bias[p * EK_PANEL + j];
             }
         }
     }

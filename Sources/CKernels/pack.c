@@ -47,6 +47,22 @@ void ek_pack(void *packed, ek_element_type type, size_t n, size_t k, size_t row_
     }
 }
 
+void ek_pack_f32_transposed(void *packed, size_t n, size_t k, const float *source, size_t source_stride) {
+    const size_t panels = (n + EK_PANEL - 1) / EK_PANEL;
+    float *out = packed;
+    for (size_t k0 = 0; k0 < k; k0 += EK_KBLOCK) {
+        const size_t kc = k - k0 < EK_KBLOCK ? k - k0 : EK_KBLOCK;
+        for (size_t panel = 0; panel < panels; panel++) {
+            // W's rows [16·panel, +16) at k = source row k: 16 consecutive floats of that row.
+            const size_t columns = n - panel * EK_PANEL < EK_PANEL ? n - panel * EK_PANEL : EK_PANEL;
+            float *slice = out + k0 * panels * EK_PANEL + panel * kc * EK_PANEL;
+            for (size_t i = 0; i < kc; i++)
+                memcpy(slice + i * EK_PANEL, source + (k0 + i) * source_stride + panel * EK_PANEL,
+                       columns * sizeof(float));
+        }
+    }
+}
+
 size_t ek_bf16_pairs_bytes(size_t n, size_t k) {
     size_t panels = (n + EK_PANEL - 1) / EK_PANEL;
     return panels * EK_PANEL * ((k + 1) / 2) * 4;

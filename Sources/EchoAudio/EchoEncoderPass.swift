@@ -68,8 +68,8 @@ extension EchoModel {
         for row in 0..<t {
             for k in 0..<3 { (s.gathered.base + (row * 3 + k) * d).update(from: padded + (row + 2 * k) * d, count: d) }
         }
-        Matmul.linear(s.gathered.base, rows: t, weight: w.dilated.weight, into: out, threads: s.threads)
-        addBias(w.dilated.bias, rows: t, width: d, to: out, s)
+        Matmul.linear(s.gathered.base, rows: t, weight: w.dilated.weight, bias: w.dilated.bias.base, into: out,
+                      threads: s.threads)
         // se.3: depthwise Conv1d(dims, dims, 3, padding 1, groups dims).
         padRows(out, rows: t, width: d, padding: 1, into: padded)
         let (depthwise, depthwiseBias) = (w.depthwise.base, w.depthwiseBias.base)
@@ -106,7 +106,8 @@ extension EchoModel {
     // MARK: we, the waveform stack
 
     /// Conv1d(1, dims, 11, stride 5, padding 5) → GELU → Conv1d(dims, dims, 5, stride 2, padding 2) → GELU →
-    /// AdaptiveAvgPool1d(ctx), in slices of `waveformSliceRows` output rows of the second convolution.
+    /// AdaptiveAvgPool1d(ctx), in slices of `waveformSliceRows` output rows of the second convolution (computed in
+    /// pairs of rows: ``WinogradDownsampling``).
     private func waveformStack(_ samples: UnsafeBufferPointer<Float>, _ s: EchoScratch,
                                into out: UnsafeMutablePointer<Float>) {
         let c = configuration, w = weights
@@ -117,10 +118,10 @@ extension EchoModel {
         let sliceRows = EchoScratch.waveformSliceRows
         var sliceStart = 0
         while sliceStart < secondRows {
-            let count = min(sliceRows, secondRows - sliceStart)
-            // we.2's output rows [a, a + count) read we.0's rows [2a − 2, 2a + 2·count + 1): 2·count + 3 rows,
-            // zero outside [0, L1) (the padding).
-            let firstStart = 2 * sliceStart - 2, firstCount = 2 * count + 3
+            let count = min(sliceRows, secondRows - sliceStart), pairs = (count + 1) / 2
+            // we.2's output rows [a, a + 2·pairs) — one more than the slice's when count is odd, never pooled — read
+            // we.0's rows [2a − 2, 2a + 4·pairs + 1): 4·pairs + 3 rows, zero outside [0, L1) (the padding).
+            let firstStart = 2 * sliceStart - 2, firstCount = 4 * pairs + 3
             // Those rows of we.0 read samples [5·r0 − 5, 5·(r0 + rows − 1) + 6), zero outside [0, n).
             let sampleStart = 5 * firstStart - 5, sampleCount = 5 * (firstCount - 1) + 11
             for i in 0..<sampleCount {
@@ -133,7 +134,8 @@ extension EchoModel {
             for r in 0..<firstCount where firstStart + r < 0 || firstStart + r >= firstRows {
                 (rows + r * d).update(repeating: 0, count: d)
             }
-            convolve(w.waveformDown, rows, rows: count, stride: 2, s, into: s.waveformOut.base)
+            w.waveformDown.apply(rows, pairs: pairs, transformed: s.downsamplingInput.base,
+                                 products: s.downsamplingProducts.base, threads: s.threads, into: s.waveformOut.base)
             activate(.gelu, s.waveformOut.base, count: count * d, s)
             // AdaptiveAvgPool1d: output i averages rows [⌊i·L2/ctx⌋, ⌈(i+1)·L2/ctx⌉), summed in row order.
             let sliced = s.waveformOut.base
@@ -186,6 +188,11 @@ extension EchoModel {
     /// by 0 for a future key (the triangular mask applied by multiplication: a logit of 0, not −inf, so future
     /// keys still draw weight) and by 1e-6 where the key's first rotated element is exactly 0, softmax over every
     /// key, then the weighted sum of values into `attended`.
+    ///
+    /// A future key's logit is therefore exactly 0 — unless its score is infinite or NaN, which the mask turns into
+    /// NaN — so when no score can be (every q and k finite, and Σ|q|·Σ|k| far below the float range) the rows run
+    /// in blocks of `attentionBlockRows` that compute only the scores of keys before the block's end: the later
+    /// keys all weigh `e^(0 − max) / sum`, and their values enter as that weight times their sum.
     private func attention(head: Int, _ layer: EchoLayerWeights, _ s: EchoScratch) {
         let c = configuration
         let (t, d, hd) = (c.context, c.width, c.headDimension)
@@ -201,61 +208,121 @@ extension EchoModel {
                 vector[2 * j + 1] = a * sines[j] + b * cosines[j]
             }
         }
-        let keyIsZero = s.keyIsZero
+        let (keyIsZero, bounds) = (s.keyIsZero, s.rowBounds.base)
         s.threads.forEachRange(t, grain: 64) { rows in
             for row in rows {
                 let (qRow, kRow) = (q + row * d, k + row * d)
                 rotate(qRow, row: row)
                 rotate(kRow, row: row)
                 keyIsZero[row] = kRow[0] == 0
+                var (qSum, kSum): (Float, Float) = (0, 0)
                 for j in 0..<hd {
                     qRow[j] *= scale
                     kRow[j] *= scale
+                    qSum += qRow[j].magnitude
+                    kSum += kRow[j].magnitude
                 }
+                (bounds[row], bounds[t + row]) = (qSum, kSum)
             }
         }
+        // |q·k| ≤ Σ|q|·Σ|k| bounds every partial sum of the product too; a NaN or ∞ anywhere fails the test.
+        var (qLargest, kLargest, finite): (Float, Float, Bool) = (0, 0, true)
+        var zeroKeyCount = 0   // the keys with keyIsZero, in order, listed in s.zeroKeys
+        for row in 0..<t {
+            finite = finite && bounds[row].isFinite && bounds[t + row].isFinite
+            (qLargest, kLargest) = (max(qLargest, bounds[row]), max(kLargest, bounds[t + row]))
+            if keyIsZero[row] {
+                s.zeroKeys[zeroKeyCount] = row
+                zeroKeyCount += 1
+            }
+        }
+        let futureIsZero = s.skipsMaskedScores && finite && qLargest * kLargest < Float.greatestFiniteMagnitude / 4
+
         s.headKeys.pack(rows: 0..<t, from: UnsafeRawPointer(k), element: .f32, rowBytes: 4 * d)
-        let logits = s.logits.base
-        Matmul.linear(q, rows: t, inputStride: d, weight: s.headKeys, into: logits, threads: s.threads)
-        let zeroKeyFactor: Float = 0.000001
-        s.threads.forEachRange(t, grain: 32) { rows in
-            for row in rows {
-                let scores = logits + row * t
-                for j in 0...row where keyIsZero[j] { scores[j] *= zeroKeyFactor }
-                if row + 1 < t { (scores + row + 1).update(repeating: 0, count: t - row - 1) }
-                var maximum = -Float.infinity
-                for j in 0..<t { maximum = max(maximum, scores[j]) }
-                var sum: Float = 0
-                for j in 0..<t {
-                    scores[j] = expf(scores[j] - maximum)
-                    sum += scores[j]
-                }
-                let inverse = 1 / sum
-                for j in 0..<t { scores[j] *= inverse }
+        let v = s.value.base + head * hd
+        s.headValues.packTransposed(from: v, sourceStride: d)
+        // futureValues[b] = Σ v[j] over the keys after block b (j ≥ its end), summed in float64 from the last key.
+        let blockRows = EchoScratch.attentionBlockRows
+        let blocks = (t + blockRows - 1) / blockRows
+        let (futureValues, running) = (s.futureValues.base, s.futureValueSum)
+        running.update(repeating: 0, count: hd)
+        for block in stride(from: blocks - 1, through: 0, by: -1) {
+            for j in 0..<hd { futureValues[block * hd + j] = Float(running[j]) }
+            for row in stride(from: min(t, (block + 1) * blockRows) - 1, through: block * blockRows, by: -1) {
+                for j in 0..<hd { running[j] += Double(v[row * d + j]) }
             }
         }
-        let v = s.value.base + head * hd
-        for row in 0..<t { for j in 0..<hd { s.valueColumns.base[j * t + row] = v[row * d + j] } }
-        s.headValues.pack(rows: 0..<hd, from: UnsafeRawPointer(s.valueColumns.base), element: .f32, rowBytes: 4 * t)
-        Matmul.linear(logits, rows: t, weight: s.headValues, into: s.attended.base + head * hd, outStride: d,
-                      threads: s.threads)
+
+        let (logits, futureWeight, zeroKeys, ones) = (s.logits.base, s.futureWeight.base, s.zeroKeys, s.ones.base)
+        let zeroKeyFactor: Float = 0.000001
+        for block in 0..<blocks {
+            let start = block * blockRows, end = min(t, start + blockRows)
+            // Keys [0, known) get their scores computed; the rest, all in the future, have logit 0.
+            let known = futureIsZero ? end : t
+            Matmul.linear(q + start * d, rows: end - start, inputStride: d, weight: s.headKeys, columns: known,
+                          depth: hd, into: logits + start * t, outStride: t, threads: s.threads)
+            s.threads.forEachRange(end - start, grain: 32) { rows in
+                for row in rows.lowerBound + start ..< rows.upperBound + start {
+                    let scores = logits + row * t
+                    for n in 0..<zeroKeyCount {
+                        let j = zeroKeys[n]
+                        if j > row { break }
+                        scores[j] *= zeroKeyFactor
+                    }
+                    for j in (row + 1)..<known { scores[j] *= 0 }
+                    let maximum = Self.maximum(scores, count: known, atLeast: known < t ? 0 : -.infinity)
+                    VectorOps.exponentiate(scores, count: known, minus: maximum)
+                    futureWeight[row] = 0
+                    VectorOps.exponentiate(futureWeight + row, count: 1, minus: maximum)
+                    // A float64 sum: a float32 one over 1500 terms drifts by ~1e-5 relative at the output.
+                    let sum = VectorOps.sumOfProducts(scores, ones, count: known)
+                        + Double(t - known) * Double(futureWeight[row])
+                    let inverse = Float(1 / sum)
+                    for j in 0..<known { scores[j] *= inverse }
+                    futureWeight[row] *= inverse
+                }
+            }
+            let attended = s.attended.base + head * hd
+            Matmul.linear(logits + start * t, rows: end - start, inputStride: t, weight: s.headValues, columns: hd,
+                          depth: known, into: attended + start * d, outStride: d, threads: s.threads)
+            guard known < t else { continue }
+            let later = futureValues + block * hd
+            for row in start..<end {
+                let (target, weight) = (attended + row * d, futureWeight[row])
+                for j in 0..<hd { target[j] += weight * later[j] }
+            }
+        }
+    }
+
+    /// The largest of `count` floats and `start` (NaNs aside: a row with a NaN becomes NaN in the softmax anyway).
+    private static func maximum(_ x: UnsafePointer<Float>, count: Int, atLeast start: Float) -> Float {
+        var lanes = SIMD8<Float>(repeating: start), j = 0
+        while j + 8 <= count {
+            let values = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
+            lanes.replace(with: values, where: values .> lanes)
+            j += 8
+        }
+        var result = lanes.max()
+        while j < count {
+            result = max(result, x[j])
+            j += 1
+        }
+        return result
     }
 
     // MARK: Products
 
     private func linear(_ l: EchoLinear, _ input: UnsafePointer<Float>, rows: Int, _ s: EchoScratch,
                         into out: UnsafeMutablePointer<Float>) {
-        Matmul.linear(input, rows: rows, weight: l.weight, into: out, threads: s.threads)
-        if let bias = l.bias { addBias(bias, rows: rows, width: l.weight.outFeatures, to: out, s) }
+        Matmul.linear(input, rows: rows, weight: l.weight, bias: l.bias?.base, into: out, threads: s.threads)
     }
 
     /// A convolution over time-major rows with no dilation: output row r is one product with the `kernel`
     /// consecutive input rows from `r · stride` of `padded` (which holds the padding rows itself).
     private func convolve(_ conv: TimeConvolution, _ padded: UnsafePointer<Float>, rows: Int, stride: Int,
                           _ s: EchoScratch, into out: UnsafeMutablePointer<Float>) {
-        Matmul.linear(padded, rows: rows, inputStride: stride * conv.inChannels, weight: conv.weight, into: out,
-                      threads: s.threads)
-        addBias(conv.bias, rows: rows, width: conv.outChannels, to: out, s)
+        Matmul.linear(padded, rows: rows, inputStride: stride * conv.inChannels, weight: conv.weight,
+                      bias: conv.bias.base, into: out, threads: s.threads)
     }
 
     /// The activation over `count` values, split over the scratch's threads.
@@ -263,14 +330,6 @@ extension EchoModel {
                           _ s: EchoScratch) {
         s.threads.forEachRange(count, grain: 16_384) { range in
             activation.apply(x + range.lowerBound, count: range.count)
-        }
-    }
-
-    private func addBias(_ bias: WeightBuffer, rows: Int, width: Int, to out: UnsafeMutablePointer<Float>,
-                         _ s: EchoScratch) {
-        let bias = bias.base
-        s.threads.forEachRange(rows, grain: max(1, 16_384 / width)) { range in
-            for row in range { for ch in 0..<width { out[row * width + ch] += bias[ch] } }
         }
     }
 

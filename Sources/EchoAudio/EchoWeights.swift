@@ -65,7 +65,7 @@ struct EchoWeights: Sendable {
     let spectrogramOut: TimeConvolution       // se.8, k3 p1
     // we: the waveform stack.
     let waveformIn: TimeConvolution           // we.0, k11 s5 p5
-    let waveformDown: TimeConvolution         // we.2, k5 s2 p2
+    let waveformDown: WinogradDownsampling    // we.2, k5 s2 p2
     let positional: WeightBuffer              // (ctx, dims)
     let layers: [EchoLayerWeights]
     let finalNorm: WeightBuffer               // ln_enc.weight
@@ -101,7 +101,8 @@ struct EchoWeights: Sendable {
         excite = try linear("se.5.fc.2", out: d, in: c.squeezeWidth)
         spectrogramOut = try conv("se.8", in: d, kernel: 3)
         waveformIn = try conv("we.0", in: 1, kernel: 11)
-        waveformDown = try conv("we.2", in: d, kernel: 5)
+        waveformDown = WinogradDownsampling(weight: try b.tensor("we.2.weight", [d, d, 5]),
+                                            bias: try b.tensor("we.2.bias", [d]), inChannels: d, outChannels: d)
         positional = try b.tensor("positional_embedding", [c.context, d])
         storedBlendLogit = try b.tensor("blend_sw", [])[0]
         layers = try (0..<c.layerCount).map { i in

@@ -50,6 +50,13 @@ public final class PackedMatrix: @unchecked Sendable {   // written while packin
                 sourceElement.kernelType, rowBytes)
     }
 
+    /// Fills all of this f32 matrix from its transpose: `W[j, i] = source[i · sourceStride + j]`, `inFeatures` rows
+    /// of `outFeatures` floats — e.g. a head's values `(ctx, headDim)` as the `(headDim, ctx)` weight of `P·V`.
+    public func packTransposed(from source: UnsafePointer<Float>, sourceStride: Int) {
+        precondition(element == .f32 && sourceStride >= outFeatures)
+        ek_pack_f32_transposed(block.base, outFeatures, inFeatures, source, sourceStride)
+    }
+
     /// Bytes held.
     public var byteCount: Int { block.bytes }
 
@@ -104,31 +111,54 @@ private struct RangeJob {
 /// not on how many rows the call has, where the row sits, the thread count, or the instruction set — so streaming,
 /// offline and batched passes agree bit for bit, on one thread or several.
 public enum Matmul {
-    /// `out[m, n] = Σ_k input[m, k] · W[n, k]` (+ `out[m, n]` when `accumulate`): a bias-free `nn.Linear`.
+    /// `out[m, n] = Σ_k input[m, k] · W[n, k]` (+ `out[m, n]` when `accumulate`), then `+ bias[n]` when given: an
+    /// `nn.Linear`.
     ///
     /// - Parameters:
     ///   - input: `(rows, W.inFeatures)`, row stride `inputStride` (defaults to `inFeatures`).
+    ///   - bias: `(W.outFeatures)`, added to the finished sum in the kernel (the bits of adding it afterwards).
     ///   - out: `(rows, W.outFeatures)`, row stride `outStride` (defaults to `outFeatures`).
     ///   - threads: the workers to split the output columns over; nil runs on the caller alone.
     @inlinable
     public static func linear(_ input: UnsafePointer<Float>, rows: Int, inputStride: Int? = nil,
-                              weight: PackedMatrix, into out: UnsafeMutablePointer<Float>, outStride: Int? = nil,
-                              accumulate: Bool = false, threads: MatmulThreads? = nil) {
-        multiply(input, rows: rows, inputStride: inputStride ?? weight.inFeatures, weight: weight, into: out,
-                 outStride: outStride ?? weight.outFeatures, accumulate: accumulate, threads: threads)
+                              weight: PackedMatrix, bias: UnsafePointer<Float>? = nil,
+                              into out: UnsafeMutablePointer<Float>, outStride: Int? = nil, accumulate: Bool = false,
+                              threads: MatmulThreads? = nil) {
+        multiply(input, rows: rows, inputStride: inputStride ?? weight.inFeatures, weight: weight, bias: bias,
+                 into: out, outStride: outStride ?? weight.outFeatures, accumulate: accumulate, threads: threads)
     }
+
+    /// The product with part of W: its first `columns` rows (output columns) and the first `depth` of its input
+    /// features, which must be a multiple of ``depthBlock`` or all of them. Each output element has the bits
+    /// ``linear(_:rows:inputStride:weight:into:outStride:accumulate:threads:)`` gives for the matrix cut to that
+    /// part; the rest of `out` is left alone. For products whose result is known in part (a triangular mask).
+    public static func linear(_ input: UnsafePointer<Float>, rows: Int, inputStride: Int, weight: PackedMatrix,
+                              columns: Int, depth: Int, into out: UnsafeMutablePointer<Float>, outStride: Int,
+                              threads: MatmulThreads? = nil) {
+        precondition(columns >= 0 && columns <= weight.outFeatures, "columns \(columns) of \(weight.outFeatures)")
+        precondition(depth > 0 && depth <= weight.inFeatures && (depth % depthBlock == 0 || depth == weight.inFeatures),
+                     "depth \(depth) of \(weight.inFeatures) is not whole blocks of \(depthBlock)")
+        guard rows > 0 else { return }
+        ek_gemm_part(threads?.pool, input, rows, inputStride, weight.packed, weight.element.kernelType,
+                     weight.outFeatures, weight.inFeatures, columns, depth, nil, out, outStride, 0)
+    }
+
+    /// The input features of one block of a packed matrix: a partial product's `depth` is a multiple of it.
+    public static let depthBlock = Int(EK_KBLOCK)
 
     @usableFromInline
     static func multiply(_ input: UnsafePointer<Float>, rows: Int, inputStride: Int, weight: PackedMatrix,
-                         into out: UnsafeMutablePointer<Float>, outStride: Int, accumulate: Bool,
-                         threads: MatmulThreads?) {
+                         bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>, outStride: Int,
+                         accumulate: Bool, threads: MatmulThreads?) {
         guard rows > 0 else { return }
-        ek_gemm(threads?.pool, input, rows, inputStride, weight.packed, weight.element.kernelType,
-                weight.outFeatures, weight.inFeatures, out, outStride, accumulate ? 1 : 0)
+        ek_gemm_part(threads?.pool, input, rows, inputStride, weight.packed, weight.element.kernelType,
+                     weight.outFeatures, weight.inFeatures, weight.outFeatures, weight.inFeatures, bias, out,
+                     outStride, accumulate ? 1 : 0)
     }
 
-    /// The instruction set the f32 products run on (see ``KernelInstructionSet``): the active one, but AVX2 on a
-    /// CPU that splits 512-bit operations into halves (AMD Zen 4), where the AVX-512 kernel measured slower.
+    /// The instruction set products with f32-stored weights run on (see ``KernelInstructionSet``): the active one.
+    /// Products with bf16- or f16-stored weights run AVX2 on a CPU that splits 512-bit operations into halves (AMD
+    /// Zen 4), where the AVX-512 kernel's widening measured slower.
     public static var instructionSet: String { String(cString: ek_isa_name(ek_product_isa())) }
 
     /// The same product on one instruction set (capped at the detected one), on the calling thread: for tests that

@@ -40,6 +40,21 @@ public enum VectorOps {
         ek_silu(x, count)
     }
 
+    /// PyTorch's exact GELU, `x · 0.5 · (1 + erf(x · 0.70710677))`, each step a float32 operation, in place, with
+    /// Earshot's `erf` (ckernels.h: float64-evaluated and rounded once, vectorised, the same bits on every
+    /// instruction set).
+    @inlinable
+    public static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        ek_gelu(x, count)
+    }
+
+    /// `x[i] = e^(x[i] − shift)` in place (the difference rounded to float first), with Earshot's `exp`
+    /// (vectorised, the same bits on every instruction set): a softmax's numerators, with `shift` the row maximum.
+    @inlinable
+    public static func exponentiate(_ x: UnsafeMutablePointer<Float>, count: Int, minus shift: Float) {
+        ek_exp_shifted(x, count, shift)
+    }
+
     /// The gated linear unit over `rows` rows of `2 · width`: `row[i] = row[i] · sigmoid(row[width + i])` for
     /// i < width, in place (the first half of each row).
     @inlinable

@@ -1,4 +1,4 @@
-import EchoAudio
+@testable import EchoAudio
 import Foundation
 import Testing
 
@@ -120,6 +120,29 @@ import Testing
             model.encodeWindow($0, inputs: .fused, scratch: EchoScratch(model: model, threads: 2), into: &two)
         }
         #expect(one == two)
+    }
+
+    /// Attention in blocks of 256 query rows, each scoring only the keys before its end (the rest have logit 0),
+    /// agrees with every score computed and multiplied by the mask; ctx 600 makes three blocks, the last ragged.
+    @Test func skippingMaskedScoresKeepsTheResult() throws {
+        let model = try EchoModel(randomWeights: EchoConfiguration(melBins: 16, context: 600, width: 32, headCount: 4,
+                                                                    layerCount: 2, activation: "gelu"))
+        let c = model.configuration
+        let audio = Array(try EchoFixtures.audio("speech").prefix(c.frontend.windowSamples))
+        let (blocked, everyScore) = (EchoScratch(model: model, threads: 2), EchoScratch(model: model, threads: 2))
+        everyScore.skipsMaskedScores = false
+        for inputs in [EchoInputs.mel, .waveform, .fused] {
+            var fast = [Float](repeating: 0, count: c.context * c.width), full = fast
+            audio.withUnsafeBufferPointer {
+                model.encodeWindow($0, inputs: inputs, scratch: blocked, into: &fast)
+                model.encodeWindow($0, inputs: inputs, scratch: everyScore, into: &full)
+            }
+            let worst = zip(fast, full).map { abs($0 - $1) }.max() ?? .nan
+            let largest = full.map(\.magnitude).max() ?? .nan
+            print("[echo] blocked attention vs every score, \(inputs): max abs \(worst) (max |x| \(largest))")
+            #expect(fast.allSatisfy(\.isFinite) && worst <= 2e-6 * max(1, largest))
+            #expect(fast != full, "the blocks sum in another order: equal bits would mean the skip never ran")
+        }
     }
 
     /// `random:echo`: the seed's Dimensions, deterministic weights.

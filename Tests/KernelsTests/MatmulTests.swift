@@ -81,6 +81,72 @@ private struct Numbers {
         }
     }
 
+    @Test("a product over part of W gives the bits of the product with W cut to that part, and leaves the rest")
+    func partOfTheMatrix() {
+        var numbers = Numbers(state: 5)
+        let (rows, n, k) = (11, 70, 700)
+        let w = numbers.array(n * k), x = numbers.array(rows * k)
+        let packed = w.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, outFeatures: n, inFeatures: k) }
+        for (columns, depth) in [(70, 700), (33, 700), (16, 256), (70, 512), (1, 256)] {
+            let cut = (0..<columns).flatMap { j in w[j * k..<j * k + depth] }
+            let expected = cut.withUnsafeBufferPointer {
+                product(Array((0..<rows).flatMap { m in x[m * k..<m * k + depth] }), rows: rows,
+                        PackedMatrix($0.baseAddress!, outFeatures: columns,
+                                     inFeatures: depth))
+            }
+            for threads in [nil, MatmulThreads(count: 2)] {
+                var y = [Float](repeating: .nan, count: rows * (n + 3))
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer {
+                        Matmul.linear(xp.baseAddress!, rows: rows, inputStride: k, weight: packed, columns: columns,
+                                      depth: depth, into: $0.baseAddress!, outStride: n + 3, threads: threads)
+                    }
+                }
+                let computed = (0..<rows).flatMap { m in y[m * (n + 3)..<m * (n + 3) + columns] }
+                #expect(computed == expected, "columns \(columns), depth \(depth)")
+                #expect((0..<rows).allSatisfy { m in y[m * (n + 3) + columns..<(m + 1) * (n + 3)].allSatisfy(\.isNaN) })
+            }
+        }
+    }
+
+    @Test("a bias is added to the finished sum: the bits of adding it afterwards, on any thread count")
+    func biasAfterTheSum() {
+        var numbers = Numbers(state: 13)
+        for (n, k) in Self.shapes {
+            let w = numbers.array(n * k), bias = numbers.array(n), rows = 13
+            let packed = w.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, outFeatures: n, inFeatures: k) }
+            let x = numbers.array(rows * k)
+            let expected = product(x, rows: rows, packed).enumerated().map { $0.element + bias[$0.offset % n] }
+            for threads in [nil, MatmulThreads(count: 2)] {
+                var y = [Float](repeating: .nan, count: rows * n)
+                x.withUnsafeBufferPointer { xp in
+                    bias.withUnsafeBufferPointer { bp in
+                        y.withUnsafeMutableBufferPointer {
+                            Matmul.linear(xp.baseAddress!, rows: rows, weight: packed, bias: bp.baseAddress!,
+                                          into: $0.baseAddress!, threads: threads)
+                        }
+                    }
+                }
+                #expect(y == expected, "\(n)×\(k) on \(Matmul.instructionSet)")
+            }
+        }
+    }
+
+    @Test("packing from the transpose gives the matrix packing the rows gives")
+    func transposedPacking() {
+        var numbers = Numbers(state: 9)
+        for (n, k) in [(1, 1), (17, 3), (128, 600), (40, 300)] {
+            let stride = n + 5
+            let source = numbers.array(k * stride)   // (k, stride): W[j, i] = source[i · stride + j]
+            let rows = (0..<n).flatMap { j in (0..<k).map { i in source[i * stride + j] } }
+            let expected = rows.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, outFeatures: n, inFeatures: k) }
+            let packed = PackedMatrix(outFeatures: n, inFeatures: k, element: .f32)
+            source.withUnsafeBufferPointer { packed.packTransposed(from: $0.baseAddress!, sourceStride: stride) }
+            let x = numbers.array(9 * k)
+            #expect(product(x, rows: 9, packed) == product(x, rows: 9, expected), "\(n)×\(k)")
+        }
+    }
+
     @Test("results match a float64 reference to float32 rounding")
     func accurate() {
         var numbers = Numbers(state: 11)

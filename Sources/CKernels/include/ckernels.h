@@ -49,8 +49,9 @@ ek_isa ek_detected_isa(void);
 ek_isa ek_active_isa(void);
 /// "portable", "avx2", "avx512", "avx512_bf16".
 const char *ek_isa_name(ek_isa isa);
-/// The instruction set ek_gemm's kernel uses: the active one, except that a CPU which splits 512-bit operations
-/// into 256-bit halves (AMD Zen 4) runs f32 products on the AVX2 kernel (the same bits, less time).
+/// The instruction set ek_gemm's kernel uses for f32-stored weights: the active one. (A CPU which splits 512-bit
+/// operations into 256-bit halves, AMD Zen 4, runs products with bf16- or f16-stored weights on the AVX2 kernel:
+/// the same bits, less time.)
 ek_isa ek_product_isa(void);
 
 /// Bytes of the packed form of an [n, k] matrix of `type` (panels rounded up to 16 columns).
@@ -62,6 +63,10 @@ size_t ek_packed_bytes(ek_element_type type, size_t n, size_t k);
 /// of the last panel must be zero: `packed` comes zero-filled (e.g. fresh anonymous pages).
 void ek_pack(void *packed, ek_element_type type, size_t n, size_t k, size_t row_offset, size_t rows,
              const void *source, ek_element_type source_type, size_t source_row_bytes);
+
+/// Packs all of an f32 [n, k] packed matrix from its transpose: W[j, i] = source[i · source_stride + j] (k rows of
+/// n floats). Padding columns of the last panel keep their values (zero in a fresh matrix).
+void ek_pack_f32_transposed(void *packed, size_t n, size_t k, const float *source, size_t source_stride);
 
 /// A pool of worker threads for products (`threads` − 1 workers; the caller is the first thread). One caller at a
 /// time: a pool belongs to one compute thread.
@@ -78,6 +83,14 @@ void ek_parallel(ek_pool *pool, void (*fn)(void *context, int part, int parts), 
 /// be NULL (the caller computes everything). The result is the same whatever `pool`'s thread count.
 void ek_gemm(ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
              size_t n, size_t k, float *y, size_t ldy, int accumulate);
+
+/// ek_gemm with part of W — its first `columns` rows (output columns) and its first `depth` elements of k, which
+/// must be a whole number of EK_KBLOCK blocks or k itself (the packed blocks before it are then read as they are)
+/// — and a bias: each output element has the bits ek_gemm gives for a matrix of W's first `depth` columns, then,
+/// when `bias` is not NULL, + bias[column] (one more float32 addition, as adding it afterwards would give).
+void ek_gemm_part(ek_pool *pool, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
+                  size_t n, size_t k, size_t columns, size_t depth, const float *bias, float *y, size_t ldy,
+                  int accumulate);
 
 /// The same product computed by one instruction set on the calling thread (for tests that compare kernels).
 void ek_gemm_isa(ek_isa isa, const float *x, size_t m, size_t ldx, const void *packed, ek_element_type type,
@@ -138,9 +151,18 @@ float ek_exp(float x);
 /// x ← x / (1 + e^(−x)) (SiLU), in place.
 void ek_silu(float *x, size_t count);
 
-/// ek_dot_f64 and ek_silu on one instruction set (for tests that compare them).
+/// x ← ek_exp(x − shift) (the subtraction rounded to float first), in place: a softmax's numerators.
+void ek_exp_shifted(float *x, size_t count, float shift);
+
+/// x ← x · 0.5 · (1 + erf(x · 0.70710677)) (PyTorch's exact GELU, each step a float32 operation as it computes it),
+/// in place, with erf evaluated in float64 and rounded once (vector.c): glibc's erff to an ulp.
+void ek_gelu(float *x, size_t count);
+
+/// ek_dot_f64, ek_silu, ek_exp_shifted and ek_gelu on one instruction set (for tests that compare them).
 double ek_dot_f64_isa(ek_isa isa, const float *a, const float *b, size_t count);
 void ek_silu_isa(ek_isa isa, float *x, size_t count);
+void ek_exp_shifted_isa(ek_isa isa, float *x, size_t count, float shift);
+void ek_gelu_isa(ek_isa isa, float *x, size_t count);
 
 /// Gated linear unit over `rows` rows of 2·`width`: row[i] ← row[i] / (1 + e^(−row[width + i])) for i < width.
 void ek_glu(float *x, size_t rows, size_t width);
