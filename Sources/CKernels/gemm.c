@@ -91,17 +91,32 @@ static int splits_512_bit_operations(void) {
 
 ek_isa ek_product_isa(void) { return ek_active_isa(); }
 
-/// The kernel for `isa`; unless `exact`, AVX2's for widened (bf16, f16) weights where the CPU splits 512-bit
-/// operations.
-static ek_block_fn block_function(ek_isa isa, ek_element_type type, int exact) {
+static int half_width_cpu(void) {
     static int cached = -1;
     int half_width = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
     if (half_width < 0) {
         half_width = splits_512_bit_operations();
         __atomic_store_n(&cached, half_width, __ATOMIC_RELEASE);
     }
+    return half_width;
+}
+
+/// Whether products with `type`-stored weights take the AVX2 kernel on an AVX-512 `isa` (widened weights where the
+/// CPU splits 512-bit operations).
+static int widened_on_avx2(ek_isa isa, ek_element_type type) {
+    return isa >= EK_ISA_AVX512 && type != EK_F32 && half_width_cpu();
+}
+
+ek_isa ek_product_isa_for(ek_element_type type) {
+    const ek_isa isa = ek_active_isa();
+    return widened_on_avx2(isa, type) ? EK_ISA_AVX2 : isa;
+}
+
+/// The kernel for `isa`; unless `exact`, AVX2's for widened (bf16, f16) weights where the CPU splits 512-bit
+/// operations.
+static ek_block_fn block_function(ek_isa isa, ek_element_type type, int exact) {
     if (isa >= EK_ISA_AVX512)
-        return exact || !half_width || type == EK_F32 ? ek_avx512_block(type) : ek_avx2_block(type);
+        return exact || !widened_on_avx2(isa, type) ? ek_avx512_block(type) : ek_avx2_block(type);
     return isa == EK_ISA_AVX2 ? ek_avx2_block(type) : ek_portable_block(type);
 }
 

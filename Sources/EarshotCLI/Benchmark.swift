@@ -198,7 +198,10 @@ public enum Benchmark {
         }
         let fast = BF16Matmul.runsNatively ? "Earshot kernels, vdpbf16ps (\(Matmul.instructionSet))"
             : "unavailable (Earshot's kernels run \(Matmul.instructionSet), no AVX512_BF16)"
-        return ["f32": "Earshot kernels (\(Matmul.instructionSet)), weights in stored precision", "bf16": bf16,
+        let (f32Stored, bf16Stored) = (Matmul.instructionSet, Matmul.instructionSet(forStored: .bf16))
+        let kernels = f32Stored == bf16Stored ? f32Stored
+            : "\(f32Stored) for f32-stored weights, \(bf16Stored) for bf16/f16-stored"
+        return ["f32": "Earshot kernels (\(kernels)), weights in stored precision", "bf16": bf16,
                 "fast": fast, "auto": ComputePrecision.fastestAccurate.rawValue]
     }
 

@@ -161,6 +161,11 @@ public enum Matmul {
     /// Zen 4), where the AVX-512 kernel's widening measured slower.
     public static var instructionSet: String { String(cString: ek_isa_name(ek_product_isa())) }
 
+    /// The instruction set products with `element`-stored weights run on.
+    public static func instructionSet(forStored element: WeightElement) -> String {
+        String(cString: ek_isa_name(ek_product_isa_for(element.kernelType)))
+    }
+
     /// The same product on one instruction set (capped at the detected one), on the calling thread: for tests that
     /// compare kernels.
     public static func linear(_ input: UnsafePointer<Float>, rows: Int, weight: PackedMatrix,

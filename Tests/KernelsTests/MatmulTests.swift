@@ -81,6 +81,15 @@ private struct Numbers {
         }
     }
 
+    @Test("the kernel named for each stored element: f32's is the active one; bf16 and f16 share one, AVX2 only where a CPU splits 512-bit operations")
+    func storedElementNamesItsKernel() {
+        let f32 = Matmul.instructionSet(forStored: .f32), bf16 = Matmul.instructionSet(forStored: .bf16)
+        #expect(f32 == Matmul.instructionSet)
+        #expect(Matmul.instructionSet(forStored: .f16) == bf16)
+        #expect(bf16 == f32 || (bf16 == "avx2" && f32.hasPrefix("avx512")), "f32 \(f32), bf16 \(bf16)")
+        print("MatmulTests: f32-stored weights run \(f32), bf16/f16-stored \(bf16)")
+    }
+
     @Test("a product over part of W gives the bits of the product with W cut to that part, and leaves the rest")
     func partOfTheMatrix() {
         var numbers = Numbers(state: 5)

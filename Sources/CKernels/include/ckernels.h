@@ -53,6 +53,8 @@ const char *ek_isa_name(ek_isa isa);
 /// operations into 256-bit halves, AMD Zen 4, runs products with bf16- or f16-stored weights on the AVX2 kernel:
 /// the same bits, less time.)
 ek_isa ek_product_isa(void);
+/// The instruction set ek_gemm's kernel uses for `type`-stored weights (AVX2 for bf16 and f16 on Zen 4).
+ek_isa ek_product_isa_for(ek_element_type type);
 
 /// Bytes of the packed form of an [n, k] matrix of `type` (panels rounded up to 16 columns).
 size_t ek_packed_bytes(ek_element_type type, size_t n, size_t k);
