@@ -145,6 +145,62 @@ import Testing
         }
     }
 
+    /// Where a score can overflow, the blocked attention must not skip: the seed's `scores * mask` turns an infinite
+    /// future score into NaN (∞ · 0), and Earshot must too. A one-layer copy of `base` at ctx 600 (three blocks of
+    /// query rows, so the skip would run), whose query is a huge constant — weight zeroed, bias `c` — and key weight
+    /// ×100, makes some scores overflow. Over a range of `c`, each that leaves some rows finite and makes others NaN
+    /// is checked: the result has the bits of scoring every key, NaN rows included. (Guard removed, the blocked rows
+    /// whose overflow lies only in their future come out finite, and this fails.)
+    @Test func anOverflowingFutureScoreIsNaNAsInTheSeed() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let source = EchoFixtures.modelPath("base")
+        try FileManager.default.copyItem(atPath: "\(source)/\(EchoModel.DirectoryFile.marker)",
+                                         toPath: "\(directory)/\(EchoModel.DirectoryFile.marker)")
+        let dimensions = try String(contentsOfFile: "\(source)/\(EchoModel.DirectoryFile.dimensions)", encoding: .utf8)
+        try dimensions.replacingOccurrences(of: "\"encoder_idx\": 2", with: "\"encoder_idx\": 1")
+            .replacingOccurrences(of: "\"audio_ctx\": 48", with: "\"audio_ctx\": 600")
+            .write(toFile: "\(directory)/\(EchoModel.DirectoryFile.dimensions)", atomically: true, encoding: .utf8)
+        var base = try readSafetensors("\(source)/\(EchoModel.DirectoryFile.weights)")
+            .filter { !$0.name.hasPrefix("blockA.1.") }
+        for i in base.indices where base[i].name == "positional_embedding" {
+            // 600 rows: the 48 stored ones over and over (any values do here: both paths see the same).
+            let rows = base[i].values
+            base[i].shape = [600, 32]
+            base[i].values = (0..<600 * 32).map { rows[$0 % rows.count] }
+        }
+        let audio = try EchoFixtures.audio("speech")
+        var checked = 0
+        for c in (0..<40).map({ Float(5e35 * pow(1.05, Double($0))) }) {
+            var tensors = base
+            for i in tensors.indices {
+                switch tensors[i].name {
+                case "blockA.0.attna.query.weight": tensors[i].values = tensors[i].values.map { _ in 0 }
+                case "blockA.0.attna.query.bias": tensors[i].values = tensors[i].values.map { _ in c }
+                case "blockA.0.attna.key.weight": tensors[i].values = tensors[i].values.map { $0 * 100 }
+                default: break
+                }
+            }
+            try writeSafetensors(tensors, to: "\(directory)/\(EchoModel.DirectoryFile.weights)")
+            let model = try EchoModel.load(path: directory)
+            let (t, d) = (model.configuration.context, model.configuration.width)
+            let window = Array(audio.prefix(model.configuration.frontend.windowSamples))
+            let (blocked, everyScore) = (EchoScratch(model: model), EchoScratch(model: model))
+            everyScore.skipsMaskedScores = false
+            var fast = [Float](repeating: 0, count: t * d), full = fast
+            window.withUnsafeBufferPointer {
+                model.encodeWindow($0, inputs: .mel, scratch: blocked, into: &fast)
+                model.encodeWindow($0, inputs: .mel, scratch: everyScore, into: &full)
+            }
+            let nanRows = (0..<t).filter { row in full[(row * d)..<((row + 1) * d)].contains { $0.isNaN } }
+            guard !nanRows.isEmpty, nanRows.count < t else { continue }
+            checked += 1
+            #expect(fast.map(\.bitPattern) == full.map(\.bitPattern), "query bias \(c): \(nanRows.count) NaN rows")
+        }
+        print("[echo] overflowing scores: \(checked) query biases with some rows NaN, others finite")
+        #expect(checked > 0, "no query bias made some rows overflow and left others finite")
+    }
+
     /// `random:echo`: the seed's Dimensions, deterministic weights.
     @Test func randomWeightsAtTheSeedsDimensions() throws {
         let model = try EchoModel(randomWeights: EchoConfiguration(melBins: 16, context: 48, width: 32, headCount: 4,
