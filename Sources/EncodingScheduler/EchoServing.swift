@@ -81,6 +81,8 @@ final class EchoStreamEncoder: StreamEncoder {
     }
 
     var isFinished: Bool { window.isFinished }
+    /// Samples awaiting their window, the last pass's log-mel, and rows not yet taken (one set for both outputs).
+    var heldFloatCount: Int { window.pendingSampleCount + windowMel.frames.count + output.encoder.count }
     var hasReadyBlock: Bool { window.readyWindowCount > 0 }
     var tokensEncoded: Int { window.windowsEncoded * context }
 

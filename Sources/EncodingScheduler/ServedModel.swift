@@ -58,7 +58,8 @@ package protocol StreamEncoder: AnyObject {
     func accept(_ samples: UnsafeBufferPointer<Float>,
                 melFrames: (_ firstHopSample: Int, _ values: UnsafeBufferPointer<Float>) -> Void)
     /// Shows the log-mel frames the passes since the last call computed, if the family computes them there (Echo:
-    /// each encoded window's, a window late), as ``accept(_:melFrames:)`` does; none for Gemma 4.
+    /// each encoded window's, a window late), as ``accept(_:melFrames:)`` does, and lets go of them; none for Gemma 4.
+    /// Called after every pass, watched or not, so they never pile up.
     func showPassMelFrames(_ melFrames: (_ firstHopSample: Int, _ values: UnsafeBufferPointer<Float>) -> Void)
     /// No more samples: the rest becomes ready under the family's end-of-stream rule.
     func finish()
@@ -73,6 +74,9 @@ package protocol StreamEncoder: AnyObject {
     var tokensInAudio: Int { get }
     /// Takes the tokens encoded since the last call.
     func takeOutput() -> EncodedTokens
+    /// Floats the stream holds besides its fixed state (audio awaiting its block or window, output not yet taken):
+    /// bounded by the model's geometry, never by the stream's length.
+    var heldFloatCount: Int { get }
 }
 
 extension StreamEncoder {

@@ -239,10 +239,12 @@ final class StreamWorker {
         showPassMelFrames()
     }
 
+    /// Always asks (the encoder lets go of the frames then, watched or not); delivers only if someone watches.
     private func showPassMelFrames() {
-        guard melTap.isWatched else { return }
         let origin = timeline.segmentStart, tap = melTap
-        encoder.showPassMelFrames { hop, frames in tap.deliver(firstSample: origin + Int64(hop), frames: frames) }
+        encoder.showPassMelFrames { hop, frames in
+            if tap.isWatched { tap.deliver(firstSample: origin + Int64(hop), frames: frames) }
+        }
     }
 
     /// Hands `out`, tokens of this stream's encoder, to `sink` with their metadata. The block and its `infos` are,

@@ -201,6 +201,25 @@ import Testing
         #expect(Self.model.facts.melBins == 16)
     }
 
+    /// What an unwatched stream holds stays within one window (its samples and its log-mel), however long it runs:
+    /// a window's frames kept for the spectrogram tap are dropped after the pass whether or not anyone watches.
+    @Test func anUnwatchedStreamHoldsOneWindowAtMost() throws {
+        let c = Self.model.configuration
+        let s = scheduler()
+        let context = ComputeContext(for: s)
+        let stream = try s.addStream(name: "long", kind: .live, sink: RecordingSink())
+        let piece = (0..<3_001).map { Float(sin(Double($0) * 0.01)) * 0.1 }
+        var position: Int64 = 0, peak = 0
+        for _ in 0..<(20 * c.frontend.windowSamples / piece.count) {
+            stream.submitLive(piece, firstSample: position, wall: 0)
+            position += Int64(piece.count)
+            s.runUntilIdle(context)
+            peak = max(peak, stream.worker.encoder.heldFloatCount)
+        }
+        #expect(stream.worker.tokensProduced >= UInt64(19 * c.context))
+        #expect(peak <= c.frontend.windowSamples + c.context * c.melBins, "peak \(peak) floats")
+    }
+
     /// Status names the family and its geometry.
     @Test func statusNamesTheFamily() {
         let engine = Engine(model: Self.model, modelID: "echo-small", scheduler: SchedulerConfiguration(),
