@@ -1,5 +1,6 @@
 import AudioCore
 import CSndFile
+import Synchronization
 
 /// An open libsndfile decoder: the one owner of a `SNDFILE*`, closed (`sf_close`) in `deinit`. libsndfile reads the
 /// bytes through its virtual I/O (`sf_open_virtual`) from a ``ByteSource``, so a file on disk, a spooled standard
@@ -18,17 +19,28 @@ final class SndFile {
     /// Owned here: libsndfile's callbacks hold it unretained.
     private let io: VirtualFile
 
+    /// libsndfile keeps the outcome of the last open, and of calls without a handle, in one process-wide variable
+    /// (`sf_error(NULL)`): a successful open on another thread resets it to 0 ("No Error"). Those calls, and the read
+    /// of that variable after a failed open, hold this lock, so a failed open reports its own reason.
+    private static let processWideState = Mutex(())
+
     /// Opens `source`; throws ``AudioFileError`` with libsndfile's reason when libsndfile cannot read it.
     init(_ source: any ByteSource) throws {
         let io = VirtualFile(source)
         var info = SF_INFO()
         var callbacks = VirtualFile.callbacks
-        guard let handle = sf_open_virtual(&callbacks, Int32(SFM_READ), &info,
-                                           Unmanaged.passUnretained(io).toOpaque()) else {
-            if let error = io.error { throw error }
-            throw SndFile.openError(source)
+        // The handle crosses the lock as its address (an OpaquePointer is not Sendable).
+        let opened: Result<Int, AudioFileError> = Self.processWideState.withLock { _ in
+            guard let handle = sf_open_virtual(&callbacks, Int32(SFM_READ), &info,
+                                               Unmanaged.passUnretained(io).toOpaque()) else {
+                return .failure(SndFile.openError(source))
+            }
+            return .success(Int(bitPattern: handle))
         }
-        self.handle = handle
+        switch opened {
+        case .success(let address): handle = OpaquePointer(bitPattern: address)!
+        case .failure(let error): throw io.error ?? error
+        }
         self.io = io
         sampleRate = Int(info.samplerate)
         channels = Int(info.channels)
@@ -71,8 +83,10 @@ final class SndFile {
     static func formatName(_ format: Int32) -> String? {
         var info = SF_FORMAT_INFO()
         info.format = format
-        guard sf_command(nil, Int32(SFC_GET_FORMAT_INFO), &info, Int32(MemoryLayout<SF_FORMAT_INFO>.size)) == 0,
-              let name = info.name else { return nil }
+        let found = processWideState.withLock { _ in
+            sf_command(nil, Int32(SFC_GET_FORMAT_INFO), &info, Int32(MemoryLayout<SF_FORMAT_INFO>.size)) == 0
+        }
+        guard found, let name = info.name else { return nil }
         return String(cString: name)
     }
 
@@ -84,11 +98,10 @@ final class SndFile {
         return AudioFileError(path: path, "\(doing): \(message) (libsndfile error \(code))")
     }
 
-    /// Why `sf_open_virtual` refused `source`. Where libsndfile does not know the format or its encoding, the
-    /// file's first bytes name what it is when they can (MP4/M4A, WebM, …), and the error says how to convert it.
-    static func openError(_ source: any ByteSource) -> AudioFileError {
-        // libsndfile keeps a failed open's error in one process-wide variable: two opens failing at the same moment on
-        // different threads may swap their reasons (not their outcome).
+    /// Why `sf_open_virtual` refused `source` (called with ``processWideState`` held, right after the failed open).
+    /// Where libsndfile does not know the format or its encoding, the file's first bytes name what it is when they
+    /// can (MP4/M4A, WebM, …), and the error says how to convert it.
+    private static func openError(_ source: any ByteSource) -> AudioFileError {
         let code = sf_error(nil)
         guard code == Int32(SF_ERR_UNRECOGNISED_FORMAT) || code == Int32(SF_ERR_UNSUPPORTED_ENCODING) else {
             return error(nil, source.path, doing: "cannot decode")
